@@ -1,0 +1,1 @@
+"""fieldapp: offline-first field app for preventive police work."""

@@ -1,0 +1,186 @@
+"""Users, roles, passwords (argon2id) and server-side sessions."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from fieldapp import audit
+from fieldapp.clock import iso, now_iso, utcnow
+from fieldapp.db import one, write
+from fieldapp.ids import new_id
+
+ROLES = ("officer", "staff", "lead", "admin")
+_hasher = PasswordHasher()  # argon2id with the library's recommended parameters
+# Verified against when the username is unknown, so that timing does not tell which names exist.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    username: str
+    display_name: str
+    role: str
+    unit_id: str | None
+    locale: str | None
+
+    @property
+    def is_lead(self) -> bool:
+        return self.role == "lead"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def records_in_field(self) -> bool:
+        return self.role in ("officer", "staff", "lead")
+
+
+class AccountError(ValueError):
+    pass
+
+
+def _user(row: dict | None) -> User | None:
+    if row is None:
+        return None
+    return User(row["id"], row["username"], row["display_name"], row["role"], row["unit_id"], row["locale"])
+
+
+def ensure_unit(db, name: str) -> str:
+    """The id of the unit with this name, created when missing."""
+    row = one(db, "SELECT id FROM units WHERE name = ?", [name])
+    if row:
+        return row["id"]
+    unit_id = new_id()
+    with write(db):
+        db["units"].insert({"id": unit_id, "name": name, "created_at": now_iso()})
+    return unit_id
+
+
+def create_user(db, username: str, password: str, role: str, unit_id: str | None, display_name: str = "",
+                created_by: str | None = None) -> User:
+    """Create a user; the password is stored only as an argon2id hash."""
+    username = username.strip().lower()
+    if role not in ROLES:
+        raise AccountError(f"unknown role {role!r}")
+    if not username or len(username) > 64:
+        raise AccountError("username must be 1-64 characters")
+    if len(password) < 10:
+        raise AccountError("password must be at least 10 characters")
+    if one(db, "SELECT id FROM users WHERE username = ?", [username]):
+        raise AccountError(f"user {username!r} exists already")
+    now = now_iso()
+    row = {
+        "id": new_id(), "username": username, "display_name": display_name or username,
+        "password_hash": _hasher.hash(password), "role": role, "unit_id": unit_id, "locale": None,
+        "active": 1, "version": 1, "created_at": now, "updated_at": now, "created_by": created_by,
+    }
+    with write(db):
+        db["users"].insert(row)
+        audit.record(db, created_by, "create", "user", row["id"], f"role={role}")
+    return _user(row)
+
+
+def set_password(db, user_id: str, password: str, changed_by: str | None = None) -> None:
+    if len(password) < 10:
+        raise AccountError("password must be at least 10 characters")
+    with write(db):
+        db.execute("UPDATE users SET password_hash = ?, updated_at = ?, version = version + 1 WHERE id = ?",
+                   [_hasher.hash(password), now_iso(), user_id])
+        db.execute("DELETE FROM sessions WHERE user_id = ?", [user_id])
+        audit.record(db, changed_by, "password", "user", user_id)
+
+
+def authenticate(db, username: str, password: str) -> User | None:
+    """The active user with this username and password, or None."""
+    row = one(db, "SELECT * FROM users WHERE username = ? AND active = 1", [username.strip().lower()])
+    try:
+        _hasher.verify(row["password_hash"] if row else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    return _user(row) if row else None
+
+
+def get_user(db, user_id: str) -> User | None:
+    return _user(one(db, "SELECT * FROM users WHERE id = ? AND active = 1", [user_id]))
+
+
+def by_username(db, username: str) -> User | None:
+    return _user(one(db, "SELECT * FROM users WHERE username = ?", [username.strip().lower()]))
+
+
+def set_locale(db, user_id: str, locale: str) -> None:
+    with write(db):
+        db.execute("UPDATE users SET locale = ?, updated_at = ? WHERE id = ?", [locale, now_iso(), user_id])
+
+
+def _token_key(token: str) -> str:
+    # Only a hash of the cookie value is stored, so a database copy does not hold live sessions.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(db, user: User, hours: int) -> tuple[str, str]:
+    """Create a session; returns (cookie token, CSRF token)."""
+    token = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(32)
+    now = utcnow()
+    with write(db):
+        db["sessions"].insert({
+            "id": _token_key(token), "user_id": user.id, "csrf": csrf,
+            "created_at": iso(now), "expires_at": iso(now + timedelta(hours=hours)),
+        })
+        db.execute("DELETE FROM sessions WHERE expires_at < ?", [iso(now)])
+        audit.record(db, user.id, "login", "user", user.id)
+    return token, csrf
+
+
+def session_user(db, token: str | None, hours: int) -> tuple[User, str] | None:
+    """(user, csrf token) of a live session; extends its expiry (sliding, at most once a minute)."""
+    if not token:
+        return None
+    key = _token_key(token)
+    row = one(db, "SELECT s.csrf, s.expires_at, u.* FROM sessions s JOIN users u ON u.id = s.user_id "
+                  "WHERE s.id = ? AND u.active = 1", [key])
+    now = utcnow()
+    if row is None or row["expires_at"] < iso(now):
+        return None
+    new_expiry = iso(now + timedelta(hours=hours))
+    if new_expiry[:16] > row["expires_at"][:16]:
+        with write(db):
+            db.execute("UPDATE sessions SET expires_at = ? WHERE id = ?", [new_expiry, key])
+    return _user(row), row["csrf"]
+
+
+def end_session(db, token: str | None) -> None:
+    if token:
+        with write(db):
+            db.execute("DELETE FROM sessions WHERE id = ?", [_token_key(token)])
+
+
+def expire_sessions_of(db, user_id: str) -> None:
+    """End every session of a user (lost phone, tests of expiry)."""
+    with write(db):
+        db.execute("DELETE FROM sessions WHERE user_id = ?", [user_id])
+
+
+def list_users(db, unit_id: str | None = None) -> list[dict]:
+    sql = "SELECT id, username, display_name, role, unit_id, active, created_at FROM users"
+    params: list = []
+    if unit_id:
+        sql += " WHERE unit_id = ?"
+        params.append(unit_id)
+    return list(db.query(sql + " ORDER BY role, username", params))
+
+
+def officers_of_unit(db, unit_id: str) -> list[dict]:
+    """Users who can be assigned to deployments: officers, staff and leads of the unit."""
+    return list(db.query(
+        "SELECT id, username, display_name, role FROM users WHERE unit_id = ? AND active = 1 "
+        "AND role IN ('officer', 'staff', 'lead') ORDER BY display_name", [unit_id]))

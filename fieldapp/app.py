@@ -1,0 +1,53 @@
+"""create_app(settings) -> Litestar: the one place where the web app is put together."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.config.compression import CompressionConfig
+from litestar.datastructures import CacheControlHeader, State
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from fieldapp import web
+from fieldapp.db import open_db
+from fieldapp.routes import auth, home
+from fieldapp.settings import Settings
+from fieldapp.templating import make_environment
+
+from pathlib import Path
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the app for these settings (tests build one per test)."""
+    settings = settings or Settings.from_env()
+    db = open_db(settings.db_path)
+
+    def on_shutdown(app: Litestar) -> None:
+        db.conn.close()
+
+    env = make_environment()
+    static = create_static_files_router(
+        path="/static", directories=[STATIC_DIR], opt={"public": True},
+        cache_control=CacheControlHeader(max_age=3600), include_in_schema=False)
+    return Litestar(
+        route_handlers=[static, *auth.ROUTES, *home.ROUTES],
+        guards=[web.access_guard],
+        middleware=[DefineMiddleware(web.session_middleware)],
+        exception_handlers=web.EXCEPTION_HANDLERS,
+        template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(env)),
+        plugins=[HTMXPlugin()],
+        compression_config=CompressionConfig(backend="gzip", minimum_size=500),
+        openapi_config=OpenAPIConfig(title="fieldapp", version="0.1.0", path="/schema",
+                                     render_plugins=[ScalarRenderPlugin()]),
+        request_max_body_size=settings.max_body_bytes,
+        on_shutdown=[on_shutdown],
+        state=State({"db": db, "settings": settings}),
+        debug=False,
+    )

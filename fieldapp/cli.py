@@ -1,0 +1,87 @@
+"""The `fieldapp` command: serve, demo, user add, migrate, init. Each command is one library call."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from fieldapp.settings import Settings
+
+
+def _db(settings: Settings):
+    from fieldapp.db import open_db
+    return open_db(settings.db_path)
+
+
+def cmd_serve(args, settings: Settings) -> None:
+    import uvicorn
+    from fieldapp.app import create_app
+    app = create_app(settings)
+    print(f"fieldapp: open http://{args.host}:{args.port}/  (database {settings.db_path})", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", proxy_headers=True)
+
+
+def cmd_demo(args, settings: Settings) -> None:
+    from fieldapp import demo
+    summary = demo.load(_db(settings))
+    print(summary)
+
+
+def cmd_migrate(args, settings: Settings) -> None:
+    from fieldapp.migrations import migrations
+    db = _db(settings)
+    print("applied:", ", ".join(m.name for m in migrations.applied(db)))
+
+
+def cmd_init(args, settings: Settings) -> None:
+    _db(settings)
+    settings.secret("session_secret")
+    print(f"database ready at {settings.db_path}")
+
+
+def cmd_user_add(args, settings: Settings) -> None:
+    from fieldapp import accounts
+    db = _db(settings)
+    if args.password_stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+    unit_id = accounts.ensure_unit(db, args.unit)
+    try:
+        user = accounts.create_user(db, args.username, password, args.role, unit_id, args.name or "")
+    except accounts.AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2)
+    print(f"created {user.username} ({user.role}) in unit {args.unit}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fieldapp", description="Field app for preventive police work")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the web app")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+    sub.add_parser("demo", help="create or refresh the synthetic demo data").set_defaults(func=cmd_demo)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("init", help="create the database and secrets").set_defaults(func=cmd_init)
+    user = sub.add_parser("user", help="manage users")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser("add", help="create a user (password asked, or read from stdin)")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=["officer", "staff", "lead", "admin"])
+    add.add_argument("--unit", default="Helsinki preventive unit")
+    add.add_argument("--name", default="")
+    add.add_argument("--password-stdin", action="store_true")
+    add.set_defaults(func=cmd_user_add)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.func(args, Settings.from_env())
+
+
+if __name__ == "__main__":
+    main()

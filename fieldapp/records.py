@@ -1,0 +1,388 @@
+"""The three field records (contact, tension observation, intervention): validation, saving, history.
+
+No web imports: routes and the sync protocol both call save() with the same raw values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated
+
+import msgspec
+
+from fieldapp import audit, categories
+from fieldapp import deployments as deployments_domain
+from fieldapp.accounts import User
+from fieldapp.clock import iso, parse, utcnow
+from fieldapp.db import one, write
+from fieldapp.i18n import gettext as _
+from fieldapp.ids import is_valid_id, new_id  # noqa: F401 (new_id is used by demo data too)
+from fieldapp.personal_ids import find_identity_codes
+
+# Finland's bounding box, generous at the edges (Åland to the eastern border).
+LAT_RANGE = (59.4, 70.2)
+LON_RANGE = (19.0, 31.7)
+MAX_PAST = timedelta(days=7)
+MAX_FUTURE = timedelta(minutes=5)
+DEVICE_CLOCK_TOLERANCE = timedelta(minutes=10)
+
+Code = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+PlaceName = Annotated[str, msgspec.Meta(max_length=120)]
+Notes = Annotated[str, msgspec.Meta(max_length=1000)]
+Outcome = Annotated[str, msgspec.Meta(max_length=40)]
+
+
+class _Common(msgspec.Struct, kw_only=True):
+    occurred_at: datetime | None = None
+    lat: float | None = None
+    lon: float | None = None
+    place_name: PlaceName = ""
+    notes: Notes = ""
+
+
+class ContactInput(_Common, kw_only=True):
+    age_band: Code | None = None
+    group_size: Code | None = None
+    group_category: Code | None = None
+    language: Code | None = None
+    topics: list[Code] = []
+    feedback_promised: bool = False
+    feedback_given: bool = False
+    follow_up: bool = False
+    referral_target: Code | None = None
+
+
+class TensionInput(_Common, kw_only=True):
+    kind: Code | None = None
+    groups: list[Code] = []
+    severity: Annotated[int, msgspec.Meta(ge=1, le=6)] | None = None
+    trend: Code = "stable"
+    basis: Code = "observed"
+    people_estimate: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None = None
+
+
+class InterventionInput(_Common, kw_only=True):
+    kind: Code | None = None
+    outcome: Outcome | None = None
+    referral_target: Code | None = None
+    tension_id: str | None = None
+    contact_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    name: str            # contact, tension, intervention
+    table: str
+    struct: type
+    categories: dict     # field -> category list
+    multi: tuple = ()    # fields holding a list of codes (stored as JSON)
+    required: tuple = ()
+    booleans: tuple = ()
+
+
+KINDS: dict[str, RecordKind] = {
+    "contact": RecordKind(
+        "contact", "contacts", ContactInput,
+        {"age_band": "age_band", "group_size": "group_size", "group_category": "group_category",
+         "language": "language", "topics": "topic", "referral_target": "referral_target"},
+        multi=("topics",), booleans=("feedback_promised", "feedback_given", "follow_up")),
+    "tension": RecordKind(
+        "tension", "tensions", TensionInput,
+        {"kind": "tension_kind", "groups": "group_category", "trend": "trend", "basis": "basis"},
+        multi=("groups",), required=("kind", "severity")),
+    "intervention": RecordKind(
+        "intervention", "interventions", InterventionInput,
+        {"kind": "intervention_kind", "outcome": "outcome", "referral_target": "referral_target"},
+        required=("kind",)),
+}
+
+FIELD_NAMES = {name: [f.name for f in msgspec.structs.fields(kind.struct)] for name, kind in KINDS.items()}
+
+
+class ValidationFailed(ValueError):
+    """Field errors, already translated into the current language."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__(errors)
+        self.errors = errors
+
+
+class StaleVersion(Exception):
+    """An edit based on an older version than the stored one."""
+
+    def __init__(self, current: dict):
+        super().__init__(current["id"])
+        self.current = current
+
+
+def _type_error(field: str) -> str:
+    messages = {
+        "occurred_at": _("Enter a date and time."),
+        "lat": _("Enter the latitude as a number."),
+        "lon": _("Enter the longitude as a number."),
+        "severity": _("Choose a severity from 1 to 6."),
+        "people_estimate": _("Enter the number of people as a whole number from 1 upwards."),
+        "place_name": _("The place name is too long (at most 120 characters)."),
+        "notes": _("The notes are too long (at most 1000 characters)."),
+    }
+    return messages.get(field, _("This value is not valid."))
+
+
+def _clean_raw(kind: RecordKind, raw: dict) -> dict:
+    """Blank form values count as missing; booleans from checkboxes; lists from single values."""
+    cleaned = {}
+    for name in FIELD_NAMES[kind.name]:
+        if name not in raw:
+            if name in kind.booleans:
+                cleaned[name] = False
+            continue
+        value = raw[name]
+        if name in kind.multi:
+            if value in (None, ""):
+                value = []
+            elif not isinstance(value, list):
+                value = [value]
+            value = [v for v in value if v not in ("", None)]
+        elif name in kind.booleans:
+            value = value in (True, 1, "1", "on", "true", "yes")
+        elif isinstance(value, str) and name not in ("notes", "place_name"):
+            value = value.strip() or None
+        cleaned[name] = value
+    return cleaned
+
+
+def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime | None = None) -> dict:
+    """Check raw values (form strings or JSON) and return the row values; raises ValidationFailed."""
+    kind = KINDS[kind_name]
+    now = now or utcnow()
+    cleaned = _clean_raw(kind, raw)
+    errors: dict[str, str] = {}
+    values: dict = {}
+    for field in msgspec.structs.fields(kind.struct):
+        if field.name not in cleaned:
+            continue
+        try:
+            values[field.name] = msgspec.convert(cleaned[field.name], field.type, strict=False)
+        except msgspec.ValidationError:
+            errors[field.name] = _type_error(field.name)
+    for name in kind.required:
+        if values.get(name) is None and name not in errors:
+            errors[name] = _("This field is required.")
+    for field_name, list_name in kind.categories.items():
+        value = values.get(field_name)
+        if value in (None, []):
+            continue
+        valid = categories.codes(db, list_name)
+        given = value if isinstance(value, list) else [value]
+        if any(code not in valid for code in given):
+            errors[field_name] = _("Choose a value from the list.")
+    occurred = values.get("occurred_at")
+    if occurred is not None and "occurred_at" not in errors:
+        occurred = parse(occurred)
+        if occurred < now - MAX_PAST:
+            errors["occurred_at"] = _("The time is more than 7 days in the past.")
+        elif occurred > now + MAX_FUTURE:
+            errors["occurred_at"] = _("The time is in the future.")
+        values["occurred_at"] = occurred
+    _check_coordinates(values, errors)
+    for text_field in ("notes", "place_name"):
+        if text_field in values and text_field not in errors and find_identity_codes(values[text_field]):
+            errors[text_field] = _(
+                "Remove the personal identity code: these records must not identify people.")
+    if kind_name == "intervention":
+        _check_links(db, values, deployment, errors)
+    if errors:
+        raise ValidationFailed(errors)
+    return _defaults(values, deployment, now)
+
+
+def _check_coordinates(values: dict, errors: dict) -> None:
+    lat, lon = values.get("lat"), values.get("lon")
+    if "lat" in errors or "lon" in errors:
+        return
+    if (lat is None) != (lon is None):
+        errors["lat" if lat is None else "lon"] = _("Give both latitude and longitude, or neither.")
+    elif lat is not None and not (LAT_RANGE[0] <= lat <= LAT_RANGE[1] and LON_RANGE[0] <= lon <= LON_RANGE[1]):
+        errors["lat"] = _("The location is outside Finland.")
+
+
+def _check_links(db, values: dict, deployment: dict, errors: dict) -> None:
+    for field, table in (("tension_id", "tensions"), ("contact_id", "contacts")):
+        linked = values.get(field)
+        if not linked:
+            values[field] = None
+            continue
+        row = one(db, f"SELECT deployment_id FROM {table} WHERE id = ? AND deleted_at IS NULL", [linked]) \
+            if is_valid_id(linked) else None
+        if row is None or row["deployment_id"] != deployment["id"]:
+            errors[field] = _("Choose a record of the same deployment.")
+
+
+def _defaults(values: dict, deployment: dict, now: datetime) -> dict:
+    """Time defaults to now, place to the deployment's."""
+    row = dict(values)
+    row["occurred_at"] = iso(row.get("occurred_at") or now)
+    if row.get("lat") is None:
+        row["lat"], row["lon"] = deployment["lat"], deployment["lon"]
+    if not row.get("place_name"):
+        row["place_name"] = deployment["place_name"]
+    return row
+
+
+def content_hash(kind_name: str, values: dict) -> str:
+    """A stable hash of a record's content: a resend with the same id and hash is a duplicate."""
+    body = json.dumps({"kind": kind_name, **values}, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _to_row(kind: RecordKind, values: dict) -> dict:
+    row = dict(values)
+    for name in kind.multi:
+        if name in row:
+            row[name] = json.dumps(row[name] or [])
+    for name in kind.booleans:
+        if name in row:
+            row[name] = int(bool(row[name]))
+    return row
+
+
+def decode(kind_name: str, row: dict | None) -> dict | None:
+    """A stored row with its JSON lists turned back into lists."""
+    if row is None:
+        return None
+    kind = KINDS[kind_name]
+    out = dict(row)
+    for name in kind.multi:
+        out[name] = json.loads(out[name] or "[]")
+    out["record_type"] = kind_name
+    return out
+
+
+def get(db, kind_name: str, record_id: str) -> dict | None:
+    kind = KINDS[kind_name]
+    return decode(kind_name, one(db, f"SELECT * FROM {kind.table} WHERE id = ? AND deleted_at IS NULL", [record_id]))
+
+
+def _snapshot(db, kind_name: str, record: dict, user: User) -> None:
+    data = {k: v for k, v in record.items() if k != "record_type"}
+    db["record_versions"].insert({
+        "record_type": kind_name, "record_id": record["id"], "version": record["version"],
+        "data": json.dumps(data, sort_keys=True), "changed_by": user.id, "changed_at": record["updated_at"],
+    }, replace=True)
+
+
+def create(db, user: User, kind_name: str, deployment_id: str, raw: dict, *,
+           record_id: str | None = None, device_time: str | None = None) -> dict:
+    """Validate and store a new record in a deployment the user may record in."""
+    deployment = deployments_domain.visible(db, user, deployment_id)
+    if not deployments_domain.can_record(db, user, deployment):
+        raise deployments_domain.Forbidden(deployment_id)
+    values = validate(db, kind_name, raw, deployment)
+    return store_new(db, user, kind_name, deployment_id, values, record_id=record_id, device_time=device_time)
+
+
+def store_new(db, user: User, kind_name: str, deployment_id: str, values: dict, *,
+              record_id: str | None = None, device_time: str | None = None, received_at: datetime | None = None) -> dict:
+    """Insert already validated values (create() and the demo data use this)."""
+    kind = KINDS[kind_name]
+    now = received_at or utcnow()
+    row = {
+        "id": record_id or new_id(), "deployment_id": deployment_id, **_to_row(kind, values),
+        "device_time": device_time, "received_at": iso(now), "time_flagged": int(_clock_off(device_time, now)),
+        "version": 1, "created_at": iso(now), "updated_at": iso(now), "created_by": user.id, "updated_by": user.id,
+    }
+    with write(db):
+        db[kind.table].insert(row)
+        record = get(db, kind_name, row["id"])
+        _snapshot(db, kind_name, record, user)
+        audit.record(db, user.id, "create", kind_name, row["id"])
+        _after_write(db, kind_name, record)
+    return record
+
+
+def _clock_off(device_time: str | None, now: datetime) -> bool:
+    if not device_time:
+        return False
+    try:
+        return abs(parse(device_time) - now) > DEVICE_CLOCK_TOLERANCE
+    except ValueError:
+        return True
+
+
+def can_edit(db, user: User, record: dict) -> bool:
+    """The creator (still allowed to record there) or a lead of the unit."""
+    deployment = deployments_domain.get(db, record["deployment_id"])
+    if deployment is None or not deployments_domain.can_record(db, user, deployment):
+        return False
+    return user.role == "lead" or record["created_by"] == user.id
+
+
+def visible_record(db, user: User, kind_name: str, record_id: str) -> dict:
+    """The record if the user may see its deployment; NotFound / Forbidden otherwise."""
+    record = get(db, kind_name, record_id)
+    if record is None:
+        raise deployments_domain.NotFound(record_id)
+    deployments_domain.visible(db, user, record["deployment_id"])
+    return record
+
+
+def update(db, user: User, kind_name: str, record_id: str, raw: dict, *, base_version: int) -> dict:
+    """Store an edit; the previous version stays in the history. StaleVersion if base_version is old."""
+    record = visible_record(db, user, kind_name, record_id)
+    if not can_edit(db, user, record):
+        raise deployments_domain.Forbidden(record_id)
+    deployment = deployments_domain.get(db, record["deployment_id"])
+    values = validate(db, kind_name, raw, deployment)
+    kind = KINDS[kind_name]
+    with write(db):
+        current = get(db, kind_name, record_id)
+        if current["version"] != base_version:
+            raise StaleVersion(current)
+        changes = {**_to_row(kind, values), "version": current["version"] + 1,
+                   "updated_at": iso(utcnow()), "updated_by": user.id}
+        db[kind.table].update(record_id, changes)
+        record = get(db, kind_name, record_id)
+        _snapshot(db, kind_name, record, user)
+        audit.record(db, user.id, "update", kind_name, record_id, f"version={record['version']}")
+        _after_write(db, kind_name, record)
+    return record
+
+
+def delete(db, user: User, kind_name: str, record_id: str) -> None:
+    """Soft-delete a record (it stays in the history and the audit log)."""
+    record = visible_record(db, user, kind_name, record_id)
+    if not can_edit(db, user, record):
+        raise deployments_domain.Forbidden(record_id)
+    kind = KINDS[kind_name]
+    now = iso(utcnow())
+    with write(db):
+        db.execute(f"UPDATE {kind.table} SET deleted_at = ?, updated_at = ?, updated_by = ?, version = version + 1 "
+                   "WHERE id = ?", [now, now, user.id, record_id])
+        audit.record(db, user.id, "delete", kind_name, record_id)
+        _after_write(db, kind_name, {**record, "deleted_at": now, "version": record["version"] + 1})
+
+
+def history(db, kind_name: str, record_id: str) -> list[dict]:
+    """Every stored version of a record, newest first, with who made it."""
+    rows = db.query(
+        "SELECT v.version, v.data, v.changed_at, u.username, u.display_name FROM record_versions v "
+        "LEFT JOIN users u ON u.id = v.changed_by WHERE record_type = ? AND record_id = ? ORDER BY version DESC",
+        [kind_name, record_id])
+    return [{**row, "data": json.loads(row["data"])} for row in rows]
+
+
+def for_deployment(db, kind_name: str, deployment_id: str, limit: int = 200) -> list[dict]:
+    """A deployment's records of one kind, newest first."""
+    kind = KINDS[kind_name]
+    rows = db.query(
+        f"SELECT r.*, u.display_name AS author FROM {kind.table} r LEFT JOIN users u ON u.id = r.created_by "
+        "WHERE deployment_id = ? AND deleted_at IS NULL ORDER BY occurred_at DESC, id DESC LIMIT ?",
+        [deployment_id, limit])
+    return [decode(kind_name, row) for row in rows]
+
+
+def _after_write(db, kind_name: str, record: dict) -> None:
+    """Hooks of other areas (situation picture roll-ups, alerts, POR feed) run in the same transaction."""

@@ -1,0 +1,246 @@
+"""Web plumbing shared by all routes: session and language per request, CSRF, roles, security headers, errors."""
+
+from __future__ import annotations
+
+import contextvars
+import hmac
+import json
+import secrets
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from urllib.parse import quote
+
+from litestar import Request, Response
+from litestar.connection import ASGIConnection
+from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
+from litestar.handlers import BaseRouteHandler
+from litestar.response import Redirect, Template
+
+from fieldapp import accounts, categories, i18n
+from fieldapp import deployments as deployments_domain
+from fieldapp.i18n import gettext as _
+
+SESSION_COOKIE = "fieldapp_session"
+ANON_CSRF_COOKIE = "fieldapp_csrf"
+LANG_COOKIE = "fieldapp_lang"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+@dataclass
+class RequestContext:
+    """What a template or a route needs to know about the person asking."""
+
+    user: accounts.User | None
+    csrf: str
+    locale: str
+    db: object
+    settings: object
+    _labels: dict | None = field(default=None, repr=False)
+
+    def labels(self) -> dict[str, dict[str, str]]:
+        if self._labels is None:
+            self._labels = {name: dict(opts) for name, opts in categories.all_options(self.db, self.locale).items()}
+        return self._labels
+
+
+_context: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar("fieldapp_request", default=None)
+
+
+def ctx() -> RequestContext:
+    value = _context.get()
+    if value is None:
+        raise RuntimeError("no request context")
+    return value
+
+
+def _cookies(scope) -> dict[str, str]:
+    jar = SimpleCookie()
+    for name, value in scope.get("headers", []):
+        if name == b"cookie":
+            try:
+                jar.load(value.decode("latin-1"))
+            except Exception:  # a malformed cookie header means no cookies, not a 500
+                return {}
+    return {k: v.value for k, v in jar.items()}
+
+
+def _header(scope, wanted: bytes) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == wanted:
+            return value.decode("latin-1")
+    return None
+
+
+def secure_cookies(settings, scope) -> bool:
+    if settings.secure_cookies == "on":
+        return True
+    if settings.secure_cookies == "off":
+        return False
+    return scope.get("scheme") == "https" or _header(scope, b"x-forwarded-proto") == "https"
+
+
+def content_security_policy(settings) -> str:
+    img = "'self' data:"
+    if settings.tile_url:
+        from urllib.parse import urlsplit
+        parts = urlsplit(settings.tile_url.replace("{s}", "a"))
+        img += f" {parts.scheme}://{parts.netloc.replace('a.', '*.', 1) if '{s}' in settings.tile_url else parts.netloc}"
+    return ("default-src 'self'; script-src 'self'; style-src 'self'; img-src " + img + "; "
+            "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+            "frame-ancestors 'none'; manifest-src 'self'; worker-src 'self'")
+
+
+def session_middleware(app):
+    """Sets the user, CSRF token and language of each request, and the security headers of each response."""
+
+    async def middleware(scope, receive, send):
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        state = scope["app"].state
+        db, settings = state.db, state.settings
+        cookies = _cookies(scope)
+        found = accounts.session_user(db, cookies.get(SESSION_COOKIE), settings.session_hours)
+        new_anon_csrf = None
+        if found:
+            user, csrf = found
+        else:
+            user = None
+            csrf = cookies.get(ANON_CSRF_COOKIE) or ""
+            if len(csrf) < 20:
+                csrf = new_anon_csrf = secrets.token_urlsafe(24)
+        locale = i18n.negotiate(user.locale if user else None, cookies.get(LANG_COOKIE),
+                                _header(scope, b"accept-language"), settings.default_locale)
+        scope["user"] = user
+        scope["csrf"] = csrf
+        request_ctx = RequestContext(user, csrf, locale, db, settings)
+        token = _context.set(request_ctx)
+        locale_token = i18n.set_locale(locale)
+        csp = content_security_policy(settings).encode()
+        secure = secure_cookies(settings, scope)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {h[0].lower() for h in headers}
+                extra = [
+                    (b"content-security-policy", csp),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(self)"),
+                ]
+                headers += [h for h in extra if h[0] not in names]
+                if b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                if new_anon_csrf:
+                    cookie = f"{ANON_CSRF_COOKIE}={new_anon_csrf}; Path=/; HttpOnly; SameSite=Lax"
+                    headers.append((b"set-cookie", (cookie + ("; Secure" if secure else "")).encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await app(scope, receive, send_with_headers)
+        finally:
+            i18n._current.reset(locale_token)
+            _context.reset(token)
+
+    return middleware
+
+
+async def access_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """One guard for every route: login unless opt public, role from opt roles, CSRF on unsafe methods."""
+    opt = handler.opt
+    user = connection.scope.get("user")
+    if not opt.get("public") and user is None:
+        raise NotAuthorizedException(_("Please log in."))
+    roles = opt.get("roles")
+    if roles and (user is None or user.role not in roles):
+        raise PermissionDeniedException(_("Your role does not allow this."))
+    if connection.scope["method"] not in SAFE_METHODS and not opt.get("csrf_exempt"):
+        sent = connection.headers.get("x-csrf-token")
+        if not sent:
+            content_type = connection.headers.get("content-type", "")
+            if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+                form = await Request(connection.scope, connection.receive).form()
+                sent = form.get("_csrf")
+        expected = connection.scope.get("csrf") or ""
+        if not sent or not expected or not hmac.compare_digest(str(sent), expected):
+            raise PermissionDeniedException(_("The form has expired. Reload the page and try again."))
+
+
+def wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return request.url.path.startswith("/api/") or (
+        "application/json" in accept and "text/html" not in accept)
+
+
+def error_page(request: Request, status: int, message: str) -> Response:
+    if wants_json(request):
+        return Response({"error": message, "status": status}, status_code=status)
+    context = {"status": status, "message": message}
+    if request.headers.get("hx-request") == "true":
+        return Template("partials/_error.html", context=context, status_code=status)
+    return Template("pages/error.html", context=context, status_code=status)
+
+
+def not_authorized_handler(request: Request, exc: Exception) -> Response:
+    if wants_json(request):
+        return Response({"error": _("Please log in."), "status": 401, "login": "/login"}, status_code=401)
+    target = "/login?next=" + quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+    if request.headers.get("hx-request") == "true":
+        return Response("", status_code=401, headers={"HX-Redirect": target})
+    return Redirect(target, status_code=303)
+
+
+def forbidden_handler(request: Request, exc: Exception) -> Response:
+    detail = getattr(exc, "detail", "") if isinstance(exc, HTTPException) else ""
+    return error_page(request, 403, detail or _("Your role does not allow this."))
+
+
+def not_found_handler(request: Request, exc: Exception) -> Response:
+    return error_page(request, 404, _("Not found."))
+
+
+def http_exception_handler(request: Request, exc: HTTPException) -> Response:
+    messages = {
+        400: _("The request could not be understood."),
+        405: _("This action is not available here."),
+        413: _("The request is too large."),
+        415: _("This content type is not accepted."),
+    }
+    return error_page(request, exc.status_code, messages.get(exc.status_code, exc.detail or _("Something went wrong.")))
+
+
+def server_error_handler(request: Request, exc: Exception) -> Response:
+    request.logger.exception("unhandled error", exc_info=exc)
+    return error_page(request, 500, _("Something went wrong. What you entered was not saved; please try again."))
+
+
+EXCEPTION_HANDLERS = {
+    NotAuthorizedException: not_authorized_handler,
+    PermissionDeniedException: forbidden_handler,
+    deployments_domain.Forbidden: forbidden_handler,
+    deployments_domain.NotFound: not_found_handler,
+    HTTPException: http_exception_handler,
+    500: server_error_handler,
+}
+
+
+def form_dict(form) -> dict:
+    """A submitted form as a dict: repeated fields become lists, the CSRF field is dropped."""
+    data: dict = {}
+    for key in form.keys():
+        if key == "_csrf":
+            continue
+        values = form.getall(key)
+        data[key] = values if len(values) > 1 or key.endswith("[]") else values[0]
+    return {k.removesuffix("[]"): v for k, v in data.items()}
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true" and request.headers.get("hx-boosted") != "true"
+
+
+def json_attr(value) -> str:
+    return json.dumps(value, separators=(",", ":"))
