@@ -1,6 +1,6 @@
 """Catalog upkeep: which messages the code uses, and which each language still lacks.
 
-`python -m fieldapp.i18n_catalogs missing` lists gaps; `... add AREA` appends them to
+`python -m fieldapp.i18n_catalogs missing` lists gaps; `... add AREA [PATH_PREFIX ...]` appends them (only those used under the prefixes) to
 locales/<locale>/LC_MESSAGES/AREA.po (English filled in, Finnish and Swedish left to translate).
 """
 
@@ -52,9 +52,14 @@ def missing(locale: str) -> list[str]:
     return sorted(m for m in used_messages() if m not in have)
 
 
-def add(area: str) -> None:
-    """Append every missing message to AREA.po of each locale (English: same text)."""
+def add(area: str, only: list[str] | None = None) -> None:
+    """Append missing messages to AREA.po of each locale (English: same text).
+
+    With `only` (path prefixes such as fieldapp/templates/pages/map), just the messages used there.
+    """
     used = used_messages()
+    if only:
+        used = {m: locs for m, locs in used.items() if any(loc.startswith(tuple(only)) for loc in locs)}
     for locale in LOCALES:
         path = LOCALES_DIR / locale / "LC_MESSAGES" / f"{area}.po"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,8 +82,8 @@ def main(argv: list[str]) -> None:
         for locale in argv[1:] or LOCALES:
             for msgid in missing(locale):
                 print(f"{locale}\t{msgid}")
-    elif argv[:1] == ["add"] and len(argv) == 2:
-        add(argv[1])
+    elif argv[:1] == ["add"] and len(argv) >= 2:
+        add(argv[1], argv[2:] or None)
     else:
         print(__doc__)
 

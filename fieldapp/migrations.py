@@ -26,6 +26,7 @@ _FIELD_RECORD_COLUMNS = """
     device_time TEXT,
     received_at TEXT NOT NULL,
     time_flagged INTEGER NOT NULL DEFAULT 0,
+    content_hash TEXT NOT NULL DEFAULT '',
 """ + _AUDIT_COLUMNS
 
 

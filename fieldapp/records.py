@@ -110,6 +110,15 @@ class ValidationFailed(ValueError):
         self.errors = errors
 
 
+class IdConflict(Exception):
+    """A record with this id exists with different content: nothing is overwritten."""
+
+    def __init__(self, existing: dict, kind_name: str):
+        super().__init__(existing["id"])
+        self.existing = existing
+        self.kind_name = kind_name
+
+
 class StaleVersion(Exception):
     """An edit based on an older version than the stored one."""
 
@@ -150,6 +159,11 @@ def _clean_raw(kind: RecordKind, raw: dict) -> dict:
             value = value in (True, 1, "1", "on", "true", "yes")
         elif isinstance(value, str) and name not in ("notes", "place_name"):
             value = value.strip() or None
+            if name == "occurred_at" and value:
+                try:
+                    value = parse(value)  # datetime-local sends no seconds and no zone: Helsinki time
+                except ValueError:
+                    pass
         cleaned[name] = value
     return cleaned
 
@@ -163,6 +177,10 @@ def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime |
     values: dict = {}
     for field in msgspec.structs.fields(kind.struct):
         if field.name not in cleaned:
+            if field.default is not msgspec.NODEFAULT:
+                values[field.name] = field.default
+            elif field.default_factory is not msgspec.NODEFAULT:
+                values[field.name] = field.default_factory()
             continue
         try:
             values[field.name] = msgspec.convert(cleaned[field.name], field.type, strict=False)
@@ -281,7 +299,25 @@ def create(db, user: User, kind_name: str, deployment_id: str, raw: dict, *,
     if not deployments_domain.can_record(db, user, deployment):
         raise deployments_domain.Forbidden(deployment_id)
     values = validate(db, kind_name, raw, deployment)
+    if record_id is not None:
+        existing = _existing_with_id(db, record_id)
+        if existing is not None:
+            # A resend of the same record (double tap, lost acknowledgement) is the same success, once.
+            existing_kind, existing_row = existing
+            if existing_kind == kind_name and existing_row["content_hash"] == content_hash(
+                    kind_name, {**values, "deployment_id": deployment_id}):
+                return {**existing_row, "duplicate": True}
+            raise IdConflict(existing_row, existing_kind)
     return store_new(db, user, kind_name, deployment_id, values, record_id=record_id, device_time=device_time)
+
+
+def _existing_with_id(db, record_id: str) -> tuple[str, dict] | None:
+    """(kind, record) of any stored record with this id, deleted ones included."""
+    for name, kind in KINDS.items():
+        row = one(db, f"SELECT * FROM {kind.table} WHERE id = ?", [record_id])
+        if row is not None:
+            return name, decode(name, row)
+    return None
 
 
 def store_new(db, user: User, kind_name: str, deployment_id: str, values: dict, *,
@@ -292,6 +328,7 @@ def store_new(db, user: User, kind_name: str, deployment_id: str, values: dict, 
     row = {
         "id": record_id or new_id(), "deployment_id": deployment_id, **_to_row(kind, values),
         "device_time": device_time, "received_at": iso(now), "time_flagged": int(_clock_off(device_time, now)),
+        "content_hash": content_hash(kind_name, {**values, "deployment_id": deployment_id}),
         "version": 1, "created_at": iso(now), "updated_at": iso(now), "created_by": user.id, "updated_by": user.id,
     }
     with write(db):
@@ -342,6 +379,7 @@ def update(db, user: User, kind_name: str, record_id: str, raw: dict, *, base_ve
         if current["version"] != base_version:
             raise StaleVersion(current)
         changes = {**_to_row(kind, values), "version": current["version"] + 1,
+                   "content_hash": content_hash(kind_name, {**values, "deployment_id": record["deployment_id"]}),
                    "updated_at": iso(utcnow()), "updated_by": user.id}
         db[kind.table].update(record_id, changes)
         record = get(db, kind_name, record_id)
@@ -369,7 +407,7 @@ def history(db, kind_name: str, record_id: str) -> list[dict]:
     """Every stored version of a record, newest first, with who made it."""
     rows = db.query(
         "SELECT v.version, v.data, v.changed_at, u.username, u.display_name FROM record_versions v "
-        "LEFT JOIN users u ON u.id = v.changed_by WHERE record_type = ? AND record_id = ? ORDER BY version DESC",
+        "LEFT JOIN users u ON u.id = v.changed_by WHERE v.record_type = ? AND v.record_id = ? ORDER BY v.version DESC",
         [kind_name, record_id])
     return [{**row, "data": json.loads(row["data"])} for row in rows]
 
