@@ -29,8 +29,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     db = open_db(settings.db_path)
 
-    def on_shutdown(app: Litestar) -> None:
-        db.conn.close()
+    # Background workers (push sender, POR feed) register start/stop here; they open their own connections.
+    on_startup: list = []
+    on_shutdown: list = []
 
     env = make_environment()
     static = create_static_files_router(
@@ -47,7 +48,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(title="fieldapp", version="0.1.0", path="/schema",
                                      render_plugins=[ScalarRenderPlugin()]),
         request_max_body_size=settings.max_body_bytes,
-        on_shutdown=[on_shutdown],
+        on_startup=on_startup,
+        on_shutdown=[*on_shutdown, lambda: db.conn.close()],
         state=State({"db": db, "settings": settings}),
         debug=False,
     )
