@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,6 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from fieldapp import audit
 from fieldapp.clock import iso, now_iso, utcnow
 from fieldapp.db import one, write
+from fieldapp.i18n import gettext as _
 from fieldapp.ids import new_id
 
 ROLES = ("officer", "staff", "lead", "admin")
@@ -45,6 +47,18 @@ class User:
 
 class AccountError(ValueError):
     pass
+
+
+class AccountInvalid(AccountError):
+    """Field errors of a user form, already translated into the current language."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__(errors)
+        self.errors = errors
+
+
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+MIN_PASSWORD = 10
 
 
 def _user(row: dict | None) -> User | None:
@@ -164,19 +178,83 @@ def end_session(db, token: str | None) -> None:
             db.execute("DELETE FROM sessions WHERE id = ?", [_token_key(token)])
 
 
-def expire_sessions_of(db, user_id: str) -> None:
-    """End every session of a user (lost phone, tests of expiry)."""
+def expire_sessions_of(db, user_id: str, changed_by: str | None = None) -> int:
+    """End every session of a user (lost phone, tests of expiry); returns how many were ended."""
     with write(db):
-        db.execute("DELETE FROM sessions WHERE user_id = ?", [user_id])
+        ended = db.execute("DELETE FROM sessions WHERE user_id = ?", [user_id]).rowcount
+        if changed_by is not None:
+            audit.record(db, changed_by, "end_sessions", "user", user_id, f"sessions={ended}")
+    return ended
+
+
+def validate_new_user(db, raw: dict) -> dict:
+    """Check an administrator's new-user form; returns clean values or raises AccountInvalid."""
+    def text(name: str) -> str:
+        value = raw.get(name, "")
+        value = value[-1] if isinstance(value, list) and value else value
+        return value if isinstance(value, str) else ""
+
+    values = {"username": text("username").strip().lower(), "display_name": text("display_name").strip(),
+              "role": text("role").strip(), "unit_id": text("unit_id").strip(), "password": text("password")}
+    errors: dict[str, str] = {}
+    if not USERNAME_RE.match(values["username"]):
+        errors["username"] = _("Use 2-64 characters: lower-case letters, digits, dot, dash or underscore.")
+    elif one(db, "SELECT id FROM users WHERE username = ?", [values["username"]]):
+        errors["username"] = _("This username is taken.")
+    if len(values["display_name"]) > 80:
+        errors["display_name"] = _("The name is too long (at most 80 characters).")
+    if values["role"] not in ROLES:
+        errors["role"] = _("Choose a role.")
+    if not one(db, "SELECT id FROM units WHERE id = ?", [values["unit_id"]]):
+        errors["unit_id"] = _("Choose a unit.")
+    password_error = password_problem(values["password"])
+    if password_error:
+        errors["password"] = password_error
+    if errors:
+        raise AccountInvalid(errors)
+    return values
+
+
+def password_problem(password: str) -> str | None:
+    """Why a new password is not accepted (translated), or None."""
+    if len(password) < MIN_PASSWORD:
+        return _("The password must be at least %(n)s characters.", n=MIN_PASSWORD)
+    if len(password) > 200:
+        return _("The password is too long (at most 200 characters).")
+    return None
+
+
+def set_active(db, user_id: str, active: bool, changed_by: str | None = None) -> None:
+    """Deactivate (sessions end at once, login refused) or reactivate a user; the row stays for the audit trail."""
+    with write(db):
+        db.execute("UPDATE users SET active = ?, updated_at = ?, updated_by = ?, version = version + 1 WHERE id = ?",
+                   [int(active), now_iso(), changed_by, user_id])
+        if not active:
+            db.execute("DELETE FROM sessions WHERE user_id = ?", [user_id])
+        audit.record(db, changed_by, "reactivate" if active else "deactivate", "user", user_id)
+
+
+def user_row(db, user_id: str) -> dict | None:
+    """A user for the administration pages (inactive ones too): no password hash, with unit name and sessions."""
+    return one(db, """SELECT u.id, u.username, u.display_name, u.role, u.unit_id, u.active, u.created_at,
+                             u.updated_at, n.name AS unit_name,
+                             (SELECT COUNT(*) FROM sessions s WHERE s.user_id = u.id AND s.expires_at > ?) AS sessions
+                      FROM users u LEFT JOIN units n ON n.id = u.unit_id WHERE u.id = ?""", [now_iso(), user_id])
+
+
+def units(db) -> list[dict]:
+    return list(db.query("SELECT id, name FROM units ORDER BY name"))
 
 
 def list_users(db, unit_id: str | None = None) -> list[dict]:
-    sql = "SELECT id, username, display_name, role, unit_id, active, created_at FROM users"
+    """Users (inactive ones too) with their unit's name, by role and username."""
+    sql = ("SELECT u.id, u.username, u.display_name, u.role, u.unit_id, u.active, u.created_at, n.name AS unit_name "
+           "FROM users u LEFT JOIN units n ON n.id = u.unit_id")
     params: list = []
     if unit_id:
-        sql += " WHERE unit_id = ?"
+        sql += " WHERE u.unit_id = ?"
         params.append(unit_id)
-    return list(db.query(sql + " ORDER BY role, username", params))
+    return list(db.query(sql + " ORDER BY u.role, u.username", params))
 
 
 def officers_of_unit(db, unit_id: str) -> list[dict]:

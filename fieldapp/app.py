@@ -16,6 +16,13 @@ from litestar.template.config import TemplateConfig
 from fieldapp import web
 from fieldapp.db import open_db
 from fieldapp.routes import auth, home
+from fieldapp.routes import admin, deployments as deployments_routes
+from fieldapp.routes import records as records_routes
+from fieldapp import por_worker
+from fieldapp.routes import por_admin, reports as reports_routes
+from fieldapp import push_worker
+from fieldapp.routes import alerts as alerts_routes
+from fieldapp.routes import offline as offline_routes
 from fieldapp.settings import Settings
 from fieldapp.templating import make_environment
 
@@ -32,13 +39,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Background workers (push sender, POR feed) register start/stop here; they open their own connections.
     on_startup: list = []
     on_shutdown: list = []
+    por_feed = por_worker.install(db, settings, on_startup, on_shutdown)  # no POR URL: nothing queued, no worker
 
+    # Alert rule thresholds into the database (records._after_write has no settings), VAPID keys, push sender.
+    push_sender = push_worker.install(db, settings, on_startup, on_shutdown)
     env = make_environment()
+    env.globals["alert_notice"] = alerts_routes.alert_notice
     static = create_static_files_router(
         path="/static", directories=[STATIC_DIR], opt={"public": True},
         cache_control=CacheControlHeader(max_age=3600), include_in_schema=False)
     return Litestar(
-        route_handlers=[static, *auth.ROUTES, *home.ROUTES],
+        route_handlers=[static, *auth.ROUTES, *home.ROUTES, *deployments_routes.ROUTES, *admin.ROUTES, *records_routes.ROUTES, *reports_routes.ROUTES, *por_admin.ROUTES, *alerts_routes.ROUTES, *offline_routes.ROUTES],
         guards=[web.access_guard],
         middleware=[DefineMiddleware(web.session_middleware)],
         exception_handlers=web.EXCEPTION_HANDLERS,
@@ -50,6 +61,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
         on_startup=on_startup,
         on_shutdown=[*on_shutdown, lambda: db.conn.close()],
-        state=State({"db": db, "settings": settings}),
+        state=State({"db": db, "settings": settings, "por_worker": por_feed, "push_worker": push_sender}),
         debug=False,
     )

@@ -10,6 +10,9 @@ from datetime import timedelta
 
 from fieldapp import accounts, records
 from fieldapp import deployments as deployments_domain
+from fieldapp import por
+from fieldapp import picture
+from fieldapp import alerts
 from fieldapp.clock import iso, utcnow
 from fieldapp.db import write
 
@@ -52,6 +55,9 @@ def _reset(db, unit_id: str) -> None:
 
 
 CLEANUPS: list = []
+CLEANUPS.append(por.cleanup)  # queued POR feed rows of the demo records
+CLEANUPS.append(picture.cleanup)  # situation picture cells and roll-ups of the demo records
+CLEANUPS.append(alerts.cleanup)  # alerts (inbox, push deliveries) of the demo deployments
 
 
 def _users(db, unit_id: str) -> dict[str, accounts.User]:

@@ -148,3 +148,207 @@ def m001_core(db):
         """
     )
     categories.seed_defaults(db)
+
+
+@migrations()
+def m005_por(db):
+    # One statement at a time: executescript would commit and break the migration's transaction.
+    db.execute("""
+        CREATE TABLE por_outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            record_type TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            record_version INTEGER NOT NULL,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            payload TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'retrying', 'delivered')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            delivered_at TEXT
+        )""")
+    db.execute("CREATE INDEX por_outbox_due ON por_outbox(next_attempt_at, id) WHERE state != 'delivered'")
+    db.execute("CREATE INDEX por_outbox_record ON por_outbox(record_id)")
+    # The endpoint this database feeds, written by the app at start (records.py has no settings to ask).
+    db.execute("""
+        CREATE TABLE por_config (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            endpoint TEXT NOT NULL DEFAULT '',
+            configured_at TEXT
+        )""")
+
+
+@migrations()
+def m004_alerts(db):
+    db.executescript(
+        """
+        CREATE TABLE push_subscriptions (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users(id),
+            endpoint TEXT NOT NULL UNIQUE,
+            p256dh TEXT NOT NULL,
+            auth TEXT NOT NULL,
+            user_agent TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            last_success_at TEXT
+        );
+        CREATE INDEX push_subscriptions_user ON push_subscriptions(user_id);
+        CREATE TABLE alerts (
+            id TEXT PRIMARY KEY,
+            unit_id TEXT NOT NULL REFERENCES units(id),
+            deployment_id TEXT REFERENCES deployments(id),
+            level TEXT NOT NULL CHECK (level IN ('info', 'warning', 'urgent')),
+            message TEXT NOT NULL DEFAULT '',
+            kind TEXT NOT NULL CHECK (kind IN ('manual', 'auto')),
+            rule TEXT,
+            source_key TEXT UNIQUE,
+            detail TEXT NOT NULL DEFAULT '{}',
+            created_by TEXT REFERENCES users(id),
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX alerts_unit ON alerts(unit_id, created_at);
+        CREATE INDEX alerts_deployment ON alerts(deployment_id);
+        CREATE TABLE alert_recipients (
+            alert_id TEXT NOT NULL REFERENCES alerts(id),
+            user_id TEXT NOT NULL REFERENCES users(id),
+            read_at TEXT,
+            PRIMARY KEY (alert_id, user_id)
+        );
+        CREATE INDEX alert_recipients_user ON alert_recipients(user_id, read_at);
+        -- subscription_id has no foreign key: a delivery row outlives a subscription the push service expired
+        CREATE TABLE push_deliveries (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            alert_id TEXT NOT NULL REFERENCES alerts(id),
+            subscription_id TEXT,
+            user_id TEXT NOT NULL REFERENCES users(id),
+            device_label TEXT NOT NULL DEFAULT '',
+            state TEXT NOT NULL CHECK (state IN ('queued', 'sent', 'failed', 'expired')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT,
+            status_code INTEGER,
+            last_error TEXT NOT NULL DEFAULT '',
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX push_deliveries_alert ON push_deliveries(alert_id);
+        CREATE INDEX push_deliveries_due ON push_deliveries(next_attempt_at) WHERE state = 'queued';
+        -- One row: the alert rule thresholds of the running configuration (records._after_write has no settings).
+        CREATE TABLE alert_config (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            tension_severity INTEGER NOT NULL,
+            hotspot_score REAL,
+            updated_at TEXT NOT NULL
+        );
+        INSERT INTO alert_config (id, tension_severity, hotspot_score, updated_at) VALUES (1, 5, NULL, '');
+        """
+    )
+
+
+@migrations()
+def m002_sync(db):
+    # One statement at a time: executescript would commit and break the migration's transaction.
+    # The change log the devices pull from: one row per write, seq only grows.
+    db.execute("""
+        CREATE TABLE changes (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            record_type TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            deployment_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            changed_at TEXT NOT NULL
+        )""")
+    db.execute("CREATE INDEX changes_deployment ON changes(deployment_id, seq)")
+    # What the server answered to each device submission, so a resend gets the same receipt.
+    db.execute("""
+        CREATE TABLE sync_receipts (
+            record_id TEXT NOT NULL,
+            base_version INTEGER NOT NULL,
+            submission_hash TEXT NOT NULL,
+            user_id TEXT NOT NULL REFERENCES users(id),
+            record_type TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('accepted', 'conflict')),
+            version INTEGER,
+            received_at TEXT NOT NULL,
+            conflict_id INTEGER,
+            PRIMARY KEY (record_id, base_version, submission_hash)
+        )""")
+    # The device's version whenever it could not be stored as sent: both versions are kept.
+    db.execute("""
+        CREATE TABLE sync_conflicts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            record_type TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            deployment_id TEXT NOT NULL,
+            user_id TEXT NOT NULL REFERENCES users(id),
+            reason TEXT NOT NULL CHECK (reason IN ('same_id_other_content', 'stale_edit')),
+            base_version INTEGER,
+            server_version INTEGER,
+            device_values TEXT NOT NULL,
+            device_time TEXT,
+            created_at TEXT NOT NULL,
+            resolved_at TEXT,
+            resolution TEXT CHECK (resolution IN ('kept_server', 'saved_as_new')),
+            resolved_record_id TEXT
+        )""")
+    db.execute("CREATE INDEX sync_conflicts_user ON sync_conflicts(user_id, resolved_at)")
+    db.execute("CREATE INDEX sync_conflicts_record ON sync_conflicts(record_id)")
+    # Records stored before this migration enter the log in the order they were last written.
+    for record_type, table in (("contact", "contacts"), ("tension", "tensions"), ("intervention", "interventions")):
+        db.execute(f"INSERT INTO changes (record_type, record_id, deployment_id, version, changed_at) "
+                   f"SELECT '{record_type}', id, deployment_id, version, updated_at FROM {table} ORDER BY updated_at, id")
+
+
+@migrations()
+def m003_picture(db):
+    # Situation picture (fieldapp/picture.py): located tension observations with their h3 cell, links of
+    # interventions to them, and hourly/daily roll-ups per resolution, cell, deployment, kind and group.
+    db.execute("""
+        CREATE TABLE picture_obs (
+            tension_id TEXT PRIMARY KEY,
+            unit_id TEXT NOT NULL,
+            deployment_id TEXT NOT NULL,
+            occurred_at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            severity INTEGER NOT NULL,
+            trend TEXT NOT NULL,
+            groups TEXT NOT NULL DEFAULT '[]',
+            cell INTEGER NOT NULL,
+            lat REAL NOT NULL,
+            lon REAL NOT NULL,
+            linked INTEGER NOT NULL DEFAULT 0
+        )""")
+    db.execute("CREATE INDEX picture_obs_unit_time ON picture_obs(unit_id, occurred_at)")
+    db.execute("CREATE INDEX picture_obs_deployment ON picture_obs(deployment_id, occurred_at)")
+    db.execute("CREATE INDEX picture_obs_cell ON picture_obs(unit_id, cell, occurred_at)")
+    db.execute("""
+        CREATE TABLE picture_links (
+            intervention_id TEXT PRIMARY KEY,
+            tension_id TEXT NOT NULL
+        )""")
+    db.execute("CREATE INDEX picture_links_tension ON picture_links(tension_id)")
+    counts = ",\n".join(f"{p}{s} INTEGER NOT NULL DEFAULT 0" for p in ("n", "up", "down", "ln") for s in range(1, 7))
+    # span 'h': bucket 'YYYY-MM-DDTHH'; span 'd': bucket 'YYYY-MM-DD' (UTC). grp '' counts every observation.
+    db.execute(f"""
+        CREATE TABLE picture_rollup (
+            span TEXT NOT NULL,
+            res INTEGER NOT NULL,
+            unit_id TEXT NOT NULL,
+            grp TEXT NOT NULL,
+            parent INTEGER NOT NULL,
+            bucket TEXT NOT NULL,
+            cell INTEGER NOT NULL,
+            deployment_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            {counts},
+            last_at TEXT NOT NULL,
+            PRIMARY KEY (span, res, unit_id, grp, parent, bucket, cell, deployment_id, kind)
+        ) WITHOUT ROWID""")
+    db.execute("""
+        CREATE TABLE picture_parents (
+            res INTEGER NOT NULL,
+            unit_id TEXT NOT NULL,
+            parent INTEGER NOT NULL,
+            PRIMARY KEY (res, unit_id, parent)
+        ) WITHOUT ROWID""")
+    from fieldapp import picture  # records stored before this migration enter the picture
+    picture.rebuild(db)

@@ -15,12 +15,16 @@ import msgspec
 
 from fieldapp import audit, categories
 from fieldapp import deployments as deployments_domain
+from fieldapp import alerts
+from fieldapp import por
+from fieldapp import picture
 from fieldapp.accounts import User
 from fieldapp.clock import iso, parse, utcnow
 from fieldapp.db import one, write
 from fieldapp.i18n import gettext as _
 from fieldapp.ids import is_valid_id, new_id  # noqa: F401 (new_id is used by demo data too)
 from fieldapp.personal_ids import find_identity_codes
+from fieldapp.offline import changes as offline_changes
 
 # Finland's bounding box, generous at the edges (Åland to the eastern border).
 LAT_RANGE = (59.4, 70.2)
@@ -127,8 +131,12 @@ class StaleVersion(Exception):
         self.current = current
 
 
-def _type_error(field: str) -> str:
+def _type_error(kind: RecordKind, field: str) -> str:
+    if field in kind.categories:
+        return _("Choose a value from the list.")
     messages = {
+        "tension_id": _("Choose a record of the same deployment."),
+        "contact_id": _("Choose a record of the same deployment."),
         "occurred_at": _("Enter a date and time."),
         "lat": _("Enter the latitude as a number."),
         "lon": _("Enter the longitude as a number."),
@@ -159,24 +167,30 @@ def _clean_raw(kind: RecordKind, raw: dict) -> dict:
             value = value in (True, 1, "1", "on", "true", "yes")
         elif isinstance(value, str) and name not in ("notes", "place_name"):
             value = value.strip() or None
+            if name in ("lat", "lon") and value:
+                value = value.replace(",", ".")  # a Finnish keyboard gives a decimal comma
             if name == "occurred_at" and value:
                 try:
                     value = parse(value)  # datetime-local sends no seconds and no zone: Helsinki time
-                except ValueError:
-                    pass
+                except (ValueError, OverflowError):
+                    value = "invalid"
         cleaned[name] = value
     return cleaned
 
 
-def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime | None = None) -> dict:
-    """Check raw values (form strings or JSON) and return the row values; raises ValidationFailed."""
+def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime | None = None,
+             stored_time: str | None = None) -> dict:
+    """Check raw values (form strings or JSON) and return the row values; raises ValidationFailed.
+
+    stored_time: an edit may keep a record's time even when it is older than the 7 days new records allow.
+    """
     kind = KINDS[kind_name]
     now = now or utcnow()
     cleaned = _clean_raw(kind, raw)
     errors: dict[str, str] = {}
     values: dict = {}
     for field in msgspec.structs.fields(kind.struct):
-        if field.name not in cleaned:
+        if field.name not in cleaned or (cleaned[field.name] is None and field.default is not None):
             if field.default is not msgspec.NODEFAULT:
                 values[field.name] = field.default
             elif field.default_factory is not msgspec.NODEFAULT:
@@ -185,7 +199,7 @@ def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime |
         try:
             values[field.name] = msgspec.convert(cleaned[field.name], field.type, strict=False)
         except msgspec.ValidationError:
-            errors[field.name] = _type_error(field.name)
+            errors[field.name] = _type_error(kind, field.name)
     for name in kind.required:
         if values.get(name) is None and name not in errors:
             errors[name] = _("This field is required.")
@@ -199,8 +213,14 @@ def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime |
             errors[field_name] = _("Choose a value from the list.")
     occurred = values.get("occurred_at")
     if occurred is not None and "occurred_at" not in errors:
-        occurred = parse(occurred)
-        if occurred < now - MAX_PAST:
+        try:
+            occurred = parse(occurred)
+        except (ValueError, OverflowError):  # e.g. year 1 with a time zone: no UTC equivalent
+            occurred = datetime.min.replace(tzinfo=now.tzinfo)
+        stored = parse(stored_time) if stored_time else None
+        if stored and occurred.replace(second=0, microsecond=0) == stored.replace(second=0, microsecond=0):
+            occurred = stored  # the form shows minutes only: an unchanged time keeps its seconds
+        elif occurred < now - MAX_PAST:
             errors["occurred_at"] = _("The time is more than 7 days in the past.")
         elif occurred > now + MAX_FUTURE:
             errors["occurred_at"] = _("The time is in the future.")
@@ -298,12 +318,17 @@ def create(db, user: User, kind_name: str, deployment_id: str, raw: dict, *,
     deployment = deployments_domain.visible(db, user, deployment_id)
     if not deployments_domain.can_record(db, user, deployment):
         raise deployments_domain.Forbidden(deployment_id)
+    if record_id is not None and not is_valid_id(record_id):
+        raise ValidationFailed({"id": _("The record id is not valid. Reload the form and try again.")})
     values = validate(db, kind_name, raw, deployment)
+    device_time = _clean_device_time(device_time)
     if record_id is not None:
         existing = _existing_with_id(db, record_id)
         if existing is not None:
             # A resend of the same record (double tap, lost acknowledgement) is the same success, once.
             existing_kind, existing_row = existing
+            if not raw.get("occurred_at"):  # "now" of a resend is not a change of content
+                values = {**values, "occurred_at": existing_row["occurred_at"]}
             if existing_kind == kind_name and existing_row["content_hash"] == content_hash(
                     kind_name, {**values, "deployment_id": deployment_id}):
                 return {**existing_row, "duplicate": True}
@@ -340,12 +365,22 @@ def store_new(db, user: User, kind_name: str, deployment_id: str, values: dict, 
     return record
 
 
+def _clean_device_time(device_time) -> str | None:
+    """The device's clock as UTC text; unreadable values are kept short (and get the record flagged)."""
+    if device_time in (None, ""):
+        return None
+    try:
+        return iso(parse(str(device_time)))
+    except (ValueError, OverflowError):
+        return str(device_time)[:40]
+
+
 def _clock_off(device_time: str | None, now: datetime) -> bool:
     if not device_time:
         return False
     try:
         return abs(parse(device_time) - now) > DEVICE_CLOCK_TOLERANCE
-    except ValueError:
+    except (ValueError, OverflowError):
         return True
 
 
@@ -372,7 +407,9 @@ def update(db, user: User, kind_name: str, record_id: str, raw: dict, *, base_ve
     if not can_edit(db, user, record):
         raise deployments_domain.Forbidden(record_id)
     deployment = deployments_domain.get(db, record["deployment_id"])
-    values = validate(db, kind_name, raw, deployment)
+    if not raw.get("occurred_at"):  # an edit without a time keeps the record's time, not "now"
+        raw = {**raw, "occurred_at": record["occurred_at"]}
+    values = validate(db, kind_name, raw, deployment, stored_time=record["occurred_at"])
     kind = KINDS[kind_name]
     with write(db):
         current = get(db, kind_name, record_id)
@@ -412,15 +449,24 @@ def history(db, kind_name: str, record_id: str) -> list[dict]:
     return [{**row, "data": json.loads(row["data"])} for row in rows]
 
 
+def changed_fields(kind_name: str, older: dict, newer: dict) -> list[str]:
+    """Names of the record fields whose value differs between two versions (for the history)."""
+    return [name for name in FIELD_NAMES[kind_name] if older.get(name) != newer.get(name)]
+
+
 def for_deployment(db, kind_name: str, deployment_id: str, limit: int = 200) -> list[dict]:
     """A deployment's records of one kind, newest first."""
     kind = KINDS[kind_name]
     rows = db.query(
         f"SELECT r.*, u.display_name AS author FROM {kind.table} r LEFT JOIN users u ON u.id = r.created_by "
-        "WHERE deployment_id = ? AND deleted_at IS NULL ORDER BY occurred_at DESC, id DESC LIMIT ?",
+        "WHERE r.deployment_id = ? AND r.deleted_at IS NULL ORDER BY r.occurred_at DESC, r.id DESC LIMIT ?",
         [deployment_id, limit])
     return [decode(kind_name, row) for row in rows]
 
 
 def _after_write(db, kind_name: str, record: dict) -> None:
     """Hooks of other areas (situation picture roll-ups, alerts, POR feed) run in the same transaction."""
+    picture.record_written(db, kind_name, record)  # cells and roll-ups of the situation picture (fieldapp/picture.py)
+    por.record_written(db, kind_name, record)  # queued only when a POR endpoint is configured
+    offline_changes.log(db, kind_name, record)  # what devices pull (fieldapp/offline)
+    alerts.record_written(db, kind_name, record)  # severe recent tension -> alert the unit's leads (fieldapp/alerts.py)

@@ -21,6 +21,13 @@ def _options(list_name: str) -> list[tuple[str, str]]:
     return list(web.ctx().labels().get(list_name, {}).items())
 
 
+def _presence_of(deployment_id: str) -> dict:
+    """Check-in state of the current user at a deployment (for partials/deployments/_presence.html)."""
+    from fieldapp import deployments
+    context = web.ctx()
+    return deployments.presence_state(context.db, context.user, deployment_id)
+
+
 def make_environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES_DIR)),
@@ -42,6 +49,7 @@ def make_environment() -> Environment:
         "ctx": web.ctx,
         "label": _label,
         "options": _options,
+        "presence_of": _presence_of,
         "LOCALE_NAMES": i18n.LOCALE_NAMES,
     })
     return env

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Request, get
 from litestar.response import Redirect, Template
 
-from fieldapp import deployments
+from fieldapp import deployments, web
 
 
 @get("/", name="home")
@@ -14,7 +14,8 @@ async def home(request: Request) -> Template | Redirect:
     if user.role == "admin":
         return Redirect("/admin/users", status_code=303)
     rows = deployments.for_user(request.app.state.db, user)
-    return Template("pages/home.html", context={"deployments": rows})
+    template = "partials/deployments/_list.html" if web.is_htmx(request) else "pages/home.html"
+    return Template(template, context={"deployments": rows})
 
 
 @get("/healthz", opt={"public": True}, include_in_schema=False)

@@ -1,0 +1,81 @@
+"""The installable app shell: what the service worker precaches, its source, and its version.
+
+The version is a hash of every file the worker caches and of every part of the worker itself, so any
+change to the shell makes browsers install a new worker (and drop the old caches on activate).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+OFFLINE_DIR = Path(__file__).parent
+STATIC_DIR = OFFLINE_DIR.parent / "static"
+# Scripts of the offline contract, served from /offline/<name> and loaded by every page (in this order).
+CLIENT_SCRIPTS = ("outbox.js", "sync-client.js", "client.js")
+# Parts of the worker shared with the pages come first; other areas add fieldapp/offline/sw_*.js.
+WORKER_SHARED = ("outbox.js", "sync-client.js")
+WORKER_MAIN = "sw.js"
+MANIFEST = "manifest.webmanifest"
+SKIPPED_STATIC = {"MANIFEST.json"}  # vendoring notes, not needed by the browser
+
+
+def static_files() -> list[tuple[str, Path]]:
+    """(url, path) of every file under fieldapp/static, sorted."""
+    return [("/static/" + path.relative_to(STATIC_DIR).as_posix(), path)
+            for path in sorted(STATIC_DIR.rglob("*"))
+            if path.is_file() and path.name not in SKIPPED_STATIC and not path.name.startswith(".")]
+
+
+def shell_files() -> list[tuple[str, Path]]:
+    """Everything the worker precaches: static files, the offline scripts and the manifest."""
+    return [*static_files(),
+            *(("/offline/" + name, OFFLINE_DIR / name) for name in CLIENT_SCRIPTS),
+            ("/" + MANIFEST, OFFLINE_DIR / MANIFEST)]
+
+
+def worker_parts() -> list[Path]:
+    """The worker's source files in the order they are joined: shared modules, the worker, then sw_*.js."""
+    return [*(OFFLINE_DIR / name for name in WORKER_SHARED), OFFLINE_DIR / WORKER_MAIN,
+            *sorted(OFFLINE_DIR.glob("sw_*.js"))]
+
+
+def version() -> str:
+    """A hash of every cached file (name and content) and every part of the worker."""
+    digest = hashlib.sha256()
+    for url, path in shell_files():
+        digest.update(url.encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in worker_parts():
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def worker_source() -> tuple[str, str]:
+    """(version, JavaScript) of /sw.js: its configuration, then every part."""
+    current = version()
+    config = {"version": current, "shell": [url for url, _path in shell_files()]}
+    parts = [f"/* fieldapp service worker {current} */\nself.FIELDAPP_SW = {json.dumps(config)};\n"]
+    for path in worker_parts():
+        parts.append(f"\n/* --- {path.name} --- */\n" + path.read_text(encoding="utf-8"))
+    return current, "".join(parts)
+
+
+def client_script(name: str) -> bytes | None:
+    """The source of one offline script, or None when it is not one of them."""
+    if name not in CLIENT_SCRIPTS:
+        return None
+    return (OFFLINE_DIR / name).read_bytes()
+
+
+def manifest() -> bytes:
+    return (OFFLINE_DIR / MANIFEST).read_bytes()
+
+
+def offline_pages(deployment_ids: list[str]) -> list[str]:
+    """The pages a device keeps for offline work: home, the pending list, and each deployment with its forms."""
+    pages = ["/", "/pending", "/offline"]
+    for deployment_id in deployment_ids:
+        pages.append(f"/deployments/{deployment_id}")
+        pages += [f"/deployments/{deployment_id}/{slug}/new" for slug in ("contacts", "tensions", "interventions")]
+    return pages

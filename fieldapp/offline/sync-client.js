@@ -1,0 +1,257 @@
+/* fieldapp sync client: sends the outbox and pulls colleagues' records. No DOM: pages and the
+ * service worker both run it. One sender at a time per device (Web Lock); the server's idempotency
+ * by record id makes a second sender harmless anyway. Records leave the outbox only when the
+ * server acknowledged them.
+ */
+(function (root) {
+  "use strict";
+
+  var Outbox = root.FieldappOutbox;
+  var LOCK = "fieldapp-sync";
+  var PAGES_CACHE = "fieldapp-pages";
+  var BOOTSTRAP_EVERY_MS = 5 * 60 * 1000;
+  var REQUEST_TIMEOUT_MS = 30000;
+  var DEFAULT_BATCH = 100;
+  var channel = root.BroadcastChannel ? new root.BroadcastChannel("fieldapp-sync") : null;
+  var listeners = [];
+
+  function announce(message) {
+    if (channel) channel.postMessage(message);
+    listeners.forEach(function (fn) { try { fn(message); } catch (ignored) { /* a listener's own problem */ } });
+  }
+  if (channel) {
+    channel.onmessage = function (event) {
+      listeners.forEach(function (fn) { try { fn(event.data); } catch (ignored) { /* ignore */ } });
+    };
+  }
+
+  function SyncError(kind, status, detail) {
+    this.name = "SyncError";
+    this.kind = kind;        // "network", "server", "login"
+    this.status = status || 0;
+    this.message = kind + (status ? " " + status : "") + (detail ? ": " + detail : "");
+  }
+  SyncError.prototype = Object.create(Error.prototype);
+
+  function request(url, options) {
+    options = options || {};
+    var controller = root.AbortController ? new root.AbortController() : null;
+    var timer = controller ? setTimeout(function () { controller.abort(); }, REQUEST_TIMEOUT_MS) : null;
+    var init = {
+      method: options.method || "GET", credentials: "same-origin", cache: "no-store", redirect: "manual",
+      headers: Object.assign({ Accept: "application/json" }, options.headers || {}),
+      body: options.body, signal: controller ? controller.signal : undefined
+    };
+    return root.fetch(url, init).then(function (response) {
+      if (timer) clearTimeout(timer);
+      return response;
+    }, function (err) {
+      if (timer) clearTimeout(timer);
+      throw new SyncError("network", 0, err && err.message);
+    });
+  }
+
+  function withLock(fn) {
+    var locks = root.navigator && root.navigator.locks;
+    if (locks && locks.request) return locks.request(LOCK, fn);
+    return fn();
+  }
+
+  function session() {
+    return request("/api/session").then(function (response) {
+      if (response.status === 401 || response.type === "opaqueredirect") throw new SyncError("login", 401);
+      if (!response.ok) throw new SyncError("server", response.status);
+      return response.json();
+    });
+  }
+
+  function sendBatch(entries, csrf) {
+    var body = JSON.stringify({
+      sent_at: new Date().toISOString(),
+      records: entries.map(function (e) {
+        var item = { id: e.id, kind: e.kind, deployment_id: e.deployment_id, values: e.values,
+                     base_version: e.base_version, device_time: e.device_time };
+        if (e.resolves != null) item.resolves = e.resolves;
+        return item;
+      })
+    });
+    return request("/api/sync", {
+      method: "POST", body: body, headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }
+    });
+  }
+
+  // Send every waiting record of this user, in batches, oldest first.
+  function push(me, csrf, counts) {
+    return Outbox.getMeta("batch_max").then(function (max) {
+      var batchMax = Math.max(1, Math.min(max || DEFAULT_BATCH, DEFAULT_BATCH));
+      var retriedCsrf = false;
+      function round() {
+        return Outbox.waiting(me, batchMax).then(function (entries) {
+          if (!entries.length) return counts;
+          return sendBatch(entries, csrf).then(function (response) {
+            if (response.status === 413 && batchMax > 1) {
+              batchMax = Math.ceil(batchMax / 2);  // too large: halve and go on, nothing is dropped
+              return round();
+            }
+            if (response.status === 401) throw new SyncError("login", 401);
+            if (response.status === 403 && !retriedCsrf) {
+              retriedCsrf = true;  // the token changed (new login in another tab): fetch it again
+              return session().then(function (info) { csrf = info.csrf; return round(); });
+            }
+            if (!response.ok) throw new SyncError("server", response.status);
+            return response.json().then(function (body) {
+              var results = (body && body.results) || [];
+              if (results.length !== entries.length) throw new SyncError("server", response.status, "incomplete answer");
+              results.forEach(function (r) {
+                if (r.status === "accepted" || r.status === "duplicate") counts.acknowledged += 1;
+                else counts.attention += 1;
+              });
+              counts.results = counts.results.concat(results);
+              return Outbox.applyResults(results).then(round);
+            });
+          });
+        });
+      }
+      return round();
+    });
+  }
+
+  // Changes since the last cursor; the deployments they touch get their offline pages refreshed.
+  function pull(me) {
+    var touched = {};
+    var received = 0;
+    function page(cursor) {
+      return request("/api/sync/pull?cursor=" + encodeURIComponent(cursor)).then(function (response) {
+        if (response.status === 401) throw new SyncError("login", 401);
+        if (!response.ok) throw new SyncError("server", response.status);
+        return response.json();
+      }).then(function (body) {
+        body.records.forEach(function (r) { touched[r.deployment_id] = true; });
+        received += body.records.length;
+        return Outbox.putCopies(body.records)
+          .then(function () { return Outbox.setMeta("cursor", { user: me, value: body.cursor }); })
+          .then(function () { return body.more ? page(body.cursor) : null; });
+      });
+    }
+    return Outbox.getMeta("cursor").then(function (stored) {
+      var cursor = stored && stored.user === me ? stored.value : 0;
+      return page(cursor);
+    }).then(function () {
+      var deploymentIds = Object.keys(touched);
+      if (!deploymentIds.length) return received;
+      var urls = [];
+      deploymentIds.forEach(function (id) {
+        urls.push("/deployments/" + id, "/deployments/" + id + "/interventions/new");
+      });
+      return refreshPages(urls, true).then(function () { return received; });
+    });
+  }
+
+  // Keep fresh copies of the pages an officer needs offline (only real pages of a logged-in user).
+  function refreshPages(urls, onlyCached) {
+    if (!root.caches) return Promise.resolve(0);
+    return root.caches.open(PAGES_CACHE).then(function (cache) {
+      return Promise.all(urls.map(function (url) {
+        var known = onlyCached ? cache.match(url, { ignoreVary: true }) : Promise.resolve(true);
+        return known.then(function (hit) {
+          if (!hit) return 0;
+          return root.fetch(url, { credentials: "same-origin", cache: "no-store", headers: { Accept: "text/html" } })
+            .then(function (response) {
+              if (!Sync.cacheablePage(response)) return 0;
+              return cache.put(url, response).then(function () { return 1; });
+            }, function () { return 0; });
+        });
+      }));
+    }).then(function (done) { return done.reduce(function (a, b) { return a + b; }, 0); });
+  }
+
+  // Deployments, category lists, recent records and the offline pages: refreshed when stale.
+  function bootstrap(me, locale, force) {
+    return Outbox.getMeta("bootstrap").then(function (previous) {
+      var fresh = previous && previous.user === me && previous.locale === locale &&
+        Date.now() - previous.fetched_at < BOOTSTRAP_EVERY_MS;
+      if (fresh && !force) return previous;
+      return request("/api/offline/bootstrap").then(function (response) {
+        if (response.status === 401) throw new SyncError("login", 401);
+        if (!response.ok) throw new SyncError("server", response.status);
+        return response.json();
+      }).then(function (data) {
+        var keep = { user: me, locale: data.locale, fetched_at: Date.now(), deployments: data.deployments,
+                     categories: data.categories, pages: data.pages };
+        return Outbox.putCopies(data.records)
+          .then(function () { return Outbox.setMeta("batch_max", data.batch_max); })
+          .then(function () { return Outbox.getMeta("cursor"); })
+          .then(function (cursor) {
+            if (cursor && cursor.user === me) return null;
+            return Outbox.setMeta("cursor", { user: me, value: data.cursor });
+          })
+          .then(function () { return refreshPages(data.pages, false); })
+          .then(function () { return Outbox.setMeta("bootstrap", keep); })
+          .then(function () { return keep; });
+      });
+    });
+  }
+
+  var Sync = {
+    SyncError: SyncError,
+    PAGES_CACHE: PAGES_CACHE,
+
+    /* One full round: who am I, send my waiting records, pull changes, refresh offline data.
+       Resolves with {ok, acknowledged, attention, pulled, login, error}. Never rejects. */
+    run: function (options) {
+      options = options || {};
+      var counts = { acknowledged: 0, attention: 0, pulled: 0, results: [] };
+      announce({ type: "sync-start", reason: options.reason || "" });
+      return withLock(function () {
+        return session().then(function (info) {
+          var me = info.user.username;
+          return Outbox.setMeta("session", { user: me, locale: info.locale })
+            .then(function () { return push(me, info.csrf, counts); })
+            .then(function () { return pull(me); })
+            .then(function (pulled) { counts.pulled = pulled; })
+            .then(function () { return bootstrap(me, info.locale, options.bootstrap); })
+            .then(function () { return Outbox.setMeta("last_sync", Date.now()); })
+            .then(function () { return Outbox.setMeta("login_needed", false); });
+        });
+      }).then(function () {
+        var result = { ok: true, acknowledged: counts.acknowledged, attention: counts.attention,
+                       pulled: counts.pulled, results: counts.results };
+        announce({ type: "sync-done", result: result });
+        return result;
+      }, function (err) {
+        var login = err && err.kind === "login";
+        var done = login ? Outbox.setMeta("login_needed", true) : Promise.resolve();
+        return done.catch(function () { return null; }).then(function () {
+          var result = { ok: false, login: login, error: String((err && err.message) || err),
+                         storage: err instanceof Outbox.StorageFailed, acknowledged: counts.acknowledged,
+                         attention: counts.attention, results: counts.results };
+          announce({ type: "sync-done", result: result });
+          return result;
+        });
+      });
+    },
+
+    /* Send one record straight to the server (used when this device cannot store it). */
+    sendNow: function (entry) {
+      return session().then(function (info) {
+        return sendBatch([entry], info.csrf).then(function (response) {
+          if (!response.ok) throw new SyncError("server", response.status);
+          return response.json();
+        });
+      }).then(function (body) { return body.results[0]; });
+    },
+
+    /* A response worth keeping as an offline page: a full HTML page, not a redirect to the login. */
+    cacheablePage: function (response) {
+      if (!response || response.status !== 200 || response.redirected || response.type !== "basic") return false;
+      var type = response.headers.get("Content-Type") || "";
+      return type.indexOf("text/html") === 0 && new URL(response.url).pathname !== "/login";
+    },
+
+    refreshPages: refreshPages,
+    onMessage: function (fn) { listeners.push(fn); },
+    announce: announce
+  };
+
+  root.FieldappSync = Sync;
+})(self);

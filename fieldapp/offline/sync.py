@@ -1,0 +1,338 @@
+"""The server side of the sync protocol: device records in (one answer per record), changes out.
+
+No web imports. A batch is one transaction; each record runs in its own savepoint, so a record that
+is rejected or in conflict never rolls back the others. Every answer except "rejected" is kept as a
+receipt, so a resend of the same submission (lost acknowledgement, two senders) gets the same answer
+and never writes a second row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import msgspec
+
+from fieldapp import categories, records
+from fieldapp import deployments as deployments_domain
+from fieldapp.accounts import User
+from fieldapp.clock import iso, parse, utcnow
+from fieldapp.db import one, write
+from fieldapp.i18n import gettext as _
+from fieldapp.ids import is_valid_id
+from fieldapp.offline import changes
+
+Status = Literal["accepted", "duplicate", "conflict", "rejected"]
+# Deployments a device keeps offline: current and upcoming ones, and those that ended recently
+# (records may be added up to 7 days back).
+OFFLINE_PAST = timedelta(days=7)
+OFFLINE_DEPLOYMENTS_MAX = 12
+RECENT_RECORDS_PER_KIND = 50
+PULL_LIMIT = 500
+
+
+class SyncRecord(msgspec.Struct, kw_only=True):
+    """One record from a device's outbox."""
+
+    id: str
+    kind: str
+    deployment_id: str
+    values: dict[str, Any] = {}
+    base_version: int | None = None  # None: a new record; N: an edit of version N
+    device_time: str | None = None   # the device's clock when the record was saved
+    resolves: int | None = None      # a conflict this record settles ("save mine as a new record")
+
+
+class SyncBatch(msgspec.Struct, kw_only=True):
+    """What a device sends: up to the configured number of records, oldest first."""
+
+    records: list[SyncRecord]
+    sent_at: str | None = None  # the device's clock when sending: far from the server's, records are flagged
+
+
+class ServerVersion(msgspec.Struct, kw_only=True):
+    """The version the server holds, shown next to the device's version in a conflict."""
+
+    kind: str
+    version: int
+    values: dict[str, Any]
+    updated_at: str
+
+
+class SyncResult(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The answer for one record."""
+
+    id: str
+    status: Status
+    version: int | None = None
+    received_at: str | None = None
+    time_flagged: bool | None = None
+    errors: dict[str, str] | None = None
+    message: str | None = None
+    conflict_id: int | None = None
+    server: ServerVersion | None = None
+
+
+class SyncResponse(msgspec.Struct, kw_only=True):
+    results: list[SyncResult]
+    server_time: str
+
+
+class PulledRecord(msgspec.Struct, kw_only=True):
+    """A field record as a device keeps it: its current values, or deleted."""
+
+    id: str
+    kind: str
+    deployment_id: str
+    version: int
+    deleted: bool
+    record: dict[str, Any]
+
+
+class PullResponse(msgspec.Struct, kw_only=True):
+    cursor: int
+    more: bool
+    records: list[PulledRecord]
+
+
+class ConflictResolution(msgspec.Struct, kw_only=True):
+    resolution: Literal["kept_server", "saved_as_new"]
+    record_id: str | None = None
+
+
+def submission_hash(item: SyncRecord) -> str:
+    """Identity of one submission: the same record sent again hashes the same."""
+    body = json.dumps({"kind": item.kind, "deployment_id": item.deployment_id, "base_version": item.base_version,
+                       "values": item.values}, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def clock_off(sent_at: str | None, received: datetime) -> bool | None:
+    """True when the device's clock at sending is far from ours; None when the device did not say."""
+    if not sent_at:
+        return None
+    try:
+        return abs(parse(sent_at) - received) > records.DEVICE_CLOCK_TOLERANCE
+    except (ValueError, OverflowError):
+        return True
+
+
+def ingest(db, user: User, batch: SyncBatch, *, max_records: int | None = None) -> list[SyncResult]:
+    """Store a batch in one transaction and answer one result per record, in the order sent."""
+    if max_records is not None and len(batch.records) > max_records:
+        raise BatchTooLarge(max_records)
+    received = utcnow()
+    flagged = clock_off(batch.sent_at, received)
+    with write(db):
+        return [_ingest_one(db, user, item, received, flagged) for item in batch.records]
+
+
+class BatchTooLarge(ValueError):
+    def __init__(self, limit: int):
+        super().__init__(limit)
+        self.limit = limit
+
+
+def _rejected(item_id: str, errors: dict[str, str] | None = None, message: str | None = None) -> SyncResult:
+    return SyncResult(id=item_id, status="rejected", errors=errors or {},
+                      message=message or _("The record could not be saved. Check the marked fields."))
+
+
+def _ingest_one(db, user: User, item: SyncRecord, received: datetime, flagged: bool | None) -> SyncResult:
+    if not is_valid_id(item.id):
+        return _rejected(item.id, {"id": _("The record id is not valid.")})
+    if item.kind not in records.KINDS:
+        return _rejected(item.id, message=_("Unknown record type."))
+    digest = submission_hash(item)
+    base = item.base_version or 0
+    receipt = one(db, "SELECT * FROM sync_receipts WHERE record_id = ? AND base_version = ? AND submission_hash = ? "
+                      "AND user_id = ?", [item.id, base, digest, user.id])
+    if receipt is not None:
+        return _from_receipt(db, user, item, receipt)
+    try:
+        with write(db):  # a savepoint: a failure here leaves the rest of the batch alone
+            if item.base_version is None:
+                record = records.create(db, user, item.kind, item.deployment_id, item.values,
+                                        record_id=item.id, device_time=item.device_time)
+            else:
+                current = records.visible_record(db, user, item.kind, item.id)
+                if current["deployment_id"] != item.deployment_id:
+                    raise deployments_domain.NotFound(item.id)
+                record = records.update(db, user, item.kind, item.id, item.values, base_version=item.base_version)
+            duplicate = bool(record.get("duplicate"))
+            if not duplicate and item.base_version is None and flagged is not None \
+                    and bool(record["time_flagged"]) != flagged:
+                # The device's save time may be hours old (it was offline): its clock at sending tells skew.
+                db.execute(f"UPDATE {records.KINDS[item.kind].table} SET time_flagged = ? WHERE id = ?",
+                           [int(flagged), item.id])
+                record = {**record, "time_flagged": int(flagged)}
+            if item.resolves is not None:
+                _resolve(db, user, item.resolves, "saved_as_new", item.id)
+            version = 1 if duplicate and item.base_version is None else record["version"]
+            received_at = record["received_at"] if item.base_version is None else iso(received)
+            _store_receipt(db, user, item, digest, "accepted", version, received_at)
+    except records.ValidationFailed as exc:
+        return _rejected(item.id, exc.errors)
+    except records.IdConflict as exc:
+        return _conflict(db, user, item, digest, "same_id_other_content", exc.kind_name, exc.existing, received)
+    except records.StaleVersion as exc:
+        return _conflict(db, user, item, digest, "stale_edit", item.kind, exc.current, received)
+    except deployments_domain.NotFound:
+        return _rejected(item.id, message=_("The deployment or record was not found."))
+    except deployments_domain.Forbidden:
+        return _rejected(item.id, message=_("You may not save records in this deployment."))
+    return SyncResult(id=item.id, status="duplicate" if duplicate else "accepted", version=version,
+                      received_at=received_at, time_flagged=bool(record["time_flagged"]))
+
+
+def _store_receipt(db, user: User, item: SyncRecord, digest: str, status: str, version: int | None,
+                   received_at: str, conflict_id: int | None = None) -> None:
+    db.execute("INSERT OR IGNORE INTO sync_receipts (record_id, base_version, submission_hash, user_id, record_type, "
+               "status, version, received_at, conflict_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               [item.id, item.base_version or 0, digest, user.id, item.kind, status, version, received_at, conflict_id])
+
+
+def _server_version(kind_name: str, row: dict) -> ServerVersion:
+    values = {name: row.get(name) for name in records.FIELD_NAMES[kind_name]}
+    return ServerVersion(kind=kind_name, version=row["version"], values=values, updated_at=row["updated_at"])
+
+
+def _conflict(db, user: User, item: SyncRecord, digest: str, reason: str, server_kind: str, server_row: dict,
+              received: datetime) -> SyncResult:
+    """Keep the device's version beside the server's; nothing is overwritten."""
+    with write(db):
+        cursor = db.execute(
+            "INSERT INTO sync_conflicts (record_type, record_id, deployment_id, user_id, reason, base_version, "
+            "server_version, device_values, device_time, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [item.kind, item.id, item.deployment_id, user.id, reason, item.base_version, server_row["version"],
+             json.dumps(item.values, sort_keys=True, default=str), item.device_time, iso(received)])
+        conflict_id = cursor.lastrowid
+        _store_receipt(db, user, item, digest, "conflict", server_row["version"], iso(received), conflict_id)
+    return _conflict_result(db, user, item.id, conflict_id, reason, server_kind, server_row)
+
+
+def _conflict_result(db, user: User, record_id: str, conflict_id: int, reason: str, server_kind: str,
+                     server_row: dict) -> SyncResult:
+    if reason == "stale_edit":
+        message = _("This record was changed on the server after you opened it. Both versions are kept: choose one.")
+    else:
+        message = _("A different record with the same id is already on the server. Both versions are kept: choose one.")
+    deployment = deployments_domain.get(db, server_row.get("deployment_id") or "")
+    # The server's values are shown only to someone who may see that record anyway.
+    shown = deployment is not None and deployments_domain.can_view(db, user, deployment)
+    return SyncResult(id=record_id, status="conflict", conflict_id=conflict_id, message=message,
+                      version=server_row["version"], server=_server_version(server_kind, server_row) if shown else None)
+
+
+def _from_receipt(db, user: User, item: SyncRecord, receipt: dict) -> SyncResult:
+    """The same answer as the first time this submission arrived."""
+    if receipt["status"] == "conflict":
+        conflict = one(db, "SELECT reason FROM sync_conflicts WHERE id = ?", [receipt["conflict_id"]])
+        found = records._existing_with_id(db, item.id)
+        server_kind, server_row = found if found else (item.kind, {"version": receipt["version"], "updated_at": ""})
+        return _conflict_result(db, user, item.id, receipt["conflict_id"],
+                                conflict["reason"] if conflict else "stale_edit", server_kind, server_row)
+    row = one(db, f"SELECT time_flagged FROM {records.KINDS[item.kind].table} WHERE id = ?", [item.id])
+    return SyncResult(id=item.id, status="duplicate", version=receipt["version"], received_at=receipt["received_at"],
+                      time_flagged=bool(row["time_flagged"]) if row else None)
+
+
+def _resolve(db, user: User, conflict_id: int, resolution: str, record_id: str | None) -> bool:
+    cursor = db.execute(
+        "UPDATE sync_conflicts SET resolved_at = ?, resolution = ?, resolved_record_id = ? "
+        "WHERE id = ? AND user_id = ? AND resolved_at IS NULL",
+        [iso(utcnow()), resolution, record_id, conflict_id, user.id])
+    return cursor.rowcount == 1
+
+
+def resolve(db, user: User, conflict_id: int, resolution: str, record_id: str | None = None) -> bool:
+    """The officer chose between the two versions of a conflict; False if it is not theirs or settled already."""
+    with write(db):
+        return _resolve(db, user, conflict_id, resolution, record_id)
+
+
+def conflicts_of(db, user: User, open_only: bool = True) -> list[dict]:
+    """A user's conflicts, newest first, with the device's values decoded."""
+    where = " AND resolved_at IS NULL" if open_only else ""
+    rows = db.query(f"SELECT * FROM sync_conflicts WHERE user_id = ?{where} ORDER BY id DESC", [user.id])
+    return [{**row, "device_values": json.loads(row["device_values"])} for row in rows]
+
+
+# --- Out: what a device keeps offline -------------------------------------------------------------
+
+def offline_deployments(db, user: User) -> list[dict]:
+    """The deployments a device keeps for offline work: current, upcoming and recently ended ones."""
+    since = iso(utcnow() - OFFLINE_PAST)
+    rows = [d for d in deployments_domain.for_user(db, user) if d["ends_at"] >= since]
+    return [d for d in rows if deployments_domain.can_record(db, user, d)][:OFFLINE_DEPLOYMENTS_MAX]
+
+
+def _device_copy(kind_name: str, row: dict) -> dict:
+    drop = {"content_hash", "record_type", "duplicate"}
+    multi = records.KINDS[kind_name].multi
+    decoded = row if all(not isinstance(row.get(name), str) for name in multi) else records.decode(kind_name, row)
+    return {k: v for k, v in decoded.items() if k not in drop}
+
+
+def recent_records(db, deployment_ids: list[str]) -> list[PulledRecord]:
+    """The newest records of each deployment, as a device keeps them."""
+    out: list[PulledRecord] = []
+    for deployment_id in deployment_ids:
+        for kind_name in records.KINDS:
+            for row in records.for_deployment(db, kind_name, deployment_id, limit=RECENT_RECORDS_PER_KIND):
+                out.append(_pulled(kind_name, row))
+    return out
+
+
+def _pulled(kind_name: str, row: dict) -> PulledRecord:
+    return PulledRecord(id=row["id"], kind=kind_name, deployment_id=row["deployment_id"], version=row["version"],
+                        deleted=row.get("deleted_at") is not None,
+                        record={} if row.get("deleted_at") else _device_copy(kind_name, row))
+
+
+def pull(db, user: User, cursor: int, limit: int = PULL_LIMIT) -> PullResponse:
+    """Records of the user's deployments changed after `cursor`, each in its current state, and the new cursor."""
+    cursor = max(0, int(cursor))
+    newest = changes.latest_seq(db)
+    visible = [d["id"] for d in deployments_domain.for_user(db, user)]
+    if not visible or cursor >= newest:
+        return PullResponse(cursor=max(cursor, newest) if visible else newest, more=False, records=[])
+    marks = ",".join("?" * len(visible))
+    rows = list(db.query(
+        f"SELECT seq, record_type, record_id FROM changes WHERE seq > ? AND seq <= ? AND deployment_id IN ({marks}) "
+        "ORDER BY seq LIMIT ?", [cursor, newest, *visible, limit]))
+    more = len(rows) == limit
+    new_cursor = rows[-1]["seq"] if more else newest
+    latest: dict[str, str] = {}
+    for row in rows:
+        latest[row["record_id"]] = row["record_type"]
+    pulled: list[PulledRecord] = []
+    for kind_name, kind in records.KINDS.items():
+        ids = [rid for rid, k in latest.items() if k == kind_name]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for row in db.query(
+                    f"SELECT r.*, u.display_name AS author FROM {kind.table} r LEFT JOIN users u ON u.id = r.created_by "
+                    f"WHERE r.id IN ({','.join('?' * len(chunk))})", chunk):
+                pulled.append(_pulled(kind_name, row))
+    return PullResponse(cursor=new_cursor, more=more, records=pulled)
+
+
+def bootstrap(db, user: User, locale: str) -> dict:
+    """What a device needs to work offline: its deployments, the category lists in the user's language,
+    recent records, and the change-log position to pull from next."""
+    deployments = offline_deployments(db, user)
+    labels = categories.all_options(db, locale)
+    return {
+        "user": {"id": user.id, "username": user.username, "display_name": user.display_name, "role": user.role},
+        "locale": locale,
+        "cursor": changes.latest_seq(db),
+        "deployments": [
+            {"id": d["id"], "name": d["name"], "kind": d["kind"], "place_name": d["place_name"], "lat": d["lat"],
+             "lon": d["lon"], "starts_at": d["starts_at"], "ends_at": d["ends_at"], "status": d["status"]}
+            for d in deployments],
+        "categories": {name: [[code, label] for code, label in options] for name, options in labels.items()},
+        "records": recent_records(db, [d["id"] for d in deployments]),
+    }

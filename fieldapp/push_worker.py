@@ -1,0 +1,179 @@
+"""The Web Push sender: a background thread working the persistent queue (push_deliveries) off the request path.
+
+One coordinating thread claims due deliveries, hands them to a small pool of sender threads (each
+with its own keep-alive HTTP session), and writes the answers back in short transactions. It has
+its own database connection (the app's single connection belongs to the request path). A restart
+resumes from the table: unsent claimed rows are released at stop, and a crash leaves only leases
+that come due again (at least once; the notification's tag makes a repeat replace, not add).
+Tuning for tests and benchmarks comes from `settings.extra`: push_concurrency, push_poll_seconds,
+push_timeout (seconds).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+
+from fieldapp import alerts, push
+from fieldapp.clock import iso, utcnow
+from fieldapp.db import open_db, write
+
+log = logging.getLogger("fieldapp.push")
+FLUSH_EVERY = 0.25   # seconds: how long answers may wait before they are written
+FLUSH_SIZE = 100
+
+
+class PushWorker:
+    """Sends queued alert deliveries until stop() is called."""
+
+    def __init__(self, settings):
+        extra = settings.extra or {}
+        self.settings = settings
+        self.concurrency = int(extra.get("push_concurrency", 8))
+        self.poll_seconds = float(extra.get("push_poll_seconds", 1.0))
+        self.timeout = float(extra.get("push_timeout", 10.0))
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._jobs: queue.Queue = queue.Queue()
+        self._results: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._stop.clear()
+        self._jobs, self._results = queue.Queue(), queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="fieldapp-push-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop promptly: sends in flight are not waited for (their leases bring them back after a restart)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+    def wake(self) -> None:
+        """Look at the queue now (a lead just sent an alert) instead of at the next poll."""
+        self._wake.set()
+
+    # -- threads --
+
+    def _run(self) -> None:
+        db = open_db(self.settings.db_path)
+        jobs, results = self._jobs, self._results
+        self._senders: list[threading.Thread] = []
+        try:
+            self._vapid = push.load_vapid(self.settings)
+            self._loop(db, jobs, results)
+        except Exception:
+            log.exception("push worker stopped by an error")
+        finally:
+            self._release_unsent(db, jobs)
+            for _ in self._senders:
+                jobs.put(None)
+            db.conn.close()
+
+    def _ensure_senders(self, jobs: queue.Queue, results: queue.Queue) -> None:
+        """Start the sender pool when there is first something to send (most app instances never need it)."""
+        while len(self._senders) < self.concurrency:
+            thread = threading.Thread(target=self._sender, args=(self._vapid, jobs, results),
+                                      name=f"fieldapp-push-sender-{len(self._senders)}", daemon=True)
+            thread.start()
+            self._senders.append(thread)
+
+    def _loop(self, db, jobs: queue.Queue, results: queue.Queue) -> None:
+        in_flight = 0
+        answers: list = []
+        last_flush = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                room = self.concurrency * 4 - in_flight
+                if room > 0:
+                    for row in alerts.claim_due(db, room):
+                        self._ensure_senders(jobs, results)
+                        jobs.put(row)
+                        in_flight += 1
+                if in_flight > len(answers):
+                    try:
+                        answers.append(results.get(timeout=0.05))
+                        while True:
+                            answers.append(results.get_nowait())
+                    except queue.Empty:
+                        pass
+                waiting = in_flight - len(answers)
+                if answers and (len(answers) >= FLUSH_SIZE or waiting == 0
+                                or time.monotonic() - last_flush > FLUSH_EVERY):
+                    alerts.record_outcomes(db, answers)
+                    in_flight -= len(answers)
+                    answers = []
+                    last_flush = time.monotonic()
+                if not in_flight:
+                    self._sleep(db)
+            except Exception:  # a database hiccup must not end the sender; pause and look again
+                log.exception("push delivery round failed")
+                self._stop.wait(self.poll_seconds)
+        if answers:
+            alerts.record_outcomes(db, answers)
+
+    def _sender(self, vapid, jobs: queue.Queue, results: queue.Queue) -> None:
+        import requests
+
+        session = requests.Session()
+        subject = self.settings.vapid_subject
+        default_locale = self.settings.default_locale
+        while True:
+            row = jobs.get()
+            if row is None or self._stop.is_set():
+                if row is not None:
+                    jobs.put(row)  # leave it for _release_unsent
+                break
+            data = push.payload(row["alert_id"], row["level"], row["locale"] or default_locale)
+            results.put(push.send(row, data, vapid=vapid, subject=subject, timeout=self.timeout, session=session))
+        session.close()
+
+    def _sleep(self, db) -> None:
+        wait = self.poll_seconds
+        next_at = alerts.next_due_at(db)
+        if next_at is not None:
+            wait = min(wait, max(0.0, (next_at - utcnow()).total_seconds()))
+        self._wake.wait(max(wait, 0.01))
+        self._wake.clear()
+
+    @staticmethod
+    def _release_unsent(db, jobs: queue.Queue) -> None:
+        """Claimed rows never handed to a sender become due at once again (no waiting for the lease)."""
+        ids = []
+        while True:
+            try:
+                row = jobs.get_nowait()
+            except queue.Empty:
+                break
+            if row is not None:
+                ids.append((iso(utcnow()), row["id"]))
+        if ids:
+            try:
+                with write(db):
+                    db.conn.executemany("UPDATE push_deliveries SET next_attempt_at = ?, attempts = attempts - 1 "
+                                        "WHERE id = ? AND state = 'queued'", ids)
+            except Exception:
+                log.exception("could not release unsent push deliveries")
+
+
+def install(db, settings, on_startup: list, on_shutdown: list, state: dict | None = None) -> PushWorker:
+    """Store the alert rule thresholds, create the VAPID keys on first start, run the sender with the app."""
+    alerts.store_rule_settings(db, settings.alert_severity)
+    push.load_vapid(settings)
+    worker = PushWorker(settings)
+    on_startup.append(worker.start)
+    on_shutdown.append(worker.stop)
+    if state is not None:
+        state["push_worker"] = worker
+    return worker

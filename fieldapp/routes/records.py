@@ -1,0 +1,410 @@
+"""The three field records in the browser: the deployment page, capture forms, lists, detail, edit, delete.
+
+Routes are glue: parse the form, call one function of fieldapp.records, pick a template.
+"""
+
+from __future__ import annotations
+
+from litestar import Request, get, post
+from litestar.response import Redirect, Template
+
+from fieldapp import audit, clock, i18n, ids, web
+from fieldapp import deployments as deployments_domain
+from fieldapp import records
+from fieldapp.i18n import gettext, lazy
+
+# URL plural (in /deployments/{id}/{slug}) -> record kind.
+SLUGS = {"contacts": "contact", "tensions": "tension", "interventions": "intervention"}
+KIND_SLUGS = {kind: slug for slug, kind in SLUGS.items()}
+# Newest first on the deployment page: tension observations, interventions, contacts.
+PAGE_ORDER = ("tension", "intervention", "contact")
+DEPLOYMENT_PAGE_LIMIT = 10
+LIST_LIMIT = 200
+LINK_CHOICES = 40
+
+KIND_TEXT = {
+    "contact": {"one": lazy("Contact"), "many": lazy("Contacts"), "new": lazy("New contact"),
+                "edit": lazy("Edit contact"), "none": lazy("No contacts yet.")},
+    "tension": {"one": lazy("Tension observation"), "many": lazy("Tension observations"),
+                "new": lazy("New tension observation"), "edit": lazy("Edit tension observation"),
+                "none": lazy("No tension observations yet.")},
+    "intervention": {"one": lazy("Intervention"), "many": lazy("Interventions"), "new": lazy("New intervention"),
+                     "edit": lazy("Edit intervention"), "none": lazy("No interventions yet.")},
+}
+
+FIELD_LABELS = {
+    "occurred_at": lazy("Time"),
+    "lat": lazy("Latitude"),
+    "lon": lazy("Longitude"),
+    "place_name": lazy("Place"),
+    "notes": lazy("Notes"),
+    "age_band": lazy("Age band"),
+    "group_size": lazy("Group size"),
+    "group_category": lazy("Community or group"),
+    "language": lazy("Language used"),
+    "topics": lazy("Topics"),
+    "feedback_promised": lazy("Feedback promised"),
+    "feedback_given": lazy("Feedback given"),
+    "follow_up": lazy("Follow-up needed"),
+    "referral_target": lazy("Referred to"),
+    "kind": lazy("Kind"),
+    "groups": lazy("Groups involved"),
+    "severity": lazy("Severity"),
+    "trend": lazy("Trend"),
+    "basis": lazy("Basis"),
+    "people_estimate": lazy("Estimated number of people"),
+    "outcome": lazy("Outcome"),
+    "tension_id": lazy("Linked tension observation"),
+    "contact_id": lazy("Linked contact"),
+    "id": lazy("Record"),
+}
+
+AUDIT_ACTIONS = {"create": lazy("Created"), "update": lazy("Edited"), "delete": lazy("Deleted")}
+
+
+def _kind_from_slug(slug: str) -> str:
+    if slug not in SLUGS:
+        raise deployments_domain.NotFound(slug)
+    return SLUGS[slug]
+
+
+def _kind(kind_name: str) -> str:
+    if kind_name not in records.KINDS:
+        raise deployments_domain.NotFound(kind_name)
+    return kind_name
+
+
+def _texts(kind_name: str) -> dict[str, str]:
+    return {key: gettext(text) for key, text in KIND_TEXT[kind_name].items()}
+
+
+def _field_labels() -> dict[str, str]:
+    return {name: gettext(text) for name, text in FIELD_LABELS.items()}
+
+
+def _db(request: Request):
+    return request.app.state.db
+
+
+def _user(request: Request):
+    return request.scope["user"]
+
+
+def _page(request: Request, page: str, partial: str, context: dict, status: int = 200, **kw) -> Template:
+    """The full page, or only its partial for a (non-boosted) htmx request."""
+    return Template(partial if web.is_htmx(request) else page, context=context, status_code=status, **kw)
+
+
+# ---------------------------------------------------------------- form values
+
+
+def form_values(kind_name: str, source: dict, *, stored: bool = False) -> dict:
+    """Field values as a form shows them (strings, lists of strings, booleans), from a record or a submitted form."""
+    kind = records.KINDS[kind_name]
+    values: dict = {}
+    for name in records.FIELD_NAMES[kind_name]:
+        value = source.get(name)
+        if name in kind.multi:
+            items = value if isinstance(value, list) else ([] if value in (None, "") else [value])
+            values[name] = [str(item) for item in items]
+        elif name in kind.booleans:
+            values[name] = value in (True, 1, "1", "on", "true", "yes")
+        else:
+            if isinstance(value, list):  # a field sent twice: show the last one
+                value = value[-1] if value else None
+            if value is None:
+                values[name] = ""
+            elif name == "occurred_at":
+                values[name] = _local_time(value) if stored or value else ""
+            elif isinstance(value, float):
+                values[name] = f"{value:.5f}".rstrip("0").rstrip(".")
+            else:
+                values[name] = str(value)
+    return values
+
+
+def _local_time(value) -> str:
+    try:
+        return clock.local_input_value(value)
+    except (ValueError, OverflowError, TypeError):
+        return str(value)  # what was typed, shown back as it was
+
+
+def _new_values(kind_name: str, deployment: dict) -> dict:
+    defaults = {"occurred_at": clock.utcnow(), "place_name": deployment["place_name"]}
+    if kind_name == "tension":
+        defaults.update(trend="stable", basis="observed")
+    return form_values(kind_name, defaults, stored=True)
+
+
+def _link_choices(db, kind_name: str, deployment_id: str, chosen: dict) -> dict:
+    """Recent tension observations and contacts of the deployment an intervention may point to."""
+    if kind_name != "intervention":
+        return {}
+    choices = {}
+    for field, linked_kind in (("tension_id", "tension"), ("contact_id", "contact")):
+        rows = records.for_deployment(db, linked_kind, deployment_id, limit=LINK_CHOICES)
+        wanted = chosen.get(field)
+        if wanted and ids.is_valid_id(wanted) and all(r["id"] != wanted for r in rows):
+            extra = records.get(db, linked_kind, wanted)
+            if extra is not None and extra["deployment_id"] == deployment_id:
+                rows.append(extra)
+        choices[field] = rows
+    return choices
+
+
+def _form_context(request: Request, kind_name: str, deployment: dict, values: dict, *, errors=None,
+                  record: dict | None = None, record_id: str | None = None, version=None,
+                  notice: str | None = None, conflict: dict | None = None) -> dict:
+    editing = record is not None
+    return {
+        "kind": kind_name,
+        "slug": KIND_SLUGS[kind_name],
+        "texts": _texts(kind_name),
+        "F": _field_labels(),
+        "deployment": deployment,
+        "values": values,
+        "errors": errors or {},
+        "record": record,
+        "editing": editing,
+        "record_id": record_id or (None if editing else ids.new_id()),
+        "version": version,
+        "notice": notice,
+        "conflict": conflict,
+        "links": _link_choices(_db(request), kind_name, deployment["id"], values),
+        "categories": records.KINDS[kind_name].categories,
+        "time_summary": _time_summary(values, deployment),
+    }
+
+
+def _time_summary(values: dict, deployment: dict) -> str:
+    """'21.11.2026 klo 13.05 · Senaatintori': what the closed time-and-place section holds."""
+    try:
+        when = i18n.format_datetime(values["occurred_at"]) if values.get("occurred_at") else gettext("now")
+    except (ValueError, OverflowError):
+        when = values["occurred_at"][:40]
+    return f"{when} · {values.get('place_name') or deployment['place_name']}"
+
+
+def _recordable(request: Request, deployment_id: str) -> dict:
+    db, user = _db(request), _user(request)
+    deployment = deployments_domain.visible(db, user, deployment_id)
+    if not deployments_domain.can_record(db, user, deployment):
+        raise deployments_domain.Forbidden(deployment_id)
+    return deployment
+
+
+async def _submitted(request: Request) -> dict:
+    return web.form_dict(await request.form())
+
+
+def _one_value(raw: dict, name: str) -> str:
+    value = raw.pop(name, "")
+    if isinstance(value, list):
+        value = value[-1] if value else ""
+    return str(value or "").strip()
+
+
+# ---------------------------------------------------------------- deployment page and lists
+
+
+def _list_data(db, kind_name: str, deployment_id: str, limit: int) -> dict:
+    """Newest records of one kind, how many there are in all, and the texts the list shows."""
+    total = db.execute(
+        f"SELECT COUNT(*) FROM {records.KINDS[kind_name].table} WHERE deployment_id = ? AND deleted_at IS NULL",
+        [deployment_id]).fetchone()[0]
+    return {"kind": kind_name, "rows": records.for_deployment(db, kind_name, deployment_id, limit=limit),
+            "total": total, "slug": KIND_SLUGS[kind_name], "texts": _texts(kind_name)}
+
+
+@get("/deployments/{deployment_id:str}", name="deployment")
+async def deployment_page(request: Request, deployment_id: str) -> Template:
+    """A deployment: its facts, buttons for the three records, and the three lists newest first."""
+    db, user = _db(request), _user(request)
+    deployment = deployments_domain.visible(db, user, deployment_id)
+    context = {
+        "deployment": deployment,
+        "can_record": deployments_domain.can_record(db, user, deployment),
+        "lists": [_list_data(db, kind_name, deployment_id, DEPLOYMENT_PAGE_LIMIT) for kind_name in PAGE_ORDER],
+        "kind_slugs": KIND_SLUGS,
+    }
+    return _page(request, "pages/deployments/detail.html", "partials/records/_overview.html", context)
+
+
+@get("/deployments/{deployment_id:str}/{slug:str}", name="record-list")
+async def record_list(request: Request, deployment_id: str, slug: str) -> Template:
+    """One kind of record of a deployment, newest first."""
+    kind_name = _kind_from_slug(slug)
+    db, user = _db(request), _user(request)
+    deployment = deployments_domain.visible(db, user, deployment_id)
+    context = {"deployment": deployment, "kind": kind_name,
+               "listing": _list_data(db, kind_name, deployment_id, LIST_LIMIT),
+               "can_record": deployments_domain.can_record(db, user, deployment)}
+    return _page(request, "pages/records/list.html", "partials/records/_list.html", context)
+
+
+# ---------------------------------------------------------------- create
+
+
+@get("/deployments/{deployment_id:str}/{slug:str}/new", name="record-new")
+async def new_record_form(request: Request, deployment_id: str, slug: str) -> Template:
+    """The capture form; a fresh client-style id on every render so a resend is recognised."""
+    kind_name = _kind_from_slug(slug)
+    deployment = _recordable(request, deployment_id)
+    values = _new_values(kind_name, deployment)
+    if kind_name == "intervention":
+        for field in ("tension_id", "contact_id"):
+            wanted = request.query_params.get(field)
+            if wanted and ids.is_valid_id(wanted):
+                values[field] = wanted
+    context = _form_context(request, kind_name, deployment, values)
+    return _page(request, "pages/records/form.html", "partials/records/_form.html", context)
+
+
+@post("/deployments/{deployment_id:str}/{slug:str}", name="record-create")
+async def create_record(request: Request, deployment_id: str, slug: str) -> Template | Redirect:
+    """Save a new record: 303 to the deployment, 400 with the errors next to the fields, 409 on an id clash."""
+    kind_name = _kind_from_slug(slug)
+    deployment = _recordable(request, deployment_id)
+    raw = await _submitted(request)
+    record_id = _one_value(raw, "id") or None
+    device_time = _one_value(raw, "device_time") or None
+    values = form_values(kind_name, raw)
+    try:
+        records.create(_db(request), _user(request), kind_name, deployment_id, raw,
+                       record_id=record_id, device_time=device_time)
+    except records.ValidationFailed as exc:
+        keep_id = record_id if record_id and ids.is_valid_id(record_id) else None
+        context = _form_context(request, kind_name, deployment, values, errors=exc.errors, record_id=keep_id)
+        return _page(request, "pages/records/form.html", "partials/records/_form.html", context, status=400,
+                     headers={"HX-Push-Url": "false"})
+    except records.IdConflict:
+        notice = gettext("A different record with the same id has already been saved, so nothing was overwritten. "
+                         "Check the values below and save again to store them as a new record.")
+        context = _form_context(request, kind_name, deployment, values, notice=notice)
+        return _page(request, "pages/records/form.html", "partials/records/_form.html", context, status=409,
+                     headers={"HX-Push-Url": "false"})
+    return Redirect(f"/deployments/{deployment_id}", status_code=303)
+
+
+# ---------------------------------------------------------------- detail, edit, delete
+
+
+def _versions_with_changes(db, kind_name: str, record_id: str) -> list[dict]:
+    versions = records.history(db, kind_name, record_id)  # newest first
+    for index, version in enumerate(versions):
+        older = versions[index + 1]["data"] if index + 1 < len(versions) else None
+        version["changes"] = [] if older is None else [
+            (name, older.get(name), version["data"].get(name))
+            for name in records.changed_fields(kind_name, older, version["data"])]
+    return versions
+
+
+def _linked(db, record: dict) -> dict:
+    linked = {}
+    for field, linked_kind in (("tension_id", "tension"), ("contact_id", "contact")):
+        if record.get(field):
+            linked[field] = records.get(db, linked_kind, record[field])
+    return linked
+
+
+def _display_order(kind_name: str) -> list[str]:
+    """What the record is about first, then time, place and notes."""
+    common = ["occurred_at", "place_name", "lat", "lon", "notes"]
+    return [n for n in records.FIELD_NAMES[kind_name] if n not in common] + common
+
+
+def _detail_context(request: Request, kind_name: str, record: dict) -> dict:
+    db, user = _db(request), _user(request)
+    deployment = deployments_domain.get(db, record["deployment_id"])
+    author = db.execute("SELECT display_name FROM users WHERE id = ?", [record["created_by"]]).fetchone()
+    return {
+        "kind": kind_name,
+        "texts": _texts(kind_name),
+        "F": _field_labels(),
+        "record": record,
+        "author": author[0] if author else "",
+        "deployment": deployment,
+        "versions": _versions_with_changes(db, kind_name, record["id"]),
+        "audit": audit.for_record(db, kind_name, record["id"]),
+        "audit_actions": {key: gettext(text) for key, text in AUDIT_ACTIONS.items()},
+        "can_edit": records.can_edit(db, user, record),
+        "can_record": deployments_domain.can_record(db, user, deployment),
+        "linked": _linked(db, record),
+        "fields": _display_order(kind_name),
+        "categories": records.KINDS[kind_name].categories,
+        "booleans": records.KINDS[kind_name].booleans,
+        "multi": records.KINDS[kind_name].multi,
+    }
+
+
+@get("/records/{kind_name:str}/{record_id:str}", name="record-detail")
+async def record_detail(request: Request, kind_name: str, record_id: str) -> Template:
+    """One record with its versions (who changed what, when) and its audit trail."""
+    kind_name = _kind(kind_name)
+    record = records.visible_record(_db(request), _user(request), kind_name, record_id)
+    return _page(request, "pages/records/detail.html", "partials/records/_detail.html",
+                 _detail_context(request, kind_name, record))
+
+
+def _editable(request: Request, kind_name: str, record_id: str) -> tuple[dict, dict]:
+    db, user = _db(request), _user(request)
+    record = records.visible_record(db, user, kind_name, record_id)
+    if not records.can_edit(db, user, record):
+        raise deployments_domain.Forbidden(record_id)
+    return record, deployments_domain.get(db, record["deployment_id"])
+
+
+@get("/records/{kind_name:str}/{record_id:str}/edit", name="record-edit")
+async def edit_record_form(request: Request, kind_name: str, record_id: str) -> Template:
+    kind_name = _kind(kind_name)
+    record, deployment = _editable(request, kind_name, record_id)
+    context = _form_context(request, kind_name, deployment, form_values(kind_name, record, stored=True),
+                            record=record, record_id=record["id"], version=record["version"])
+    return _page(request, "pages/records/form.html", "partials/records/_form.html", context)
+
+
+@post("/records/{kind_name:str}/{record_id:str}", name="record-update")
+async def update_record(request: Request, kind_name: str, record_id: str) -> Template | Redirect:
+    """Save an edit based on `version`: 303 to the record, 400 with errors, 409 when someone changed it meanwhile."""
+    kind_name = _kind(kind_name)
+    record, deployment = _editable(request, kind_name, record_id)
+    raw = await _submitted(request)
+    raw.pop("id", None)
+    raw.pop("device_time", None)
+    version_text = _one_value(raw, "version")
+    base_version = int(version_text) if version_text.isdigit() and len(version_text) < 10 else -1
+    values = form_values(kind_name, raw)
+    try:
+        records.update(_db(request), _user(request), kind_name, record_id, raw, base_version=base_version)
+    except records.ValidationFailed as exc:
+        context = _form_context(request, kind_name, deployment, values, errors=exc.errors, record=record,
+                                record_id=record_id, version=version_text[:12])
+        return _page(request, "pages/records/form.html", "partials/records/_form.html", context, status=400,
+                     headers={"HX-Push-Url": "false"})
+    except records.StaleVersion as exc:
+        current = exc.current
+        current_values = form_values(kind_name, current, stored=True)
+        conflict = {"current": current, "fields": _display_order(kind_name),
+                    "changed": [name for name in records.FIELD_NAMES[kind_name]
+                                if current_values.get(name) != values.get(name)]}
+        notice = gettext("Someone else saved a change to this record while you were editing it. "
+                         "Both versions are shown below: nothing has been lost. Saving now keeps your version.")
+        context = _form_context(request, kind_name, deployment, values, record=current, record_id=record_id,
+                                version=current["version"], notice=notice, conflict=conflict)
+        return _page(request, "pages/records/form.html", "partials/records/_form.html", context, status=409,
+                     headers={"HX-Push-Url": "false"})
+    return Redirect(f"/records/{kind_name}/{record_id}", status_code=303)
+
+
+@post("/records/{kind_name:str}/{record_id:str}/delete", name="record-delete")
+async def delete_record(request: Request, kind_name: str, record_id: str) -> Redirect:
+    """Soft delete (creator or lead); the versions and the audit trail stay."""
+    kind_name = _kind(kind_name)
+    record, _deployment = _editable(request, kind_name, record_id)
+    records.delete(_db(request), _user(request), kind_name, record_id)
+    return Redirect(f"/deployments/{record['deployment_id']}", status_code=303)
+
+
+ROUTES = [deployment_page, record_list, new_record_form, create_record, record_detail, edit_record_form,
+          update_record, delete_record]
