@@ -23,6 +23,7 @@ from fieldapp.routes import por_admin, reports as reports_routes
 from fieldapp import push_worker
 from fieldapp.routes import alerts as alerts_routes
 from fieldapp.routes import offline as offline_routes
+from fieldapp.routes import picture as picture_routes
 from fieldapp.settings import Settings
 from fieldapp.templating import make_environment
 
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         path="/static", directories=[STATIC_DIR], opt={"public": True},
         cache_control=CacheControlHeader(max_age=3600), include_in_schema=False)
     return Litestar(
-        route_handlers=[static, *auth.ROUTES, *home.ROUTES, *deployments_routes.ROUTES, *admin.ROUTES, *records_routes.ROUTES, *reports_routes.ROUTES, *por_admin.ROUTES, *alerts_routes.ROUTES, *offline_routes.ROUTES],
+        route_handlers=[static, *auth.ROUTES, *home.ROUTES, *deployments_routes.ROUTES, *admin.ROUTES, *records_routes.ROUTES, *reports_routes.ROUTES, *por_admin.ROUTES, *alerts_routes.ROUTES, *offline_routes.ROUTES, *picture_routes.ROUTES],
         guards=[web.access_guard],
         middleware=[DefineMiddleware(web.session_middleware)],
         exception_handlers=web.EXCEPTION_HANDLERS,

@@ -301,7 +301,7 @@ def m002_sync(db):
 @migrations()
 def m003_picture(db):
     # Situation picture (fieldapp/picture.py): located tension observations with their h3 cell, links of
-    # interventions to them, and hourly/daily roll-ups per resolution, cell, deployment, kind and group.
+    # interventions to them, and hourly/daily roll-ups per resolution, cell, tension kind and group category.
     db.execute("""
         CREATE TABLE picture_obs (
             tension_id TEXT PRIMARY KEY,
@@ -326,22 +326,24 @@ def m003_picture(db):
             tension_id TEXT NOT NULL
         )""")
     db.execute("CREATE INDEX picture_links_tension ON picture_links(tension_id)")
-    counts = ",\n".join(f"{p}{s} INTEGER NOT NULL DEFAULT 0" for p in ("n", "up", "down", "ln") for s in range(1, 7))
-    # span 'h': bucket 'YYYY-MM-DDTHH'; span 'd': bucket 'YYYY-MM-DD' (UTC). grp '' counts every observation.
+    counts = ",\n".join(f"{p}{s} INTEGER NOT NULL DEFAULT 0"
+                        for p in ("n", "up", "down", "ln") for s in ("", *range(1, 7)))
+    # span 'h': bucket 'YYYY-MM-DDTHH'; span 'd': bucket 'YYYY-MM-DD' (UTC). grp '' and kind '' count every
+    # observation; n/up/down/ln are totals, n1..n6 etc. the same per severity (for a severity filter).
     db.execute(f"""
         CREATE TABLE picture_rollup (
             span TEXT NOT NULL,
             res INTEGER NOT NULL,
             unit_id TEXT NOT NULL,
             grp TEXT NOT NULL,
+            kind TEXT NOT NULL,
             parent INTEGER NOT NULL,
             bucket TEXT NOT NULL,
             cell INTEGER NOT NULL,
-            deployment_id TEXT NOT NULL,
-            kind TEXT NOT NULL,
             {counts},
+            score INTEGER NOT NULL DEFAULT 0,
             last_at TEXT NOT NULL,
-            PRIMARY KEY (span, res, unit_id, grp, parent, bucket, cell, deployment_id, kind)
+            PRIMARY KEY (span, res, unit_id, grp, kind, parent, bucket, cell)
         ) WITHOUT ROWID""")
     db.execute("""
         CREATE TABLE picture_parents (

@@ -308,10 +308,10 @@ def resolve_scope(db, user, deployment_id: str | None) -> Scope:
 
 # ------------------------------------------------------------------------------------ roll-up upkeep
 
-_KEY = ("span", "res", "unit_id", "grp", "parent", "bucket", "cell", "deployment_id", "kind")
+_KEY = ("span", "res", "unit_id", "grp", "kind", "parent", "bucket", "cell")
 _KEY_SQL = ", ".join(_KEY)
 _KEY_WHERE = " AND ".join(f"{k} = ?" for k in _KEY)
-_SUM_COLUMNS = [f"{p}{s}" for p in ("n", "up", "down", "ln") for s in SEVERITIES]
+_EMPTY_BUCKET = "~"  # sorts after every ISO time: bucket <= t < bucket || '~' is "t lies in the bucket"
 
 
 def _groups_of(value) -> list[str]:
@@ -320,50 +320,55 @@ def _groups_of(value) -> list[str]:
 
 
 def _rollup_keys(obs: dict):
+    """Every roll-up row one observation counts in: 5 resolutions x hour and day x (all + its kind) x
+    (all + each of its group categories)."""
     hour, day = obs["occurred_at"][:13], obs["occurred_at"][:10]
+    groups = ["", *_groups_of(obs["groups"])]
     for res in RESOLUTIONS:
         cell, parent = parent_of(obs["cell"], res), parent_of(obs["cell"], PARENT_RES[res])
         for span, bucket in (("h", hour), ("d", day)):
-            for grp in ["", *_groups_of(obs["groups"])]:
-                yield (span, res, obs["unit_id"], grp, parent, bucket, cell, obs["deployment_id"], obs["kind"])
+            for grp in groups:
+                for kind in ("", obs["kind"]):
+                    yield (span, res, obs["unit_id"], grp, kind, parent, bucket, cell)
+
+
+def _increments(obs: dict) -> tuple[str, list]:
+    """SET clause columns and values one observation adds: totals and its severity's columns."""
+    s = obs["severity"]
+    up, down = int(obs["trend"] == RISING), int(obs["trend"] == EASING)
+    columns = ["n", "up", "down", "ln", "score", f"n{s}", f"up{s}", f"down{s}", f"ln{s}"]
+    return columns, [1, up, down, obs["linked"], WEIGHTS[s], 1, up, down, obs["linked"]]
 
 
 def _add(db, obs: dict) -> None:
-    s = obs["severity"]
-    up, down = int(obs["trend"] == RISING), int(obs["trend"] == EASING)
+    columns, values = _increments(obs)
     keys = list(_rollup_keys(obs))
     db.conn.executemany(
-        f"INSERT INTO picture_rollup ({_KEY_SQL}, n{s}, up{s}, down{s}, ln{s}, last_at) "
-        f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT ({_KEY_SQL}) DO UPDATE SET "
-        f"n{s} = n{s} + 1, up{s} = up{s} + excluded.up{s}, down{s} = down{s} + excluded.down{s}, "
-        f"ln{s} = ln{s} + excluded.ln{s}, last_at = max(last_at, excluded.last_at)",
-        [(*key, up, down, obs["linked"], obs["occurred_at"]) for key in keys])
+        f"INSERT INTO picture_rollup ({_KEY_SQL}, {', '.join(columns)}, last_at) "
+        f"VALUES ({', '.join('?' * (len(_KEY) + len(columns) + 1))}) ON CONFLICT ({_KEY_SQL}) DO UPDATE SET "
+        + ", ".join(f"{c} = {c} + excluded.{c}" for c in columns) + ", last_at = max(last_at, excluded.last_at)",
+        [(*key, *values, obs["occurred_at"]) for key in keys])
     db.conn.executemany("INSERT OR IGNORE INTO picture_parents (res, unit_id, parent) VALUES (?, ?, ?)",
-                        {(key[1], key[2], key[4]) for key in keys})
+                        {(key[1], key[2], key[5]) for key in keys})
 
 
 def _subtract(db, obs: dict) -> None:
     """Take one observation out of its roll-up rows (it is already gone from picture_obs)."""
-    s = obs["severity"]
-    up, down = int(obs["trend"] == RISING), int(obs["trend"] == EASING)
+    columns, values = _increments(obs)
     keys = list(_rollup_keys(obs))
     db.conn.executemany(
-        f"UPDATE picture_rollup SET n{s} = n{s} - 1, up{s} = up{s} - ?, down{s} = down{s} - ?, ln{s} = ln{s} - ? "
-        f"WHERE {_KEY_WHERE}", [(up, down, obs["linked"], *key) for key in keys])
-    empty = " + ".join(f"n{x}" for x in SEVERITIES) + " = 0"
-    db.conn.executemany(f"DELETE FROM picture_rollup WHERE {_KEY_WHERE} AND {empty}", keys)
-    # Where this observation was the latest one, the latest is looked up again.
-    fixes = []
-    for key in keys:
-        low, high = descendant_range(key[6])
-        fixes.append((low, high, *key, obs["occurred_at"]))
+        f"UPDATE picture_rollup SET {', '.join(f'{c} = {c} - ?' for c in columns)} WHERE {_KEY_WHERE}",
+        [(*values, *key) for key in keys])
+    db.conn.executemany(f"DELETE FROM picture_rollup WHERE {_KEY_WHERE} AND n = 0", keys)
+    # Where this observation was the latest one, the latest is looked up again (the bucket's rows only).
     db.conn.executemany(
-        "UPDATE picture_rollup SET last_at = (SELECT max(o.occurred_at) FROM picture_obs o "
-        "WHERE o.deployment_id = picture_rollup.deployment_id AND o.kind = picture_rollup.kind "
-        "AND o.occurred_at >= picture_rollup.bucket AND o.occurred_at < picture_rollup.bucket || '~' "
-        "AND o.cell BETWEEN ? AND ? AND (picture_rollup.grp = '' OR EXISTS "
+        "UPDATE picture_rollup SET last_at = (SELECT max(o.occurred_at) FROM picture_obs o INDEXED BY "
+        "picture_obs_unit_time WHERE o.unit_id = picture_rollup.unit_id AND o.occurred_at >= picture_rollup.bucket "
+        f"AND o.occurred_at < picture_rollup.bucket || '{_EMPTY_BUCKET}' AND o.cell BETWEEN ? AND ? "
+        "AND (picture_rollup.kind = '' OR o.kind = picture_rollup.kind) AND (picture_rollup.grp = '' OR EXISTS "
         "(SELECT 1 FROM json_each(o.groups) WHERE json_each.value = picture_rollup.grp))) "
-        f"WHERE {_KEY_WHERE} AND last_at = ?", fixes)
+        f"WHERE {_KEY_WHERE} AND last_at = ?",
+        [(*descendant_range(key[7]), *key, obs["occurred_at"]) for key in keys])
 
 
 def _observation(db, record: dict) -> dict | None:
@@ -415,13 +420,16 @@ def record_written(db, kind_name: str, record: dict) -> None:
 
 
 def rebuild(db) -> None:
-    """Recompute every picture table from the stored tensions and interventions (migration, checks, bench)."""
+    """Recompute every picture table from the stored tensions and interventions (migration, checks, bench).
+
+    An independent route to the same rows as record_written: tests compare the two.
+    """
     with write(db):
         for table in ("picture_rollup", "picture_parents", "picture_obs", "picture_links"):
             db.execute(f"DELETE FROM {table}")
         db.execute("INSERT INTO picture_links (intervention_id, tension_id) SELECT id, tension_id FROM interventions "
                    "WHERE deleted_at IS NULL AND tension_id IS NOT NULL")
-        cursor = db.execute(
+        cursor = db.conn.execute(
             "SELECT t.id, d.unit_id, t.deployment_id, t.occurred_at, t.kind, t.severity, t.trend, t.groups, t.lat, "
             "t.lon FROM tensions t JOIN deployments d ON d.id = t.deployment_id "
             "WHERE t.deleted_at IS NULL AND t.lat IS NOT NULL AND t.lon IS NOT NULL")
@@ -431,37 +439,51 @@ def rebuild(db) -> None:
                 "groups, cell, lat, lon, linked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
                 [(*row[:7], json.dumps(_groups_of(row[7])), cell_int(row[8], row[9]), row[8], row[9])
                  for row in batch])
-        db.execute("UPDATE picture_obs SET linked = (SELECT count(*) FROM picture_links l "
-                   "WHERE l.tension_id = picture_obs.tension_id) WHERE tension_id IN (SELECT tension_id FROM picture_links)")
-        sums = ", ".join(
-            f"sum(o.severity = {s}), sum(o.severity = {s} AND o.trend = '{RISING}'), "
-            f"sum(o.severity = {s} AND o.trend = '{EASING}'), sum(CASE WHEN o.severity = {s} THEN o.linked ELSE 0 END)"
-            for s in SEVERITIES)
-        columns = ", ".join(f"n{s}, up{s}, down{s}, ln{s}" for s in SEVERITIES)
+        db.execute("UPDATE picture_obs SET linked = (SELECT count(*) FROM picture_links l WHERE l.tension_id = "
+                   "picture_obs.tension_id) WHERE tension_id IN (SELECT tension_id FROM picture_links)")
+        columns = ["n", "up", "down", "ln", "score"]
+        sums = ["count(*)", f"sum(o.trend = '{RISING}')", f"sum(o.trend = '{EASING}')", "sum(o.linked)",
+                "sum(1 << (o.severity - 1))"]
+        for s in SEVERITIES:
+            for column, condition in [(f"n{s}", f"o.severity = {s}"),
+                                      (f"up{s}", f"o.severity = {s} AND o.trend = '{RISING}'"),
+                                      (f"down{s}", f"o.severity = {s} AND o.trend = '{EASING}'")]:
+                columns.append(column)
+                sums.append(f"sum({condition})")
+            columns.append(f"ln{s}")
+            sums.append(f"sum(CASE WHEN o.severity = {s} THEN o.linked ELSE 0 END)")
+        # Each observation once per group category and once for "all" ('' appended to its list), and once
+        # for its kind and once for "all kinds".
+        source = ("picture_obs o, json_each(json_insert(o.groups, '$[#]', '')) g, "
+                  "(SELECT 0 AS by_kind UNION ALL SELECT 1) k")
         for res in RESOLUTIONS:
             cell_and, cell_or = parent_masks(res)
             parent_and, parent_or = parent_masks(PARENT_RES[res])
-            for span, length in (("h", 13), ("d", 10)):
-                for grp_sql, source in (("''", "picture_obs o"),
-                                        ("g.value", "picture_obs o, json_each(o.groups) g")):
-                    db.execute(
-                        f"INSERT INTO picture_rollup ({_KEY_SQL}, {columns}, last_at) "
-                        f"SELECT '{span}', {res}, o.unit_id, {grp_sql}, (o.cell & ?) | ?, substr(o.occurred_at, 1, {length}), "
-                        f"(o.cell & ?) | ?, o.deployment_id, o.kind, {sums}, max(o.occurred_at) FROM {source} "
-                        "GROUP BY 3, 4, 5, 6, 7, 8, 9", [parent_and, parent_or, cell_and, cell_or])
+            db.execute(
+                f"INSERT INTO picture_rollup ({_KEY_SQL}, {', '.join(columns)}, last_at) "
+                f"SELECT 'h', {res}, o.unit_id, g.value, CASE WHEN k.by_kind THEN o.kind ELSE '' END, "
+                f"(o.cell & ?) | ?, substr(o.occurred_at, 1, 13), (o.cell & ?) | ?, {', '.join(sums)}, "
+                f"max(o.occurred_at) FROM {source} GROUP BY 3, 4, 5, 6, 7, 8",
+                [parent_and, parent_or, cell_and, cell_or])
+            db.execute(
+                f"INSERT INTO picture_rollup ({_KEY_SQL}, {', '.join(columns)}, last_at) "
+                f"SELECT 'd', res, unit_id, grp, kind, parent, substr(bucket, 1, 10), cell, "
+                f"{', '.join(f'sum({c})' for c in columns)}, max(last_at) FROM picture_rollup "
+                f"WHERE span = 'h' AND res = {res} GROUP BY 3, 4, 5, 6, 7, 8")
         db.execute("INSERT INTO picture_parents (res, unit_id, parent) "
-                   "SELECT DISTINCT res, unit_id, parent FROM picture_rollup WHERE span = 'd' AND grp = ''")
+                   "SELECT DISTINCT res, unit_id, parent FROM picture_rollup WHERE span = 'd' AND grp = '' AND kind = ''")
 
 
 def cleanup(db, deployment_ids: list[str]) -> None:
-    """Forget the picture rows of these deployments (demo data reset deletes their records directly)."""
+    """Take these deployments' records out of the picture (demo data reset deletes them directly)."""
     if not deployment_ids:
         return
     marks = ",".join("?" * len(deployment_ids))
+    for obs in list(db.query(f"SELECT * FROM picture_obs WHERE deployment_id IN ({marks})", deployment_ids)):
+        db.execute("DELETE FROM picture_obs WHERE tension_id = ?", [obs["tension_id"]])
+        _subtract(db, obs)
     db.execute(f"DELETE FROM picture_links WHERE intervention_id IN "
                f"(SELECT id FROM interventions WHERE deployment_id IN ({marks}))", deployment_ids)
-    db.execute(f"DELETE FROM picture_obs WHERE deployment_id IN ({marks})", deployment_ids)
-    db.execute(f"DELETE FROM picture_rollup WHERE deployment_id IN ({marks})", deployment_ids)
 
 
 # --------------------------------------------------------------------------------------- aggregation
@@ -481,6 +503,7 @@ class CellSummary:
     kinds: dict[str, int] = field(default_factory=dict)
     colour_class: int = 0
     rank: int = 0
+    kinds_complete: bool = True
 
     @property
     def steady(self) -> int:
@@ -532,13 +555,15 @@ def _pieces(start: datetime, end: datetime):
 
 
 def _severity_sql(severities: tuple[int, ...]) -> dict[str, str]:
-    chosen = severities or SEVERITIES
+    """Roll-up column expressions for the chosen severities (the stored totals when all are chosen)."""
+    if not severities:
+        return {"n": "n", "score": "score", "up": "up", "down": "down", "ln": "ln"}
     return {
-        "n": " + ".join(f"n{s}" for s in chosen),
-        "score": " + ".join(f"{WEIGHTS[s]} * n{s}" for s in chosen),
-        "up": " + ".join(f"up{s}" for s in chosen),
-        "down": " + ".join(f"down{s}" for s in chosen),
-        "ln": " + ".join(f"ln{s}" for s in chosen),
+        "n": " + ".join(f"n{s}" for s in severities),
+        "score": " + ".join(f"{WEIGHTS[s]} * n{s}" for s in severities),
+        "up": " + ".join(f"up{s}" for s in severities),
+        "down": " + ".join(f"down{s}" for s in severities),
+        "ln": " + ".join(f"ln{s}" for s in severities),
     }
 
 
@@ -559,10 +584,14 @@ def _obs_conditions(scope: Scope, flt: PictureFilter, alias: str = "o") -> tuple
     return where, params
 
 
+def _known_parents(db, scope: Scope, res: int) -> list[int]:
+    return [row[0] for row in db.execute("SELECT parent FROM picture_parents WHERE res = ? AND unit_id = ?",
+                                         [res, scope.unit_id])]
+
+
 def _parents(db, scope: Scope, res: int, bbox) -> list[int]:
     """Ancestor cells holding data of this unit, narrowed to those overlapping the map view."""
-    known = [row[0] for row in db.execute("SELECT parent FROM picture_parents WHERE res = ? AND unit_id = ?",
-                                          [res, scope.unit_id])]
+    known = _known_parents(db, scope, res)
     if bbox is None or not known:
         return known
     west, south, east, north = bbox
@@ -580,7 +609,44 @@ def _parents(db, scope: Scope, res: int, bbox) -> list[int]:
     return [p for p in known if p in in_view]
 
 
-def _merge(acc: dict, rows) -> None:
+def _ints(values) -> str:
+    return ",".join(str(int(v)) for v in values)
+
+
+def _raw_rows(db, scope: Scope, flt: PictureFilter, res: int, low: str, high: str, *,
+              parents: list[int] | None = None, cells: list[int] | None = None):
+    """(cell, kind, n, score, rising, easing, linked, last) straight from the observations."""
+    cell_and, cell_or = parent_masks(res)
+    where, params = _obs_conditions(scope, flt)
+    where += ["o.occurred_at >= ?", "o.occurred_at < ?"]
+    params += [low, high]
+    if parents is not None:
+        parent_and, parent_or = parent_masks(PARENT_RES[res])
+        where.append(f"((o.cell & {parent_and}) | {parent_or}) IN ({_ints(parents)})")
+    if cells is not None:
+        where.append(f"((o.cell & {cell_and}) | {cell_or}) IN ({_ints(cells)})")
+    return db.execute(
+        f"SELECT (o.cell & {cell_and}) | {cell_or} AS c, o.kind, count(*), sum(1 << (o.severity - 1)), "
+        f"sum(o.trend = '{RISING}'), sum(o.trend = '{EASING}'), sum(o.linked), max(o.occurred_at) "
+        f"FROM picture_obs o WHERE {' AND '.join(where)} GROUP BY c, o.kind", params)
+
+
+def _rollup_rows(db, scope: Scope, flt: PictureFilter, res: int, span: str, low: str, high: str,
+                 parents: list[int], kinds: tuple[str, ...] | None, cells: list[int] | None = None):
+    """The same numbers from the roll-ups; kinds None reads the all-kinds rows (kind '')."""
+    sql = _severity_sql(flt.severities)
+    where = ["span = ?", "res = ?", "unit_id = ?", "grp = ?", f"kind IN ({','.join('?' * len(kinds or ('',)))})",
+             f"parent IN ({_ints(parents)})", "bucket >= ?", "bucket < ?"]
+    params: list = [span, res, scope.unit_id, flt.group, *(kinds or ("",)), low, high]
+    if cells is not None:
+        where.append(f"cell IN ({_ints(cells)})")
+    return db.execute(
+        f"SELECT cell, kind, sum({sql['n']}), sum({sql['score']}), sum({sql['up']}), sum({sql['down']}), "
+        f"sum({sql['ln']}), max(CASE WHEN {sql['n']} > 0 THEN last_at END) FROM picture_rollup "
+        f"WHERE {' AND '.join(where)} GROUP BY cell, kind", params)
+
+
+def _merge(acc: dict, rows, keep_kinds: bool) -> None:
     for cell, kind, n, score, up, down, ln, last_at in rows:
         if not n:
             continue
@@ -594,70 +660,81 @@ def _merge(acc: dict, rows) -> None:
         entry[4] += ln
         if last_at and (entry[5] is None or last_at > entry[5]):
             entry[5] = last_at
-        entry[6][kind] = entry[6].get(kind, 0) + n
+        if keep_kinds:
+            entry[6][kind] = entry[6].get(kind, 0) + n
 
 
-def _raw_rows(db, scope: Scope, flt: PictureFilter, res: int, low: str, high: str, parents: list[int] | None):
-    cell_and, cell_or = parent_masks(res)
-    where, params = _obs_conditions(scope, flt)
-    where += ["o.occurred_at >= ?", "o.occurred_at < ?"]
-    params += [low, high]
-    if parents is not None:
-        parent_and, parent_or = parent_masks(PARENT_RES[res])
-        where.append(f"((o.cell & {parent_and}) | {parent_or}) IN ({','.join(str(p) for p in parents)})")
-    return db.execute(
-        f"SELECT (o.cell & {cell_and}) | {cell_or} AS c, o.kind, count(*), sum(1 << (o.severity - 1)), "
-        f"sum(o.trend = '{RISING}'), sum(o.trend = '{EASING}'), sum(o.linked), max(o.occurred_at) "
-        f"FROM picture_obs o WHERE {' AND '.join(where)} GROUP BY c, o.kind", params)
+def _all_kinds(db) -> tuple[str, ...]:
+    return tuple(row[0] for row in db.execute("SELECT code FROM categories WHERE list = 'tension_kind' ORDER BY code"))
 
 
-def _rollup_rows(db, scope: Scope, flt: PictureFilter, res: int, span: str, low: str, high: str,
-                 parents: list[int], cell: int | None = None):
-    sql = _severity_sql(flt.severities)
-    where = ["span = ?", "res = ?", "unit_id = ?", "grp = ?",
-             f"parent IN ({','.join(str(p) for p in parents)})", "bucket >= ?", "bucket < ?"]
-    params: list = [span, res, scope.unit_id, flt.group, low, high]
-    if cell is not None:
-        where.append("cell = ?")
-        params.append(cell)
-    if scope.deployment_id:
-        where.append("deployment_id = ?")
-        params.append(scope.deployment_id)
-    if flt.kinds:
-        where.append(f"kind IN ({','.join('?' * len(flt.kinds))})")
-        params += list(flt.kinds)
-    return db.execute(
-        f"SELECT cell, kind, sum({sql['n']}), sum({sql['score']}), sum({sql['up']}), sum({sql['down']}), "
-        f"sum({sql['ln']}), max(CASE WHEN {sql['n']} > 0 THEN last_at END) FROM picture_rollup "
-        f"WHERE {' AND '.join(where)} GROUP BY cell, kind", params)
-
-
-def aggregate(db, scope: Scope, flt: PictureFilter, res: int, bbox=None) -> list[CellSummary]:
-    """The cells with observations for this scope and filter, highest score first (ranked, classed).
-
-    A deployment is read from its observations; a unit from the roll-ups (see the module docstring).
-    With bbox (west, south, east, north) only cells near the map view are returned.
-    """
+def _collect(db, scope: Scope, flt: PictureFilter, res: int, bbox=None, *, by_kind: bool = False,
+             cells: list[int] | None = None) -> tuple[dict, bool]:
+    """Sum the window's pieces per cell: ({cell: [n, score, up, down, linked, last, kinds]}, kinds complete)."""
     if res not in RESOLUTIONS:
         raise ValueError(f"resolution {res} is not served")
     acc: dict = {}
-    if scope.deployment_id:
-        _merge(acc, _raw_rows(db, scope, flt, res, iso(flt.start), iso(flt.end), None))
+    if scope.deployment_id:  # one deployment: its few observations, read directly
+        _merge(acc, _raw_rows(db, scope, flt, res, iso(flt.start), iso(flt.end), cells=cells), True)
+        return acc, True
+    kinds = flt.kinds or (_all_kinds(db) if by_kind else None)
+    if cells is not None:
+        known = set(_known_parents(db, scope, res))
+        parents = sorted({parent_of(c, PARENT_RES[res]) for c in cells} & known)
     else:
         parents = _parents(db, scope, res, bbox)
-        if parents:
-            for span, low, high in _pieces(flt.start, flt.end):
-                if span is None:
-                    _merge(acc, _raw_rows(db, scope, flt, res, low, high, parents if bbox else None))
-                else:
-                    _merge(acc, _rollup_rows(db, scope, flt, res, span, low, high, parents))
-    cells = [CellSummary(cell, res, e[0], e[1], e[2], e[3], e[4], e[5], e[6]) for cell, e in acc.items()]
+    if not parents:
+        return acc, True
+    for span, low, high in _pieces(flt.start, flt.end):
+        if span is None:
+            rows = _raw_rows(db, scope, flt, res, low, high, parents=parents if bbox else None, cells=cells)
+        else:
+            rows = _rollup_rows(db, scope, flt, res, span, low, high, parents, kinds, cells)
+        _merge(acc, rows, kinds is not None)
+    return acc, kinds is not None
+
+
+def _summaries(acc: dict, res: int) -> list[CellSummary]:
+    return [CellSummary(cell, res, e[0], e[1], e[2], e[3], e[4], e[5], e[6]) for cell, e in acc.items()]
+
+
+def aggregate(db, scope: Scope, flt: PictureFilter, res: int, bbox=None, *, by_kind: bool = False) -> list[CellSummary]:
+    """The cells with observations for this scope and filter, highest score first (ranked, classed).
+
+    A deployment is read from its observations; a unit from the roll-ups (see the module docstring).
+    With bbox (west, south, east, north) only cells near the map view are returned. Counts by kind are
+    filled for a deployment, under a kind filter or with by_kind; otherwise see fill_kinds().
+    """
+    acc, complete = _collect(db, scope, flt, res, bbox, by_kind=by_kind)
+    cells = _summaries(acc, res)
     cells.sort(key=lambda c: (-c.score, -c.observations, c.cell))
     legend = legend_for(cells[0].score if cells else 0)
     for rank, summary in enumerate(cells, 1):
         summary.rank = rank
         summary.colour_class = colour_class(summary.score, legend)
+        summary.kinds_complete = complete
     return cells
+
+
+def fill_kinds(db, scope: Scope, flt: PictureFilter, cells: list[CellSummary]) -> list[CellSummary]:
+    """Counts by tension kind for these cells (of one resolution), where aggregate() left them out."""
+    missing = [c for c in cells if not c.kinds_complete]
+    if missing:
+        acc, _complete = _collect(db, scope, flt, missing[0].res, by_kind=True, cells=[c.cell for c in missing])
+        for summary in missing:
+            summary.kinds = acc.get(summary.cell, [None] * 7)[6] or {}
+            summary.kinds_complete = True
+    return cells
+
+
+def cell_summary(db, scope: Scope, flt: PictureFilter, cell: int) -> CellSummary:
+    """One cell's numbers with counts by kind (the map popup); zero counts if nothing matches."""
+    res = h3.get_resolution(h3.int_to_str(cell))
+    acc, _complete = _collect(db, scope, flt, res, by_kind=True, cells=[cell])
+    found = _summaries(acc, res)
+    summary = found[0] if found else CellSummary(cell, res)
+    summary.kinds_complete = True
+    return summary
 
 
 @dataclass(frozen=True)
@@ -733,7 +810,7 @@ def nearest_place(places: list[tuple[float, float, str]], lat: float, lon: float
 
 def hotspots(db, scope: Scope, flt: PictureFilter, res: int, limit: int = HOTSPOT_LIMIT) -> list[Hotspot]:
     """The same aggregation as the map, as rows sorted by score, with the change from the previous window."""
-    cells = aggregate(db, scope, flt, res)[:limit]
+    cells = fill_kinds(db, scope, flt, aggregate(db, scope, flt, res)[:limit])
     if not cells:
         return []
     previous = {c.cell: c.score for c in aggregate(db, scope, flt.previous(), res)}
@@ -763,12 +840,12 @@ class CellProperties(msgspec.Struct, kw_only=True):
     observations: int
     score: int
     colour_class: int
-    kinds: dict[str, int]
     rising: int
     steady: int
     easing: int
     linked_interventions: int
     last_observation: str | None = None
+    kinds: dict[str, int] | None = None  # counts by tension kind: in a cell's own answer, and for a deployment
 
 
 class CellFeature(msgspec.Struct, kw_only=True):
@@ -837,8 +914,9 @@ def cell_collection(cells: list[CellSummary], flt: PictureFilter, res: int) -> C
             id=c.h3, geometry=Polygon(coordinates=[list(cell_ring(c.cell))]),
             properties=CellProperties(
                 cell=c.h3, res=c.res, rank=c.rank, observations=c.observations, score=c.score,
-                colour_class=c.colour_class, kinds=c.kinds, rising=c.rising, steady=c.steady, easing=c.easing,
-                linked_interventions=c.linked, last_observation=c.last_at)) for c in cells],
+                colour_class=c.colour_class, rising=c.rising, steady=c.steady, easing=c.easing,
+                linked_interventions=c.linked, last_observation=c.last_at,
+                kinds=c.kinds if c.kinds_complete else None)) for c in cells],
         res=res, cell_size_m=cell_size_m(res), window_start=iso(flt.start), window_end=iso(flt.end),
         legend=[LegendClass(colour_class=e.colour_class, min_score=e.low, max_score=e.high, colour=e.colour)
                 for e in legend])
@@ -960,6 +1038,7 @@ class CellDetail:
     interventions: list[dict]
     more_tensions: bool
     more_interventions: bool
+    place: str = ""
 
 
 def cell_detail(db, user, scope: Scope, flt: PictureFilter, cell: int) -> CellDetail:
@@ -970,8 +1049,9 @@ def cell_detail(db, user, scope: Scope, flt: PictureFilter, cell: int) -> CellDe
     tensions = [dict(r) for r in db.query(
         f"SELECT t.*, d.name AS deployment_name, u.display_name AS author FROM picture_obs o "
         f"JOIN tensions t ON t.id = o.tension_id JOIN deployments d ON d.id = t.deployment_id "
-        f"LEFT JOIN users u ON u.id = t.created_by WHERE o.cell BETWEEN ? AND ? AND {' AND '.join(where)} "
-        f"ORDER BY t.occurred_at DESC, t.id DESC LIMIT ?", [low, high, *params, DETAIL_LIMIT + 1])]
+        f"LEFT JOIN users u ON u.id = t.created_by WHERE o.unit_id = ? AND o.cell BETWEEN ? AND ? AND "
+        f"{' AND '.join(where)} ORDER BY t.occurred_at DESC, t.id DESC LIMIT ?",
+        [scope.unit_id, low, high, *params, DETAIL_LIMIT + 1])]
     for row in tensions:
         row["groups"] = _groups_of(row["groups"])
     lat_lons = [(lat, lng) for lat, lng in h3.cell_to_boundary(h3.int_to_str(cell))]
@@ -986,10 +1066,10 @@ def cell_detail(db, user, scope: Scope, flt: PictureFilter, cell: int) -> CellDe
         [*i_params, min(lats), max(lats), min(lons), max(lons), *linked_ids])]
     interventions = [r for r in located if r["tension_id"] in linked_ids or (
         r["lat"] is not None and parent_of(cell_int(r["lat"], r["lon"]), res) == cell)]
-    in_view = aggregate(db, scope, flt, res, bbox=(min(lons), min(lats), max(lons), max(lats)))
-    summary = next((c for c in in_view if c.cell == cell), None)
+    summary = cell_summary(db, scope, flt, cell)
+    place = nearest_place(_places(db, scope), *summary.centre, max(1.0, cell_size_m(res) / 1000))
     detail = CellDetail(summary, h3.int_to_str(cell), res, tensions[:DETAIL_LIMIT], interventions[:DETAIL_LIMIT],
-                        len(tensions) > DETAIL_LIMIT, len(interventions) > DETAIL_LIMIT)
+                        len(tensions) > DETAIL_LIMIT, len(interventions) > DETAIL_LIMIT, place)
     with write(db):
         audit.record(db, user.id, "view", "picture_cell", detail.h3, json.dumps({
             "filter": flt.query(), "tensions": [t["id"] for t in detail.tensions],
@@ -1138,7 +1218,7 @@ def export_csv(rows: list[dict], kind_name: str) -> str:
 
 def partner_cells(db, user, scope: Scope, flt: PictureFilter, res: int, fmt: str) -> list[CellSummary]:
     """Aggregated cells for partners (counts only), audited as an export."""
-    cells = aggregate(db, scope, flt, res)
+    cells = aggregate(db, scope, flt, res, by_kind=True)
     with write(db):
         audit.record(db, user.id, "export", "picture_cell", None, json.dumps(
             {"format": fmt, "partner": True, "res": res, "filter": flt.query(), "deployment": scope.deployment_id,
@@ -1215,16 +1295,14 @@ def trend(db, scope: Scope, flt: PictureFilter, cell: int | None = None) -> Seri
         parents = [parent_of(cell, PARENT_RES[res])] if cell is not None else _parents(db, scope, res, None)
         if parents:
             sql = _severity_sql(flt.severities)
-            where = ["span = ?", "res = ?", "unit_id = ?", "grp = ?",
-                     f"parent IN ({','.join(str(p) for p in parents)})", "bucket >= ?", "bucket < ?"]
+            kinds = flt.kinds or ("",)
+            where = ["span = ?", "res = ?", "unit_id = ?", "grp = ?", f"kind IN ({','.join('?' * len(kinds))})",
+                     f"parent IN ({_ints(parents)})", "bucket >= ?", "bucket < ?"]
             length = 13 if span == "h" else 10
-            params = [span, res, scope.unit_id, flt.group, iso(start)[:length], iso(end)[:length] + "~"]
+            params = [span, res, scope.unit_id, flt.group, *kinds, iso(start)[:length], iso(end)[:length] + "~"]
             if cell is not None:
                 where.append("cell = ?")
                 params.append(cell)
-            if flt.kinds:
-                where.append(f"kind IN ({','.join('?' * len(flt.kinds))})")
-                params += list(flt.kinds)
             rows = db.execute(f"SELECT bucket, sum({sql['score']}), sum({sql['n']}) FROM picture_rollup "
                               f"WHERE {' AND '.join(where)} GROUP BY bucket", params)
             for bucket, score, n in rows:

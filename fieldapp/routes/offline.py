@@ -12,7 +12,7 @@ from litestar.response import Template
 
 import msgspec
 
-from fieldapp import i18n
+from fieldapp import i18n, web
 from fieldapp.clock import now_iso
 from fieldapp.i18n import gettext as _
 from fieldapp.offline import shell, sync
@@ -115,7 +115,8 @@ async def pending_page(request: Request) -> Template:
         "kind_slugs": KIND_SLUGS,
         "field_labels": {name: _(text) for name, text in FIELD_LABELS.items()},
     }
-    return Template("pages/offline/pending.html", context=context)
+    partial = web.is_htmx(request)
+    return Template("partials/offline/_pending.html" if partial else "pages/offline/pending.html", context=context)
 
 
 @get("/offline", name="offline", include_in_schema=False)

@@ -6,6 +6,7 @@ Routes are glue: parse the form, call one function of fieldapp.records, pick a t
 from __future__ import annotations
 
 from litestar import Request, get, post
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from fieldapp import audit, clock, i18n, ids, web
@@ -62,19 +63,19 @@ FIELD_LABELS = {
 AUDIT_ACTIONS = {"create": lazy("Created"), "update": lazy("Edited"), "delete": lazy("Deleted")}
 
 
-def _kind_from_slug(slug: str) -> str:
+def _kind_from_slug(slug: FromPath[str]) -> str:
     if slug not in SLUGS:
         raise deployments_domain.NotFound(slug)
     return SLUGS[slug]
 
 
-def _kind(kind_name: str) -> str:
+def _kind(kind_name: FromPath[str]) -> str:
     if kind_name not in records.KINDS:
         raise deployments_domain.NotFound(kind_name)
     return kind_name
 
 
-def _texts(kind_name: str) -> dict[str, str]:
+def _texts(kind_name: FromPath[str]) -> dict[str, str]:
     return {key: gettext(text) for key, text in KIND_TEXT[kind_name].items()}
 
 
@@ -186,7 +187,7 @@ def _time_summary(values: dict, deployment: dict) -> str:
     return f"{when} · {values.get('place_name') or deployment['place_name']}"
 
 
-def _recordable(request: Request, deployment_id: str) -> dict:
+def _recordable(request: Request, deployment_id: FromPath[str]) -> dict:
     db, user = _db(request), _user(request)
     deployment = deployments_domain.visible(db, user, deployment_id)
     if not deployments_domain.can_record(db, user, deployment):
@@ -218,7 +219,7 @@ def _list_data(db, kind_name: str, deployment_id: str, limit: int) -> dict:
 
 
 @get("/deployments/{deployment_id:str}", name="deployment")
-async def deployment_page(request: Request, deployment_id: str) -> Template:
+async def deployment_page(request: Request, deployment_id: FromPath[str]) -> Template:
     """A deployment: its facts, buttons for the three records, and the three lists newest first."""
     db, user = _db(request), _user(request)
     deployment = deployments_domain.visible(db, user, deployment_id)
@@ -232,7 +233,7 @@ async def deployment_page(request: Request, deployment_id: str) -> Template:
 
 
 @get("/deployments/{deployment_id:str}/{slug:str}", name="record-list")
-async def record_list(request: Request, deployment_id: str, slug: str) -> Template:
+async def record_list(request: Request, deployment_id: FromPath[str], slug: FromPath[str]) -> Template:
     """One kind of record of a deployment, newest first."""
     kind_name = _kind_from_slug(slug)
     db, user = _db(request), _user(request)
@@ -247,7 +248,7 @@ async def record_list(request: Request, deployment_id: str, slug: str) -> Templa
 
 
 @get("/deployments/{deployment_id:str}/{slug:str}/new", name="record-new")
-async def new_record_form(request: Request, deployment_id: str, slug: str) -> Template:
+async def new_record_form(request: Request, deployment_id: FromPath[str], slug: FromPath[str]) -> Template:
     """The capture form; a fresh client-style id on every render so a resend is recognised."""
     kind_name = _kind_from_slug(slug)
     deployment = _recordable(request, deployment_id)
@@ -262,7 +263,7 @@ async def new_record_form(request: Request, deployment_id: str, slug: str) -> Te
 
 
 @post("/deployments/{deployment_id:str}/{slug:str}", name="record-create")
-async def create_record(request: Request, deployment_id: str, slug: str) -> Template | Redirect:
+async def create_record(request: Request, deployment_id: FromPath[str], slug: FromPath[str]) -> Template | Redirect:
     """Save a new record: 303 to the deployment, 400 with the errors next to the fields, 409 on an id clash."""
     kind_name = _kind_from_slug(slug)
     deployment = _recordable(request, deployment_id)
@@ -290,7 +291,7 @@ async def create_record(request: Request, deployment_id: str, slug: str) -> Temp
 # ---------------------------------------------------------------- detail, edit, delete
 
 
-def _versions_with_changes(db, kind_name: str, record_id: str) -> list[dict]:
+def _versions_with_changes(db, kind_name: FromPath[str], record_id: FromPath[str]) -> list[dict]:
     versions = records.history(db, kind_name, record_id)  # newest first
     for index, version in enumerate(versions):
         older = versions[index + 1]["data"] if index + 1 < len(versions) else None
@@ -308,7 +309,7 @@ def _linked(db, record: dict) -> dict:
     return linked
 
 
-def _display_order(kind_name: str) -> list[str]:
+def _display_order(kind_name: FromPath[str]) -> list[str]:
     """What the record is about first, then time, place and notes."""
     common = ["occurred_at", "place_name", "lat", "lon", "notes"]
     return [n for n in records.FIELD_NAMES[kind_name] if n not in common] + common
@@ -339,7 +340,7 @@ def _detail_context(request: Request, kind_name: str, record: dict) -> dict:
 
 
 @get("/records/{kind_name:str}/{record_id:str}", name="record-detail")
-async def record_detail(request: Request, kind_name: str, record_id: str) -> Template:
+async def record_detail(request: Request, kind_name: FromPath[str], record_id: FromPath[str]) -> Template:
     """One record with its versions (who changed what, when) and its audit trail."""
     kind_name = _kind(kind_name)
     record = records.visible_record(_db(request), _user(request), kind_name, record_id)
@@ -347,7 +348,7 @@ async def record_detail(request: Request, kind_name: str, record_id: str) -> Tem
                  _detail_context(request, kind_name, record))
 
 
-def _editable(request: Request, kind_name: str, record_id: str) -> tuple[dict, dict]:
+def _editable(request: Request, kind_name: FromPath[str], record_id: FromPath[str]) -> tuple[dict, dict]:
     db, user = _db(request), _user(request)
     record = records.visible_record(db, user, kind_name, record_id)
     if not records.can_edit(db, user, record):
@@ -356,7 +357,7 @@ def _editable(request: Request, kind_name: str, record_id: str) -> tuple[dict, d
 
 
 @get("/records/{kind_name:str}/{record_id:str}/edit", name="record-edit")
-async def edit_record_form(request: Request, kind_name: str, record_id: str) -> Template:
+async def edit_record_form(request: Request, kind_name: FromPath[str], record_id: FromPath[str]) -> Template:
     kind_name = _kind(kind_name)
     record, deployment = _editable(request, kind_name, record_id)
     context = _form_context(request, kind_name, deployment, form_values(kind_name, record, stored=True),
@@ -365,7 +366,7 @@ async def edit_record_form(request: Request, kind_name: str, record_id: str) -> 
 
 
 @post("/records/{kind_name:str}/{record_id:str}", name="record-update")
-async def update_record(request: Request, kind_name: str, record_id: str) -> Template | Redirect:
+async def update_record(request: Request, kind_name: FromPath[str], record_id: FromPath[str]) -> Template | Redirect:
     """Save an edit based on `version`: 303 to the record, 400 with errors, 409 when someone changed it meanwhile."""
     kind_name = _kind(kind_name)
     record, deployment = _editable(request, kind_name, record_id)
@@ -398,7 +399,7 @@ async def update_record(request: Request, kind_name: str, record_id: str) -> Tem
 
 
 @post("/records/{kind_name:str}/{record_id:str}/delete", name="record-delete")
-async def delete_record(request: Request, kind_name: str, record_id: str) -> Redirect:
+async def delete_record(request: Request, kind_name: FromPath[str], record_id: FromPath[str]) -> Redirect:
     """Soft delete (creator or lead); the versions and the audit trail stay."""
     kind_name = _kind(kind_name)
     record, _deployment = _editable(request, kind_name, record_id)

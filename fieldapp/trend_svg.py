@@ -1,0 +1,97 @@
+"""A line chart as plain SVG, drawn on the server: labelled axes, a title and a description, no script.
+
+The page puts the same numbers in a table beside it (the text alternative); this module only draws.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from markupsafe import Markup, escape
+
+WIDTH, HEIGHT = 640, 260
+LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 64
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 x 10^n at or above value (a round top for the y axis)."""
+    if value <= 0:
+        return 1
+    power = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if value <= step * power:
+            return step * power
+    return 10 * power
+
+
+def y_ticks(top: float, count: int = 4) -> list[float]:
+    step = top / count
+    return [round(step * i, 6) for i in range(count + 1)]
+
+
+def x_tick_indexes(n: int, wanted: int = 5) -> list[int]:
+    """Which of n points get a time label: evenly spread, first and last included."""
+    if n <= wanted:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (wanted - 1)) for i in range(wanted)})
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+def render(points: Sequence[tuple[datetime, float]], *, chart_id: str, title: str, description: str,
+           x_label: str, y_label: str, x_tick: Callable[[datetime], str],
+           y_tick: Callable[[float], str] = lambda v: _fmt(v), point_label: Callable[[datetime, float], str] | None = None,
+           width: int = WIDTH, height: int = HEIGHT) -> Markup:
+    """SVG markup of values over time; the title and description name it for screen readers (role=img)."""
+    plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
+    top = nice_ceiling(max((v for _t, v in points), default=0))
+    n = len(points)
+
+    def x(i: int) -> float:
+        return LEFT + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
+
+    def y(value: float) -> float:
+        return TOP + plot_h - plot_h * value / top
+
+    title_id, desc_id = f"{chart_id}-title", f"{chart_id}-desc"
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="trend-chart" id="{escape(chart_id)}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-labelledby="{title_id} {desc_id}" focusable="false">',
+        f'<title id="{title_id}">{escape(title)}</title>',
+        f'<desc id="{desc_id}">{escape(description)}</desc>',
+        '<g class="grid" aria-hidden="true">',
+    ]
+    for value in y_ticks(top):
+        parts.append(f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y(value):.1f}" y2="{y(value):.1f}"/>')
+    parts.append("</g>")
+    parts.append('<g class="axis" aria-hidden="true">')
+    parts.append(f'<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{TOP + plot_h}"/>')
+    parts.append(f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{TOP + plot_h}" y2="{TOP + plot_h}"/>')
+    for value in y_ticks(top):
+        parts.append(f'<text class="tick" x="{LEFT - 6}" y="{y(value) + 4:.1f}" text-anchor="end">'
+                     f"{escape(y_tick(value))}</text>")
+    for i in x_tick_indexes(n):
+        parts.append(f'<line x1="{x(i):.1f}" x2="{x(i):.1f}" y1="{TOP + plot_h}" y2="{TOP + plot_h + 5}"/>')
+        parts.append(f'<text class="tick" x="{x(i):.1f}" y="{TOP + plot_h + 20}" text-anchor="middle">'
+                     f"{escape(x_tick(points[i][0]))}</text>")
+    parts.append(f'<text class="axis-label" x="{LEFT + plot_w / 2:.1f}" y="{height - 10}" text-anchor="middle">'
+                 f"{escape(x_label)}</text>")
+    parts.append(f'<text class="axis-label" x="{-(TOP + plot_h / 2):.1f}" y="16" transform="rotate(-90)" '
+                 f'text-anchor="middle">{escape(y_label)}</text>')
+    parts.append("</g>")
+    if n:
+        coords = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, (_t, v) in enumerate(points))
+        area = f"{x(0):.1f},{y(0):.1f} {coords} {x(n - 1):.1f},{y(0):.1f}"
+        parts.append(f'<polygon class="trend-area" points="{area}" aria-hidden="true"/>')
+        parts.append(f'<polyline class="trend-line" points="{coords}" aria-hidden="true"/>')
+        parts.append('<g class="trend-points" aria-hidden="true">')
+        for i, (at, value) in enumerate(points):
+            label = point_label(at, value) if point_label else f"{x_tick(at)}: {y_tick(value)}"
+            parts.append(f'<circle cx="{x(i):.1f}" cy="{y(value):.1f}" r="3.5"><title>{escape(label)}</title></circle>')
+        parts.append("</g>")
+    parts.append("</svg>")
+    return Markup("".join(parts))
