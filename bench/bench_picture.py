@@ -12,7 +12,6 @@ Also: the whole GeoJSON answer, the cost of one record write, and the map page's
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import math
 import random
@@ -20,12 +19,15 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import msgspec  # noqa: E402
+import sqlite3  # noqa: E402
+import sqlite_utils  # noqa: E402
 
 from fieldapp import picture  # noqa: E402
 from fieldapp.clock import iso  # noqa: E402
@@ -81,6 +83,12 @@ def build(path: Path, rows: int, seed: int = 1) -> None:
             batch, links = [], []
     _insert(db, batch, links)
     db.conn.execute("COMMIT")
+    db.conn.close()
+    # The roll-ups are built by the same picture.rebuild() the migration uses, on a connection tuned for bulk work.
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("journal_mode=DELETE", "synchronous=OFF", "temp_store=MEMORY", "cache_size=-1000000"):
+        conn.execute(f"PRAGMA {pragma}")
+    db = sqlite_utils.Database(conn)
     started = time.perf_counter()
     picture.rebuild(db)
     print(f"built {rows:,} observations; picture.rebuild {time.perf_counter() - started:.1f} s; "
@@ -122,11 +130,12 @@ def timed(fn, repeat: int = 7) -> tuple[float, object]:
 def baseline(db, unit_id: str, flt, res: int):
     """A plain GROUP BY over the observations in the window (covering index), same numbers per cell and kind."""
     cell_and, cell_or = picture.parent_masks(res)
+    where, params = picture._obs_conditions(picture.Scope(unit_id), flt)
     return db.execute(
-        f"SELECT (cell & {cell_and}) | {cell_or} AS c, kind, count(*), sum(1 << (severity - 1)), "
-        "sum(trend = 'rising'), sum(trend = 'easing'), sum(linked), max(occurred_at) FROM picture_obs "
-        "WHERE unit_id = ? AND occurred_at >= ? AND occurred_at < ? GROUP BY c, kind",
-        [unit_id, iso(flt.start), iso(flt.end)]).fetchall()
+        f"SELECT (o.cell & {cell_and}) | {cell_or} AS c, o.kind, count(*), sum(1 << (o.severity - 1)), "
+        "sum(o.trend = 'rising'), sum(o.trend = 'easing'), sum(o.linked), max(o.occurred_at) FROM picture_obs o "
+        f"WHERE {' AND '.join(where)} AND o.occurred_at >= ? AND o.occurred_at < ? GROUP BY c, o.kind",
+        [*params, iso(flt.start), iso(flt.end)]).fetchall()
 
 
 def measure(path: Path) -> list[str]:
@@ -150,7 +159,17 @@ def measure(path: Path) -> list[str]:
                     totals = sum(r[2] for r in plain_rows), sum(r[3] for r in plain_rows)
                     assert totals == (sum(c.observations for c in cells), sum(c.score for c in cells)), res
                 lines.append(f"| {label} | {res} ({picture.cell_size_m(res)} m) | {view} | {len(cells):,} | "
-                             f"{ms:.1f} | {plain_ms:.1f} | {plain_ms / ms:.0f}x | {json_ms:.1f} |")
+                             f"{ms:.1f} | {plain_ms:.1f} | {plain_ms / ms:.1f}x | {json_ms:.1f} |")
+    lines += ["", "With filters (30 days, map view):", "",
+              "| filter | res | cells | roll-ups ms | plain GROUP BY ms | ratio |", "| --- | --- | ---: | ---: | ---: | ---: |"]
+    flt = picture.PictureFilter(start=NOW - windows["30 days"], end=NOW, window="custom")
+    for label, changes in (("kind = provocation", {"kinds": ("provocation",)}), ("severity >= 4", {"severities": (4, 5, 6)}),
+                           ("group = youth", {"group": "youth"})):
+        filtered = replace(flt, **changes)
+        for res in (7, 8, 9):
+            ms, cells = timed(lambda: picture.aggregate(db, scope, filtered, res, view_bbox(res)))
+            plain_ms, _rows = timed(lambda: baseline(db, "bench-unit", filtered, res), repeat=3)
+            lines.append(f"| {label} | {res} | {len(cells):,} | {ms:.1f} | {plain_ms:.1f} | {plain_ms / ms:.1f}x |")
     return lines
 
 
@@ -196,17 +215,19 @@ def first_load_size() -> list[str]:
             rows, total = [], 0
             page_url = f"/picture?deployment={live}"
             html = client.get(page_url).text
-            urls = [page_url] + re.findall(r'(?:src|href)="(/static/[^"]+\.(?:js|css))"', html)
+            # Everything the page itself loads (scripts, styles, icons), then what map.js fetches.
+            urls = [page_url] + list(dict.fromkeys(re.findall(r'(?:src|href)="(/(?:static|offline)/[^"]+)"', html)))
             urls += [f"/api/picture/cells?deployment={live}&res=9", f"/api/picture/points?deployment={live}",
                      "/static/vendor/leaflet-1.9.4/images/marker-icon.png",
                      "/static/vendor/leaflet-1.9.4/images/marker-shadow.png"]
             for url in urls:
-                response = client.get(url, headers={"Accept-Encoding": "gzip"})
-                raw = response.content
-                wire = len(gzip.compress(raw)) if response.headers.get("content-encoding") == "gzip" else len(raw)
-                rows.append(f"| `{url.split('?')[0]}` | {len(raw):,} | {wire:,} |")
+                with client.stream("GET", url, headers={"Accept-Encoding": "gzip"}) as response:
+                    wire = sum(len(chunk) for chunk in response.iter_raw())
+                    encoding = response.headers.get("content-encoding", "-")
+                size = len(client.get(url).content)
+                rows.append(f"| `{url.split('?')[0]}` | {size:,} | {wire:,} ({encoding}) |")
                 total += wire
-            return (["| resource | bytes | on the wire (gzip when served so) |", "| --- | ---: | ---: |"] + rows
+            return (["| resource | bytes | on the wire |", "| --- | ---: | ---: |"] + rows
                     + [f"| **total** | | **{total:,}** |"])
 
 

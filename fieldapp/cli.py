@@ -14,9 +14,24 @@ def _db(settings: Settings):
     return open_db(settings.db_path)
 
 
+def _secret(settings: Settings) -> None:
+    """The session secret beside the database (mode 0600), made on first start; two starts at once share one."""
+    try:
+        settings.secret("session_secret")
+    except FileExistsError:
+        settings.secret("session_secret")
+
+
+def _password(args, prompt: str = "Password: ") -> str:
+    if args.password_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    return getpass.getpass(prompt)
+
+
 def cmd_serve(args, settings: Settings) -> None:
     import uvicorn
     from fieldapp.app import create_app
+    _secret(settings)
     app = create_app(settings)
     print(f"fieldapp: open http://{args.host}:{args.port}/  (database {settings.db_path})", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", proxy_headers=True)
@@ -36,17 +51,14 @@ def cmd_migrate(args, settings: Settings) -> None:
 
 def cmd_init(args, settings: Settings) -> None:
     _db(settings)
-    settings.secret("session_secret")
-    print(f"database ready at {settings.db_path}")
+    _secret(settings)
+    print(f"database ready at {settings.db_path}; secrets in {settings.data_dir}")
 
 
 def cmd_user_add(args, settings: Settings) -> None:
     from fieldapp import accounts
     db = _db(settings)
-    if args.password_stdin or not sys.stdin.isatty():
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = getpass.getpass("Password: ")
+    password = _password(args)
     unit_id = accounts.ensure_unit(db, args.unit)
     try:
         user = accounts.create_user(db, args.username, password, args.role, unit_id, args.name or "")
@@ -54,6 +66,21 @@ def cmd_user_add(args, settings: Settings) -> None:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2)
     print(f"created {user.username} ({user.role}) in unit {args.unit}")
+
+
+def cmd_user_password(args, settings: Settings) -> None:
+    from fieldapp import accounts
+    db = _db(settings)
+    user = accounts.by_username(db, args.username)
+    if user is None:
+        print(f"error: no user {args.username!r}", file=sys.stderr)
+        raise SystemExit(2)
+    try:
+        accounts.set_password(db, user.id, _password(args, "New password: "))
+    except accounts.AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2)
+    print(f"password of {user.username} changed; their sessions ended")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--name", default="")
     add.add_argument("--password-stdin", action="store_true")
     add.set_defaults(func=cmd_user_add)
+    password = user_sub.add_parser("password", help="set a user's password (asked, or read from stdin); ends their sessions")
+    password.add_argument("username")
+    password.add_argument("--password-stdin", action="store_true")
+    password.set_defaults(func=cmd_user_password)
     return parser
 
 

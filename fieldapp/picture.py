@@ -2,6 +2,8 @@
 
 Tension observations are aggregated into h3 hexagons (h3 4.x). What keeps it private and fast:
 
+- Cells: an observation counts in the ancestor (h3.cell_to_parent) of its resolution 9 cell at every
+  coarser resolution; h3 cells nest only roughly, so near an outline a point may lie just outside it.
 - Cells, never points, area-wide. Only resolutions 5..9 are served. h3.average_hexagon_edge_length(9, "m")
   is 200.8 m, so a resolution 9 cell is about 348 m across its flat sides (402 m corner to corner): at
   least the ~250 m required. Resolution 10 (131 m across) is never served. Individual points are shown
@@ -746,7 +748,7 @@ class LegendEntry:
 
 
 def legend_for(top_score: int) -> list[LegendEntry]:
-    """Up to five colour classes splitting 1..top_score evenly (whole numbers)."""
+    """Up to five colour classes splitting 1..top_score evenly (whole numbers); class n is COLOURS[n]."""
     if top_score <= 0:
         return []
     steps = min(len(COLOURS), top_score)
@@ -754,7 +756,7 @@ def legend_for(top_score: int) -> list[LegendEntry]:
     entries, low = [], 1
     offset = len(COLOURS) - len(highs)  # few classes take the darker colours, so the top is always darkest
     for i, high in enumerate(highs):
-        entries.append(LegendEntry(i, low, high, COLOURS[offset + i]))
+        entries.append(LegendEntry(offset + i, low, high, COLOURS[offset + i]))
         low = high + 1
     return entries
 

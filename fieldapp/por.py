@@ -27,6 +27,7 @@ STATES = ("pending", "retrying", "delivered")
 DEFAULT_BACKOFF_BASE = 2.0      # seconds before the first retry
 DEFAULT_BACKOFF_MAX = 600.0     # the longest wait between two attempts
 ERROR_CHARS = 300
+RETRY_AFTER_MAX = 3600.0        # a Retry-After is honoured up to an hour (a broken header must not stop the feed)
 # Answers that describe the endpoint rather than the record: the whole queue waits, not just this row.
 ENDPOINT_BUSY = (429, 503)
 
@@ -157,7 +158,7 @@ def deliver(db, client, row: dict, url: str, token: str, *, backoff_base: float 
         return outcome
     wait = backoff_delay(attempts, backoff_base, backoff_max, rng)
     if retry_after is not None:
-        wait = max(wait, min(retry_after, backoff_max))
+        wait = max(wait, min(retry_after, RETRY_AFTER_MAX))
         outcome.hold_queue = True
     outcome.wait = wait
     next_at = iso(now + timedelta(seconds=wait))

@@ -15,20 +15,23 @@ WIDTH, HEIGHT = 640, 260
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 64
 
 
-def nice_ceiling(value: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 x 10^n at or above value (a round top for the y axis)."""
+def nice_step(value: float, count: int = 4) -> float:
+    """A round tick step (1, 2 or 5 x 10^n, at least 1) so that count steps reach value."""
     if value <= 0:
         return 1
-    power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * power:
-            return step * power
+    raw = value / count
+    power = 10 ** math.floor(math.log10(raw)) if raw >= 1 else 1
+    for step in (1, 2, 5, 10):
+        if raw <= step * power:
+            return max(1, step * power)
     return 10 * power
 
 
-def y_ticks(top: float, count: int = 4) -> list[float]:
-    step = top / count
-    return [round(step * i, 6) for i in range(count + 1)]
+def y_ticks(value: float, count: int = 4) -> list[float]:
+    """Tick values from 0 to a round top at or above value."""
+    step = nice_step(value, count)
+    steps = max(1, math.ceil(value / step))
+    return [step * i for i in range(steps + 1)]
 
 
 def x_tick_indexes(n: int, wanted: int = 5) -> list[int]:
@@ -48,7 +51,8 @@ def render(points: Sequence[tuple[datetime, float]], *, chart_id: str, title: st
            width: int = WIDTH, height: int = HEIGHT) -> Markup:
     """SVG markup of values over time; the title and description name it for screen readers (role=img)."""
     plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
-    top = nice_ceiling(max((v for _t, v in points), default=0))
+    ticks = y_ticks(max((v for _t, v in points), default=0))
+    top = ticks[-1]
     n = len(points)
 
     def x(i: int) -> float:
@@ -65,18 +69,22 @@ def render(points: Sequence[tuple[datetime, float]], *, chart_id: str, title: st
         f'<desc id="{desc_id}">{escape(description)}</desc>',
         '<g class="grid" aria-hidden="true">',
     ]
-    for value in y_ticks(top):
+    for value in ticks:
         parts.append(f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y(value):.1f}" y2="{y(value):.1f}"/>')
     parts.append("</g>")
     parts.append('<g class="axis" aria-hidden="true">')
     parts.append(f'<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{TOP + plot_h}"/>')
     parts.append(f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{TOP + plot_h}" y2="{TOP + plot_h}"/>')
-    for value in y_ticks(top):
+    for value in ticks:
         parts.append(f'<text class="tick" x="{LEFT - 6}" y="{y(value) + 4:.1f}" text-anchor="end">'
                      f"{escape(y_tick(value))}</text>")
-    for i in x_tick_indexes(n):
+    longest = max((len(x_tick(at)) for at, _v in points), default=1)
+    indexes = x_tick_indexes(n, max(2, min(6, int(plot_w / (longest * 7 + 24)))))  # labels ~7 px a character
+    for i in indexes:
+        # The outermost labels lean inwards so that long dates stay inside the picture.
+        anchor = "start" if i == 0 and n > 1 else ("end" if i == n - 1 and n > 1 else "middle")
         parts.append(f'<line x1="{x(i):.1f}" x2="{x(i):.1f}" y1="{TOP + plot_h}" y2="{TOP + plot_h + 5}"/>')
-        parts.append(f'<text class="tick" x="{x(i):.1f}" y="{TOP + plot_h + 20}" text-anchor="middle">'
+        parts.append(f'<text class="tick" x="{x(i):.1f}" y="{TOP + plot_h + 20}" text-anchor="{anchor}">'
                      f"{escape(x_tick(points[i][0]))}</text>")
     parts.append(f'<text class="axis-label" x="{LEFT + plot_w / 2:.1f}" y="{height - 10}" text-anchor="middle">'
                  f"{escape(x_label)}</text>")

@@ -84,7 +84,7 @@ class LocalPushService:
                     time.sleep(service.delay)
                 name = self.path.rsplit("/", 1)[-1]
                 with service._cond:
-                    service.received.append({"name": name, "path": self.path, "headers": dict(self.headers),
+                    service.received.append({"name": name, "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
                                              "body": body, "at": time.monotonic()})
                     queued = service._answers.get(name)
                     status, headers = queued.pop(0) if queued else (201, {})

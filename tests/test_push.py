@@ -70,7 +70,7 @@ def test_alert_arrives_encrypted_and_decrypts_to_a_content_free_payload(login, d
     alert_id = send_alert(lead, current_deployment(db), "urgent", "Counter-demonstrators at Senaatintori, group X")
 
     request = service.wait_for(1, "officer1-phone")[0]
-    assert request["headers"]["Content-Encoding"] == "aes128gcm"
+    assert request["headers"]["content-encoding"] == "aes128gcm"
     assert b"Senaatintori" not in request["body"]
     payload = device.decrypt(request["body"])
     assert set(payload) == {"alert_id", "level", "title", "body"}

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from fieldapp import accounts, deployments, i18n, ids, records
+from fieldapp import demo as demo_data
 from fieldapp.clock import iso, utcnow
 
 SLUG_KIND = {"contacts": "contact", "tensions": "tension", "interventions": "intervention"}
@@ -30,7 +31,7 @@ def demo(db):
 @pytest.fixture
 def other_lead(db):
     unit = accounts.ensure_unit(db, "Turku preventive unit (test)")
-    accounts.create_user(db, "lead_turku", "another-test-password", "lead", unit, "Lead Turku")
+    accounts.create_user(db, "lead_turku", demo_data.DEMO_PASSWORD, "lead", unit, "Lead Turku")
     return "lead_turku"
 
 

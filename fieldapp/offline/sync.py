@@ -298,7 +298,8 @@ def pull(db, user: User, cursor: int, limit: int = PULL_LIMIT) -> PullResponse:
     newest = changes.latest_seq(db)
     visible = [d["id"] for d in deployments_domain.for_user(db, user)]
     if not visible or cursor >= newest:
-        return PullResponse(cursor=max(cursor, newest) if visible else newest, more=False, records=[])
+        # A cursor past the end (the server was restored from a backup) comes back to the end.
+        return PullResponse(cursor=newest, more=False, records=[])
     marks = ",".join("?" * len(visible))
     rows = list(db.query(
         f"SELECT seq, record_type, record_id FROM changes WHERE seq > ? AND seq <= ? AND deployment_id IN ({marks}) "

@@ -110,8 +110,9 @@ async def resolve_conflict(request: Request, conflict_id: FromPath[int],
 async def pending_page(request: Request) -> Template:
     """Records on this device: waiting, needing attention, or safe on the server (filled in from IndexedDB)."""
     from fieldapp.routes.records import FIELD_LABELS, KIND_SLUGS, KIND_TEXT
+    singular = {kind: texts["one"] for kind, texts in KIND_TEXT.items()}  # msgids live in routes/records.py
     context = {
-        "kind_labels": {kind: _(texts["one"]) for kind, texts in KIND_TEXT.items()},
+        "kind_labels": {kind: _(text) for kind, text in singular.items()},
         "kind_slugs": KIND_SLUGS,
         "field_labels": {name: _(text) for name, text in FIELD_LABELS.items()},
     }

@@ -45,7 +45,7 @@ async def provide_query(
     return {k: v for k, v in values.items() if v not in (None, "", [])}
 
 
-DEPENDENCIES = {"query": Provide(provide_query)}
+DEPENDENCIES = {"filters": Provide(provide_query)}
 
 
 def _db(request: Request):
@@ -132,7 +132,8 @@ def _live_context(request: Request, scope: picture.Scope, flt: picture.PictureFi
     top = picture.hotspots(_db(request), scope, flt, view["res"], limit=5)
     return {
         "updated_at": utcnow(), "cells_count": len(cells), "observations": sum(c.observations for c in cells),
-        "hotspots": top, "res": view["res"], "trend": _trend_context(request, scope, flt),
+        "hotspots": top, "res": view["res"], "size_m": picture.cell_size_m(view["res"]),
+        "trend": _trend_context(request, scope, flt),
         "live_url": "/picture/live?" + _qs(raw, z=view["z"], lat=view["lat"], lon=view["lon"]),
         "live_seconds": LIVE_SECONDS,
     }
@@ -144,39 +145,39 @@ def _base_context(request: Request, raw: dict, errors: dict | None = None) -> di
             "cell_sizes": [(res, picture.cell_size_m(res)) for res in reversed(picture.RESOLUTIONS)]}
 
 
-def _filter_and_scope(request: Request, query: dict):
+def _filter_and_scope(request: Request, filters: dict):
     """(filter, scope) or raises FilterInvalid / NoDeployment / NotFound / Forbidden."""
-    flt = picture.parse_filter(_db(request), query)
+    flt = picture.parse_filter(_db(request), filters)
     scope = picture.resolve_scope(_db(request), _user(request), flt.deployment_id)
     if flt.deployment_id is None and scope.deployment:
         flt = replace(flt, deployment_id=scope.deployment_id)
     return flt, scope
 
 
-def _form_values(flt: picture.PictureFilter | None, query: dict) -> dict:
+def _form_values(flt: picture.PictureFilter | None, filters: dict) -> dict:
     """What the filter form shows: the filter in use, overlaid with exactly what was typed."""
     values = dict(flt.query()) if flt else {}
     if flt and flt.window != "custom":
         values["from"] = flt.start.astimezone(HELSINKI).strftime("%Y-%m-%dT%H:%M")
         values["to"] = flt.end.astimezone(HELSINKI).strftime("%Y-%m-%dT%H:%M")
-    typed = {k: (v[-1] if isinstance(v, list) else v) for k, v in query.items()}
+    typed = {k: (v[-1] if isinstance(v, list) else v) for k, v in filters.items()}
     return {**values, **typed}
 
 
 @get("/picture", name="picture", opt=FIELD, dependencies=DEPENDENCIES, include_in_schema=False)
-async def map_page(request: Request, query: dict) -> Template | Response:
+async def map_page(request: Request, filters: dict) -> Template | Response:
     """The tension map (leads: their unit; officers: their current deployment) with the live part."""
     if request.headers.get("hx-boosted") == "true":
         # Arriving by a boosted link: the page needs its own scripts (Leaflet, map.js), so load it whole.
         return Response("", status_code=200, headers={"HX-Redirect": str(request.url)})
     try:
-        flt, scope = _filter_and_scope(request, query)
+        flt, scope = _filter_and_scope(request, filters)
     except picture.FilterInvalid as exc:
         return Template("pages/picture/map.html", status_code=400,
-                        context={**_base_context(request, query, exc.errors), "form": _form_values(None, query)})
+                        context={**_base_context(request, filters, exc.errors), "form": _form_values(None, filters)})
     except picture.NoDeployment:
-        return Template("pages/picture/map.html", context={**_base_context(request, query), "no_deployment": True,
-                                                           "form": _form_values(None, query)})
+        return Template("pages/picture/map.html", context={**_base_context(request, filters), "no_deployment": True,
+                                                           "form": _form_values(None, filters)})
     view = _view(request, scope)
     raw = flt.query()
     map_data = {
@@ -191,7 +192,7 @@ async def map_page(request: Request, query: dict) -> Template | Response:
         "markers": _markers(request, scope, flt),
     }
     context = {
-        **_base_context(request, query), "form": _form_values(flt, query), "flt": flt, "scope": scope, "view": view,
+        **_base_context(request, filters), "form": _form_values(flt, filters), "flt": flt, "scope": scope, "view": view,
         "map_data": map_data, "qs": _qs(raw), "live": _live_context(request, scope, flt, raw, view),
         "labels_json": _map_labels(),
     }
@@ -212,32 +213,33 @@ def _map_labels() -> dict:
 
 
 @get("/picture/live", opt=FIELD, dependencies=DEPENDENCIES, include_in_schema=False)
-async def live_part(request: Request, query: dict) -> Template:
+async def live_part(request: Request, filters: dict) -> Template:
     """The part of the map page that refreshes itself (polled by htmx)."""
-    flt, scope = _filter_and_scope(request, query)
+    flt, scope = _filter_and_scope(request, filters)
     view = _view(request, scope)
     return Template("partials/picture/_live.html", context={
         "flt": flt, "scope": scope, "qs": _qs(flt.query()), "live": _live_context(request, scope, flt, flt.query(), view)})
 
 
 @get("/picture/hotspots", name="picture_hotspots", opt=FIELD, dependencies=DEPENDENCIES, include_in_schema=False)
-async def hotspots_page(request: Request, query: dict,
+async def hotspots_page(request: Request, filters: dict,
                         res: Annotated[str | None, Parameter(query="res")] = None) -> Template:
     """The hotspot list: the map's aggregation as a table (works without JavaScript)."""
     try:
-        flt, scope = _filter_and_scope(request, query)
+        flt, scope = _filter_and_scope(request, filters)
         view = _view(request, scope)
         cell_res = picture.parse_res(res, default=view["res"] if request.query_params.get("z") else 8)
     except picture.FilterInvalid as exc:
         return Template("pages/picture/hotspots.html", status_code=400, context={
-            **_base_context(request, query, exc.errors), "form": {**_form_values(None, query), "res": res}})
+            **_base_context(request, filters, exc.errors), "form": {**_form_values(None, filters), "res": res}})
     except picture.NoDeployment:
         return Template("pages/picture/hotspots.html", context={
-            **_base_context(request, query), "no_deployment": True, "form": _form_values(None, query)})
+            **_base_context(request, filters), "no_deployment": True, "form": _form_values(None, filters)})
     raw = flt.query()
     context = {
-        **_base_context(request, query), "form": {**_form_values(flt, query), "res": str(cell_res)}, "flt": flt,
-        "scope": scope, "res": cell_res, "hotspots": picture.hotspots(_db(request), scope, flt, cell_res),
+        **_base_context(request, filters), "form": {**_form_values(flt, filters), "res": str(cell_res)}, "flt": flt,
+        "scope": scope, "res": cell_res, "size_m": picture.cell_size_m(cell_res),
+        "hotspots": picture.hotspots(_db(request), scope, flt, cell_res),
         "qs": _qs(raw), "poll_url": "/picture/hotspots?" + _qs(raw, res=cell_res), "live_seconds": LIVE_SECONDS,
         "updated_at": utcnow(),
     }
@@ -247,10 +249,10 @@ async def hotspots_page(request: Request, query: dict,
 
 
 @get("/picture/cells/{cell:str}", opt=FIELD, dependencies=DEPENDENCIES, include_in_schema=False)
-async def cell_page(request: Request, cell: str, query: dict) -> Template:
+async def cell_page(request: Request, cell: str, filters: dict) -> Template:
     """The observations and interventions in one cell (htmx: the list only). Every view is audited."""
     try:
-        flt, scope = _filter_and_scope(request, query)
+        flt, scope = _filter_and_scope(request, filters)
         cell_id = picture.parse_cell(cell)
     except picture.FilterInvalid as exc:
         message = next(iter(exc.errors.values()))
@@ -278,8 +280,8 @@ def _api_error(request: Request, exc: Exception) -> Response:
 API_ERRORS = {picture.FilterInvalid: _api_error, picture.NoDeployment: _api_error}
 
 
-def _api_scope(request: Request, query: dict) -> tuple[picture.PictureFilter, picture.Scope]:
-    return _filter_and_scope(request, query)
+def _api_scope(request: Request, filters: dict) -> tuple[picture.PictureFilter, picture.Scope]:
+    return _filter_and_scope(request, filters)
 
 
 @get("/api/picture/cells", opt=FIELD, dependencies=DEPENDENCIES, media_type="application/geo+json",
@@ -287,11 +289,11 @@ def _api_scope(request: Request, query: dict) -> tuple[picture.PictureFilter, pi
      description="Tension observations aggregated into h3 cells (resolution 5-9, never finer: a resolution 9 cell "
                  "is about 350 m across). Leads: their unit; officers: one deployment. Cells only, never points.")
 async def cells_geojson(
-    request: Request, query: dict,
+    request: Request, filters: dict,
     res: Annotated[str | None, Parameter(description="h3 resolution 5-9 (default 8)")] = None,
     bbox: Annotated[str | None, Parameter(description="Map view west,south,east,north in degrees")] = None,
 ) -> picture.CellCollection:
-    flt, scope = _api_scope(request, query)
+    flt, scope = _api_scope(request, filters)
     cell_res = picture.parse_res(res)
     cells = picture.aggregate(_db(request), scope, flt, cell_res, picture.parse_bbox(bbox))
     return picture.cell_collection(cells, flt, cell_res)
@@ -299,8 +301,8 @@ async def cells_geojson(
 
 @get("/api/picture/cells/{cell:str}", opt=FIELD, dependencies=DEPENDENCIES,
      summary="One cell's counts by tension kind and reported trend (the map popup)")
-async def cell_json(request: Request, cell: str, query: dict) -> picture.CellProperties:
-    flt, scope = _api_scope(request, query)
+async def cell_json(request: Request, cell: str, filters: dict) -> picture.CellProperties:
+    flt, scope = _api_scope(request, filters)
     summary = picture.cell_summary(_db(request), scope, flt, picture.parse_cell(cell))
     return picture.CellProperties(
         cell=summary.h3, res=summary.res, rank=0, observations=summary.observations, score=summary.score,
@@ -312,13 +314,13 @@ async def cell_json(request: Request, cell: str, query: dict) -> picture.CellPro
      summary="Single observations of one live deployment (GeoJSON points)",
      description="Only for a deployment happening now, and only to the unit's leads and the officers assigned "
                  "to it; otherwise 403. Kind, severity, trend and time: no free text.")
-async def points_geojson(request: Request, query: dict) -> picture.PointCollection:
-    flt, scope = _api_scope(request, query)
+async def points_geojson(request: Request, filters: dict) -> picture.PointCollection:
+    flt, scope = _api_scope(request, filters)
     return picture.points(_db(request), scope, flt)
 
 
-def _export(request: Request, query: dict, kind_name: str, fmt: str):
-    flt, scope = _api_scope(request, query)
+def _export(request: Request, filters: dict, kind_name: str, fmt: str):
+    flt, scope = _api_scope(request, filters)
     rows = picture.export_rows(_db(request), _user(request), scope, flt, kind_name, fmt)
     return flt, rows
 
@@ -335,34 +337,34 @@ EXPORT_DESCRIPTION = ("The same filters as the map (window, from, to, deployment
 @get("/api/picture/export/tensions.geojson", opt=LEAD, dependencies=DEPENDENCIES,
      media_type="application/geo+json", summary="Tension observations (GeoJSON FeatureCollection)",
      description=EXPORT_DESCRIPTION)
-async def export_tensions_geojson(request: Request, query: dict) -> picture.TensionExport:
-    flt, rows = _export(request, query, "tension", "geojson")
+async def export_tensions_geojson(request: Request, filters: dict) -> picture.TensionExport:
+    flt, rows = _export(request, filters, "tension", "geojson")
     return picture.export_geojson(rows, "tension", flt)
 
 
 @get("/api/picture/export/interventions.geojson", opt=LEAD, dependencies=DEPENDENCIES,
      media_type="application/geo+json", summary="Interventions (GeoJSON FeatureCollection)",
      description=EXPORT_DESCRIPTION + " With a tension filter: the interventions linked to matching observations.")
-async def export_interventions_geojson(request: Request, query: dict) -> picture.InterventionExport:
-    flt, rows = _export(request, query, "intervention", "geojson")
+async def export_interventions_geojson(request: Request, filters: dict) -> picture.InterventionExport:
+    flt, rows = _export(request, filters, "intervention", "geojson")
     return picture.export_geojson(rows, "intervention", flt)
 
 
 @get("/api/picture/export/tensions.csv", opt=LEAD, dependencies=DEPENDENCIES, media_type="text/csv",
      summary="Tension observations (CSV)",
      description=EXPORT_DESCRIPTION + " Columns: " + ", ".join(picture.EXPORT_FIELDS["tension"]) + ".")
-async def export_tensions_csv(request: Request, query: dict) -> Response[str]:
-    flt, rows = _export(request, query, "tension", "csv")
-    return Response(picture.export_csv(rows, "tension"), media_type="text/csv; charset=utf-8",
+async def export_tensions_csv(request: Request, filters: dict) -> Response[str]:
+    flt, rows = _export(request, filters, "tension", "csv")
+    return Response(picture.export_csv(rows, "tension"), media_type="text/csv",
                     headers=_attachment("tensions.csv", flt))
 
 
 @get("/api/picture/export/interventions.csv", opt=LEAD, dependencies=DEPENDENCIES, media_type="text/csv",
      summary="Interventions (CSV)",
      description=EXPORT_DESCRIPTION + " Columns: " + ", ".join(picture.EXPORT_FIELDS["intervention"]) + ".")
-async def export_interventions_csv(request: Request, query: dict) -> Response[str]:
-    flt, rows = _export(request, query, "intervention", "csv")
-    return Response(picture.export_csv(rows, "intervention"), media_type="text/csv; charset=utf-8",
+async def export_interventions_csv(request: Request, filters: dict) -> Response[str]:
+    flt, rows = _export(request, filters, "intervention", "csv")
+    return Response(picture.export_csv(rows, "intervention"), media_type="text/csv",
                     headers=_attachment("interventions.csv", flt))
 
 
@@ -374,10 +376,10 @@ PARTNER_DESCRIPTION = ("For partners (POR): h3 cells and counts only, never free
      media_type="application/geo+json", summary="Partner export: aggregated cells (GeoJSON)",
      description=PARTNER_DESCRIPTION)
 async def export_partner_geojson(
-    request: Request, query: dict,
+    request: Request, filters: dict,
     res: Annotated[str | None, Parameter(description="h3 resolution 5-9 (default 8)")] = None,
 ) -> picture.PartnerCellCollection:
-    flt, scope = _api_scope(request, query)
+    flt, scope = _api_scope(request, filters)
     cell_res = picture.parse_res(res)
     cells = picture.partner_cells(_db(request), _user(request), scope, flt, cell_res, "geojson")
     return picture.partner_collection(cells, flt, cell_res)
@@ -387,13 +389,13 @@ async def export_partner_geojson(
      summary="Partner export: aggregated cells (CSV)",
      description=PARTNER_DESCRIPTION + " Columns: " + ", ".join(picture.PARTNER_CSV_FIELDS) + ", kind_<code>...")
 async def export_partner_csv(
-    request: Request, query: dict,
+    request: Request, filters: dict,
     res: Annotated[str | None, Parameter(description="h3 resolution 5-9 (default 8)")] = None,
 ) -> Response[str]:
-    flt, scope = _api_scope(request, query)
+    flt, scope = _api_scope(request, filters)
     cell_res = picture.parse_res(res)
     cells = picture.partner_cells(_db(request), _user(request), scope, flt, cell_res, "csv")
-    return Response(picture.partner_csv(_db(request), cells), media_type="text/csv; charset=utf-8",
+    return Response(picture.partner_csv(_db(request), cells), media_type="text/csv",
                     headers=_attachment("partner-cells.csv", flt))
 
 

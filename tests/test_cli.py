@@ -1,0 +1,125 @@
+"""The `fieldapp` command, run as a real process against a database in tmp_path."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from fieldapp import accounts, demo
+from fieldapp.db import open_db
+
+
+def run(db_path, *args, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "FIELDAPP_DB": str(db_path)}
+    result = subprocess.run([sys.executable, "-m", "fieldapp", *args], input=stdin, env=env,
+                            capture_output=True, text=True, timeout=120)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture
+def db_file(tmp_path):
+    return tmp_path / "data" / "fieldapp.db"
+
+
+def test_init_creates_database_and_a_private_session_secret(db_file):
+    out = run(db_file, "init").stdout
+    assert str(db_file) in out
+    secret = db_file.parent / ".session_secret"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    first = secret.read_text()
+    assert len(first) >= 40
+    run(db_file, "init")
+    assert secret.read_text() == first  # kept, not regenerated
+
+
+def test_migrate_is_idempotent(db_file):
+    first = run(db_file, "migrate").stdout
+    assert "m001_core" in first
+    assert run(db_file, "migrate").stdout == first
+    names = [r[0] for r in sqlite3.connect(db_file).execute("SELECT name FROM _sqlite_migrations ORDER BY name")]
+    assert len(names) == len(set(names))
+
+
+def test_user_add_reads_the_password_from_stdin(db_file):
+    out = run(db_file, "user", "add", "Lead7", "--role", "lead", "--unit", "Oulu preventive unit",
+              "--name", "Lead Seven", "--password-stdin", stdin="oikein-pitka-salasana\n").stdout
+    assert "created lead7 (lead)" in out
+    db = open_db(db_file)
+    user = accounts.authenticate(db, "lead7", "oikein-pitka-salasana")
+    assert user is not None and user.display_name == "Lead Seven"
+    assert db.execute("SELECT name FROM units WHERE id = ?", [user.unit_id]).fetchone()[0] == "Oulu preventive unit"
+
+
+def test_user_add_refuses_short_password_and_duplicates(db_file):
+    short = run(db_file, "user", "add", "officer7", "--role", "officer", stdin="lyhyt\n", check=False)
+    assert short.returncode == 2 and "at least 10 characters" in short.stderr
+    run(db_file, "user", "add", "officer7", "--role", "officer", stdin="riittavan-pitka\n")
+    again = run(db_file, "user", "add", "officer7", "--role", "officer", stdin="riittavan-pitka\n", check=False)
+    assert again.returncode == 2 and "exists" in again.stderr
+    bad_role = run(db_file, "user", "add", "x", "--role", "king", stdin="riittavan-pitka\n", check=False)
+    assert bad_role.returncode == 2
+
+
+def test_user_password_sets_a_new_password(db_file):
+    run(db_file, "user", "add", "admin7", "--role", "admin", stdin="ensimmainen-salasana\n")
+    run(db_file, "user", "password", "admin7", stdin="toinen-salasana-22\n")
+    db = open_db(db_file)
+    assert accounts.authenticate(db, "admin7", "toinen-salasana-22") is not None
+    assert run(db_file, "user", "password", "nobody", stdin="toinen-salasana-22\n", check=False).returncode == 2
+
+
+def test_demo_prints_logins_and_refreshes_without_duplicates(db_file):
+    out = run(db_file, "demo").stdout
+    assert demo.DEMO_PASSWORD in out
+    for username, _role, _name in demo.DEMO_USERS:
+        assert username in out
+    conn = sqlite3.connect(db_file)
+    counts = [conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("users", "deployments", "contacts")]
+    conn.close()
+    run(db_file, "demo")
+    conn = sqlite3.connect(db_file)
+    assert [conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("users", "deployments", "contacts")] == counts
+    assert counts[2] > 100
+
+
+def test_serve_generates_the_secret_and_answers(db_file):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "FIELDAPP_DB": str(db_file)}
+    process = subprocess.Popen([sys.executable, "-m", "fieldapp", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail("server did not start:\n" + process.communicate(timeout=10)[0])
+            time.sleep(0.1)
+        secret = db_file.parent / ".session_secret"
+        assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=20)
+    assert f"http://127.0.0.1:{port}/" in output
+
+
+def test_help_lists_every_command():
+    out = subprocess.run([sys.executable, "-m", "fieldapp", "--help"], capture_output=True, text=True).stdout
+    for command in ("serve", "demo", "user", "migrate", "init"):
+        assert command in out
