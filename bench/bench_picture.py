@@ -30,6 +30,7 @@ import sqlite3  # noqa: E402
 import sqlite_utils  # noqa: E402
 
 from fieldapp import picture  # noqa: E402
+from fieldapp.picture.aggregation import _obs_conditions  # noqa: E402
 from fieldapp.clock import iso  # noqa: E402
 from fieldapp.db import open_db  # noqa: E402
 
@@ -130,7 +131,7 @@ def timed(fn, repeat: int = 7) -> tuple[float, object]:
 def baseline(db, unit_id: str, flt, res: int):
     """A plain GROUP BY over the observations in the window (covering index), same numbers per cell and kind."""
     cell_and, cell_or = picture.parent_masks(res)
-    where, params = picture._obs_conditions(picture.Scope(unit_id), flt)
+    where, params = _obs_conditions(picture.Scope(unit_id), flt)
     return db.execute(
         f"SELECT (o.cell & {cell_and}) | {cell_or} AS c, o.kind, count(*), sum(1 << (o.severity - 1)), "
         "sum(o.trend = 'rising'), sum(o.trend = 'easing'), sum(o.linked), max(o.occurred_at) FROM picture_obs o "

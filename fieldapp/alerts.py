@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import random
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -20,12 +21,13 @@ from urllib.parse import urlsplit
 from fieldapp import audit
 from fieldapp import deployments as deployments_domain
 from fieldapp.accounts import User
-from fieldapp.clock import iso, parse, utcnow
+from fieldapp.clock import HELSINKI, iso, parse, utcnow
 from fieldapp.db import one, write
 from fieldapp.i18n import gettext as _
 from fieldapp.i18n import lazy
 from fieldapp.ids import is_valid_id, new_id
 
+log = logging.getLogger("fieldapp.alerts")
 LEVELS = ("info", "warning", "urgent")
 LEVEL_LABELS = {"info": lazy("Information"), "warning": lazy("Warning"), "urgent": lazy("Urgent")}
 MAX_MESSAGE = 280
@@ -39,6 +41,8 @@ LEASE = timedelta(minutes=2)  # a claimed delivery comes due again if its sender
 BACKOFF_MAX = 300.0
 # A tension observation that arrives long after it happened is history, not a warning.
 AUTO_WINDOW = timedelta(hours=12)
+HOTSPOT_RES = 8  # situation-picture cells about 0.9 km across: a square, a block
+HOTSPOT_WINDOW = timedelta(hours=3)
 ERROR_CHARS = 200
 
 
@@ -235,15 +239,14 @@ def _create(db, *, unit_id: str, deployment_id: str | None, level: str, message:
     alert = {"id": new_id(), "unit_id": unit_id, "deployment_id": deployment_id, "level": level, "message": message,
              "kind": kind, "rule": rule, "source_key": source_key, "detail": json.dumps(detail or {}),
              "created_by": created_by, "created_at": now}
-    db["alerts"].insert(alert)
-    db["alert_recipients"].insert_all(({"alert_id": alert["id"], "user_id": uid, "read_at": None} for uid in recipients),
-                                      batch_size=500)
-    if recipients:
-        marks = ",".join("?" * len(recipients))
-        db.execute(
-            "INSERT INTO push_deliveries (alert_id, subscription_id, user_id, device_label, state, attempts, "
-            "next_attempt_at, updated_at) SELECT ?, s.id, s.user_id, s.user_agent, 'queued', 0, ?, ? "
-            f"FROM push_subscriptions s WHERE s.user_id IN ({marks})", [alert["id"], now, now, *recipients])
+    db.execute(f"INSERT INTO alerts ({', '.join(alert)}) VALUES ({', '.join('?' * len(alert))})", list(alert.values()))
+    # Two set-based statements, whatever the number of recipients: the lead's request stays fast.
+    ids = json.dumps(recipients)
+    db.execute("INSERT INTO alert_recipients (alert_id, user_id) SELECT ?, value FROM json_each(?)", [alert["id"], ids])
+    db.execute(
+        "INSERT INTO push_deliveries (alert_id, subscription_id, user_id, device_label, state, attempts, "
+        "next_attempt_at, updated_at) SELECT ?, s.id, s.user_id, s.user_agent, 'queued', 0, ?, ? "
+        "FROM push_subscriptions s WHERE s.user_id IN (SELECT value FROM json_each(?))", [alert["id"], now, now, ids])
     return alert
 
 
@@ -399,37 +402,75 @@ def _unit_leads(db, unit_id: str) -> list[str]:
         "SELECT id FROM users WHERE unit_id = ? AND role = 'lead' AND active = 1 ORDER BY id", [unit_id])]
 
 
-def record_written(db, kind_name: str, record: dict) -> dict | None:
-    """Rule: a recent tension observation at or above the configured severity alerts the unit's leads, once.
+def record_written(db, kind_name: str, record: dict) -> None:
+    """The automatic rules, run inside the write transaction of every create, update, delete and sync.
 
-    Called inside the write transaction of every create, update, delete and sync of a field record.
+    A recent tension observation at or above the configured severity alerts the unit's leads (once per
+    observation); a situation-picture cell whose recent score reaches the configured level alerts them
+    too (once per cell and day).
     """
     if kind_name != "tension" or record.get("deleted_at"):
-        return None
-    threshold = rule_settings(db)["tension_severity"]
-    severity = record.get("severity") or 0
-    if severity < threshold:
-        return None
+        return
     try:
         if utcnow() - parse(record["occurred_at"]) > AUTO_WINDOW:
-            return None
-    except (ValueError, OverflowError, TypeError):
+            return
+    except (ValueError, OverflowError, TypeError, KeyError):
+        return
+    deployment = deployments_domain.get(db, record["deployment_id"])
+    if deployment is None:
+        return
+    config = rule_settings(db)
+    _severe_tension(db, record, deployment, config["tension_severity"])
+    if config["hotspot_score"]:
+        _hotspot(db, record, deployment, config["hotspot_score"])
+
+
+def _severe_tension(db, record: dict, deployment: dict, threshold: int) -> dict | None:
+    severity = record.get("severity") or 0
+    if severity < threshold:
         return None
     source_key = f"tension:{record['id']}"
     if one(db, "SELECT 1 AS x FROM alerts WHERE source_key = ?", [source_key]):
         return None
-    deployment = deployments_domain.get(db, record["deployment_id"])
-    if deployment is None:
-        return None
     author = record.get("updated_by") or record.get("created_by")
-    leads = [uid for uid in _unit_leads(db, deployment["unit_id"]) if uid != author]
+    leads = [uid for uid in _unit_leads(db, deployment["unit_id"]) if uid != author]  # the author knows already
     if not leads:
         return None
-    level = "urgent" if severity >= 6 else "warning"
-    return _create(db, unit_id=deployment["unit_id"], deployment_id=deployment["id"], level=level, message="",
-                   kind="auto", rule="tension_severity", source_key=source_key, recipients=leads,
+    return _create(db, unit_id=deployment["unit_id"], deployment_id=deployment["id"],
+                   level="urgent" if severity >= 6 else "warning", message="", kind="auto", rule="tension_severity",
+                   source_key=source_key, recipients=leads,
                    detail={"record_id": record["id"], "severity": severity, "kind": record.get("kind"),
                            "trend": record.get("trend")})
+
+
+def _hotspot(db, record: dict, deployment: dict, threshold: float) -> dict | None:
+    """Alert the leads when the observation's cell (about 0.9 km) reaches the score level in the last hours."""
+    if record.get("lat") is None or record.get("lon") is None:
+        return None
+    try:
+        from fieldapp import picture  # the situation picture's own scores (updated earlier in _after_write)
+
+        now = utcnow()
+        cell = picture.parent_of(picture.cell_int(record["lat"], record["lon"]), HOTSPOT_RES)
+        window = picture.PictureFilter(start=now - HOTSPOT_WINDOW, end=now + timedelta(minutes=10), window="custom")
+        score = picture.cell_summary(db, picture.Scope(deployment["unit_id"]), window, cell).score
+        if score < threshold:
+            return None
+        cell_text = picture.CellSummary(cell, HOTSPOT_RES).h3
+        source_key = f"hotspot:{deployment['unit_id']}:{cell_text}:{now.astimezone(HELSINKI).date().isoformat()}"
+        if one(db, "SELECT 1 AS x FROM alerts WHERE source_key = ?", [source_key]):
+            return None
+        leads = _unit_leads(db, deployment["unit_id"])
+        if not leads:
+            return None
+        with write(db):  # a savepoint: a failure here leaves no half-made alert behind
+            return _create(db, unit_id=deployment["unit_id"], deployment_id=deployment["id"], level="warning",
+                           message="", kind="auto", rule="hotspot", source_key=source_key, recipients=leads,
+                           detail={"cell": cell_text, "score": score, "threshold": threshold,
+                                   "hours": HOTSPOT_WINDOW.total_seconds() / 3600})
+    except Exception:  # the officer's record must be stored even if the hotspot check fails
+        log.exception("hotspot alert rule failed")
+        return None
 
 
 def cleanup(db, deployment_ids: list[str]) -> None:

@@ -128,8 +128,7 @@ def validate_input(db, unit_id: str, raw: dict, *, now: datetime | None = None) 
             elif field.name == "name":
                 errors["name"] = _("Enter a name.")
             else:
-                errors[field.name] = _("This field is required.") if field.name == "kind" else _(
-                    "Enter a date and time.")
+                errors[field.name] = _("Choose a kind.") if field.name == "kind" else _("Enter a date and time.")
             continue
         try:
             values[field.name] = msgspec.convert(cleaned[field.name], field.type, strict=False)

@@ -300,7 +300,7 @@ def m002_sync(db):
 
 @migrations()
 def m003_picture(db):
-    # Situation picture (fieldapp/picture.py): located tension observations with their h3 cell, links of
+    # Situation picture (fieldapp/picture/): located tension observations with their h3 cell, links of
     # interventions to them, and hourly/daily roll-ups per resolution, cell, tension kind and group category.
     db.execute("""
         CREATE TABLE picture_obs (

@@ -5,8 +5,8 @@ with its own keep-alive HTTP session), and writes the answers back in short tran
 its own database connection (the app's single connection belongs to the request path). A restart
 resumes from the table: unsent claimed rows are released at stop, and a crash leaves only leases
 that come due again (at least once; the notification's tag makes a repeat replace, not add).
-Tuning for tests and benchmarks comes from `settings.extra`: push_concurrency, push_poll_seconds,
-push_timeout (seconds).
+Concurrency is settings.push_concurrency; tests may override it and the timing through `settings.extra`:
+push_concurrency, push_poll_seconds, push_timeout (seconds).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class PushWorker:
     def __init__(self, settings):
         extra = settings.extra or {}
         self.settings = settings
-        self.concurrency = int(extra.get("push_concurrency", 8))
+        self.concurrency = max(1, int(extra.get("push_concurrency", settings.push_concurrency)))
         self.poll_seconds = float(extra.get("push_poll_seconds", 1.0))
         self.timeout = float(extra.get("push_timeout", 10.0))
         self._stop = threading.Event()
@@ -135,8 +135,13 @@ class PushWorker:
                 if row is not None:
                     jobs.put(row)  # leave it for _release_unsent
                 break
-            data = push.payload(row["alert_id"], row["level"], row["locale"] or default_locale)
-            results.put(push.send(row, data, vapid=vapid, subject=subject, timeout=self.timeout, session=session))
+            try:
+                data = push.payload(row["alert_id"], row["level"], row["locale"] or default_locale)
+                outcome = push.send(row, data, vapid=vapid, subject=subject, timeout=self.timeout, session=session)
+            except Exception as exc:  # every claimed row gets an answer, or the coordinator would wait for it
+                log.exception("push send failed")
+                outcome = push.Outcome(row["id"], "failed", error=f"{type(exc).__name__}: {exc}"[:200])
+            results.put(outcome)
         session.close()
 
     def _sleep(self, db) -> None:
@@ -169,7 +174,7 @@ class PushWorker:
 
 def install(db, settings, on_startup: list, on_shutdown: list, state: dict | None = None) -> PushWorker:
     """Store the alert rule thresholds, create the VAPID keys on first start, run the sender with the app."""
-    alerts.store_rule_settings(db, settings.alert_severity)
+    alerts.store_rule_settings(db, settings.alert_severity, settings.alert_hotspot_score or None)
     push.load_vapid(settings)
     worker = PushWorker(settings)
     on_startup.append(worker.start)

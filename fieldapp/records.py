@@ -466,7 +466,7 @@ def for_deployment(db, kind_name: str, deployment_id: str, limit: int = 200) -> 
 
 def _after_write(db, kind_name: str, record: dict) -> None:
     """Hooks of other areas (situation picture roll-ups, alerts, POR feed) run in the same transaction."""
-    picture.record_written(db, kind_name, record)  # cells and roll-ups of the situation picture (fieldapp/picture.py)
+    picture.record_written(db, kind_name, record)  # cells and roll-ups of the situation picture (fieldapp/picture/)
     por.record_written(db, kind_name, record)  # queued only when a POR endpoint is configured
     offline_changes.log(db, kind_name, record)  # what devices pull (fieldapp/offline)
     alerts.record_written(db, kind_name, record)  # severe recent tension -> alert the unit's leads (fieldapp/alerts.py)

@@ -19,7 +19,9 @@ SETTINGS_HELP = {
     "por_url": ("FIELDAPP_POR_URL", "", "Endpoint of the POR situation picture feed; empty: nothing is queued"),
     "por_token": ("FIELDAPP_POR_TOKEN", "", "Bearer token for the POR feed"),
     "alert_severity": ("FIELDAPP_ALERT_SEVERITY", "5", "Tension severity (1-6) at or above which leads are alerted"),
+    "alert_hotspot_score": ("FIELDAPP_ALERT_HOTSPOT_SCORE", "64", "Situation-picture score of a cell (last 3 h) at which leads are alerted; 0: off"),
     "vapid_subject": ("FIELDAPP_VAPID_SUBJECT", "mailto:fieldapp-admin@example.invalid", "VAPID subject claim for Web Push"),
+    "push_concurrency": ("FIELDAPP_PUSH_CONCURRENCY", "8", "Web Push sends in flight at once (sender threads of the push worker)"),
 }
 
 
@@ -35,7 +37,9 @@ class Settings:
     por_url: str = ""
     por_token: str = ""
     alert_severity: int = 5
+    alert_hotspot_score: int = 64
     vapid_subject: str = "mailto:fieldapp-admin@example.invalid"
+    push_concurrency: int = 8
     extra: dict = field(default_factory=dict)
 
     @classmethod

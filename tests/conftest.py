@@ -96,14 +96,23 @@ class Session:
 
 
 @pytest.fixture
-def login(app):
-    """login('officer1') -> a Session with its own client (several users can be logged in at once)."""
+def login(app, request):
+    """login('officer1') -> a Session with its own client (several users can be logged in at once).
+
+    The app's lifespan (on_startup/on_shutdown, background workers) runs once: Litestar's event emitter is
+    app-wide, so a second lifespan of the same app hangs at exit. The first client runs it, unless the
+    `client` fixture already does; the other clients only send requests.
+    """
     clients = []
+    lifespan_running = "client" in request.fixturenames
 
     def _login(username: str) -> Session:
+        nonlocal lifespan_running
         test_client = TestClient(app=app, base_url="http://127.0.0.1")
-        test_client.__enter__()
-        clients.append(test_client)
+        if not lifespan_running:
+            test_client.__enter__()
+            clients.append(test_client)
+            lifespan_running = True
         return Session(test_client, username)
 
     yield _login

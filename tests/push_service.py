@@ -80,15 +80,15 @@ class LocalPushService:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                if service.delay:
-                    time.sleep(service.delay)
                 name = self.path.rsplit("/", 1)[-1]
                 with service._cond:
-                    service.received.append({"name": name, "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
-                                             "body": body, "at": time.monotonic()})
+                    service.received.append({"name": name, "path": self.path, "body": body, "at": time.monotonic(),
+                                             "headers": {k.lower(): v for k, v in self.headers.items()}})
                     queued = service._answers.get(name)
                     status, headers = queued.pop(0) if queued else (201, {})
                     service._cond.notify_all()
+                if service.delay:  # a slow push service: the request has arrived, the answer is late
+                    time.sleep(service.delay)
                 self.send_response(status)
                 for key, value in headers.items():
                     self.send_header(key, value)

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from fieldapp import accounts, demo, deployments, i18n, picture, records, trend_svg
 from fieldapp.clock import iso, utcnow
+from fieldapp.picture.aggregation import _pieces
 
 SENAATINTORI = (60.1695, 24.9525)
 KALLIO = (60.1845, 24.9500)
@@ -306,7 +307,7 @@ def test_window_pieces_cover_the_window_exactly_once():
     start = datetime(2026, 3, 1, 10, 17, 5, tzinfo=timezone.utc)
     for hours in (0.5, 1, 2.5, 23, 24, 49.3, 24 * 30 + 0.25):
         end = start + timedelta(hours=hours)
-        pieces = picture._pieces(start, end)
+        pieces = _pieces(start, end)
         edges = []
         for span, low, high in pieces:
             if span == "h":

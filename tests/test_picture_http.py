@@ -9,7 +9,6 @@ import re
 from datetime import timedelta
 
 import h3
-import pytest
 
 from fieldapp import accounts, deployments, picture, records
 from fieldapp.clock import iso, utcnow
@@ -181,8 +180,8 @@ def test_partner_export_holds_aggregated_cells_and_no_free_text(login, db):
     assert len(_audit(db, "export", "picture_cell")) == 2
 
 
-def test_exports_are_documented_in_openapi(client):
-    schema = client.get("/schema/openapi.json").json()
+def test_exports_are_documented_in_openapi(login):
+    schema = login("lead1").get("/schema/openapi.json").json()
     for path in ("/api/picture/export/tensions.geojson", "/api/picture/export/tensions.csv",
                  "/api/picture/export/interventions.geojson", "/api/picture/export/interventions.csv",
                  "/api/picture/export/partner-cells.geojson", "/api/picture/export/partner-cells.csv",
@@ -233,7 +232,7 @@ def test_map_page_refreshes_only_its_live_part(login, db):
     assert page.text.count('hx-trigger="every') == 1  # the filters and the map are left alone
     part = lead.get(re.search(r'hx-get="([^"]+)"', section).group(1).replace("&amp;", "&"))
     assert part.status_code == 200 and part.text.lstrip().startswith('<section id="picture-live"')
-    custom = lead.get(f"/picture?window=custom&from=2026-01-01T10:00&to=2026-01-02T10:00")
+    custom = lead.get("/picture?window=custom&from=2026-01-01T10:00&to=2026-01-02T10:00")
     assert "every 20s" not in custom.text  # a past window does not change
 
 

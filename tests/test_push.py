@@ -94,7 +94,7 @@ def test_vapid_token_is_signed_for_the_endpoint_origin_and_expires_within_a_day(
     send_alert(lead, current_deployment(db))
     request = service.wait_for(1)[0]
 
-    claims, key = verify_vapid(request["headers"]["Authorization"])
+    claims, key = verify_vapid(request["headers"]["authorization"])
     assert claims["aud"] == service.origin
     assert claims["sub"] == settings.vapid_subject
     assert time.time() < claims["exp"] <= time.time() + 24 * 3600
@@ -110,8 +110,8 @@ def test_every_send_has_a_ttl_and_the_urgency_of_its_level(login, db, service):
     requests = service.wait_for(3)
     seen = {}
     for request in requests:
-        assert int(request["headers"]["TTL"]) > 0
-        seen[int(request["headers"]["TTL"])] = request["headers"]["Urgency"]
+        assert int(request["headers"]["ttl"]) > 0
+        seen[int(request["headers"]["ttl"])] = request["headers"]["urgency"]
     assert seen == {alerts.TTL_SECONDS["info"]: "normal", alerts.TTL_SECONDS["warning"]: "high",
                     alerts.TTL_SECONDS["urgent"]: "high"}
 
@@ -122,8 +122,8 @@ def test_each_send_gets_fresh_vapid_claims_for_its_own_push_service(login, db, s
         subscribe(officer1, service.client("a"))
         subscribe(officer2, other_vendor.client("b"))
         send_alert(lead, current_deployment(db))
-        first = verify_vapid(service.wait_for(1)[0]["headers"]["Authorization"])[0]
-        second = verify_vapid(other_vendor.wait_for(1)[0]["headers"]["Authorization"])[0]
+        first = verify_vapid(service.wait_for(1)[0]["headers"]["authorization"])[0]
+        second = verify_vapid(other_vendor.wait_for(1)[0]["headers"]["authorization"])[0]
     assert first["aud"] == service.origin and second["aud"] == other_vendor.origin
 
 

@@ -189,10 +189,10 @@
     if (!notice) {
       notice = document.createElement("div");
       notice.setAttribute("data-outbox-notice", "");
-      notice.setAttribute("role", kind === "error" ? "alert" : "status");
       notice.tabIndex = -1;
       form.parentNode.insertBefore(notice, form);
     }
+    notice.setAttribute("role", kind === "error" ? "alert" : "status");
     notice.className = "notice outbox-notice " + kind;
     notice.setAttribute("data-state", kind);
     notice.textContent = "";
@@ -237,8 +237,18 @@
       render();
       registerBackgroundSync();
       if (!navigator.onLine) return null;
-      return syncNow("save").then(function () { return Outbox.wasSent(entry.id); }).then(function (receipt) {
-        if (!receipt || !document.contains(notice)) return;
+      return syncNow("save").then(function () {
+        return Promise.all([Outbox.wasSent(entry.id), Outbox.get(entry.id)]);
+      }).then(function (found) {
+        var receipt = found[0];
+        var setAside = found[1];
+        if (!document.contains(notice)) return;
+        if (setAside && setAside.state === "rejected" && !form.dataset.dirty) {
+          // Online the answer comes at once: show it on the form, with what was typed, like a plain post.
+          showRejection(form, setAside, back);
+          return;
+        }
+        if (!receipt) return;
         formNotice(form, text("saved-server"), "server", back).setAttribute("data-record-id", entry.id);
         if (!form.dataset.dirty && performance.now() - tapped < FOLLOW_UP_MS) {
           try { sessionStorage.setItem(FLASH_KEY, text("saved-server")); } catch (e) { /* no flash then */ }
@@ -259,6 +269,27 @@
         }
       }, function () { /* the message above stands; what was typed is still in the form */ });
     });
+  }
+
+  function fieldLabel(form, name) {
+    var label = form.querySelector('label[for="f-' + name + '"]') || form.querySelector("#f-" + name + " legend");
+    return label ? label.textContent.replace(/\s*\(.*\)\s*$/, "").trim() : name;
+  }
+
+  function showRejection(form, entry, back) {
+    fillForm(form, entry.values);
+    form.dataset.replace = entry.id;
+    var result = entry.result || {};
+    var notice = formNotice(form, result.message || text("attention"), "error", back);
+    notice.setAttribute("data-record-id", entry.id);
+    var list = document.createElement("ul");
+    Object.keys(result.errors || {}).forEach(function (name) {
+      var item = document.createElement("li");
+      item.textContent = fieldLabel(form, name) + ": " + result.errors[name];
+      list.appendChild(item);
+    });
+    notice.insertBefore(list, notice.childNodes[1] || null);
+    notice.focus();
   }
 
   function addDeviceLinks(form) {
@@ -294,8 +325,8 @@
       if (fix) {
         Outbox.get(fix).then(function (entry) {
           if (!entry || entry.kind !== form.dataset.outbox) return;
-          fillForm(form, entry.values);
-          form.dataset.replace = entry.id;
+          if (entry.state === "rejected") showRejection(form, entry, null);
+          else { fillForm(form, entry.values); form.dataset.replace = entry.id; }
         });
       }
     });

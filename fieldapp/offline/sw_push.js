@@ -60,6 +60,32 @@
     });
   }
 
+  // The browser replaced the subscription (keys rotated or expired): tell the server the new one.
+  // Not logged in: nothing to do; the device list then shows alerts as off until they are turned on again.
+  function resubscribe(event) {
+    var options = event.oldSubscription && event.oldSubscription.options;
+    var next = event.newSubscription ? Promise.resolve(event.newSubscription)
+      : options ? self.registration.pushManager.subscribe(options) : Promise.reject(new Error("no subscription"));
+    return next.then(function (subscription) {
+      return fetch("/api/session", { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (response) {
+          if (!response.ok) throw new Error("not logged in");
+          return response.json();
+        }).then(function (session) {
+          var json = subscription.toJSON();
+          return fetch("/api/push/subscriptions", {
+            method: "POST", credentials: "same-origin",
+            headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": session.csrf },
+            body: JSON.stringify({ endpoint: json.endpoint, keys: json.keys })
+          });
+        });
+    }).catch(function () { return null; });
+  }
+
+  self.addEventListener("pushsubscriptionchange", function (event) {
+    event.waitUntil(resubscribe(event));
+  });
+
   self.addEventListener("push", function (event) {
     event.waitUntil(showAlert(readPayload(event)));
   });

@@ -116,19 +116,28 @@
     });
   }
 
-  // Changes since the last cursor; the deployments they touch get their offline pages refreshed.
+  // Changes since the last cursor. The deployments they touch are noted (before the cursor moves on)
+  // and their offline pages refreshed; a refresh cut short (page closed) is done on the next round.
   function pull(me) {
-    var touched = {};
     var received = 0;
+    function note(records) {
+      if (!records.length) return Promise.resolve();
+      return Outbox.getMeta("stale_deployments").then(function (stale) {
+        var set = {};
+        (stale || []).forEach(function (id) { set[id] = true; });
+        records.forEach(function (r) { set[r.deployment_id] = true; });
+        return Outbox.setMeta("stale_deployments", Object.keys(set));
+      });
+    }
     function page(cursor) {
       return request("/api/sync/pull?cursor=" + encodeURIComponent(cursor)).then(function (response) {
         if (response.status === 401) throw new SyncError("login", 401);
         if (!response.ok) throw new SyncError("server", response.status);
         return response.json();
       }).then(function (body) {
-        body.records.forEach(function (r) { touched[r.deployment_id] = true; });
         received += body.records.length;
         return Outbox.putCopies(body.records)
+          .then(function () { return note(body.records); })
           .then(function () { return Outbox.setMeta("cursor", { user: me, value: body.cursor }); })
           .then(function () { return body.more ? page(body.cursor) : null; });
       });
@@ -137,32 +146,54 @@
       var cursor = stored && stored.user === me ? stored.value : 0;
       return page(cursor);
     }).then(function () {
-      var deploymentIds = Object.keys(touched);
-      if (!deploymentIds.length) return received;
+      return Outbox.getMeta("stale_deployments");
+    }).then(function (stale) {
+      if (!stale || !stale.length) return received;
       var urls = [];
-      deploymentIds.forEach(function (id) {
+      stale.forEach(function (id) {
         urls.push("/deployments/" + id, "/deployments/" + id + "/interventions/new");
       });
-      return refreshPages(urls, true).then(function () { return received; });
+      return refreshPages(urls, true).then(function (outcome) {
+        var left = stale.filter(function (id) { return outcome.failed.indexOf("/deployments/" + id) >= 0; });
+        return Outbox.setMeta("stale_deployments", left);
+      }).then(function () { return received; });
     });
   }
 
   // Keep fresh copies of the pages an officer needs offline (only real pages of a logged-in user).
+  // Resolves with {saved, failed: [urls the network did not give]}.
   function refreshPages(urls, onlyCached) {
-    if (!root.caches) return Promise.resolve(0);
+    var outcome = { saved: 0, failed: [] };
+    if (!root.caches) return Promise.resolve(outcome);
     return root.caches.open(PAGES_CACHE).then(function (cache) {
       return Promise.all(urls.map(function (url) {
         var known = onlyCached ? cache.match(url, { ignoreVary: true }) : Promise.resolve(true);
         return known.then(function (hit) {
-          if (!hit) return 0;
+          if (!hit) return null;
           return root.fetch(url, { credentials: "same-origin", cache: "no-store", headers: { Accept: "text/html" } })
             .then(function (response) {
-              if (!Sync.cacheablePage(response)) return 0;
-              return cache.put(url, response).then(function () { return 1; });
-            }, function () { return 0; });
+              if (!Sync.cacheablePage(response)) return null;
+              return cache.put(url, response).then(function () { outcome.saved += 1; });
+            }, function () { outcome.failed.push(url); });
         });
       }));
-    }).then(function (done) { return done.reduce(function (a, b) { return a + b; }, 0); });
+    }).then(function () { return outcome; });
+  }
+
+  // Pages kept because they were visited: the newest EXTRA_PAGES_KEPT besides the offline set.
+  var EXTRA_PAGES_KEPT = 60;
+  function prunePages(keep) {
+    if (!root.caches) return Promise.resolve();
+    var wanted = {};
+    keep.forEach(function (path) { wanted[path] = true; });
+    return root.caches.open(PAGES_CACHE).then(function (cache) {
+      return cache.keys().then(function (requests) {
+        var extra = requests.filter(function (r) { return !wanted[new URL(r.url).pathname]; });
+        return Promise.all(extra.slice(0, Math.max(0, extra.length - EXTRA_PAGES_KEPT)).map(function (r) {
+          return cache.delete(r);
+        }));
+      });
+    });
   }
 
   // Deployments, category lists, recent records and the offline pages: refreshed when stale.
@@ -186,6 +217,7 @@
             return Outbox.setMeta("cursor", { user: me, value: data.cursor });
           })
           .then(function () { return refreshPages(data.pages, false); })
+          .then(function () { return prunePages(data.pages); })
           .then(function () { return Outbox.setMeta("bootstrap", keep); })
           .then(function () { return keep; });
       });

@@ -170,7 +170,7 @@ def _ingest_one(db, user: User, item: SyncRecord, received: datetime, flagged: b
                 record = {**record, "time_flagged": int(flagged)}
             if item.resolves is not None:
                 _resolve(db, user, item.resolves, "saved_as_new", item.id)
-            version = 1 if duplicate and item.base_version is None else record["version"]
+            version = record["version"]
             received_at = record["received_at"] if item.base_version is None else iso(received)
             _store_receipt(db, user, item, digest, "accepted", version, received_at)
     except records.ValidationFailed as exc:

@@ -6,6 +6,7 @@ Administrators manage accounts only; field records stay out of their reach (depl
 from __future__ import annotations
 
 from litestar import Request, Response, get, post
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from fieldapp import accounts, audit, web
@@ -58,7 +59,7 @@ def _after_change(request: Request, user_id: str, done: str) -> Response:
 
 
 @get("/admin/users", opt=ADMIN, name="admin_users")
-async def users(request: Request, done: str | None = None) -> Template:
+async def users(request: Request, done: FromQuery[str | None] = None) -> Template:
     rows = accounts.list_users(_db(request))
     return _page(request, "pages/admin/users.html", "partials/admin/_users.html",
                  {"users": rows, "done": _done(done)})
@@ -93,13 +94,13 @@ async def create_user(request: Request) -> Template | Response:
 
 
 @get("/admin/users/{user_id:str}", opt=ADMIN)
-async def user_page(request: Request, user_id: str, done: str | None = None) -> Template:
+async def user_page(request: Request, user_id: FromPath[str], done: FromQuery[str | None] = None) -> Template:
     user = _target_user(request, user_id)
     return _page(request, "pages/admin/user.html", "partials/admin/_user.html", _user_context(request, user, done))
 
 
 @post("/admin/users/{user_id:str}/deactivate", opt=ADMIN)
-async def deactivate(request: Request, user_id: str) -> Template | Response:
+async def deactivate(request: Request, user_id: FromPath[str]) -> Template | Response:
     user = _target_user(request, user_id)
     if user["id"] == request.scope["user"].id:
         return web.error_page(request, 400, _("You cannot deactivate your own account."))
@@ -108,14 +109,14 @@ async def deactivate(request: Request, user_id: str) -> Template | Response:
 
 
 @post("/admin/users/{user_id:str}/reactivate", opt=ADMIN)
-async def reactivate(request: Request, user_id: str) -> Template | Response:
+async def reactivate(request: Request, user_id: FromPath[str]) -> Template | Response:
     _target_user(request, user_id)
     accounts.set_active(_db(request), user_id, True, changed_by=request.scope["user"].id)
     return _after_change(request, user_id, "reactivated")
 
 
 @post("/admin/users/{user_id:str}/password", opt=ADMIN)
-async def reset_password(request: Request, user_id: str) -> Template | Response:
+async def reset_password(request: Request, user_id: FromPath[str]) -> Template | Response:
     user = _target_user(request, user_id)
     raw = web.form_dict(await request.form())
     password = raw.get("password") if isinstance(raw.get("password"), str) else ""
@@ -128,7 +129,7 @@ async def reset_password(request: Request, user_id: str) -> Template | Response:
 
 
 @post("/admin/users/{user_id:str}/end-sessions", opt=ADMIN)
-async def end_sessions(request: Request, user_id: str) -> Template | Response:
+async def end_sessions(request: Request, user_id: FromPath[str]) -> Template | Response:
     _target_user(request, user_id)
     accounts.expire_sessions_of(_db(request), user_id, changed_by=request.scope["user"].id)
     return _after_change(request, user_id, "sessions")

@@ -46,14 +46,14 @@ def alert_notice() -> dict:
 
 # ---- inbox and detail ----
 
-@get("/alerts", opt=FIELD, name="alerts")
+@get("/alerts", opt=FIELD, name="alerts", include_in_schema=False)
 async def inbox(request: Request) -> Template:
     user = request.scope["user"]
     return Template("pages/alerts/list.html", context={
         "alerts": alerts.inbox(_db(request), user), "alerts_page": True})
 
 
-@get("/alerts/{alert_id:str}", opt=FIELD)
+@get("/alerts/{alert_id:str}", opt=FIELD, include_in_schema=False)
 async def alert_detail(request: Request, alert_id: str) -> Template:
     db, user = _db(request), request.scope["user"]
     alert = alerts.get_for_user(db, user, alert_id)
@@ -63,7 +63,7 @@ async def alert_detail(request: Request, alert_id: str) -> Template:
     return Template("pages/alerts/detail.html", context={"alert": alert, "report": report, "alerts_page": True})
 
 
-@get("/alerts/{alert_id:str}/deliveries", opt=FIELD)
+@get("/alerts/{alert_id:str}/deliveries", opt=FIELD, include_in_schema=False)
 async def alert_deliveries(request: Request, alert_id: str) -> Template:
     db, user = _db(request), request.scope["user"]
     alert = alerts.get_for_user(db, user, alert_id)
@@ -91,12 +91,15 @@ def _typed(raw: dict) -> dict:
     return form
 
 
-@get("/alerts/new", opt=LEAD)
+@get("/alerts/new", opt=LEAD, include_in_schema=False)
 async def new_alert(request: Request, deployment: str | None = None) -> Template:
-    return _form_response(request, {"deployment_id": deployment or "", "level": "info", "message": ""})
+    if not deployment:  # the deployment happening now is the usual one
+        current = [d for d in alerts.alertable_deployments(_db(request), request.scope["user"]) if d["status"] == "current"]
+        deployment = current[0]["id"] if len(current) == 1 else ""
+    return _form_response(request, {"deployment_id": deployment, "level": "info", "message": ""})
 
 
-@post("/alerts", opt=LEAD)
+@post("/alerts", opt=LEAD, include_in_schema=False)
 async def send_alert(request: Request) -> Template | Response:
     raw = web.form_dict(await request.form())
     form = _typed(raw)
@@ -115,7 +118,7 @@ async def send_alert(request: Request) -> Template | Response:
 
 # ---- devices ----
 
-@get("/alerts/devices", opt=FIELD)
+@get("/alerts/devices", opt=FIELD, include_in_schema=False)
 async def device_list(request: Request) -> Template:
     user = request.scope["user"]
     context = {"devices": alerts.devices(_db(request), user), "alerts_page": True}
@@ -123,8 +126,8 @@ async def device_list(request: Request) -> Template:
     return Template(template, context=context)
 
 
-@post("/alerts/devices/{subscription_id:str}/delete", opt=FIELD)
-async def delete_device(request: Request, subscription_id: str) -> Response:
+@post("/alerts/devices/{subscription_id:str}/delete", opt=FIELD, include_in_schema=False)
+async def delete_device(request: Request, subscription_id: str) -> Template | Response:
     alerts.unsubscribe(_db(request), request.scope["user"], subscription_id=subscription_id)
     if web.is_htmx(request):
         return Template("partials/alerts/_devices.html", context={

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from litestar import Request, Response, get, post
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from fieldapp import accounts, deployments, web
@@ -96,13 +97,13 @@ async def create_deployment(request: Request) -> Template | Response:
 
 
 @get("/deployments/{deployment_id:str}/edit", opt=LEAD)
-async def edit_deployment(request: Request, deployment_id: str) -> Template:
+async def edit_deployment(request: Request, deployment_id: FromPath[str]) -> Template:
     deployment = _lead_deployment(request, deployment_id)
     return _form_response(request, _stored_form(_db(request), deployment), deployment)
 
 
 @post("/deployments/{deployment_id:str}/edit", opt=LEAD)
-async def update_deployment(request: Request, deployment_id: str) -> Template | Response:
+async def update_deployment(request: Request, deployment_id: FromPath[str]) -> Template | Response:
     deployment = _lead_deployment(request, deployment_id)
     raw = web.form_dict(await request.form())
     user = request.scope["user"]
@@ -146,12 +147,12 @@ async def _presence_response(request: Request, deployment_id: str, action) -> Re
 
 
 @post("/deployments/{deployment_id:str}/check-in", opt=FIELD)
-async def check_in(request: Request, deployment_id: str) -> Response:
+async def check_in(request: Request, deployment_id: FromPath[str]) -> Response:
     return await _presence_response(request, deployment_id, deployments.check_in)
 
 
 @post("/deployments/{deployment_id:str}/check-out", opt=FIELD)
-async def check_out(request: Request, deployment_id: str) -> Response:
+async def check_out(request: Request, deployment_id: FromPath[str]) -> Response:
     return await _presence_response(request, deployment_id, deployments.check_out)
 
 

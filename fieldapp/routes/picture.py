@@ -17,7 +17,7 @@ from litestar.response import Template
 from urllib.parse import urlencode
 
 from fieldapp import deployments, i18n, picture, trend_svg, web
-from fieldapp.clock import HELSINKI, iso, utcnow
+from fieldapp.clock import HELSINKI, utcnow
 from fieldapp.i18n import gettext as _
 
 FIELD = {"roles": ("officer", "staff", "lead")}
@@ -61,7 +61,7 @@ def _qs(values: dict, **extra) -> str:
     return urlencode(merged, doseq=True)
 
 
-def _view(request: Request, scope: picture.Scope | None) -> dict:
+def _view(request: Request, scope: picture.Scope) -> dict:
     """Where the map looks: the URL's z/lat/lon (kept by map.js), else the deployment or the unit's area."""
     params = request.query_params
     lat, lon, zoom = None, None, None
@@ -73,28 +73,9 @@ def _view(request: Request, scope: picture.Scope | None) -> dict:
     except ValueError:
         lat = lon = zoom = None
     if zoom is None:
-        if scope and scope.deployment and scope.deployment.get("lat") is not None:
-            lat, lon, zoom = scope.deployment["lat"], scope.deployment["lon"], DEPLOYMENT_ZOOM
-        else:
-            row = _db(request).execute(
-                "SELECT avg(lat), avg(lon) FROM deployments WHERE unit_id = ? AND deleted_at IS NULL "
-                "AND lat IS NOT NULL", [scope.unit_id if scope else None]).fetchone()
-            lat, lon = (row[0], row[1]) if row and row[0] is not None else HELSINKI_CENTRE
-            zoom = AREA_ZOOM
+        lat, lon = picture.map_centre(_db(request), scope) or HELSINKI_CENTRE
+        zoom = DEPLOYMENT_ZOOM if scope.deployment else AREA_ZOOM
     return {"lat": round(lat, 5), "lon": round(lon, 5), "z": zoom, "res": picture.res_for_zoom(zoom)}
-
-
-def _markers(request: Request, scope: picture.Scope, flt: picture.PictureFilter) -> list[dict]:
-    """The deployments drawn on the map: the chosen one, or the unit's deployments within the window."""
-    if scope.deployment:
-        rows = [scope.deployment]
-    else:
-        rows = _db(request).query(
-            "SELECT id, name, place_name, lat, lon, starts_at, ends_at FROM deployments WHERE unit_id = ? "
-            "AND deleted_at IS NULL AND lat IS NOT NULL AND starts_at < ? AND ends_at >= ? ORDER BY starts_at DESC "
-            "LIMIT 200", [scope.unit_id, iso(flt.end), iso(flt.start)])
-    return [{"id": r["id"], "name": r["name"], "place": r["place_name"], "lat": r["lat"], "lon": r["lon"],
-             "status": deployments.status(r)} for r in rows if r.get("lat") is not None]
 
 
 def _trend_context(request: Request, scope: picture.Scope, flt: picture.PictureFilter,
@@ -189,7 +170,8 @@ async def map_page(request: Request, filters: dict) -> Template | Response:
         "tile_url": request.app.state.settings.tile_url,
         "zoom_res": {z: picture.res_for_zoom(z) for z in range(0, 20)},
         "refresh_seconds": LIVE_SECONDS if flt.live else 0,
-        "markers": _markers(request, scope, flt),
+        "markers": [{"name": d["name"], "place": d["place_name"], "lat": d["lat"], "lon": d["lon"]}
+                    for d in picture.map_deployments(_db(request), scope, flt)],
     }
     context = {
         **_base_context(request, filters), "form": _form_values(flt, filters), "flt": flt, "scope": scope, "view": view,
@@ -206,9 +188,7 @@ def _map_labels() -> dict:
         "score": _("Score"), "observations": _("Observations"), "last": _("Last observation"),
         "linked": _("Linked interventions"), "byKind": _("By kind"), "reportedTrend": _("Reported trend"),
         "legend": _("Score (severity-weighted)"), "centre": _("Map centre"), "failed": _("The map data could not be loaded."),
-        "loading": _("Loading…"), "cells": _("%(n)s cells", n="{n}"), "deployment": _("Deployment"),
-        "noData": _("No observations with these filters."), "points": _("Single observations"),
-        "severity": _("Severity"),
+        "cells": _("%(n)s cells", n="{n}"), "noData": _("No observations with these filters."),
     }
 
 

@@ -51,7 +51,7 @@
 
     // Coordinates of the pointer (or of the map centre) in the corner: useful on a map without a base layer.
     var Coordinates = L.Control.extend({
-      options: { position: "bottomleft" },
+      options: { position: "topright" },
       onAdd: function () {
         this._div = L.DomUtil.create("div", "picture-coords");
         this._div.setAttribute("aria-hidden", "true");
@@ -134,16 +134,21 @@
       return box;
     }
 
+    // On a phone the popup would cover the small map: the same counts load below it anyway.
+    var roomForPopup = window.matchMedia("(min-width: 40rem)");
+
     function select(feature, layer) {
       state.selected = feature.id;
       markSelected();
-      var centre = layer.getBounds().getCenter();
-      var popup = L.popup({ maxWidth: 280 }).setLatLng(centre).setContent(popupFor(feature.properties)).openOn(map);
-      fetch(cfg.cell_url + encodeURIComponent(feature.id) + "?" + query(), {
-        credentials: "same-origin", headers: { Accept: "application/json" }
-      }).then(function (r) { return r.ok ? r.json() : null; }).then(function (props) {
-        if (props && popup.isOpen()) popup.setContent(popupFor(props));
-      }).catch(function () { /* the popup keeps the counts it has */ });
+      if (roomForPopup.matches) {
+        var centre = layer.getBounds().getCenter();
+        var popup = L.popup({ maxWidth: 280 }).setLatLng(centre).setContent(popupFor(feature.properties)).openOn(map);
+        fetch(cfg.cell_url + encodeURIComponent(feature.id) + "?" + query(), {
+          credentials: "same-origin", headers: { Accept: "application/json" }
+        }).then(function (r) { return r.ok ? r.json() : null; }).then(function (props) {
+          if (props && popup.isOpen()) popup.setContent(popupFor(props));
+        }).catch(function () { /* the popup keeps the counts it has */ });
+      }
       var target = document.getElementById("cell-detail");
       if (target && window.htmx) {
         window.htmx.ajax("GET", cfg.detail_url + encodeURIComponent(feature.id) + "?" + query(),

@@ -1,0 +1,179 @@
+"""GeoJSON for the map and for partners (msgspec structs, so the OpenAPI schema documents them)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Literal
+
+import msgspec
+
+from fieldapp import categories
+from fieldapp import deployments as deployments_domain
+from fieldapp.clock import iso
+from fieldapp.picture.aggregation import CellSummary, _obs_conditions, legend_for
+from fieldapp.picture.cells import cell_ring, cell_size_m
+from fieldapp.picture.filters import PictureFilter, Scope
+
+
+class Polygon(msgspec.Struct, kw_only=True):
+    type: Literal["Polygon"] = "Polygon"
+    coordinates: list[list[tuple[float, float]]]
+
+
+class Point(msgspec.Struct, kw_only=True):
+    type: Literal["Point"] = "Point"
+    coordinates: tuple[float, float]
+
+
+class CellProperties(msgspec.Struct, kw_only=True):
+    """Counts of one hexagon (no free text, no individual records)."""
+
+    cell: str
+    res: int
+    rank: int
+    observations: int
+    score: int
+    colour_class: int
+    rising: int
+    steady: int
+    easing: int
+    linked_interventions: int
+    last_observation: str | None = None
+    kinds: dict[str, int] | None = None  # counts by tension kind: in a cell's own answer, and for a deployment
+
+
+class CellFeature(msgspec.Struct, kw_only=True):
+    type: Literal["Feature"] = "Feature"
+    id: str
+    geometry: Polygon
+    properties: CellProperties
+
+
+class LegendClass(msgspec.Struct, kw_only=True):
+    colour_class: int
+    min_score: int
+    max_score: int
+    colour: str
+
+
+class CellCollection(msgspec.Struct, kw_only=True):
+    """Hexagon cells of the situation picture, highest score first."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[CellFeature]
+    res: int
+    cell_size_m: int
+    window_start: str
+    window_end: str
+    legend: list[LegendClass]
+
+
+class PartnerCellProperties(msgspec.Struct, kw_only=True):
+    """What partners get: a cell and counts. No times of single observations, no text, no deployments."""
+
+    cell: str
+    res: int
+    observations: int
+    score: int
+    kinds: dict[str, int]
+    rising: int
+    steady: int
+    easing: int
+    linked_interventions: int
+
+
+class PartnerCellFeature(msgspec.Struct, kw_only=True):
+    type: Literal["Feature"] = "Feature"
+    id: str
+    geometry: Polygon
+    properties: PartnerCellProperties
+
+
+class PartnerCellCollection(msgspec.Struct, kw_only=True):
+    """Aggregated cells for partners (POR): counts only, never free text."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[PartnerCellFeature]
+    res: int
+    cell_size_m: int
+    window_start: str
+    window_end: str
+
+
+def cell_collection(cells: list[CellSummary], flt: PictureFilter, res: int) -> CellCollection:
+    """The aggregation as GeoJSON for the map."""
+    legend = legend_for(cells[0].score if cells else 0)
+    return CellCollection(
+        features=[CellFeature(
+            id=c.h3, geometry=Polygon(coordinates=[list(cell_ring(c.cell))]),
+            properties=CellProperties(
+                cell=c.h3, res=c.res, rank=c.rank, observations=c.observations, score=c.score,
+                colour_class=c.colour_class, rising=c.rising, steady=c.steady, easing=c.easing,
+                linked_interventions=c.linked, last_observation=c.last_at,
+                kinds=c.kinds if c.kinds_complete else None)) for c in cells],
+        res=res, cell_size_m=cell_size_m(res), window_start=iso(flt.start), window_end=iso(flt.end),
+        legend=[LegendClass(colour_class=e.colour_class, min_score=e.low, max_score=e.high, colour=e.colour)
+                for e in legend])
+
+
+def partner_collection(cells: list[CellSummary], flt: PictureFilter, res: int) -> PartnerCellCollection:
+    return PartnerCellCollection(
+        features=[PartnerCellFeature(
+            id=c.h3, geometry=Polygon(coordinates=[list(cell_ring(c.cell))]),
+            properties=PartnerCellProperties(
+                cell=c.h3, res=c.res, observations=c.observations, score=c.score, kinds=c.kinds, rising=c.rising,
+                steady=c.steady, easing=c.easing, linked_interventions=c.linked)) for c in cells],
+        res=res, cell_size_m=cell_size_m(res), window_start=iso(flt.start), window_end=iso(flt.end))
+
+
+PARTNER_CSV_FIELDS = ["cell", "res", "observations", "score", "rising", "steady", "easing", "linked_interventions"]
+
+
+def partner_csv(db, cells: list[CellSummary]) -> str:
+    """Partner cells as CSV: one column per tension kind, counts only."""
+    kinds = [code for code, *_ in categories.DEFAULTS["tension_kind"]]
+    kinds += sorted({k for c in cells for k in c.kinds} - set(kinds))
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(PARTNER_CSV_FIELDS + [f"kind_{k}" for k in kinds])
+    for c in cells:
+        writer.writerow([c.h3, c.res, c.observations, c.score, c.rising, c.steady, c.easing, c.linked]
+                        + [c.kinds.get(k, 0) for k in kinds])
+    return out.getvalue()
+
+
+class PointProperties(msgspec.Struct, kw_only=True):
+    id: str
+    kind: str
+    severity: int
+    trend: str
+    occurred_at: str
+
+
+class PointFeature(msgspec.Struct, kw_only=True):
+    type: Literal["Feature"] = "Feature"
+    id: str
+    geometry: Point
+    properties: PointProperties
+
+
+class PointCollection(msgspec.Struct, kw_only=True):
+    """Single observations of one live deployment (only for its lead and assigned officers)."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[PointFeature]
+
+
+def points(db, scope: Scope, flt: PictureFilter) -> PointCollection:
+    """The observations of a live deployment as points; Forbidden unless scope.points_allowed."""
+    if not scope.points_allowed:
+        raise deployments_domain.Forbidden("points are shown only for one live deployment")
+    where, params = _obs_conditions(scope, flt)
+    rows = db.query(f"SELECT o.tension_id, o.kind, o.severity, o.trend, o.occurred_at, o.lat, o.lon "
+                    f"FROM picture_obs o WHERE {' AND '.join(where)} AND o.occurred_at >= ? AND o.occurred_at < ? "
+                    "ORDER BY o.occurred_at", [*params, iso(flt.start), iso(flt.end)])
+    return PointCollection(features=[PointFeature(
+        id=r["tension_id"], geometry=Point(coordinates=(r["lon"], r["lat"])),
+        properties=PointProperties(id=r["tension_id"], kind=r["kind"], severity=r["severity"], trend=r["trend"],
+                                   occurred_at=r["occurred_at"])) for r in rows])

@@ -1,0 +1,190 @@
+"""Roll-ups: every located tension observation counted per hour and day, resolution, cell, kind and group.
+
+record_written() keeps them current inside every record write; rebuild() recomputes everything from the
+records (the migration and the tests use it, and tests compare the two routes).
+"""
+
+from __future__ import annotations
+
+import json
+
+from fieldapp.db import one, write
+from fieldapp.picture.cells import (EASING, PARENT_RES, RESOLUTIONS, RISING, SEVERITIES, WEIGHTS, cell_int,
+                                    descendant_range, parent_masks, parent_of)
+
+_KEY = ("span", "res", "unit_id", "grp", "kind", "parent", "bucket", "cell")
+_KEY_SQL = ", ".join(_KEY)
+_KEY_WHERE = " AND ".join(f"{k} = ?" for k in _KEY)
+_EMPTY_BUCKET = "~"  # sorts after every ISO time: bucket <= t < bucket || '~' is "t lies in the bucket"
+
+
+def _groups_of(value) -> list[str]:
+    groups = json.loads(value) if isinstance(value, str) else (value or [])
+    return sorted({g for g in groups if g})
+
+
+def _rollup_keys(obs: dict):
+    """Every roll-up row one observation counts in: 5 resolutions x hour and day x (all + its kind) x
+    (all + each of its group categories)."""
+    hour, day = obs["occurred_at"][:13], obs["occurred_at"][:10]
+    groups = ["", *_groups_of(obs["groups"])]
+    for res in RESOLUTIONS:
+        cell, parent = parent_of(obs["cell"], res), parent_of(obs["cell"], PARENT_RES[res])
+        for span, bucket in (("h", hour), ("d", day)):
+            for grp in groups:
+                for kind in ("", obs["kind"]):
+                    yield (span, res, obs["unit_id"], grp, kind, parent, bucket, cell)
+
+
+def _increments(obs: dict) -> tuple[str, list]:
+    """SET clause columns and values one observation adds: totals and its severity's columns."""
+    s = obs["severity"]
+    up, down = int(obs["trend"] == RISING), int(obs["trend"] == EASING)
+    columns = ["n", "up", "down", "ln", "score", f"n{s}", f"up{s}", f"down{s}", f"ln{s}"]
+    return columns, [1, up, down, obs["linked"], WEIGHTS[s], 1, up, down, obs["linked"]]
+
+
+def _add(db, obs: dict) -> None:
+    columns, values = _increments(obs)
+    keys = list(_rollup_keys(obs))
+    db.conn.executemany(
+        f"INSERT INTO picture_rollup ({_KEY_SQL}, {', '.join(columns)}, last_at) "
+        f"VALUES ({', '.join('?' * (len(_KEY) + len(columns) + 1))}) ON CONFLICT ({_KEY_SQL}) DO UPDATE SET "
+        + ", ".join(f"{c} = {c} + excluded.{c}" for c in columns) + ", last_at = max(last_at, excluded.last_at)",
+        [(*key, *values, obs["occurred_at"]) for key in keys])
+    db.conn.executemany("INSERT OR IGNORE INTO picture_parents (res, unit_id, parent) VALUES (?, ?, ?)",
+                        {(key[1], key[2], key[5]) for key in keys})
+
+
+def _subtract(db, obs: dict) -> None:
+    """Take one observation out of its roll-up rows (it is already gone from picture_obs)."""
+    columns, values = _increments(obs)
+    keys = list(_rollup_keys(obs))
+    db.conn.executemany(
+        f"UPDATE picture_rollup SET {', '.join(f'{c} = {c} - ?' for c in columns)} WHERE {_KEY_WHERE}",
+        [(*values, *key) for key in keys])
+    db.conn.executemany(f"DELETE FROM picture_rollup WHERE {_KEY_WHERE} AND n = 0", keys)
+    # Where this observation was the latest one, the latest is looked up again (the bucket's rows only).
+    db.conn.executemany(
+        "UPDATE picture_rollup SET last_at = (SELECT max(o.occurred_at) FROM picture_obs o INDEXED BY "
+        "picture_obs_unit_time WHERE o.unit_id = picture_rollup.unit_id AND o.occurred_at >= picture_rollup.bucket "
+        f"AND o.occurred_at < picture_rollup.bucket || '{_EMPTY_BUCKET}' AND o.cell BETWEEN ? AND ? "
+        "AND (picture_rollup.kind = '' OR o.kind = picture_rollup.kind) AND (picture_rollup.grp = '' OR EXISTS "
+        "(SELECT 1 FROM json_each(o.groups) WHERE json_each.value = picture_rollup.grp))) "
+        f"WHERE {_KEY_WHERE} AND last_at = ?",
+        [(*descendant_range(key[7]), *key, obs["occurred_at"]) for key in keys])
+
+
+def _observation(db, record: dict) -> dict | None:
+    """The picture_obs row of a stored tension record, or None if it is deleted or has no location."""
+    if record.get("deleted_at") or record.get("lat") is None or record.get("lon") is None:
+        return None
+    unit = one(db, "SELECT unit_id FROM deployments WHERE id = ?", [record["deployment_id"]])
+    linked = db.execute("SELECT count(*) FROM picture_links WHERE tension_id = ?", [record["id"]]).fetchone()[0]
+    return {
+        "tension_id": record["id"], "unit_id": unit["unit_id"], "deployment_id": record["deployment_id"],
+        "occurred_at": record["occurred_at"], "kind": record["kind"], "severity": int(record["severity"]),
+        "trend": record["trend"], "groups": json.dumps(_groups_of(record["groups"])),
+        "cell": cell_int(record["lat"], record["lon"]), "lat": record["lat"], "lon": record["lon"], "linked": linked,
+    }
+
+
+def _replace_observation(db, tension_id: str, new: dict | None) -> None:
+    old = one(db, "SELECT * FROM picture_obs WHERE tension_id = ?", [tension_id])
+    if old == new:
+        return  # e.g. only the notes changed
+    if old is not None:
+        db.execute("DELETE FROM picture_obs WHERE tension_id = ?", [tension_id])
+        _subtract(db, old)
+    if new is not None:
+        db["picture_obs"].insert(new)
+        _add(db, new)
+
+
+def record_written(db, kind_name: str, record: dict) -> None:
+    """Keep the picture current after a create, update or delete (called inside the write transaction)."""
+    if kind_name == "tension":
+        _replace_observation(db, record["id"], _observation(db, record))
+    elif kind_name == "intervention":
+        old = one(db, "SELECT tension_id FROM picture_links WHERE intervention_id = ?", [record["id"]])
+        old_tension = old["tension_id"] if old else None
+        new_tension = None if record.get("deleted_at") else record.get("tension_id")
+        if old_tension == new_tension:
+            return
+        db.execute("DELETE FROM picture_links WHERE intervention_id = ?", [record["id"]])
+        if new_tension:
+            db.execute("INSERT INTO picture_links (intervention_id, tension_id) VALUES (?, ?)",
+                       [record["id"], new_tension])
+        for tension_id in {old_tension, new_tension} - {None}:
+            obs = one(db, "SELECT * FROM picture_obs WHERE tension_id = ?", [tension_id])
+            if obs is not None:
+                linked = db.execute("SELECT count(*) FROM picture_links WHERE tension_id = ?",
+                                    [tension_id]).fetchone()[0]
+                _replace_observation(db, tension_id, {**obs, "linked": linked})
+
+
+def rebuild(db) -> None:
+    """Recompute every picture table from the stored tensions and interventions (migration, checks, bench).
+
+    An independent route to the same rows as record_written: tests compare the two.
+    """
+    with write(db):
+        for table in ("picture_rollup", "picture_parents", "picture_obs", "picture_links"):
+            db.execute(f"DELETE FROM {table}")
+        db.execute("INSERT INTO picture_links (intervention_id, tension_id) SELECT id, tension_id FROM interventions "
+                   "WHERE deleted_at IS NULL AND tension_id IS NOT NULL")
+        cursor = db.conn.execute(
+            "SELECT t.id, d.unit_id, t.deployment_id, t.occurred_at, t.kind, t.severity, t.trend, t.groups, t.lat, "
+            "t.lon FROM tensions t JOIN deployments d ON d.id = t.deployment_id "
+            "WHERE t.deleted_at IS NULL AND t.lat IS NOT NULL AND t.lon IS NOT NULL")
+        while batch := cursor.fetchmany(50_000):
+            db.conn.executemany(
+                "INSERT INTO picture_obs (tension_id, unit_id, deployment_id, occurred_at, kind, severity, trend, "
+                "groups, cell, lat, lon, linked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                [(*row[:7], json.dumps(_groups_of(row[7])), cell_int(row[8], row[9]), row[8], row[9])
+                 for row in batch])
+        db.execute("UPDATE picture_obs SET linked = (SELECT count(*) FROM picture_links l WHERE l.tension_id = "
+                   "picture_obs.tension_id) WHERE tension_id IN (SELECT tension_id FROM picture_links)")
+        columns = ["n", "up", "down", "ln", "score"]
+        sums = ["count(*)", f"sum(o.trend = '{RISING}')", f"sum(o.trend = '{EASING}')", "sum(o.linked)",
+                "sum(1 << (o.severity - 1))"]
+        for s in SEVERITIES:
+            for column, condition in [(f"n{s}", f"o.severity = {s}"),
+                                      (f"up{s}", f"o.severity = {s} AND o.trend = '{RISING}'"),
+                                      (f"down{s}", f"o.severity = {s} AND o.trend = '{EASING}'")]:
+                columns.append(column)
+                sums.append(f"sum({condition})")
+            columns.append(f"ln{s}")
+            sums.append(f"sum(CASE WHEN o.severity = {s} THEN o.linked ELSE 0 END)")
+        # Each observation once per group category and once for "all" ('' appended to its list), and once
+        # for its kind and once for "all kinds".
+        source = ("picture_obs o, json_each(json_insert(o.groups, '$[#]', '')) g, "
+                  "(SELECT 0 AS by_kind UNION ALL SELECT 1) k")
+        for res in RESOLUTIONS:
+            cell_and, cell_or = parent_masks(res)
+            parent_and, parent_or = parent_masks(PARENT_RES[res])
+            db.execute(
+                f"INSERT INTO picture_rollup ({_KEY_SQL}, {', '.join(columns)}, last_at) "
+                f"SELECT 'h', {res}, o.unit_id, g.value, CASE WHEN k.by_kind THEN o.kind ELSE '' END, "
+                f"(o.cell & ?) | ?, substr(o.occurred_at, 1, 13), (o.cell & ?) | ?, {', '.join(sums)}, "
+                f"max(o.occurred_at) FROM {source} GROUP BY 3, 4, 5, 6, 7, 8",
+                [parent_and, parent_or, cell_and, cell_or])
+            db.execute(
+                f"INSERT INTO picture_rollup ({_KEY_SQL}, {', '.join(columns)}, last_at) "
+                f"SELECT 'd', res, unit_id, grp, kind, parent, substr(bucket, 1, 10), cell, "
+                f"{', '.join(f'sum({c})' for c in columns)}, max(last_at) FROM picture_rollup "
+                f"WHERE span = 'h' AND res = {res} GROUP BY 3, 4, 5, 6, 7, 8")
+        db.execute("INSERT INTO picture_parents (res, unit_id, parent) "
+                   "SELECT DISTINCT res, unit_id, parent FROM picture_rollup WHERE span = 'd' AND grp = '' AND kind = ''")
+
+
+def cleanup(db, deployment_ids: list[str]) -> None:
+    """Take these deployments' records out of the picture (demo data reset deletes them directly)."""
+    if not deployment_ids:
+        return
+    marks = ",".join("?" * len(deployment_ids))
+    for obs in list(db.query(f"SELECT * FROM picture_obs WHERE deployment_id IN ({marks})", deployment_ids)):
+        db.execute("DELETE FROM picture_obs WHERE tension_id = ?", [obs["tension_id"]])
+        _subtract(db, obs)
+    db.execute(f"DELETE FROM picture_links WHERE intervention_id IN "
+               f"(SELECT id FROM interventions WHERE deployment_id IN ({marks}))", deployment_ids)

@@ -1,0 +1,385 @@
+"""Offline capture and exactly-once sync in Chromium: the service worker, the IndexedDB outbox, the status
+strip and the pending list, against a real server process (context.set_offline(True) cuts the network)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sqlite3
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fieldapp.ids import new_id
+from tests.browser.conftest import LiveServer, _copy_db, log_in
+
+KINDS = {"contact": "contacts", "tension": "tensions", "intervention": "interventions"}
+
+
+@pytest.fixture(scope="module")
+def offline_server(tmp_path_factory, demo_template):
+    """One server for the tests of this module that never stop it (each test uses its own records)."""
+    path = tmp_path_factory.mktemp("offline") / "live.db"
+    _copy_db(demo_template, path)
+    server = LiveServer(path).start()
+    yield server
+    server.stop()
+
+
+def marker() -> str:
+    return "t-" + uuid.uuid4().hex[:10]
+
+
+def start(page, server, username="officer1") -> str:
+    """Log in, wait until the worker controls the page and the offline copies are saved; the current deployment."""
+    log_in(page, server.url, username)
+    page.wait_for_selector("html[data-offline-ready='1']", timeout=30000)
+    href = page.locator("#deployment-list li a").first.get_attribute("href")
+    return href.rsplit("/", 1)[1]
+
+
+def save_form(page, server, deployment_id, kind, notes, **choices):
+    """Open the capture form (from the network or the device's copy), fill it, tap save."""
+    slug = {"contact": "contacts", "tension": "tensions", "intervention": "interventions"}[kind]
+    page.goto(f"{server.url}/deployments/{deployment_id}/{slug}/new")
+    defaults = {"tension": {"kind": "verbal_confrontation", "severity": "3"},
+                "intervention": {"kind": "dialogue"}, "contact": {"topics": "rumour"}}[kind]
+    for name, value in {**defaults, **choices}.items():
+        page.check(f"form[data-outbox] input[name='{name}'][value='{value}']")
+    page.fill("form[data-outbox] textarea[name=notes]", notes)
+    page.click("form[data-outbox] button[type=submit]")
+    page.wait_for_selector("[data-outbox-notice]")
+
+
+def waiting_count(page) -> int:
+    return int(page.locator("[data-sync-status]").get_attribute("data-waiting") or -1)
+
+
+def wait_for_waiting(page, count, timeout=30000):
+    page.wait_for_selector(f"[data-sync-status][data-waiting='{count}']", timeout=timeout)
+
+
+def rows_with(server, text) -> dict[str, list[str]]:
+    """Ids of the server's records whose notes contain text, per kind."""
+    conn = server.db()
+    try:
+        return {kind: [r[0] for r in conn.execute(f"SELECT id FROM {table} WHERE notes LIKE ?", [f"%{text}%"])]
+                for kind, table in KINDS.items()}
+    finally:
+        conn.close()
+
+
+def outbox_save(page, items):
+    """Records put into the outbox through the same module the forms use (for bulk and odd cases)."""
+    page.evaluate("""async (items) => {
+        const me = document.body.dataset.user;
+        for (const item of items) {
+            await self.FieldappOutbox.save(Object.assign({id: self.FieldappOutbox.newId(), user: me}, item));
+        }
+    }""", items)
+
+
+def tension_values(notes, severity="3"):
+    return {"kind": "provocation", "severity": severity, "notes": notes, "trend": "stable", "basis": "observed"}
+
+
+# ---------------------------------------------------------------- 1
+
+
+def test_saved_offline_survives_closing_the_page_and_syncs_exactly_once(context, offline_server):
+    page = context.new_page()
+    deployment_id = start(page, offline_server)
+    context.set_offline(True)
+    page.reload()
+    assert page.locator("html").get_attribute("data-device-copy") == "1"  # opened from the service worker
+    assert page.locator("[data-net='offline']").is_visible()
+    mark = marker()
+    save_form(page, offline_server, deployment_id, "contact", f"{mark} contact")
+    notice = page.locator("[data-outbox-notice]")
+    assert "Saved on this device, waiting to sync." in notice.inner_text()
+    save_form(page, offline_server, deployment_id, "tension", f"{mark} tension", severity="4")
+    save_form(page, offline_server, deployment_id, "intervention", f"{mark} intervention")
+    assert rows_with(offline_server, mark) == {"contact": [], "tension": [], "intervention": []}
+    page.close()
+
+    again = context.new_page()
+    again.goto(offline_server.url + "/pending")
+    again.wait_for_selector("html[data-pending-rendered]")
+    assert again.locator("[data-list='waiting'] li[data-state='waiting']").count() == 3
+    assert waiting_count(again) == 3
+
+    context.set_offline(False)
+    wait_for_waiting(again, 0)
+    again.wait_for_selector("[data-list='sent'] li[data-state='sent'] >> nth=2")
+    assert again.locator("[data-list='waiting'] li").count() == 0
+    stored = rows_with(offline_server, mark)
+    assert {kind: len(ids) for kind, ids in stored.items()} == {"contact": 1, "tension": 1, "intervention": 1}
+    sent_ids = again.locator("[data-list='sent'] li").evaluate_all("items => items.map(li => li.dataset.id)")
+    assert {i for ids in stored.values() for i in ids} <= set(sent_ids)
+
+
+# ---------------------------------------------------------------- 2
+
+
+def test_lost_acknowledgement_is_retried_without_a_second_row(context, offline_server):
+    page = context.new_page()
+    deployment_id = start(page, offline_server)
+    lost = []
+
+    def lose_first_answer(route):
+        if not lost:
+            route.fetch()   # the server receives and commits the batch...
+            lost.append(1)
+            route.abort()   # ...but its answer never reaches the device
+        else:
+            route.continue_()
+
+    context.route("**/api/sync", lose_first_answer)
+    mark = marker()
+    save_form(page, offline_server, deployment_id, "tension", f"{mark} lost ack")
+    page.wait_for_selector("html[data-last-sync-result='failed']")
+    assert len(rows_with(offline_server, mark)["tension"]) == 1  # committed on the server
+    assert waiting_count(page) == 1                              # still waiting on the device
+    page.click("[data-sync-now]")  # (the backoff timer would retry too)
+    wait_for_waiting(page, 0)
+    assert len(rows_with(offline_server, mark)["tension"]) == 1
+    assert lost == [1]
+
+
+# ---------------------------------------------------------------- 4
+
+
+def test_same_id_with_other_content_is_shown_as_a_conflict_and_both_versions_are_kept(context, offline_server):
+    page = context.new_page()
+    deployment_id = start(page, offline_server)
+    mark = marker()
+    save_form(page, offline_server, deployment_id, "tension", f"{mark} original", severity="2")
+    page.wait_for_url(re.compile(f"/deployments/{deployment_id}$"), timeout=30000)
+    [record_id] = rows_with(offline_server, mark)["tension"]
+    # The same id with other content (e.g. a phone restored from a backup made before the sync).
+    outbox_save(page, [{"id": record_id, "kind": "tension", "deployment_id": deployment_id,
+                        "values": tension_values(f"{mark} other version", severity="5")}])
+    page.goto(offline_server.url + "/pending")
+    page.click("[data-sync-now]")
+    item = page.locator(f"[data-list='attention'] li[data-id='{record_id}'][data-state='conflict']")
+    item.wait_for()
+    compare = item.locator("table.pending-compare").inner_text()
+    assert "other version" in compare and "original" in compare
+    conn = offline_server.db()
+    assert conn.execute("SELECT notes, severity FROM tensions WHERE id = ?", [record_id]).fetchone()[0] \
+        == f"{mark} original"
+    [kept] = conn.execute("SELECT device_values, resolved_at FROM sync_conflicts WHERE record_id = ?", [record_id])
+    assert "other version" in kept[0] and kept[1] is None
+    conn.close()
+
+    item.locator("[data-action='save-mine']").click()
+    page.wait_for_selector(f"[data-list='attention'] li[data-id='{record_id}']", state="detached")
+    wait_for_waiting(page, 0)
+    stored = rows_with(offline_server, mark)["tension"]
+    assert len(stored) == 2 and record_id in stored  # both versions are records now
+    conn = offline_server.db()
+    assert conn.execute("SELECT resolution FROM sync_conflicts WHERE record_id = ?", [record_id]).fetchone()[0] \
+        == "saved_as_new"
+    conn.close()
+
+
+# ---------------------------------------------------------------- 5
+
+
+def test_two_tabs_syncing_the_same_outbox_at_once_store_each_record_once(context, offline_server):
+    first = context.new_page()
+    deployment_id = start(first, offline_server)
+    second = context.new_page()
+    second.goto(offline_server.url + "/pending")
+    second.wait_for_selector("html[data-offline-ready='1']")
+    context.set_offline(True)
+    mark = marker()
+    outbox_save(first, [{"kind": "tension", "deployment_id": deployment_id,
+                         "values": tension_values(f"{mark} n{i}")} for i in range(12)])
+    first.evaluate("window.FieldappClient.render()")
+    assert waiting_count(first) == 12
+    context.set_offline(False)  # both tabs get the online event and start sending at once
+    first.click("[data-sync-now]")
+    second.click("[data-sync-now]")
+    wait_for_waiting(first, 0)
+    wait_for_waiting(second, 0)
+    stored = rows_with(offline_server, mark)["tension"]
+    assert len(stored) == 12 and len(set(stored)) == 12
+
+
+# ---------------------------------------------------------------- 6
+
+
+def test_two_hundred_records_saved_offline_all_sync_once(context, offline_server):
+    page = context.new_page()
+    deployment_id = start(page, offline_server)
+    context.set_offline(True)
+    mark = marker()
+    save_form(page, offline_server, deployment_id, "tension", f"{mark} form 1")
+    save_form(page, offline_server, deployment_id, "contact", f"{mark} form 2")
+    kinds = ["tension", "contact", "intervention"]
+    items = []
+    for i in range(198):
+        kind = kinds[i % 3]
+        values = {"tension": tension_values(f"{mark} bulk {i}", severity=str(1 + i % 6)),
+                  "contact": {"topics": ["rumour", "tip"][: 1 + i % 2], "notes": f"{mark} bulk {i}"},
+                  "intervention": {"kind": "advice", "notes": f"{mark} bulk {i}"}}[kind]
+        items.append({"kind": kind, "deployment_id": deployment_id, "values": values})
+    outbox_save(page, items)
+    page.goto(offline_server.url + "/pending")
+    page.wait_for_selector("html[data-pending-rendered]")
+    assert page.locator("[data-list='waiting'] li").count() == 200
+    context.set_offline(False)
+    wait_for_waiting(page, 0, timeout=60000)
+    stored = rows_with(offline_server, mark)
+    assert sum(len(ids) for ids in stored.values()) == 200
+    assert len({i for ids in stored.values() for i in ids}) == 200
+    assert page.locator("[data-sync-status]").get_attribute("data-attention") == "0"
+
+
+# ---------------------------------------------------------------- 7
+
+
+def test_session_expired_while_offline_keeps_the_records_until_logged_in_again(context, offline_server):
+    page = context.new_page()
+    deployment_id = start(page, offline_server)
+    context.set_offline(True)
+    mark = marker()
+    save_form(page, offline_server, deployment_id, "tension", f"{mark} before expiry")
+    conn = offline_server.db()
+    conn.execute("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = 'officer1')")
+    conn.commit()
+    conn.close()
+    context.set_offline(False)
+    page.wait_for_selector("[data-sync-status] [data-login]:visible", timeout=30000)
+    assert waiting_count(page) == 1 and rows_with(offline_server, mark)["tension"] == []
+    page.click("[data-login]")
+    page.wait_for_url(re.compile("/login"))
+    page.fill("#username", "officer1")
+    page.fill("#password", "fieldapp-demo")
+    page.click("button[type=submit].primary")
+    page.wait_for_url(lambda url: "/login" not in url)
+    wait_for_waiting(page, 0)
+    assert len(rows_with(offline_server, mark)["tension"]) == 1
+    assert page.locator("[data-sync-status] [data-login]").is_hidden()
+
+
+# ---------------------------------------------------------------- 8
+
+
+def _colleague_syncs_a_tension(server, deployment_id, notes) -> str:
+    with httpx.Client(base_url=server.url) as colleague:
+        token = re.search(r'name="_csrf" value="([^"]+)"', colleague.get("/login").text).group(1)
+        colleague.post("/login", data={"_csrf": token, "username": "officer2", "password": "fieldapp-demo",
+                                       "next": "/"})
+        csrf = colleague.get("/api/session").json()["csrf"]
+        record_id = new_id()
+        response = colleague.post("/api/sync", headers={"X-CSRF-Token": csrf}, json={"records": [{
+            "id": record_id, "kind": "tension", "deployment_id": deployment_id,
+            "values": {**tension_values(notes, severity="5"), "kind": "crowd_movement"}}]})
+        assert response.json()["results"][0]["status"] == "accepted"
+    return record_id
+
+
+def test_colleagues_tension_observation_appears_after_a_sync_and_stays_visible_offline(context, offline_server):
+    page = context.new_page()
+    deployment_id = start(page, offline_server)
+    record_id = _colleague_syncs_a_tension(offline_server, deployment_id, f"{marker()} from officer2")
+    link = f"a[href='/records/tension/{record_id}']"
+    context.set_offline(True)
+    page.goto(f"{offline_server.url}/deployments/{deployment_id}")
+    assert page.locator("html").get_attribute("data-device-copy") == "1"
+    assert page.locator(link).count() == 0  # not on this device yet
+    context.set_offline(False)
+    page.goto(f"{offline_server.url}/pending")
+    page.wait_for_selector("html[data-offline-ready='1']")
+    page.click("[data-sync-now]")
+    page.wait_for_selector("html[data-last-sync-result='ok']")
+    copies = page.evaluate("async (id) => (await self.FieldappOutbox.copiesFor(id)).map(c => c.id)", deployment_id)
+    assert record_id in copies
+    context.set_offline(True)
+    page.goto(f"{offline_server.url}/deployments/{deployment_id}")
+    assert page.locator("html").get_attribute("data-device-copy") == "1"
+    row = page.locator(link)
+    assert row.count() == 1 and "Officer Two" in row.inner_text()
+
+
+# ---------------------------------------------------------------- 3
+
+
+def _writer_busy(path) -> bool:
+    """True while another connection holds the database's write lock (a batch in its transaction)."""
+    conn = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        conn.close()
+
+
+def test_server_killed_in_the_middle_of_a_batch_leaves_nothing_and_the_retry_writes_each_record_once(
+        context, live_server):
+    page = context.new_page()
+    deployment_id = start(page, live_server)
+    context.set_offline(True)
+    mark = marker()
+    outbox_save(page, [{"kind": "tension", "deployment_id": deployment_id,
+                        "values": tension_values(f"{mark} n{i}", severity=str(1 + i % 6))} for i in range(100)])
+    context.set_offline(False)  # the online event sends the batch
+    deadline = time.monotonic() + 20
+    while True:  # the batch holds the write lock for well over 15 ms; a login's small write does not
+        assert time.monotonic() < deadline, "the batch never started"
+        if _writer_busy(live_server.db_path):
+            time.sleep(0.015)
+            if _writer_busy(live_server.db_path):
+                break
+    live_server.kill()  # SIGKILL while the batch's transaction is open
+    stored = rows_with(live_server, mark)["tension"]
+    assert stored == []  # no partial batch is visible
+    live_server.start()
+    page.click("[data-sync-now]")
+    wait_for_waiting(page, 0)
+    stored = rows_with(live_server, mark)["tension"]
+    assert len(stored) == 100 and len(set(stored)) == 100
+
+
+# ---------------------------------------------------------------- updates
+
+
+def test_new_version_waits_for_a_tap_drops_old_caches_and_keeps_the_outbox(context, tmp_path, demo_template,
+                                                                           monkeypatch):
+    # A copy of the app, so that this test can ship a "new version" without touching the shared tree.
+    code = tmp_path / "code"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "fieldapp", code / "fieldapp",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    _copy_db(demo_template, tmp_path / "live.db")
+    monkeypatch.chdir(code)  # `python -m fieldapp` takes the package from the working directory
+    server = LiveServer(tmp_path / "live.db").start()
+    try:
+        page = context.new_page()
+        deployment_id = start(page, server)
+        context.set_offline(True)
+        save_form(page, server, deployment_id, "contact", f"{marker()} before the update")
+        context.set_offline(False)
+        old_caches = page.evaluate("async () => await caches.keys()")
+        (code / "fieldapp" / "offline" / "sw_zz_new_version.js").write_text("/* a new version */\n")
+        page.goto(server.url + "/pending")
+        update = page.locator("[data-update]")
+        update.wait_for(state="visible")
+        assert set(old_caches) <= set(page.evaluate("async () => await caches.keys()"))  # nothing dropped yet
+        update.click()
+        page.wait_for_selector("html[data-offline-ready='1']")
+        new_caches = page.evaluate("async () => await caches.keys()")
+        old_shell = [name for name in old_caches if name.startswith("fieldapp-shell-")]
+        assert old_shell and not set(old_shell) & set(new_caches)
+        assert any(name.startswith("fieldapp-shell-") for name in new_caches)
+        assert page.locator("[data-update]").is_hidden()
+        page.wait_for_selector("[data-list='sent'] li[data-state='sent']")  # the outbox went on as before
+    finally:
+        server.stop()

@@ -1,0 +1,58 @@
+"""The situation picture in Chromium: hex cells drawn, filters applied, a cell's observations, hotspots, axe."""
+
+from tests.browser.conftest import axe_violations, log_in
+
+HEX = ".leaflet-overlay-pane path.picture-hex"
+
+
+def _live_id(server) -> str:
+    with server.db() as conn:
+        return conn.execute("SELECT id FROM deployments WHERE name = 'Mielenosoitus Senaatintorilla'").fetchone()[0]
+
+
+def _cells(page) -> dict:
+    page.wait_for_selector(HEX)
+    return page.eval_on_selector_all(HEX, "els => Object.fromEntries(els.map(e => [e.dataset.cell, e.dataset.score]))")
+
+
+def test_lead_follows_the_live_deployment_on_the_map(page, shared_server):
+    page.set_viewport_size({"width": 1280, "height": 900})  # a lead's desktop: room for the popup
+    log_in(page, shared_server.url, "lead1")
+    page.goto(f"{shared_server.url}/picture?deployment={_live_id(shared_server)}")
+    week = _cells(page)
+    assert len(week) >= 3
+    top = page.get_attribute(f"{HEX}[data-rank='1']", "data-cell")
+
+    # Another time window: the page reloads with the same deployment and fewer observations per cell.
+    with page.expect_navigation():
+        page.select_option("#f-window", "hour")
+    assert "window=hour" in page.url
+    hour = _cells(page)
+    assert hour != week and sum(map(int, hour.values())) < sum(map(int, week.values()))
+
+    # Selecting a cell lists its observations below the map (an htmx partial).
+    cell = page.get_attribute(f"{HEX}[data-rank='1']", "data-cell")
+    page.locator(f"{HEX}[data-cell='{cell}']").dispatch_event("click")
+    page.wait_for_selector("#cell-detail tr.cell-tension")
+    assert cell in page.inner_text("#cell-detail")
+    assert page.locator("#cell-detail tr.cell-tension").count() >= 1
+    page.wait_for_selector(".leaflet-popup-content li")  # counts by tension kind, fetched for the cell
+    assert "Score" in page.inner_text(".leaflet-popup-content")
+
+    # Back to seven days: the hotspot list (same view) starts with the map's top cell.
+    with page.expect_navigation():
+        page.select_option("#f-window", "7d")
+    assert page.get_attribute(f"{HEX}[data-rank='1']", "data-cell") == top
+    with page.expect_navigation():
+        page.click("nav.tabs a[href^='/picture/hotspots']")
+    assert page.get_attribute("table.hotspots tbody tr.hotspot >> nth=0", "data-cell") == top
+
+
+def test_map_and_hotspot_pages_have_no_accessibility_violations(page, shared_server):
+    log_in(page, shared_server.url, "lead1")
+    page.goto(f"{shared_server.url}/picture?deployment={_live_id(shared_server)}")
+    _cells(page)
+    assert axe_violations(page) == []
+    page.goto(f"{shared_server.url}/picture/hotspots?window=30d")
+    page.wait_for_selector("table.hotspots")
+    assert axe_violations(page) == []
