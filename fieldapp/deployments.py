@@ -9,7 +9,7 @@ import msgspec
 
 from fieldapp import audit, categories
 from fieldapp.accounts import User, officers_of_unit
-from fieldapp.clock import iso, parse, utcnow, now_iso
+from fieldapp.clock import iso, now_iso, parse, utcnow
 from fieldapp.db import one, write
 from fieldapp.i18n import gettext as _
 from fieldapp.ids import new_id
@@ -272,6 +272,12 @@ def open_presence(db, user: User, deployment_id: str) -> dict | None:
                [deployment_id, user.id])
 
 
+# When a presence ends (SQL over presence p JOIN deployments d, parameter :now): a forgotten check-out
+# counts until the deployment's planned end (or now, if that is earlier), so it cannot grow for days.
+PRESENCE_END_SQL = "COALESCE(p.checked_out_at, MIN(:now, MAX(d.ends_at, p.checked_in_at)))"
+_HOURS = f"(julianday({PRESENCE_END_SQL}) - julianday(p.checked_in_at)) * 24"
+
+
 def status(deployment: dict, now: str | None = None) -> str:
     """current, upcoming or past."""
     now = now or now_iso()
@@ -301,9 +307,12 @@ def check_in(db, user: User, deployment_id: str) -> dict:
         if not check_in_open(deployment):
             raise PresenceClosed(_("Check-in is possible from three hours before the start until the end."))
         now = now_iso()
-        for other in db.query("SELECT id, deployment_id FROM presence WHERE user_id = ? AND checked_out_at IS NULL",
-                              [user.id]):
-            db.execute("UPDATE presence SET checked_out_at = ? WHERE id = ?", [now, other["id"]])
+        # A forgotten check-out elsewhere ends at that deployment's planned end (or now, if earlier).
+        for other in list(db.query(f"SELECT p.id, p.deployment_id, {PRESENCE_END_SQL} AS until FROM presence p "
+                                   "JOIN deployments d ON d.id = p.deployment_id "
+                                   "WHERE p.user_id = :user AND p.checked_out_at IS NULL",
+                                   {"user": user.id, "now": now})):
+            db.execute("UPDATE presence SET checked_out_at = ? WHERE id = ?", [other["until"], other["id"]])
             audit.record(db, user.id, "check_out", "deployment", other["deployment_id"], "automatic")
         row = {"id": new_id(), "deployment_id": deployment_id, "user_id": user.id,
                "checked_in_at": now, "checked_out_at": None}
@@ -324,9 +333,6 @@ def check_out(db, user: User, deployment_id: str) -> dict | None:
     return one(db, "SELECT * FROM presence WHERE id = ?", [existing["id"]])
 
 
-# A forgotten check-out counts until the deployment's planned end (or now, if that is earlier).
-_PRESENCE_END = "COALESCE(p.checked_out_at, MIN(:now, MAX(d.ends_at, p.checked_in_at)))"
-_HOURS = f"(julianday({_PRESENCE_END}) - julianday(p.checked_in_at)) * 24"
 
 
 def presence_hours(db, deployment_id: str, user_id: str | None = None) -> float:

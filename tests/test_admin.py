@@ -194,3 +194,17 @@ def test_admin_cannot_see_field_records(login, db):
     admin = login("admin1")
     assert admin.get(f"/deployments/{current['id']}").status_code == 403
     assert admin.get(f"/deployments/{current['id']}/edit").status_code == 403
+
+
+@pytest.mark.parametrize("action, data, shown", [
+    ("deactivate", {}, "Deactivated"),
+    ("reactivate", {}, "Reactivated"),
+    ("password", {"password": "vaihdettu-salasana"}, "Password changed"),
+    ("end-sessions", {}, "Sessions ended"),
+])
+def test_each_action_with_htmx_returns_the_user_partial_with_its_history(login, db, action, data, shown):
+    response = login("admin1").post(f"/admin/users/{_id(db, 'officer2')}/{action}", data=data, htmx=True,
+                                    headers={"Accept-Language": "en"})
+    assert response.status_code == 200
+    assert "<html" not in response.text and 'id="admin-user"' in response.text
+    assert f"{shown} · admin1" in response.text

@@ -145,6 +145,17 @@ def test_check_in_elsewhere_ends_the_open_presence(db):
                       [officer.id]).fetchone()[0] == 1
 
 
+def test_checking_in_elsewhere_ends_a_forgotten_presence_at_its_planned_end(db):
+    officer = _user(db, "officer1")
+    last_week = _make(db, start=utcnow() - timedelta(days=7), hours=4)
+    db["presence"].insert({"id": records.new_id(), "deployment_id": last_week["id"], "user_id": officer.id,
+                           "checked_in_at": last_week["starts_at"], "checked_out_at": None})
+    deployments.check_in(db, officer, _make(db)["id"])
+    row = db.execute("SELECT checked_out_at FROM presence WHERE deployment_id = ?", [last_week["id"]]).fetchone()
+    assert row[0] == last_week["ends_at"]
+    assert deployments.presence_hours(db, last_week["id"]) == pytest.approx(4.0, abs=0.01)
+
+
 def test_check_in_is_refused_long_before_the_start_and_after_the_end(db, english):
     officer = _user(db, "officer1")
     later = _make(db, start=utcnow() + timedelta(hours=5))

@@ -97,7 +97,7 @@ def _replace_observation(db, tension_id: str, new: dict | None) -> None:
         db.execute("DELETE FROM picture_obs WHERE tension_id = ?", [tension_id])
         _subtract(db, old)
     if new is not None:
-        db["picture_obs"].insert(new)
+        db.execute(f"INSERT INTO picture_obs ({', '.join(new)}) VALUES ({', '.join('?' * len(new))})", list(new.values()))
         _add(db, new)
 
 

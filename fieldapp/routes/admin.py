@@ -44,9 +44,7 @@ def _target_user(request: Request, user_id: str) -> dict:
 
 
 def _user_context(request: Request, user: dict, done: str | None = None, errors: dict | None = None) -> dict:
-    history = list(_db(request).query(
-        "SELECT a.at, a.action, a.detail, u.username FROM audit_log a LEFT JOIN users u ON u.id = a.user_id "
-        "WHERE a.record_type = 'user' AND a.record_id = ? ORDER BY a.id DESC LIMIT 20", [user["id"]]))
+    history = audit.for_record(_db(request), "user", user["id"])[::-1][:20]  # newest first
     return {"user": user, "done": _done(done), "errors": errors or {}, "history": history,
             "is_self": user["id"] == request.scope["user"].id}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from litestar import Request, Response, get, post
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from fieldapp import accounts, deployments, web

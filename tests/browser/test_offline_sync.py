@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from fieldapp.ids import new_id
-from tests.browser.conftest import LiveServer, _copy_db, log_in
+from tests.browser.conftest import LiveServer, _copy_db, axe_violations, log_in
 
 KINDS = {"contact": "contacts", "tension": "tensions", "intervention": "interventions"}
 
@@ -110,6 +110,7 @@ def test_saved_offline_survives_closing_the_page_and_syncs_exactly_once(context,
     again.wait_for_selector("html[data-pending-rendered]")
     assert again.locator("[data-list='waiting'] li[data-state='waiting']").count() == 3
     assert waiting_count(again) == 3
+    assert axe_violations(again) == []
 
     context.set_offline(False)
     wait_for_waiting(again, 0)
@@ -168,6 +169,7 @@ def test_same_id_with_other_content_is_shown_as_a_conflict_and_both_versions_are
     item.wait_for()
     compare = item.locator("table.pending-compare").inner_text()
     assert "other version" in compare and "original" in compare
+    assert axe_violations(page) == []
     conn = offline_server.db()
     assert conn.execute("SELECT notes, severity FROM tensions WHERE id = ?", [record_id]).fetchone()[0] \
         == f"{mark} original"
@@ -364,9 +366,9 @@ def test_new_version_waits_for_a_tap_drops_old_caches_and_keeps_the_outbox(conte
     try:
         page = context.new_page()
         deployment_id = start(page, server)
-        context.set_offline(True)
-        save_form(page, server, deployment_id, "contact", f"{marker()} before the update")
-        context.set_offline(False)
+        # Waiting on this device through the update: a record of a colleague who used this phone.
+        outbox_save(page, [{"id": new_id(), "user": "officer2", "kind": "contact", "deployment_id": deployment_id,
+                            "values": {"notes": "officer2's record"}}])
         old_caches = page.evaluate("async () => await caches.keys()")
         (code / "fieldapp" / "offline" / "sw_zz_new_version.js").write_text("/* a new version */\n")
         page.goto(server.url + "/pending")
@@ -380,6 +382,36 @@ def test_new_version_waits_for_a_tap_drops_old_caches_and_keeps_the_outbox(conte
         assert old_shell and not set(old_shell) & set(new_caches)
         assert any(name.startswith("fieldapp-shell-") for name in new_caches)
         assert page.locator("[data-update]").is_hidden()
-        page.wait_for_selector("[data-list='sent'] li[data-state='sent']")  # the outbox went on as before
+        page.wait_for_selector("[data-list='waiting'] li[data-state='other']")  # the outbox is untouched
+        assert page.evaluate("async () => (await self.FieldappOutbox.list()).map(e => e.user)") == ["officer2"]
     finally:
         server.stop()
+
+
+# ---------------------------------------------------------------- storage failure
+
+
+def test_when_the_device_cannot_store_a_record_the_officer_is_told_and_nothing_typed_is_lost(
+        context, offline_server):
+    page = context.new_page()
+    page.add_init_script("IDBFactory.prototype.open = function () {"
+                         " throw new DOMException('The quota has been exceeded.', 'QuotaExceededError'); };")
+    deployment_id = start(page, offline_server)
+    form_url = f"{offline_server.url}/deployments/{deployment_id}/tensions/new"
+    page.goto(form_url)  # visited online, so the worker keeps a copy
+    context.set_offline(True)
+    page.reload()
+    mark = marker()
+    page.check("form[data-outbox] input[name='kind'][value='provocation']")
+    page.check("form[data-outbox] input[name='severity'][value='4']")
+    page.fill("form[data-outbox] textarea[name=notes]", f"{mark} typed while storage is full")
+    page.click("form[data-outbox] button[type=submit]")
+    notice = page.locator("[data-outbox-notice][data-state='error']")
+    notice.wait_for()
+    assert "Could not save on this device" in notice.inner_text()
+    assert page.input_value("form[data-outbox] textarea[name=notes]") == f"{mark} typed while storage is full"
+    assert page.is_checked("form[data-outbox] input[name='severity'][value='4']")
+    context.set_offline(False)
+    page.click("form[data-outbox] button[type=submit]")  # online: sent straight to the server instead
+    page.wait_for_selector("[data-outbox-notice][data-state='server']")
+    assert len(rows_with(offline_server, mark)["tension"]) == 1
