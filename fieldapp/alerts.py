@@ -24,12 +24,10 @@ from fieldapp.accounts import User
 from fieldapp.clock import HELSINKI, iso, parse, utcnow
 from fieldapp.db import one, write
 from fieldapp.i18n import gettext as _
-from fieldapp.i18n import lazy
 from fieldapp.ids import is_valid_id, new_id
 
 log = logging.getLogger("fieldapp.alerts")
 LEVELS = ("info", "warning", "urgent")
-LEVEL_LABELS = {"info": lazy("Information"), "warning": lazy("Warning"), "urgent": lazy("Urgent")}
 MAX_MESSAGE = 280
 FIELD_ROLES = ("officer", "staff", "lead")
 MAX_DEVICES = 10
@@ -52,10 +50,6 @@ class AlertInvalid(ValueError):
     def __init__(self, errors: dict[str, str]):
         super().__init__(errors)
         self.errors = errors
-
-
-def level_label(level: str) -> str:
-    return _(LEVEL_LABELS.get(level, LEVEL_LABELS["info"]))
 
 
 # ---- rule thresholds -------------------------------------------------------------------------

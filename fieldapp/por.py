@@ -181,7 +181,7 @@ def retry_now(db, user_id: str | None) -> int:
 
 
 def summary(db, recent: int = 20) -> dict:
-    """Delivery state for the admin page: counts by state, waiting rows with their errors, latest deliveries."""
+    """Delivery state for the admin page: counts by state, waiting rows (with their last errors), latest deliveries."""
     counts = {state: 0 for state in STATES}
     for row in db.query("SELECT state, COUNT(*) AS n FROM por_outbox GROUP BY state"):
         counts[row["state"]] = row["n"]
@@ -189,8 +189,6 @@ def summary(db, recent: int = 20) -> dict:
               "last_error, created_at, delivered_at"
     waiting = list(db.query(
         f"SELECT {columns} FROM por_outbox WHERE state != 'delivered' ORDER BY next_attempt_at, id LIMIT ?", [recent]))
-    errors = list(db.query(
-        f"SELECT {columns} FROM por_outbox WHERE state = 'retrying' ORDER BY id DESC LIMIT ?", [recent]))
     delivered = list(db.query(
         f"SELECT {columns} FROM por_outbox WHERE state = 'delivered' ORDER BY delivered_at DESC, id DESC LIMIT ?",
         [recent]))
@@ -198,7 +196,7 @@ def summary(db, recent: int = 20) -> dict:
     next_at = next_due_at(db)
     return {
         "endpoint": configured_endpoint(db), "counts": counts, "total": sum(counts.values()),
-        "waiting": waiting, "errors": errors, "delivered": delivered,
+        "waiting": waiting, "delivered": delivered,
         "oldest_waiting_at": oldest["at"] if oldest else None,
         "next_attempt_at": iso(next_at) if next_at else None,
         "last_delivered_at": delivered[0]["delivered_at"] if delivered else None,

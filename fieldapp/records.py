@@ -163,6 +163,8 @@ def _clean_raw(kind: RecordKind, raw: dict) -> dict:
             elif not isinstance(value, list):
                 value = [value]
             value = [v for v in value if v not in ("", None)]
+            if all(isinstance(v, str) for v in value):
+                value = list(dict.fromkeys(value))  # a code chosen twice counts once
         elif name in kind.booleans:
             value = value in (True, 1, "1", "on", "true", "yes")
         elif isinstance(value, str) and name not in ("notes", "place_name"):
@@ -450,8 +452,18 @@ def history(db, kind_name: str, record_id: str) -> list[dict]:
 
 
 def changed_fields(kind_name: str, older: dict, newer: dict) -> list[str]:
-    """Names of the record fields whose value differs between two versions (for the history)."""
-    return [name for name in FIELD_NAMES[kind_name] if older.get(name) != newer.get(name)]
+    """Names of the record fields whose value differs between two versions (for the history).
+
+    Lists of codes are compared as sets: the order in which chips were tapped is not a change.
+    """
+    multi = KINDS[kind_name].multi
+
+    def same(name):
+        a, b = older.get(name), newer.get(name)
+        if name in multi and isinstance(a, list) and isinstance(b, list):
+            return sorted(map(str, a)) == sorted(map(str, b))
+        return a == b
+    return [name for name in FIELD_NAMES[kind_name] if not same(name)]
 
 
 def for_deployment(db, kind_name: str, deployment_id: str, limit: int = 200) -> list[dict]:
@@ -469,4 +481,4 @@ def _after_write(db, kind_name: str, record: dict) -> None:
     picture.record_written(db, kind_name, record)  # cells and roll-ups of the situation picture (fieldapp/picture/)
     por.record_written(db, kind_name, record)  # queued only when a POR endpoint is configured
     offline_changes.log(db, kind_name, record)  # what devices pull (fieldapp/offline)
-    alerts.record_written(db, kind_name, record)  # severe recent tension -> alert the unit's leads (fieldapp/alerts.py)
+    alerts.record_written(db, kind_name, record)  # severe tension or hotspot -> alert the unit's leads (fieldapp/alerts.py)

@@ -36,7 +36,7 @@ def recipients(db, alert_id: str) -> set[str]:
 
 
 def device_json(name: str) -> dict:
-    return PushClient(f"https://push.example.invalid/{name}").subscription_json()
+    return PushClient(f"http://127.0.0.1:9/push/{name}").subscription_json()
 
 
 def only_officer1_deployment(db) -> str:
@@ -175,7 +175,7 @@ def test_a_user_turns_alerts_on_for_several_devices_and_off_again(login, db):
     page = staff.get("/alerts/devices").text
     assert page.count("data-device-key=") == 2 and "Safari · iPad" in page
     assert f'data-device-key="{alerts.endpoint_key(device_json("tablet")["endpoint"])}"' in page
-    assert "push.example.invalid" not in page  # endpoints are capability URLs: only fingerprints on the page
+    assert "127.0.0.1:9/push" not in page  # endpoints are capability URLs: only fingerprints on the page
 
     turned_off = staff.post(f"/alerts/devices/{first.json()['id']}/delete", data={})
     assert turned_off.status_code == 303

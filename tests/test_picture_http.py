@@ -271,3 +271,18 @@ def test_a_record_saved_through_the_api_reaches_the_map_at_once(login, db):
     after = {f["id"]: f["properties"]["score"] for f in
              officer.get("/api/picture/cells?window=hour&res=9").json()["features"]}
     assert after[cell] == before.get(cell, 0) + 32
+
+
+def test_a_configured_tile_server_becomes_the_base_map(db_path):
+    from litestar.testing import TestClient
+
+    from fieldapp.app import create_app
+    from fieldapp.settings import Settings
+    from tests.conftest import Session
+
+    tiles = "https://tiles.police.example.invalid/{z}/{x}/{y}.png"
+    app = create_app(Settings(db_path=db_path, tile_url=tiles))
+    with TestClient(app=app, base_url="http://127.0.0.1") as client:
+        page = Session(client, "lead1").get("/picture")
+    assert tiles in page.text.replace("&#34;", '"') and 'class="picture-map plain"' not in page.text
+    assert "https://tiles.police.example.invalid" in page.headers["content-security-policy"]

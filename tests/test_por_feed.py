@@ -259,3 +259,15 @@ def test_admin_sees_delivery_state_and_can_retry_now(app, login, db):
     assert db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'por_retry_now'").fetchone()[0] == 1
     for username in ("lead1", "officer1", "staff1"):
         assert login(username).get("/admin/por").status_code == 403
+
+
+def test_rebuilding_the_demo_data_drops_the_old_demo_rows_from_the_queue(db):
+    from fieldapp import demo
+
+    por.configure(db, "http://127.0.0.1:9/feed")
+    lead = accounts.by_username(db, "lead1")
+    records.create(db, lead, "contact", deployments.current_for_user(db, lead)["id"], _contact())
+    assert len(outbox(db)) == 1
+    with write(db):
+        demo._reset(db, lead.unit_id)
+    assert outbox(db) == []

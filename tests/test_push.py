@@ -12,7 +12,7 @@ from email.utils import format_datetime
 import pytest
 
 from fieldapp import accounts, alerts, i18n, push
-from fieldapp.clock import iso, parse, utcnow
+from fieldapp.clock import parse, utcnow
 from fieldapp.push_worker import PushWorker
 from fieldapp.settings import Settings
 from tests.push_service import LocalPushService, verify_vapid
@@ -163,7 +163,7 @@ def test_429_with_retry_after_is_retried_later_and_not_before(login, db, service
 def test_server_error_is_queued_again_with_backoff_and_gives_up_after_the_ttl(db):
     lead = accounts.by_username(db, "lead1")
     officer = accounts.by_username(db, "officer1")
-    alerts.subscribe(db, officer, "https://push.example.invalid/x", *_keys())
+    alerts.subscribe(db, officer, "http://127.0.0.1:9/push/x", *_keys())
     alert = alerts.send_alert(db, lead, {"deployment_id": current_deployment(db), "level": "urgent", "message": "m"})
     now = utcnow()
     claimed = alerts.claim_due(db, 10, now)
@@ -183,7 +183,7 @@ def test_server_error_is_queued_again_with_backoff_and_gives_up_after_the_ttl(db
 
 def test_a_claim_whose_sender_died_comes_due_again_after_the_lease(db):
     lead, officer = accounts.by_username(db, "lead1"), accounts.by_username(db, "officer1")
-    alerts.subscribe(db, officer, "https://push.example.invalid/y", *_keys())
+    alerts.subscribe(db, officer, "http://127.0.0.1:9/push/y", *_keys())
     alerts.send_alert(db, lead, {"deployment_id": current_deployment(db), "level": "info", "message": "m"})
     now = utcnow()
     assert len(alerts.claim_due(db, 10, now)) == 1
@@ -263,6 +263,6 @@ def test_payload_title_is_in_the_recipients_language():
 
 def _keys() -> tuple[str, str]:
     from tests.push_service import PushClient
-    client = PushClient("https://push.example.invalid/z")
+    client = PushClient("http://127.0.0.1:9/push/z")
     data = client.subscription_json()["keys"]
     return data["p256dh"], data["auth"]

@@ -235,3 +235,12 @@ def test_edit_of_an_older_record_keeps_its_time(field):
     assert edited["occurred_at"] == old_time
     versions = records.history(field.db, "contact", record["id"])
     assert records.changed_fields("contact", versions[1]["data"], versions[0]["data"]) == ["notes"]
+
+
+def test_order_of_chosen_groups_is_not_a_change(field):
+    record = field.create("tension", {"kind": "provocation", "severity": "2", "groups": ["youth", "residents", "youth"]})
+    assert record["groups"] == ["youth", "residents"]
+    records.update(field.db, field.officer, "tension", record["id"],
+                   {"kind": "provocation", "severity": "2", "groups": ["residents", "youth"]}, base_version=1)
+    versions = records.history(field.db, "tension", record["id"])
+    assert records.changed_fields("tension", versions[1]["data"], versions[0]["data"]) == []

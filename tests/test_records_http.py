@@ -427,10 +427,13 @@ def test_edit_keeps_history_shown_on_the_detail_page(login, db, tension):
 
 
 def test_edit_with_errors_is_400_with_values_kept(login, tension):
-    page = login("officer1").post(f"/records/tension/{tension['id']}", data={
-        "version": "1", "kind": "provocation", "severity": "0", "notes": "x" * 1200})
+    session = login("officer1")
+    form = {"version": "1", "kind": "provocation", "severity": "0", "notes": "x" * 1200}
+    page = session.post(f"/records/tension/{tension['id']}", data=form)
     assert page.status_code == 400 and 'id="err-severity"' in page.text and 'id="err-notes"' in page.text
     assert "x" * 1200 + "</textarea>" in page.text and 'name="version" value="1"' in page.text
+    partial = session.post(f"/records/tension/{tension['id']}", data=form, htmx=True)
+    assert partial.status_code == 400 and "<html" not in partial.text and 'id="err-severity"' in partial.text
 
 
 def test_stale_edit_is_409_showing_both_versions(login, db, tension):

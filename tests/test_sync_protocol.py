@@ -428,3 +428,9 @@ def test_pending_and_offline_pages_need_login_and_speak_the_users_language(clien
     officer.post("/language", data={"locale": "fi", "next": "/"})
     assert "Odottavat tallenteet" in officer.get("/pending").text
     assert officer.get("/offline").status_code == 200
+
+
+def test_bootstrap_leaves_out_recent_records_for_a_device_that_pulls(login):
+    officer = login("officer1")
+    body = officer.get("/api/offline/bootstrap?records=false").json()
+    assert body["records"] == [] and body["deployments"] and body["pages"]

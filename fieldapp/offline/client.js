@@ -571,7 +571,8 @@
 
   // ---------------------------------------------------------------- page set-up
 
-  function initPage() {
+  function initPage(event) {
+    if (event && event.detail && event.detail.boosted) setMessage("");  // a new page: old news go
     initForms();
     render();
     refreshPending();

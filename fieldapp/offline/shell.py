@@ -17,7 +17,7 @@ CLIENT_SCRIPTS = ("outbox.js", "sync-client.js", "client.js")
 # Parts of the worker shared with the pages come first; other areas add fieldapp/offline/sw_*.js.
 WORKER_SHARED = ("outbox.js", "sync-client.js")
 WORKER_MAIN = "sw.js"
-MANIFEST = "manifest.webmanifest"
+MANIFEST = "manifest.json"  # served as /manifest.webmanifest
 SKIPPED_STATIC = {"MANIFEST.json"}  # vendoring notes, not needed by the browser
 
 
@@ -32,7 +32,7 @@ def shell_files() -> list[tuple[str, Path]]:
     """Everything the worker precaches: static files, the offline scripts and the manifest."""
     return [*static_files(),
             *(("/offline/" + name, OFFLINE_DIR / name) for name in CLIENT_SCRIPTS),
-            ("/" + MANIFEST, OFFLINE_DIR / MANIFEST)]
+            ("/manifest.webmanifest", OFFLINE_DIR / MANIFEST)]
 
 
 def worker_parts() -> list[Path]:

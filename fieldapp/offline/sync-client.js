@@ -80,25 +80,61 @@
     });
   }
 
-  // Send every waiting record of this user, in batches, oldest first.
+  // Send every waiting record of this user, in batches, oldest first. A batch the server refuses as a
+  // whole is split until the record that causes it is found; that record is set aside (400, 413) or
+  // skipped until the next round (5xx), so one bad record never blocks the others.
   function push(me, csrf, counts) {
     return Outbox.getMeta("batch_max").then(function (max) {
-      var batchMax = Math.max(1, Math.min(max || DEFAULT_BATCH, DEFAULT_BATCH));
+      var fullBatch = Math.max(1, Math.min(max || DEFAULT_BATCH, DEFAULT_BATCH));
+      var batchMax = fullBatch;
       var retriedCsrf = false;
+      var skipped = {};
+      var serverTrouble = null;
+      var lastSingleFailed = false;
+      function next() {
+        var skipCount = Object.keys(skipped).length;
+        return Outbox.waiting(me, batchMax + skipCount).then(function (entries) {
+          return entries.filter(function (e) { return !skipped[e.id]; }).slice(0, batchMax);
+        });
+      }
+      function refuse(entry, response) {
+        return response.json().catch(function () { return {}; }).then(function (body) {
+          var result = { id: entry.id, status: "rejected", errors: {}, message: (body && body.error) || "" };
+          counts.attention += 1;
+          counts.results.push(result);
+          batchMax = fullBatch;
+          return Outbox.applyResults([result]);
+        });
+      }
       function round() {
-        return Outbox.waiting(me, batchMax).then(function (entries) {
-          if (!entries.length) return counts;
+        return next().then(function (entries) {
+          if (!entries.length) {
+            if (serverTrouble) throw serverTrouble;
+            return counts;
+          }
           return sendBatch(entries, csrf).then(function (response) {
-            if (response.status === 413 && batchMax > 1) {
-              batchMax = Math.ceil(batchMax / 2);  // too large: halve and go on, nothing is dropped
-              return round();
-            }
             if (response.status === 401) throw new SyncError("login", 401);
             if (response.status === 403 && !retriedCsrf) {
               retriedCsrf = true;  // the token changed (new login in another tab): fetch it again
               return session().then(function (info) { csrf = info.csrf; return round(); });
             }
+            var whole = response.status === 400 || response.status === 413 || response.status >= 500;
+            if (whole && entries.length > 1) {
+              batchMax = Math.ceil(entries.length / 2);  // halve and go on, nothing is dropped
+              return round();
+            }
+            if (whole && response.status < 500) return refuse(entries[0], response).then(round);
+            if (whole) {
+              serverTrouble = new SyncError("server", response.status);
+              // Two single records failing in a row: the server is in trouble, not a record. Back off.
+              if (lastSingleFailed) throw serverTrouble;
+              lastSingleFailed = true;
+              skipped[entries[0].id] = true;  // try it again next round, after the others
+              batchMax = fullBatch;
+              return round();
+            }
             if (!response.ok) throw new SyncError("server", response.status);
+            lastSingleFailed = false;
             return response.json().then(function (body) {
               var results = (body && body.results) || [];
               if (results.length !== entries.length) throw new SyncError("server", response.status, "incomplete answer");
@@ -202,7 +238,11 @@
       var fresh = previous && previous.user === me && previous.locale === locale &&
         Date.now() - previous.fetched_at < BOOTSTRAP_EVERY_MS;
       if (fresh && !force) return previous;
-      return request("/api/offline/bootstrap").then(function (response) {
+      return Outbox.getMeta("cursor").then(function (cursor) {
+        // A device that already pulls changes does not need the recent records again.
+        var pulling = cursor && cursor.user === me;
+        return request("/api/offline/bootstrap" + (pulling ? "?records=false" : ""));
+      }).then(function (response) {
         if (response.status === 401) throw new SyncError("login", 401);
         if (!response.ok) throw new SyncError("server", response.status);
         return response.json();
@@ -239,6 +279,12 @@
           var me = info.user.username;
           return Outbox.setMeta("session", { user: me, locale: info.locale })
             .then(function () { return push(me, info.csrf, counts); })
+            .then(function () { return Outbox.getMeta("cursor"); })
+            .then(function (cursor) {
+              // A new device (or user) starts from the recent records, not from the whole history.
+              if (!cursor || cursor.user !== me) return bootstrap(me, info.locale, true);
+              return null;
+            })
             .then(function () { return pull(me); })
             .then(function (pulled) { counts.pulled = pulled; })
             .then(function () { return bootstrap(me, info.locale, options.bootstrap); })

@@ -29,7 +29,7 @@ Status = Literal["accepted", "duplicate", "conflict", "rejected"]
 # (records may be added up to 7 days back).
 OFFLINE_PAST = timedelta(days=7)
 OFFLINE_DEPLOYMENTS_MAX = 12
-RECENT_RECORDS_PER_KIND = 50
+RECENT_RECORDS_PER_KIND = 20
 PULL_LIMIT = 500
 
 
@@ -119,6 +119,14 @@ def clock_off(sent_at: str | None, received: datetime) -> bool | None:
         return True
 
 
+class BatchTooLarge(ValueError):
+    """More records than one request may carry (settings.sync_batch_max)."""
+
+    def __init__(self, limit: int):
+        super().__init__(limit)
+        self.limit = limit
+
+
 def ingest(db, user: User, batch: SyncBatch, *, max_records: int | None = None) -> list[SyncResult]:
     """Store a batch in one transaction and answer one result per record, in the order sent."""
     if max_records is not None and len(batch.records) > max_records:
@@ -127,12 +135,6 @@ def ingest(db, user: User, batch: SyncBatch, *, max_records: int | None = None) 
     flagged = clock_off(batch.sent_at, received)
     with write(db):
         return [_ingest_one(db, user, item, received, flagged) for item in batch.records]
-
-
-class BatchTooLarge(ValueError):
-    def __init__(self, limit: int):
-        super().__init__(limit)
-        self.limit = limit
 
 
 def _rejected(item_id: str, errors: dict[str, str] | None = None, message: str | None = None) -> SyncResult:
@@ -321,7 +323,7 @@ def pull(db, user: User, cursor: int, limit: int = PULL_LIMIT) -> PullResponse:
     return PullResponse(cursor=new_cursor, more=more, records=pulled)
 
 
-def bootstrap(db, user: User, locale: str) -> dict:
+def bootstrap(db, user: User, locale: str, *, with_records: bool = True) -> dict:
     """What a device needs to work offline: its deployments, the category lists in the user's language,
     recent records, and the change-log position to pull from next."""
     deployments = offline_deployments(db, user)
@@ -335,5 +337,5 @@ def bootstrap(db, user: User, locale: str) -> dict:
              "lon": d["lon"], "starts_at": d["starts_at"], "ends_at": d["ends_at"], "status": d["status"]}
             for d in deployments],
         "categories": {name: [[code, label] for code, label in options] for name, options in labels.items()},
-        "records": recent_records(db, [d["id"] for d in deployments]),
+        "records": recent_records(db, [d["id"] for d in deployments]) if with_records else [],
     }

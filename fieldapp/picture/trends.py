@@ -61,6 +61,7 @@ def trend(db, scope: Scope, flt: PictureFilter, cell: int | None = None) -> Seri
         start = max(start, parse(scope.deployment["starts_at"]) - timedelta(hours=1))
         end = min(end, max(start + timedelta(minutes=10), parse(scope.deployment["ends_at"]) + timedelta(hours=1)))
     step = _step_for(end - start)
+    start = _floor(start, step)  # whole steps: the first one may reach back before the window
     values: dict[datetime, list[int]] = {}
     if scope.deployment or step < timedelta(hours=1):
         where, params = _obs_conditions(scope, flt)

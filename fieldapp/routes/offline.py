@@ -90,9 +90,10 @@ async def sync_pull(request: Request, cursor: int = Parameter(default=0, ge=0)) 
 
 
 @get("/api/offline/bootstrap", summary="What a device needs offline")
-async def offline_bootstrap(request: Request) -> Bootstrap:
+async def offline_bootstrap(request: Request, records: bool = Parameter(
+        default=True, description="false: leave out the recent records (the device pulls changes)")) -> Bootstrap:
     state = request.app.state
-    data = sync.bootstrap(state.db, request.scope["user"], i18n.get_locale())
+    data = sync.bootstrap(state.db, request.scope["user"], i18n.get_locale(), with_records=records)
     pages = shell.offline_pages([d["id"] for d in data["deployments"]])
     return Bootstrap(**data, batch_max=state.settings.sync_batch_max, pages=pages)
 

@@ -387,8 +387,7 @@ async def update_record(request: Request, kind_name: FromPath[str], record_id: F
         current = exc.current
         current_values = form_values(kind_name, current, stored=True)
         conflict = {"current": current, "fields": _display_order(kind_name),
-                    "changed": [name for name in records.FIELD_NAMES[kind_name]
-                                if current_values.get(name) != values.get(name)]}
+                    "changed": records.changed_fields(kind_name, current_values, values)}
         notice = gettext("Someone else saved a change to this record while you were editing it. "
                          "Both versions are shown below: nothing has been lost. Saving now keeps your version.")
         context = _form_context(request, kind_name, deployment, values, record=current, record_id=record_id,

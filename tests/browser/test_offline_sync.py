@@ -415,3 +415,44 @@ def test_when_the_device_cannot_store_a_record_the_officer_is_told_and_nothing_t
     page.click("form[data-outbox] button[type=submit]")  # online: sent straight to the server instead
     page.wait_for_selector("[data-outbox-notice][data-state='server']")
     assert len(rows_with(offline_server, mark)["tension"]) == 1
+
+
+# ---------------------------------------------------------------- a bad record never blocks the queue
+
+
+def test_records_the_server_refuses_are_set_aside_with_the_reason_and_never_block_the_others(
+        context, offline_server):
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    deployment_id = start(page, offline_server)
+    context.set_offline(True)
+    mark = marker()
+    good = [{"kind": "tension", "deployment_id": deployment_id, "values": tension_values(f"{mark} good {i}")}
+            for i in range(5)]
+    invalid_id, broken_id = new_id(), new_id()
+    invalid = {"id": invalid_id, "kind": "tension", "deployment_id": deployment_id,
+               "values": {"severity": "4", "notes": f"{mark} no kind"}}  # the server says: kind is required
+    broken = {"id": broken_id, "kind": "tension", "deployment_id": deployment_id, "base_version": "x",
+              "values": tension_values(f"{mark} broken")}  # the whole request would be a 400
+    outbox_save(page, [good[0], invalid, broken, *good[1:]])
+    context.set_offline(False)
+    page.wait_for_selector("[data-sync-status][data-waiting='0'][data-attention='2']", timeout=30000)
+    stored = rows_with(offline_server, mark)["tension"]
+    assert len(stored) == 5 and invalid_id not in stored and broken_id not in stored
+
+    page.goto(offline_server.url + "/pending")
+    item = page.locator(f"[data-list='attention'] li[data-id='{invalid_id}']")
+    item.wait_for()
+    assert "Kind" in item.locator(".pending-errors").inner_text()
+    item.locator("a", has_text="Fix and save again").click()
+    page.wait_for_selector("[data-outbox-notice][data-state='error']")
+    assert page.input_value("form[data-outbox] textarea[name=notes]") == f"{mark} no kind"  # what was typed
+    page.check("form[data-outbox] input[name='kind'][value='provocation']")
+    page.click("form[data-outbox] button[type=submit]")
+    page.wait_for_url(re.compile(f"/deployments/{deployment_id}$"), timeout=30000)
+    assert invalid_id in rows_with(offline_server, mark)["tension"]  # fixed, under its own id
+
+    page.goto(offline_server.url + "/pending")
+    page.locator(f"[data-list='attention'] li[data-id='{broken_id}'] [data-action='discard']").click()
+    page.wait_for_selector("[data-pending] [data-section='attention']", state="hidden")
+    assert page.locator("[data-sync-status]").get_attribute("data-attention") == "0"
