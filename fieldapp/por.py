@@ -6,6 +6,11 @@ undelivered until the endpoint answered 2xx, so a crash between sending and reco
 means one resend of the same key, which the receiver recognises by the key. The queue lives in
 SQLite, so a restarted server resumes where it stopped.
 
+On the wire: POST <FIELDAPP_POR_URL> with `Authorization: Bearer <FIELDAPP_POR_TOKEN>`, `Idempotency-Key`
+and a JSON body {idempotency_key, record_type, record_id, version, deleted, queued_at, record}, where
+record is the row as stored (the department's own system). Versions may arrive out of order after
+retries: the receiver keeps the highest version per record.
+
 Whether to queue at all is decided per database: the app writes its configured endpoint into the
 one-row table `por_config` at start (configure()); records.py, which has no settings, then asks
 that table. No endpoint: nothing is queued. No web imports here; the thread is in por_worker.py.

@@ -51,8 +51,26 @@ def version() -> str:
     return digest.hexdigest()[:16]
 
 
+_built: dict = {}
+
+
+def _fingerprint() -> tuple:
+    """Names, sizes and modification times of everything that goes into the worker (cheap to take)."""
+    paths = [path for _url, path in shell_files()] + worker_parts()
+    return tuple((str(path), path.stat().st_mtime_ns, path.stat().st_size) for path in paths)
+
+
 def worker_source() -> tuple[str, str]:
-    """(version, JavaScript) of /sw.js: its configuration, then every part."""
+    """(version, JavaScript) of /sw.js: its configuration, then every part (rebuilt when a file changes)."""
+    key = _fingerprint()
+    if _built.get("key") == key:
+        return _built["value"]
+    _built["value"] = _worker_source()
+    _built["key"] = key
+    return _built["value"]
+
+
+def _worker_source() -> tuple[str, str]:
     current = version()
     config = {"version": current, "shell": [url for url, _path in shell_files()]}
     parts = [f"/* fieldapp service worker {current} */\nself.FIELDAPP_SW = {json.dumps(config)};\n"]

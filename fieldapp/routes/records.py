@@ -99,7 +99,7 @@ def _page(request: Request, page: str, partial: str, context: dict, status: int 
 # ---------------------------------------------------------------- form values
 
 
-def form_values(kind_name: str, source: dict, *, stored: bool = False) -> dict:
+def form_values(kind_name: str, source: dict) -> dict:
     """Field values as a form shows them (strings, lists of strings, booleans), from a record or a submitted form."""
     kind = records.KINDS[kind_name]
     values: dict = {}
@@ -116,7 +116,7 @@ def form_values(kind_name: str, source: dict, *, stored: bool = False) -> dict:
             if value is None:
                 values[name] = ""
             elif name == "occurred_at":
-                values[name] = _local_time(value) if stored or value else ""
+                values[name] = _local_time(value)
             elif isinstance(value, float):
                 values[name] = f"{value:.5f}".rstrip("0").rstrip(".")
             else:
@@ -135,7 +135,7 @@ def _new_values(kind_name: str, deployment: dict) -> dict:
     defaults = {"occurred_at": clock.utcnow(), "place_name": deployment["place_name"]}
     if kind_name == "tension":
         defaults.update(trend="stable", basis="observed")
-    return form_values(kind_name, defaults, stored=True)
+    return form_values(kind_name, defaults)
 
 
 def _link_choices(db, kind_name: str, deployment_id: str, chosen: dict) -> dict:
@@ -187,7 +187,7 @@ def _time_summary(values: dict, deployment: dict) -> str:
     return f"{when} · {values.get('place_name') or deployment['place_name']}"
 
 
-def _recordable(request: Request, deployment_id: FromPath[str]) -> dict:
+def _recordable(request: Request, deployment_id: str) -> dict:
     db, user = _db(request), _user(request)
     deployment = deployments_domain.visible(db, user, deployment_id)
     if not deployments_domain.can_record(db, user, deployment):
@@ -227,7 +227,6 @@ async def deployment_page(request: Request, deployment_id: FromPath[str]) -> Tem
         "deployment": deployment,
         "can_record": deployments_domain.can_record(db, user, deployment),
         "lists": [_list_data(db, kind_name, deployment_id, DEPLOYMENT_PAGE_LIMIT) for kind_name in PAGE_ORDER],
-        "kind_slugs": KIND_SLUGS,
     }
     return _page(request, "pages/deployments/detail.html", "partials/records/_overview.html", context)
 
@@ -360,7 +359,7 @@ def _editable(request: Request, kind_name: FromPath[str], record_id: FromPath[st
 async def edit_record_form(request: Request, kind_name: FromPath[str], record_id: FromPath[str]) -> Template:
     kind_name = _kind(kind_name)
     record, deployment = _editable(request, kind_name, record_id)
-    context = _form_context(request, kind_name, deployment, form_values(kind_name, record, stored=True),
+    context = _form_context(request, kind_name, deployment, form_values(kind_name, record),
                             record=record, record_id=record["id"], version=record["version"])
     return _page(request, "pages/records/form.html", "partials/records/_form.html", context)
 
@@ -385,7 +384,7 @@ async def update_record(request: Request, kind_name: FromPath[str], record_id: F
                      headers={"HX-Push-Url": "false"})
     except records.StaleVersion as exc:
         current = exc.current
-        current_values = form_values(kind_name, current, stored=True)
+        current_values = form_values(kind_name, current)
         conflict = {"current": current, "fields": _display_order(kind_name),
                     "changed": records.changed_fields(kind_name, current_values, values)}
         notice = gettext("Someone else saved a change to this record while you were editing it. "
