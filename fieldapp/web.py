@@ -175,7 +175,20 @@ def wants_json(request: Request) -> bool:
         "application/json" in accept and "text/html" not in accept)
 
 
+def _ensure_context(request: Request) -> None:
+    """Unmatched paths skip the route middleware: give their error page an anonymous context."""
+    if _context.get() is not None:
+        return
+    state = request.app.state
+    cookies = _cookies(request.scope)
+    locale = i18n.negotiate(None, cookies.get(LANG_COOKIE), _header(request.scope, b"accept-language"),
+                            state.settings.default_locale)
+    i18n.set_locale(locale)
+    _context.set(RequestContext(None, cookies.get(ANON_CSRF_COOKIE, ""), locale, state.db, state.settings))
+
+
 def error_page(request: Request, status: int, message: str) -> Response:
+    _ensure_context(request)
     if wants_json(request):
         return Response({"error": message, "status": status}, status_code=status)
     context = {"status": status, "message": message}
@@ -199,12 +212,15 @@ def forbidden_handler(request: Request, exc: Exception) -> Response:
 
 
 def not_found_handler(request: Request, exc: Exception) -> Response:
+    _ensure_context(request)
     return error_page(request, 404, _("Not found."))
 
 
 def http_exception_handler(request: Request, exc: HTTPException) -> Response:
+    _ensure_context(request)
     messages = {
         400: _("The request could not be understood."),
+        404: _("Not found."),
         405: _("This action is not available here."),
         413: _("The request is too large."),
         415: _("This content type is not accepted."),

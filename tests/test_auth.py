@@ -68,3 +68,15 @@ def test_security_headers_are_set(client):
 
 def test_healthz(client):
     assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_unknown_address_gets_a_404_page_in_the_users_language(client):
+    response = client.get("/no-such-page", headers={"Accept-Language": "sv"})
+    assert response.status_code == 404
+    assert "Hittades inte." in response.text
+
+
+def test_unknown_api_address_gets_a_json_404(client):
+    response = client.get("/api/no-such-thing")
+    assert response.status_code == 404
+    assert response.json()["status"] == 404
