@@ -176,12 +176,15 @@ def _rollup_rows(db, scope: Scope, flt: PictureFilter, res: int, span: str, low:
 
 
 def _merge(acc: dict, rows, keep_kinds: bool) -> None:
+    """Add grouped rows into acc: {cell: [n, score, up, down, linked, last, kinds]} (the hot loop of a map)."""
+    get = acc.get
     for cell, kind, n, score, up, down, ln, last_at in rows:
         if not n:
             continue
-        entry = acc.get(cell)
+        entry = get(cell)
         if entry is None:
-            entry = acc[cell] = [0, 0, 0, 0, 0, None, {}]
+            acc[cell] = [n, score, up, down, ln, last_at, {kind: n} if keep_kinds else {}]
+            continue
         entry[0] += n
         entry[1] += score
         entry[2] += up
