@@ -403,20 +403,34 @@ def record_written(db, kind_name: str, record: dict) -> None:
     observation); a situation-picture cell whose recent score reaches the configured level alerts them
     too (once per cell and day).
     """
-    if kind_name != "tension" or record.get("deleted_at"):
+    records_written(db, kind_name, [record])
+
+
+def records_written(db, kind_name: str, records: list[dict]) -> None:
+    """record_written() for many records of one kind (a sync batch), in their order: the rule settings
+    and each deployment are read once."""
+    if kind_name != "tension":
         return
-    try:
-        if utcnow() - parse(record["occurred_at"]) > AUTO_WINDOW:
-            return
-    except (ValueError, OverflowError, TypeError, KeyError):
-        return
-    deployment = deployments_domain.get(db, record["deployment_id"])
-    if deployment is None:
-        return
-    config = rule_settings(db)
-    _severe_tension(db, record, deployment, config["tension_severity"])
-    if config["hotspot_score"]:
-        _hotspot(db, record, deployment, config["hotspot_score"])
+    now = utcnow()
+    config = None
+    deployments: dict[str, dict | None] = {}
+    for record in records:
+        if record.get("deleted_at"):
+            continue
+        try:
+            if now - parse(record["occurred_at"]) > AUTO_WINDOW:
+                continue
+        except (ValueError, OverflowError, TypeError, KeyError):
+            continue
+        if record["deployment_id"] not in deployments:
+            deployments[record["deployment_id"]] = deployments_domain.get(db, record["deployment_id"])
+        deployment = deployments[record["deployment_id"]]
+        if deployment is None:
+            continue
+        config = config or rule_settings(db)
+        _severe_tension(db, record, deployment, config["tension_severity"])
+        if config["hotspot_score"]:
+            _hotspot(db, record, deployment, config["hotspot_score"])
 
 
 def _severe_tension(db, record: dict, deployment: dict, threshold: int) -> dict | None:

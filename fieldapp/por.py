@@ -84,6 +84,13 @@ def record_written(db, kind_name: str, record: dict) -> dict | None:
     return payload
 
 
+def records_written(db, kind_name: str, records: list[dict]) -> None:
+    """record_written() for many records of one kind (a sync batch): the endpoint is looked up once."""
+    if records and configured_endpoint(db):
+        for record in records:
+            record_written(db, kind_name, record)
+
+
 def due(db, limit: int = 20, now: datetime | None = None) -> list[dict]:
     """Undelivered rows whose next attempt is due, oldest first."""
     return list(db.query(

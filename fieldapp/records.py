@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 import msgspec
+from sqlite_utils.db import jsonify_if_needed
 
 from fieldapp import audit, categories
 from fieldapp import deployments as deployments_domain
@@ -19,7 +20,7 @@ from fieldapp import alerts
 from fieldapp import por
 from fieldapp import picture
 from fieldapp.accounts import User
-from fieldapp.clock import iso, parse, utcnow
+from fieldapp.clock import iso, now_iso, parse, utcnow
 from fieldapp.db import one, write
 from fieldapp.i18n import gettext as _
 from fieldapp.ids import is_valid_id, new_id  # noqa: F401 (new_id is used by demo data too)
@@ -103,7 +104,40 @@ KINDS: dict[str, RecordKind] = {
         required=("kind",)),
 }
 
-FIELD_NAMES = {name: [f.name for f in msgspec.structs.fields(kind.struct)] for name, kind in KINDS.items()}
+# msgspec.structs.fields() re-evaluates the annotations on every call: computed once per kind.
+FIELDS = {name: msgspec.structs.fields(kind.struct) for name, kind in KINDS.items()}
+FIELD_NAMES = {name: [f.name for f in fields] for name, fields in FIELDS.items()}
+# Fields whose blank value means "use the default" (every field whose default is not None).
+_DEFAULTED = {name: {f.name for f in fields if f.default is not None} for name, fields in FIELDS.items()}
+
+
+class BatchCache:
+    """What stays the same within one batch of writes: category codes, and deployment access per id."""
+
+    def __init__(self, db, user: User | None = None):
+        self.db, self.user = db, user
+        self._codes: dict[str, set[str]] = {}
+        self._access: dict[str, tuple] = {}
+
+    def codes(self, list_name: str) -> set[str]:
+        if list_name not in self._codes:
+            self._codes[list_name] = categories.codes(self.db, list_name)
+        return self._codes[list_name]
+
+    def recordable(self, deployment_id: str) -> dict:
+        """The deployment if the user may add records to it; NotFound / Forbidden otherwise (as create())."""
+        if deployment_id not in self._access:
+            try:
+                deployment = deployments_domain.visible(self.db, self.user, deployment_id)
+                if not deployments_domain.can_record(self.db, self.user, deployment):
+                    raise deployments_domain.Forbidden(deployment_id)
+                self._access[deployment_id] = (deployment, None)
+            except (deployments_domain.NotFound, deployments_domain.Forbidden) as exc:
+                self._access[deployment_id] = (None, (type(exc), exc.args))
+        deployment, error = self._access[deployment_id]
+        if error is not None:
+            raise error[0](*error[1])
+        return deployment
 
 
 class ValidationFailed(ValueError):
@@ -181,27 +215,23 @@ def _clean_raw(kind: RecordKind, raw: dict) -> dict:
 
 
 def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime | None = None,
-             stored_time: str | None = None) -> dict:
+             stored_time: str | None = None, cache: BatchCache | None = None) -> dict:
     """Check raw values (form strings or JSON) and return the row values; raises ValidationFailed.
 
     stored_time: an edit may keep a record's time even when it is older than the 7 days new records allow.
+    cache: category codes shared by the records of one batch.
     """
     kind = KINDS[kind_name]
     now = now or utcnow()
+    cache = cache or BatchCache(db)
     cleaned = _clean_raw(kind, raw)
     errors: dict[str, str] = {}
-    values: dict = {}
-    for field in msgspec.structs.fields(kind.struct):
-        if field.name not in cleaned or (cleaned[field.name] is None and field.default is not None):
-            if field.default is not msgspec.NODEFAULT:
-                values[field.name] = field.default
-            elif field.default_factory is not msgspec.NODEFAULT:
-                values[field.name] = field.default_factory()
-            continue
-        try:
-            values[field.name] = msgspec.convert(cleaned[field.name], field.type, strict=False)
-        except msgspec.ValidationError:
-            errors[field.name] = _type_error(kind, field.name)
+    defaulted = _DEFAULTED[kind_name]
+    given = {k: v for k, v in cleaned.items() if v is not None or k not in defaulted}
+    try:  # the whole struct at once; only a failure is checked field by field, for the messages
+        values = msgspec.structs.asdict(msgspec.convert(given, kind.struct, strict=False))
+    except msgspec.ValidationError:
+        values = _convert_fields(kind, given, errors)
     for name in kind.required:
         if values.get(name) is None and name not in errors:
             errors[name] = _("This field is required.")
@@ -209,9 +239,9 @@ def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime |
         value = values.get(field_name)
         if value in (None, []):
             continue
-        valid = categories.codes(db, list_name)
-        given = value if isinstance(value, list) else [value]
-        if any(code not in valid for code in given):
+        valid = cache.codes(list_name)
+        chosen = value if isinstance(value, list) else [value]
+        if any(code not in valid for code in chosen):
             errors[field_name] = _("Choose a value from the list.")
     occurred = values.get("occurred_at")
     if occurred is not None and "occurred_at" not in errors:
@@ -237,6 +267,22 @@ def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime |
     if errors:
         raise ValidationFailed(errors)
     return _defaults(values, deployment, now)
+
+
+def _convert_fields(kind: RecordKind, given: dict, errors: dict) -> dict:
+    values: dict = {}
+    for field in FIELDS[kind.name]:
+        if field.name not in given:
+            if field.default is not msgspec.NODEFAULT:
+                values[field.name] = field.default
+            elif field.default_factory is not msgspec.NODEFAULT:
+                values[field.name] = field.default_factory()
+            continue
+        try:
+            values[field.name] = msgspec.convert(given[field.name], field.type, strict=False)
+        except msgspec.ValidationError:
+            errors[field.name] = _type_error(kind, field.name)
+    return values
 
 
 def _check_coordinates(values: dict, errors: dict) -> None:
@@ -306,65 +352,178 @@ def get(db, kind_name: str, record_id: str) -> dict | None:
     return decode(kind_name, one(db, f"SELECT * FROM {kind.table} WHERE id = ? AND deleted_at IS NULL", [record_id]))
 
 
+def _snapshot_rows(records_: list[tuple[str, dict]], user: User) -> list[tuple]:
+    return [(kind_name, record["id"], record["version"],
+             json.dumps({k: v for k, v in record.items() if k != "record_type"}, sort_keys=True), user.id,
+             record["updated_at"]) for kind_name, record in records_]
+
+
 def _snapshot(db, kind_name: str, record: dict, user: User) -> None:
-    data = {k: v for k, v in record.items() if k != "record_type"}
-    db["record_versions"].insert({
-        "record_type": kind_name, "record_id": record["id"], "version": record["version"],
-        "data": json.dumps(data, sort_keys=True), "changed_by": user.id, "changed_at": record["updated_at"],
-    }, replace=True)
+    _snapshots(db, [(kind_name, record)], user)
+
+
+def _snapshots(db, records_: list[tuple[str, dict]], user: User) -> None:
+    db.conn.executemany("INSERT OR REPLACE INTO record_versions (record_type, record_id, version, data, changed_by, "
+                        "changed_at) VALUES (?, ?, ?, ?, ?, ?)", _snapshot_rows(records_, user))
+
+
+@dataclass
+class NewRecord:
+    """One record to create: what create() takes, as one item of create_many()."""
+
+    kind: str
+    deployment_id: str
+    raw: dict
+    record_id: str | None = None
+    device_time: str | None = None
 
 
 def create(db, user: User, kind_name: str, deployment_id: str, raw: dict, *,
            record_id: str | None = None, device_time: str | None = None) -> dict:
     """Validate and store a new record in a deployment the user may record in."""
-    deployment = deployments_domain.visible(db, user, deployment_id)
-    if not deployments_domain.can_record(db, user, deployment):
-        raise deployments_domain.Forbidden(deployment_id)
-    if record_id is not None and not is_valid_id(record_id):
-        raise ValidationFailed({"id": _("The record id is not valid. Reload the form and try again.")})
-    values = validate(db, kind_name, raw, deployment)
-    device_time = _clean_device_time(device_time)
-    if record_id is not None:
-        existing = _existing_with_id(db, record_id)
-        if existing is not None:
-            # A resend of the same record (double tap, lost acknowledgement) is the same success, once.
-            existing_kind, existing_row = existing
-            if not raw.get("occurred_at"):  # "now" of a resend is not a change of content
-                values = {**values, "occurred_at": existing_row["occurred_at"]}
-            if existing_kind == kind_name and existing_row["content_hash"] == content_hash(
-                    kind_name, {**values, "deployment_id": deployment_id}):
-                return {**existing_row, "duplicate": True}
-            raise IdConflict(existing_row, existing_kind)
-    return store_new(db, user, kind_name, deployment_id, values, record_id=record_id, device_time=device_time)
+    [outcome] = create_many(db, user, [NewRecord(kind_name, deployment_id, raw, record_id, device_time)])
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def create_many(db, user: User, items: list[NewRecord], *, cache: BatchCache | None = None,
+                now: datetime | None = None) -> list[dict | Exception]:
+    """create() for many records at once: one outcome per item, in order, each the stored record (with
+    "duplicate": True for a resend of the same record) or the exception create() would raise for it.
+
+    Every item is validated first; existing ids are looked up with one query per table; the new records are
+    written with one statement per table and the other areas' hooks run once, inside one write (a savepoint
+    within a caller's transaction). An item that depends on an earlier one (the same id, or an intervention
+    linking to a record of the batch) starts a new round, so it sees that record stored, as create() would.
+    """
+    cache = cache or BatchCache(db, user)
+    outcomes: list = []
+    start, seen = 0, set()
+    for index, item in enumerate(items):
+        links = {item.raw.get("tension_id"), item.raw.get("contact_id")} if item.kind == "intervention" else set()
+        if item.record_id in seen or (links & seen):
+            outcomes += _create_round(db, user, items[start:index], cache, now)
+            start, seen = index, set()
+        if item.record_id is not None:
+            seen.add(item.record_id)
+    outcomes += _create_round(db, user, items[start:], cache, now)
+    return outcomes
+
+
+def _create_round(db, user: User, items: list[NewRecord], cache: BatchCache, now: datetime | None) -> list:
+    """create_many() for items of which none depends on another."""
+    if not items:
+        return []
+    now = now or utcnow()
+    outcomes: list = [None] * len(items)
+    valid: list[tuple[int, NewRecord, dict, dict]] = []
+    for index, item in enumerate(items):
+        try:
+            deployment = cache.recordable(item.deployment_id)
+            if item.record_id is not None and not is_valid_id(item.record_id):
+                raise ValidationFailed({"id": _("The record id is not valid. Reload the form and try again.")})
+            valid.append((index, item, deployment, validate(db, item.kind, item.raw, deployment, now=now,
+                                                              cache=cache)))
+        except (deployments_domain.NotFound, deployments_domain.Forbidden, ValidationFailed) as exc:
+            outcomes[index] = exc
+    existing = _existing_with_ids(db, [item.record_id for _, item, _, _ in valid if item.record_id is not None])
+    new: list[tuple[int, tuple]] = []
+    for index, item, deployment, values in valid:
+        found = existing.get(item.record_id)
+        if found is None:
+            new.append((index, (item.kind, item.deployment_id, values, item.record_id,
+                                _clean_device_time(item.device_time))))
+            continue
+        # A resend of the same record (double tap, lost acknowledgement) is the same success, once.
+        existing_kind, existing_row = found
+        if not item.raw.get("occurred_at"):  # "now" of a resend is not a change of content
+            values = {**values, "occurred_at": existing_row["occurred_at"]}
+        if existing_kind == item.kind and existing_row["content_hash"] == content_hash(
+                item.kind, {**values, "deployment_id": item.deployment_id}):
+            outcomes[index] = {**existing_row, "duplicate": True}
+        else:
+            outcomes[index] = IdConflict(existing_row, existing_kind)
+    for (index, _entry), record in zip(new, _store(db, user, [entry for _, entry in new], now)):
+        outcomes[index] = record
+    return outcomes
 
 
 def _existing_with_id(db, record_id: str) -> tuple[str, dict] | None:
     """(kind, record) of any stored record with this id, deleted ones included."""
-    for name, kind in KINDS.items():
-        row = one(db, f"SELECT * FROM {kind.table} WHERE id = ?", [record_id])
-        if row is not None:
-            return name, decode(name, row)
-    return None
+    return _existing_with_ids(db, [record_id]).get(record_id)
+
+
+def _existing_with_ids(db, record_ids: list[str]) -> dict[str, tuple[str, dict]]:
+    """id -> (kind, record) of the stored records with these ids, deleted ones included (one query per table)."""
+    found: dict[str, tuple[str, dict]] = {}
+    if not record_ids:
+        return found
+    for start in range(0, len(record_ids), 500):
+        chunk = record_ids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        for name, kind in KINDS.items():
+            for row in db.query(f"SELECT * FROM {kind.table} WHERE id IN ({marks})", chunk):
+                found.setdefault(row["id"], (name, decode(name, row)))
+    return found
 
 
 def store_new(db, user: User, kind_name: str, deployment_id: str, values: dict, *,
               record_id: str | None = None, device_time: str | None = None, received_at: datetime | None = None) -> dict:
     """Insert already validated values (create() and the demo data use this)."""
-    kind = KINDS[kind_name]
-    now = received_at or utcnow()
-    row = {
-        "id": record_id or new_id(), "deployment_id": deployment_id, **_to_row(kind, values),
-        "device_time": device_time, "received_at": iso(now), "time_flagged": int(_clock_off(device_time, now)),
-        "content_hash": content_hash(kind_name, {**values, "deployment_id": deployment_id}),
-        "version": 1, "created_at": iso(now), "updated_at": iso(now), "created_by": user.id, "updated_by": user.id,
-    }
-    with write(db):
-        db[kind.table].insert(row)
-        record = get(db, kind_name, row["id"])
-        _snapshot(db, kind_name, record, user)
-        audit.record(db, user.id, "create", kind_name, row["id"])
-        _after_write(db, kind_name, record)
+    [record] = _store(db, user, [(kind_name, deployment_id, values, record_id, device_time)], received_at or utcnow(),
+                      loose=True)
     return record
+
+
+_STORED_COLUMNS = ("id", "deployment_id", "device_time", "received_at", "time_flagged", "content_hash", "version",
+                   "created_at", "updated_at", "created_by", "updated_by")
+
+
+def _store(db, user: User, entries: list[tuple], now: datetime, *, loose: bool = False) -> list[dict]:
+    """Insert validated (kind, deployment_id, values, record_id, device_time) entries: one statement per
+    table, then the history, audit rows and the other areas' hooks, all for the whole list at once.
+
+    loose: values not from validate() (demo data, imports): any subset of the fields, with values turned
+    into SQLite types as sqlite-utils does.
+    """
+    if not entries:
+        return []
+    stamp = iso(now)
+    rows: dict[tuple, list[tuple]] = {}
+    order: list[tuple[str, str]] = []
+    for kind_name, deployment_id, values, record_id, device_time in entries:
+        kind = KINDS[kind_name]
+        record_id = record_id or new_id()
+        stored = _to_row(kind, values)
+        if loose:
+            stored = {name: jsonify_if_needed(value) for name, value in stored.items()}
+        rows.setdefault((kind_name, tuple(stored)), []).append((
+            record_id, deployment_id, device_time, stamp, int(_clock_off(device_time, now)),
+            content_hash(kind_name, {**values, "deployment_id": deployment_id}), 1, stamp, stamp, user.id, user.id,
+            *stored.values()))
+        order.append((kind_name, record_id))
+    with write(db):
+        for (kind_name, names), kind_rows in rows.items():
+            columns = (*_STORED_COLUMNS, *names)
+            db.conn.executemany(f"INSERT INTO {KINDS[kind_name].table} ({', '.join(columns)}) "
+                                f"VALUES ({', '.join('?' * len(columns))})", kind_rows)
+        by_id: dict[str, dict] = {}
+        for kind_name in {kind_name for kind_name, _ in order}:
+            ids = [record_id for k, record_id in order if k == kind_name]
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                for row in db.query(f"SELECT * FROM {KINDS[kind_name].table} WHERE id IN ({','.join('?' * len(chunk))})",
+                                    chunk):
+                    by_id[row["id"]] = decode(kind_name, row)
+        written = [(kind_name, by_id[record_id]) for kind_name, record_id in order]
+        _snapshots(db, written, user)
+        # The same rows as audit.record(), one statement for all.
+        at = now_iso()
+        db.conn.executemany("INSERT INTO audit_log (at, user_id, action, record_type, record_id, detail) "
+                            "VALUES (?, ?, 'create', ?, ?, '')", [(at, user.id, k, r["id"]) for k, r in written])
+        _after_write_many(db, written)
+    return [record for _, record in written]
 
 
 def _clean_device_time(device_time) -> str | None:
@@ -474,6 +633,20 @@ def for_deployment(db, kind_name: str, deployment_id: str, limit: int = 200) -> 
         "WHERE r.deployment_id = ? AND r.deleted_at IS NULL ORDER BY r.occurred_at DESC, r.id DESC LIMIT ?",
         [deployment_id, limit])
     return [decode(kind_name, row) for row in rows]
+
+
+def _after_write_many(db, written: list[tuple[str, dict]]) -> None:
+    """_after_write() for many new records at once (in the order they were written)."""
+    by_kind: dict[str, list[dict]] = {}
+    for kind_name, record in written:
+        by_kind.setdefault(kind_name, []).append(record)
+    for kind_name, kind_records in by_kind.items():
+        picture.records_written(db, kind_name, kind_records)
+    for kind_name, kind_records in by_kind.items():
+        por.records_written(db, kind_name, kind_records)
+    offline_changes.log_many(db, written)
+    for kind_name, kind_records in by_kind.items():
+        alerts.records_written(db, kind_name, kind_records)
 
 
 def _after_write(db, kind_name: str, record: dict) -> None:

@@ -365,15 +365,16 @@ def _referrals(db, scope: _Scope, start: str, end: str, locale: str) -> Section:
 
 
 def _presence(db, scope: _Scope, start: str, end: str, locale: str) -> Section:
-    """Hours of presence by deployment kind, clipped to the period; an open check-in counts up to the
-    period's end (or now, when the period has not ended yet)."""
-    open_until = min(end, iso(utcnow()))
+    """Hours of presence by deployment kind, clipped to the period; a forgotten check-out ends as on the
+    deployment page (deployments.PRESENCE_END_SQL: the planned end, or now if that is earlier)."""
+    until = deployments_domain.PRESENCE_END_SQL.replace(":now", "?")
+    now = iso(utcnow())
     counted = {row["code"]: round(row["hours"], 1) for row in db.query(
-        "SELECT d.kind AS code, SUM(MAX(0, julianday(MIN(COALESCE(p.checked_out_at, ?), ?)) "
+        f"SELECT d.kind AS code, SUM(MAX(0, julianday(MIN({until}, ?)) "
         "  - julianday(MAX(p.checked_in_at, ?))) * 24) AS hours "
         "FROM presence p JOIN deployments d ON d.id = p.deployment_id WHERE " + " AND ".join(scope.where)
-        + " AND p.checked_in_at < ? AND COALESCE(p.checked_out_at, ?) > ? GROUP BY d.kind",
-        [open_until, end, start, *scope.params, end, open_until, start])}
+        + f" AND p.checked_in_at < ? AND {until} > ? GROUP BY d.kind",
+        [now, end, start, *scope.params, end, now, start])}
     return Section("presence_hours", _("Hours of presence by deployment kind"),
                    _category_rows(db, "deployment_kind", counted, locale), unit="hours")
 

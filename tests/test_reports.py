@@ -156,6 +156,19 @@ def test_open_check_in_counts_up_to_now_in_a_running_period(unit):
     assert report.counts("presence_hours")["community_visit"] == 1.5
 
 
+def test_forgotten_check_out_ends_at_the_planned_end_as_on_the_deployment_page(unit):
+    now = utcnow()
+    ended = deployments.save(unit.db, unit.lead, {
+        "name": "Ended", "kind": "community_visit", "place_name": "Malmi", "lat": 60.25, "lon": 25.01,
+        "starts_at": iso(now - timedelta(hours=5)), "ends_at": iso(now - timedelta(hours=3)), "notes": ""})
+    _presence(unit.db, ended["id"], unit.officer, iso(now - timedelta(hours=5)), None)
+    today = now.astimezone(HELSINKI).date()
+    report = unit.report({"period": "custom", "start": (today - timedelta(days=1)).isoformat(),
+                          "end": (today + timedelta(days=1)).isoformat()})
+    assert report.counts("presence_hours")["community_visit"] == 2.0
+    assert deployments.presence_hours(unit.db, ended["id"]) == 2.0
+
+
 def test_area_filters_narrow_the_report(unit):
     by_kind = unit.report({**MARCH, "deployment_kind": "popup_station"})
     assert by_kind.counts("totals")["contacts"] == 1

@@ -172,16 +172,14 @@ def test_a_batch_is_one_transaction_a_crash_leaves_nothing(memory_db):
                                              "lat": 60.169, "lon": 24.932, "starts_at": iso(start),
                                              "ends_at": iso(start + timedelta(hours=3)), "notes": ""}, assigned=[])
     items = [sync.SyncRecord(**_contact(deployment["id"])) for _ in range(3)]
-    real = sync._ingest_one
-    calls = []
 
-    def crash_on_third(*args):
-        calls.append(1)
-        if len(calls) == 3:
-            raise SystemExit("power cut")  # not a domain error: the whole batch must go
-        return real(*args)
+    def crash_after_writing(*args):
+        # The records, their history and change log are written (in the open transaction) when the
+        # receipts are about to be: the power goes now.
+        assert all(_rows(db, item.id) == 1 for item in items)
+        raise SystemExit("power cut")  # not a domain error: the whole batch must go
 
-    with mock.patch.object(sync, "_ingest_one", crash_on_third), pytest.raises(SystemExit):
+    with mock.patch.object(sync, "_store_receipts", crash_after_writing), pytest.raises(SystemExit):
         sync.ingest(db, lead, sync.SyncBatch(records=items))
     assert all(_rows(db, item.id) == 0 for item in items)
     assert db.execute("SELECT COUNT(*) FROM sync_receipts").fetchone()[0] == 0

@@ -128,13 +128,110 @@ class BatchTooLarge(ValueError):
 
 
 def ingest(db, user: User, batch: SyncBatch, *, max_records: int | None = None) -> list[SyncResult]:
-    """Store a batch in one transaction and answer one result per record, in the order sent."""
+    """Store a batch in one transaction and answer one result per record, in the order sent.
+
+    New records go through records.create_many() together (validated first, then one statement per
+    table); a rejected or conflicting record writes nothing of its own and never affects the others.
+    Edits, conflict resolutions and a second submission of an id already in the batch each start a new run.
+    """
     if max_records is not None and len(batch.records) > max_records:
         raise BatchTooLarge(max_records)
     received = utcnow()
     flagged = clock_off(batch.sent_at, received)
+    cache = records.BatchCache(db, user)
+    results: list[SyncResult | None] = [None] * len(batch.records)
     with write(db):
-        return [_ingest_one(db, user, item, received, flagged) for item in batch.records]
+        run: list[int] = []
+        run_ids: set[str] = set()
+        for index, item in enumerate(batch.records):
+            new = item.base_version is None and item.resolves is None
+            if new and item.id not in run_ids:
+                run.append(index)
+                run_ids.add(item.id)
+                continue
+            _ingest_new(db, user, batch.records, run, results, received, flagged, cache)
+            run, run_ids = ([index], {item.id}) if new else ([], set())
+            if not new:
+                results[index] = _ingest_one(db, user, item, received, flagged)
+        _ingest_new(db, user, batch.records, run, results, received, flagged, cache)
+    return results
+
+
+def _ingest_new(db, user: User, items: list[SyncRecord], run: list[int], results: list, received: datetime,
+                flagged: bool | None, cache: records.BatchCache) -> None:
+    """New records with distinct ids, all at once: receipts looked up with one query, the records created
+    with records.create_many(), their receipts written with one statement."""
+    if not run:
+        return
+    checked: list[tuple[int, str]] = []
+    for index in run:
+        item = items[index]
+        if not is_valid_id(item.id):
+            results[index] = _rejected(item.id, {"id": _("The record id is not valid.")})
+        elif item.kind not in records.KINDS:
+            results[index] = _rejected(item.id, message=_("Unknown record type."))
+        else:
+            checked.append((index, submission_hash(item)))
+    receipts = _receipts(db, user, [(items[index].id, digest) for index, digest in checked])
+    fresh: list[tuple[int, str]] = []
+    for index, digest in checked:
+        receipt = receipts.get((items[index].id, digest))
+        if receipt is not None:
+            results[index] = _from_receipt(db, user, items[index], receipt)
+        else:
+            fresh.append((index, digest))
+    if not fresh:
+        return
+    outcomes = records.create_many(db, user, [
+        records.NewRecord(items[index].kind, items[index].deployment_id, items[index].values, items[index].id,
+                          items[index].device_time) for index, _digest in fresh], cache=cache, now=received)
+    accepted: list[tuple[SyncRecord, str, dict]] = []
+    reflag: list[tuple[int, str]] = []
+    for (index, digest), outcome in zip(fresh, outcomes):
+        item = items[index]
+        if isinstance(outcome, Exception):
+            results[index] = _failed(db, user, item, digest, outcome, received)
+            continue
+        record = outcome
+        duplicate = bool(record.get("duplicate"))
+        if not duplicate and flagged is not None and bool(record["time_flagged"]) != flagged:
+            # The device's save time may be hours old (it was offline): its clock at sending tells skew.
+            reflag.append((item.kind, item.id))
+            record = {**record, "time_flagged": int(flagged)}
+        accepted.append((item, digest, record))
+        results[index] = SyncResult(id=item.id, status="duplicate" if duplicate else "accepted",
+                                    version=record["version"], received_at=record["received_at"],
+                                    time_flagged=bool(record["time_flagged"]))
+    for kind_name in {kind_name for kind_name, _id in reflag}:
+        db.conn.executemany(f"UPDATE {records.KINDS[kind_name].table} SET time_flagged = ? WHERE id = ?",
+                            [(int(flagged), record_id) for k, record_id in reflag if k == kind_name])
+    _store_receipts(db, user, [(item, digest, "accepted", record["version"], record["received_at"], None)
+                               for item, digest, record in accepted])
+
+
+def _receipts(db, user: User, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+    """(record_id, submission_hash) -> receipt of new-record submissions (base_version 0), one query per 500."""
+    found: dict[tuple[str, str], dict] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        for row in db.query(
+                f"SELECT * FROM sync_receipts WHERE user_id = ? AND base_version = 0 AND record_id IN "
+                f"({','.join('?' * len(chunk))})", [user.id, *(record_id for record_id, _digest in chunk)]):
+            found[(row["record_id"], row["submission_hash"])] = row
+    return found
+
+
+def _failed(db, user: User, item: SyncRecord, digest: str, exc: Exception, received: datetime) -> SyncResult:
+    """The answer for a record the records domain refused (nothing of it was stored)."""
+    if isinstance(exc, records.ValidationFailed):
+        return _rejected(item.id, exc.errors)
+    if isinstance(exc, records.IdConflict):
+        return _conflict(db, user, item, digest, "same_id_other_content", exc.kind_name, exc.existing, received)
+    if isinstance(exc, deployments_domain.NotFound):
+        return _rejected(item.id, message=_("The deployment or record was not found."))
+    if isinstance(exc, deployments_domain.Forbidden):
+        return _rejected(item.id, message=_("You may not save records in this deployment."))
+    raise exc
 
 
 def _rejected(item_id: str, errors: dict[str, str] | None = None, message: str | None = None) -> SyncResult:
@@ -191,9 +288,16 @@ def _ingest_one(db, user: User, item: SyncRecord, received: datetime, flagged: b
 
 def _store_receipt(db, user: User, item: SyncRecord, digest: str, status: str, version: int | None,
                    received_at: str, conflict_id: int | None = None) -> None:
-    db.execute("INSERT OR IGNORE INTO sync_receipts (record_id, base_version, submission_hash, user_id, record_type, "
-               "status, version, received_at, conflict_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-               [item.id, item.base_version or 0, digest, user.id, item.kind, status, version, received_at, conflict_id])
+    _store_receipts(db, user, [(item, digest, status, version, received_at, conflict_id)])
+
+
+def _store_receipts(db, user: User, receipts: list[tuple]) -> None:
+    """(item, digest, status, version, received_at, conflict_id) receipts, one statement for all."""
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO sync_receipts (record_id, base_version, submission_hash, user_id, record_type, status, "
+        "version, received_at, conflict_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(item.id, item.base_version or 0, digest, user.id, item.kind, status, version, received_at, conflict_id)
+         for item, digest, status, version, received_at, conflict_id in receipts])
 
 
 def _server_version(kind_name: str, row: dict) -> ServerVersion:

@@ -81,8 +81,12 @@ def _observation(db, record: dict) -> dict | None:
         return None
     unit = one(db, "SELECT unit_id FROM deployments WHERE id = ?", [record["deployment_id"]])
     linked = db.execute("SELECT count(*) FROM picture_links WHERE tension_id = ?", [record["id"]]).fetchone()[0]
+    return _observation_of(record, unit["unit_id"], linked)
+
+
+def _observation_of(record: dict, unit_id: str, linked: int) -> dict:
     return {
-        "tension_id": record["id"], "unit_id": unit["unit_id"], "deployment_id": record["deployment_id"],
+        "tension_id": record["id"], "unit_id": unit_id, "deployment_id": record["deployment_id"],
         "occurred_at": record["occurred_at"], "kind": record["kind"], "severity": int(record["severity"]),
         "trend": record["trend"], "groups": json.dumps(_groups_of(record["groups"])),
         "cell": cell_int(record["lat"], record["lon"]), "lat": record["lat"], "lon": record["lon"], "linked": linked,
@@ -121,6 +125,64 @@ def record_written(db, kind_name: str, record: dict) -> None:
                 linked = db.execute("SELECT count(*) FROM picture_links WHERE tension_id = ?",
                                     [tension_id]).fetchone()[0]
                 _replace_observation(db, tension_id, {**obs, "linked": linked})
+
+
+_ALL_COLUMNS = ["n", "up", "down", "ln", "score", *(f"{p}{s}" for p in ("n", "up", "down", "ln") for s in SEVERITIES)]
+_COLUMN_INDEX = {c: i for i, c in enumerate(_ALL_COLUMNS)}
+
+
+def records_written(db, kind_name: str, records: list[dict]) -> None:
+    """record_written() for many records of one kind (a sync batch). New located tension observations are
+    counted together: their roll-up increments are summed per roll-up row in Python, then each row is
+    upserted once. Anything else (edits, deletes, interventions) goes through record_written()."""
+    ids = [record["id"] for record in records]
+    if kind_name != "tension" or len(set(ids)) != len(ids):
+        for record in records:
+            record_written(db, kind_name, record)
+        return
+    marks = ",".join("?" * len(ids))
+    known = {row[0] for row in db.execute(f"SELECT tension_id FROM picture_obs WHERE tension_id IN ({marks})", ids)}
+    fresh = [r for r in records if r["id"] not in known
+             and not (r.get("deleted_at") or r.get("lat") is None or r.get("lon") is None)]
+    for record in records:
+        if record["id"] in known:
+            record_written(db, kind_name, record)
+    if not fresh:
+        return
+    deployment_ids = sorted({r["deployment_id"] for r in fresh})
+    units = dict(db.execute(f"SELECT id, unit_id FROM deployments WHERE id IN ({','.join('?' * len(deployment_ids))})",
+                            deployment_ids).fetchall())
+    fresh_ids = [r["id"] for r in fresh]
+    linked = dict(db.execute(f"SELECT tension_id, count(*) FROM picture_links WHERE tension_id IN "
+                             f"({','.join('?' * len(fresh_ids))}) GROUP BY tension_id", fresh_ids).fetchall())
+    observations = [_observation_of(r, units[r["deployment_id"]], linked.get(r["id"], 0)) for r in fresh]
+    columns = list(observations[0])
+    db.conn.executemany(f"INSERT INTO picture_obs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                        [tuple(obs[c] for c in columns) for obs in observations])
+    _add_many(db, observations)
+
+
+def _add_many(db, observations: list[dict]) -> None:
+    """_add() for many observations: one upsert per roll-up row they count in."""
+    sums: dict[tuple, list] = {}
+    for obs in observations:
+        names, values = _increments(obs)
+        increments = [(_COLUMN_INDEX[name], value) for name, value in zip(names, values)]
+        for key in _rollup_keys(obs):
+            row = sums.get(key)
+            if row is None:
+                row = sums[key] = [0] * len(_ALL_COLUMNS) + [obs["occurred_at"]]
+            elif obs["occurred_at"] > row[-1]:
+                row[-1] = obs["occurred_at"]
+            for index, value in increments:
+                row[index] += value
+    db.conn.executemany(
+        f"INSERT INTO picture_rollup ({_KEY_SQL}, {', '.join(_ALL_COLUMNS)}, last_at) "
+        f"VALUES ({', '.join('?' * (len(_KEY) + len(_ALL_COLUMNS) + 1))}) ON CONFLICT ({_KEY_SQL}) DO UPDATE SET "
+        + ", ".join(f"{c} = {c} + excluded.{c}" for c in _ALL_COLUMNS) + ", last_at = max(last_at, excluded.last_at)",
+        [(*key, *row) for key, row in sorted(sums.items())])
+    db.conn.executemany("INSERT OR IGNORE INTO picture_parents (res, unit_id, parent) VALUES (?, ?, ?)",
+                        sorted({(key[1], key[2], key[5]) for key in sums}))
 
 
 def rebuild(db) -> None:
