@@ -8,18 +8,20 @@ por_timeout (seconds).
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from fieldapp import por
 from fieldapp.clock import utcnow
 from fieldapp.db import open_db
+from fieldapp.workers import BackgroundWorker
 
 log = logging.getLogger("fieldapp.por")
 
 
-class PorWorker:
+class PorWorker(BackgroundWorker):
     """Delivers the outbox to settings.por_url until stop() is called."""
+
+    thread_name = "fieldapp-por-worker"
 
     def __init__(self, settings):
         extra = settings.extra or {}
@@ -30,34 +32,14 @@ class PorWorker:
         self.backoff_max = float(extra.get("por_backoff_max", por.DEFAULT_BACKOFF_MAX))
         self.poll_seconds = float(extra.get("por_poll_seconds", 2.0))
         self.timeout = float(extra.get("por_timeout", 5.0))
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
         self._paused_until = 0.0   # monotonic time: the endpoint asked us to wait (or was unreachable)
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> None:
-        if self.running:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="fieldapp-por-worker", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Ask the thread to stop and wait for it (at most one HTTP timeout)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(self.timeout + 2)
-            self._thread = None
+        self.join_seconds = self.timeout + 2
+        super().__init__()
 
     def wake(self) -> None:
         """Look at the queue now instead of at the next poll (after 'retry now')."""
         self._paused_until = 0.0
-        self._wake.set()
+        super().wake()
 
     def _run(self) -> None:
         import httpx

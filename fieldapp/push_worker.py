@@ -19,14 +19,17 @@ import time
 from fieldapp import alerts, push
 from fieldapp.clock import iso, utcnow
 from fieldapp.db import open_db, write
+from fieldapp.workers import BackgroundWorker
 
 log = logging.getLogger("fieldapp.push")
 FLUSH_EVERY = 0.25   # seconds: how long answers may wait before they are written
 FLUSH_SIZE = 100
 
 
-class PushWorker:
+class PushWorker(BackgroundWorker):
     """Sends queued alert deliveries until stop() is called."""
+
+    thread_name = "fieldapp-push-worker"
 
     def __init__(self, settings):
         extra = settings.extra or {}
@@ -34,35 +37,12 @@ class PushWorker:
         self.concurrency = max(1, int(extra.get("push_concurrency", settings.push_concurrency)))
         self.poll_seconds = float(extra.get("push_poll_seconds", 1.0))
         self.timeout = float(extra.get("push_timeout", 10.0))
-        self._stop = threading.Event()
-        self._wake = threading.Event()
         self._jobs: queue.Queue = queue.Queue()
         self._results: queue.Queue = queue.Queue()
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> None:
-        if self.running:
-            return
-        self._stop.clear()
+    def _before_start(self) -> None:
         self._jobs, self._results = queue.Queue(), queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="fieldapp-push-worker", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop promptly: sends in flight are not waited for (their leases bring them back after a restart)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-
-    def wake(self) -> None:
-        """Look at the queue now (a lead just sent an alert) instead of at the next poll."""
-        self._wake.set()
 
     # -- threads --
 
