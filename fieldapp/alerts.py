@@ -77,7 +77,21 @@ def endpoint_key(endpoint: str) -> str:
     return hashlib.sha256(endpoint.encode()).hexdigest()[:16]
 
 
-def _endpoint_ok(endpoint: str) -> bool:
+# The browsers' push services; a subscription elsewhere would let a user make the server POST to any host.
+PUBLIC_PUSH_HOSTS = ("fcm.googleapis.com", "push.services.mozilla.com", "notify.windows.com", "push.apple.com")
+
+
+def allowed_push_hosts(setting: str) -> tuple[str, ...]:
+    """Host suffixes from FIELDAPP_PUSH_HOSTS (comma-separated), or the public push services."""
+    hosts = tuple(h.strip().lower().lstrip(".") for h in (setting or "").split(",") if h.strip())
+    return hosts or PUBLIC_PUSH_HOSTS
+
+
+def _host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
+    return any(host == suffix or host.endswith("." + suffix) for suffix in allowed)
+
+
+def _endpoint_ok(endpoint: str, allowed: tuple[str, ...] = PUBLIC_PUSH_HOSTS) -> bool:
     try:
         parts = urlsplit(endpoint)
     except ValueError:
@@ -85,10 +99,12 @@ def _endpoint_ok(endpoint: str) -> bool:
     if not parts.hostname or parts.username or parts.password:
         return False
     # Push services speak https; plain http only on the loopback (a local push service in tests and demos).
-    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1"))
+    if parts.hostname in ("127.0.0.1", "localhost", "::1"):
+        return parts.scheme in ("http", "https")
+    return parts.scheme == "https" and _host_allowed(parts.hostname.lower(), allowed)
 
 
-def validate_subscription(endpoint, p256dh, auth) -> dict:
+def validate_subscription(endpoint, p256dh, auth, allowed_hosts: tuple[str, ...] = PUBLIC_PUSH_HOSTS) -> dict:
     """Check a browser PushSubscription; returns clean values or raises AlertInvalid."""
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -96,7 +112,7 @@ def validate_subscription(endpoint, p256dh, auth) -> dict:
     endpoint = endpoint.strip() if isinstance(endpoint, str) else ""
     p256dh = p256dh.strip() if isinstance(p256dh, str) else ""
     auth = auth.strip() if isinstance(auth, str) else ""
-    if not endpoint or len(endpoint) > 2048 or not _endpoint_ok(endpoint):
+    if not endpoint or len(endpoint) > 2048 or not _endpoint_ok(endpoint, allowed_hosts):
         errors["endpoint"] = _("The browser sent an unusable push address.")
     try:
         ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), _b64url(p256dh))
@@ -124,11 +140,12 @@ def device_label(user_agent: str | None) -> str:
     return " · ".join(part for part in (browser, system) if part)
 
 
-def subscribe(db, user: User, endpoint, p256dh, auth, user_agent: str | None = None) -> dict:
+def subscribe(db, user: User, endpoint, p256dh, auth, user_agent: str | None = None,
+              allowed_hosts: tuple[str, ...] = PUBLIC_PUSH_HOSTS) -> dict:
     """Turn alerts on for one device of this user (a browser endpoint moves to whoever subscribes it last)."""
     if user.role not in FIELD_ROLES:
         raise deployments_domain.Forbidden("alerts are for field users")
-    values = validate_subscription(endpoint, p256dh, auth)
+    values = validate_subscription(endpoint, p256dh, auth, allowed_hosts)
     now = iso(utcnow())
     label = device_label(user_agent)
     with write(db):

@@ -21,6 +21,7 @@ SETTINGS_HELP = {
     "alert_severity": ("FIELDAPP_ALERT_SEVERITY", "5", "Tension severity (1-6) at or above which leads are alerted"),
     "alert_hotspot_score": ("FIELDAPP_ALERT_HOTSPOT_SCORE", "64", "Situation-picture score of a cell (last 3 h) at which leads are alerted; 0: off"),
     "vapid_subject": ("FIELDAPP_VAPID_SUBJECT", "mailto:fieldapp-admin@example.invalid", "VAPID subject claim for Web Push"),
+    "push_hosts": ("FIELDAPP_PUSH_HOSTS", "", "Push service hosts (comma-separated suffixes) the server may send to; empty: the browsers' public push services"),
     "push_concurrency": ("FIELDAPP_PUSH_CONCURRENCY", "8", "Web Push sends in flight at once (sender threads of the push worker)"),
 }
 
@@ -40,6 +41,7 @@ class Settings:
     alert_hotspot_score: int = 64
     vapid_subject: str = "mailto:fieldapp-admin@example.invalid"
     push_concurrency: int = 8
+    push_hosts: str = ""
     extra: dict = field(default_factory=dict)
 
     @classmethod

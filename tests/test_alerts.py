@@ -327,3 +327,15 @@ def test_demo_data_can_be_reloaded_with_alerts_present(db):
     alerts.send_alert(db, user(db, "lead1"), {"deployment_id": current_deployment(db), "level": "info", "message": "x"})
     demo.load(db)
     assert db.execute("SELECT COUNT(*) FROM alerts WHERE kind = 'manual'").fetchone()[0] == 0
+
+
+def test_push_addresses_outside_the_push_services_are_refused():
+    ok = alerts._endpoint_ok
+    hosts = alerts.allowed_push_hosts("")
+    assert ok("https://fcm.googleapis.com/fcm/send/abc", hosts)
+    assert ok("https://updates.push.services.mozilla.com/wpush/v2/abc", hosts)
+    assert ok("http://127.0.0.1:9999/push/abc", hosts)
+    assert not ok("https://intranet.example.invalid/admin", hosts)
+    assert not ok("https://evilfcm.googleapis.com.example.invalid/x", hosts)
+    assert not ok("http://fcm.googleapis.com/fcm/send/abc", hosts)
+    assert ok("https://push.department.example.invalid/x", alerts.allowed_push_hosts("department.example.invalid"))

@@ -148,7 +148,8 @@ async def add_subscription(request: Request, data: PushSubscriptionIn) -> Respon
     """Turn alerts on for this device: the browser's PushSubscription (endpoint and keys)."""
     try:
         row = alerts.subscribe(_db(request), request.scope["user"], data.endpoint, data.keys.get("p256dh"),
-                               data.keys.get("auth"), request.headers.get("user-agent"))
+                               data.keys.get("auth"), request.headers.get("user-agent"),
+                               alerts.allowed_push_hosts(request.app.state.settings.push_hosts))
     except alerts.AlertInvalid as exc:
         message = next(iter(exc.errors.values()))
         return Response({"error": message, "errors": exc.errors, "status": 400}, status_code=400)
