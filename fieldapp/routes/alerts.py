@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Request, Response, delete, get, post
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
 from fieldapp import alerts, deployments, push, web
@@ -54,7 +55,7 @@ async def inbox(request: Request) -> Template:
 
 
 @get("/alerts/{alert_id:str}", opt=FIELD, include_in_schema=False)
-async def alert_detail(request: Request, alert_id: str) -> Template:
+async def alert_detail(request: Request, alert_id: FromPath[str]) -> Template:
     db, user = _db(request), request.scope["user"]
     alert = alerts.get_for_user(db, user, alert_id)
     if alert["received"] and not alert["read_at"]:
@@ -64,7 +65,7 @@ async def alert_detail(request: Request, alert_id: str) -> Template:
 
 
 @get("/alerts/{alert_id:str}/deliveries", opt=FIELD, include_in_schema=False)
-async def alert_deliveries(request: Request, alert_id: str) -> Template:
+async def alert_deliveries(request: Request, alert_id: FromPath[str]) -> Template:
     db, user = _db(request), request.scope["user"]
     alert = alerts.get_for_user(db, user, alert_id)
     if not alerts.can_see_deliveries(user, alert):
@@ -92,7 +93,7 @@ def _typed(raw: dict) -> dict:
 
 
 @get("/alerts/new", opt=LEAD, include_in_schema=False)
-async def new_alert(request: Request, deployment: str | None = None) -> Template:
+async def new_alert(request: Request, deployment: FromQuery[str | None] = None) -> Template:
     if not deployment:  # the deployment happening now is the usual one
         current = [d for d in alerts.alertable_deployments(_db(request), request.scope["user"]) if d["status"] == "current"]
         deployment = current[0]["id"] if len(current) == 1 else ""
@@ -127,7 +128,7 @@ async def device_list(request: Request) -> Template:
 
 
 @post("/alerts/devices/{subscription_id:str}/delete", opt=FIELD, include_in_schema=False)
-async def delete_device(request: Request, subscription_id: str) -> Template | Response:
+async def delete_device(request: Request, subscription_id: FromPath[str]) -> Template | Response:
     alerts.unsubscribe(_db(request), request.scope["user"], subscription_id=subscription_id)
     if web.is_htmx(request):
         return Template("partials/alerts/_devices.html", context={
@@ -144,7 +145,7 @@ async def push_key(request: Request) -> dict:
 
 
 @post("/api/push/subscriptions", opt=FIELD, status_code=201)
-async def add_subscription(request: Request, data: PushSubscriptionIn) -> Response:
+async def add_subscription(request: Request, data: JSONBody[PushSubscriptionIn]) -> Response:
     """Turn alerts on for this device: the browser's PushSubscription (endpoint and keys)."""
     try:
         row = alerts.subscribe(_db(request), request.scope["user"], data.endpoint, data.keys.get("p256dh"),
@@ -158,7 +159,7 @@ async def add_subscription(request: Request, data: PushSubscriptionIn) -> Respon
 
 
 @delete("/api/push/subscriptions", opt=FIELD, status_code=200)
-async def remove_subscription(request: Request, data: PushSubscriptionOut) -> dict:
+async def remove_subscription(request: Request, data: JSONBody[PushSubscriptionOut]) -> dict:
     """Turn alerts off for this device (the page unsubscribes the browser too)."""
     removed = alerts.unsubscribe(_db(request), request.scope["user"], endpoint=data.endpoint)
     return {"removed": removed}

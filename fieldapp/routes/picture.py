@@ -11,8 +11,8 @@ from datetime import timedelta
 from typing import Annotated
 
 from litestar import Request, Response, Router, get
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Template
 from urllib.parse import urlencode
 
@@ -28,16 +28,16 @@ DEPLOYMENT_ZOOM, AREA_ZOOM = 15, 11
 
 
 async def provide_query(
-    window: Annotated[str | None, Parameter(
+    window: Annotated[str | None, QueryParameter(
         description="Time window: hour (last hour), today (since midnight, Helsinki), 7d, 30d or custom")] = None,
-    from_: Annotated[str | None, Parameter(
-        query="from", description="Start of a custom window (ISO time; without a zone: Helsinki time)")] = None,
-    to: Annotated[str | None, Parameter(description="End of a custom window (ISO time)")] = None,
-    deployment: Annotated[str | None, Parameter(
+    from_: Annotated[str | None, QueryParameter(
+        name="from", description="Start of a custom window (ISO time; without a zone: Helsinki time)")] = None,
+    to: Annotated[str | None, QueryParameter(description="End of a custom window (ISO time)")] = None,
+    deployment: Annotated[str | None, QueryParameter(
         description="One deployment's id (officers: one of theirs; default their current one)")] = None,
-    kind: Annotated[list[str] | None, Parameter(description="Tension kind code(s)")] = None,
-    severity: Annotated[str | None, Parameter(description="Lowest severity counted (1-6)")] = None,
-    group: Annotated[str | None, Parameter(description="Group category code")] = None,
+    kind: Annotated[list[str] | None, QueryParameter(description="Tension kind code(s)")] = None,
+    severity: Annotated[str | None, QueryParameter(description="Lowest severity counted (1-6)")] = None,
+    group: Annotated[str | None, QueryParameter(description="Group category code")] = None,
 ) -> dict:
     """The filter's query parameters as typed (parsed and checked by picture.parse_filter)."""
     values = {"window": window, "from": from_, "to": to, "deployment": deployment, "kind": kind,
@@ -126,7 +126,7 @@ def _base_context(request: Request, raw: dict, errors: dict | None = None) -> di
             "cell_sizes": [(res, picture.cell_size_m(res)) for res in reversed(picture.RESOLUTIONS)]}
 
 
-def _filter_and_scope(request: Request, filters: dict):
+def _filter_and_scope(request: Request, filters: NamedDependency[dict]):
     """(filter, scope) or raises FilterInvalid / NoDeployment / NotFound / Forbidden."""
     flt = picture.parse_filter(_db(request), filters)
     scope = picture.resolve_scope(_db(request), _user(request), flt.deployment_id)
@@ -135,7 +135,7 @@ def _filter_and_scope(request: Request, filters: dict):
     return flt, scope
 
 
-def _form_values(flt: picture.PictureFilter | None, filters: dict) -> dict:
+def _form_values(flt: picture.PictureFilter | None, filters: NamedDependency[dict]) -> dict:
     """What the filter form shows: the filter in use, overlaid with exactly what was typed."""
     values = dict(flt.query()) if flt else {}
     if flt and flt.window != "custom":
@@ -146,7 +146,7 @@ def _form_values(flt: picture.PictureFilter | None, filters: dict) -> dict:
 
 
 @get("/picture", name="picture", opt=FIELD, dependencies=DEPENDENCIES, include_in_schema=False)
-async def map_page(request: Request, filters: dict) -> Template | Response:
+async def map_page(request: Request, filters: NamedDependency[dict]) -> Template | Response:
     """The tension map (leads: their unit; officers: their current deployment) with the live part."""
     if request.headers.get("hx-boosted") == "true":
         # Arriving by a boosted link: the page needs its own scripts (Leaflet, map.js), so load it whole.
@@ -193,7 +193,7 @@ def _map_labels() -> dict:
 
 
 @get("/picture/live", opt=FIELD, dependencies=DEPENDENCIES, include_in_schema=False)
-async def live_part(request: Request, filters: dict) -> Template:
+async def live_part(request: Request, filters: NamedDependency[dict]) -> Template:
     """The part of the map page that refreshes itself (polled by htmx)."""
     flt, scope = _filter_and_scope(request, filters)
     view = _view(request, scope)
@@ -202,8 +202,8 @@ async def live_part(request: Request, filters: dict) -> Template:
 
 
 @get("/picture/hotspots", name="picture_hotspots", opt=FIELD, dependencies=DEPENDENCIES, include_in_schema=False)
-async def hotspots_page(request: Request, filters: dict,
-                        res: Annotated[str | None, Parameter(query="res")] = None) -> Template:
+async def hotspots_page(request: Request, filters: NamedDependency[dict],
+                        res: Annotated[str | None, QueryParameter(name="res")] = None) -> Template:
     """The hotspot list: the map's aggregation as a table (works without JavaScript)."""
     try:
         flt, scope = _filter_and_scope(request, filters)
@@ -229,7 +229,7 @@ async def hotspots_page(request: Request, filters: dict,
 
 
 @get("/picture/cells/{cell:str}", opt=FIELD, dependencies=DEPENDENCIES, include_in_schema=False)
-async def cell_page(request: Request, cell: str, filters: dict) -> Template:
+async def cell_page(request: Request, cell: FromPath[str], filters: NamedDependency[dict]) -> Template:
     """The observations and interventions in one cell (htmx: the list only). Every view is audited."""
     try:
         flt, scope = _filter_and_scope(request, filters)
@@ -260,7 +260,7 @@ def _api_error(request: Request, exc: Exception) -> Response:
 API_ERRORS = {picture.FilterInvalid: _api_error, picture.NoDeployment: _api_error}
 
 
-def _api_scope(request: Request, filters: dict) -> tuple[picture.PictureFilter, picture.Scope]:
+def _api_scope(request: Request, filters: NamedDependency[dict]) -> tuple[picture.PictureFilter, picture.Scope]:
     return _filter_and_scope(request, filters)
 
 
@@ -269,9 +269,9 @@ def _api_scope(request: Request, filters: dict) -> tuple[picture.PictureFilter, 
      description="Tension observations aggregated into h3 cells (resolution 5-9, never finer: a resolution 9 cell "
                  "is about 350 m across). Leads: their unit; officers: one deployment. Cells only, never points.")
 async def cells_geojson(
-    request: Request, filters: dict,
-    res: Annotated[str | None, Parameter(description="h3 resolution 5-9 (default 8)")] = None,
-    bbox: Annotated[str | None, Parameter(description="Map view west,south,east,north in degrees")] = None,
+    request: Request, filters: NamedDependency[dict],
+    res: Annotated[str | None, QueryParameter(description="h3 resolution 5-9 (default 8)")] = None,
+    bbox: Annotated[str | None, QueryParameter(description="Map view west,south,east,north in degrees")] = None,
 ) -> picture.CellCollection:
     flt, scope = _api_scope(request, filters)
     cell_res = picture.parse_res(res)
@@ -281,7 +281,7 @@ async def cells_geojson(
 
 @get("/api/picture/cells/{cell:str}", opt=FIELD, dependencies=DEPENDENCIES,
      summary="One cell's counts by tension kind and reported trend (the map popup)")
-async def cell_json(request: Request, cell: str, filters: dict) -> picture.CellProperties:
+async def cell_json(request: Request, cell: FromPath[str], filters: NamedDependency[dict]) -> picture.CellProperties:
     flt, scope = _api_scope(request, filters)
     summary = picture.cell_summary(_db(request), scope, flt, picture.parse_cell(cell))
     return picture.CellProperties(
@@ -294,12 +294,12 @@ async def cell_json(request: Request, cell: str, filters: dict) -> picture.CellP
      summary="Single observations of one live deployment (GeoJSON points)",
      description="Only for a deployment happening now, and only to the unit's leads and the officers assigned "
                  "to it; otherwise 403. Kind, severity, trend and time: no free text.")
-async def points_geojson(request: Request, filters: dict) -> picture.PointCollection:
+async def points_geojson(request: Request, filters: NamedDependency[dict]) -> picture.PointCollection:
     flt, scope = _api_scope(request, filters)
     return picture.points(_db(request), scope, flt)
 
 
-def _export(request: Request, filters: dict, kind_name: str, fmt: str):
+def _export(request: Request, filters: NamedDependency[dict], kind_name: str, fmt: str):
     flt, scope = _api_scope(request, filters)
     rows = picture.export_rows(_db(request), _user(request), scope, flt, kind_name, fmt)
     return flt, rows
@@ -317,7 +317,7 @@ EXPORT_DESCRIPTION = ("The same filters as the map (window, from, to, deployment
 @get("/api/picture/export/tensions.geojson", opt=LEAD, dependencies=DEPENDENCIES,
      media_type="application/geo+json", summary="Tension observations (GeoJSON FeatureCollection)",
      description=EXPORT_DESCRIPTION)
-async def export_tensions_geojson(request: Request, filters: dict) -> picture.TensionExport:
+async def export_tensions_geojson(request: Request, filters: NamedDependency[dict]) -> picture.TensionExport:
     flt, rows = _export(request, filters, "tension", "geojson")
     return picture.export_geojson(rows, "tension", flt)
 
@@ -325,7 +325,7 @@ async def export_tensions_geojson(request: Request, filters: dict) -> picture.Te
 @get("/api/picture/export/interventions.geojson", opt=LEAD, dependencies=DEPENDENCIES,
      media_type="application/geo+json", summary="Interventions (GeoJSON FeatureCollection)",
      description=EXPORT_DESCRIPTION + " With a tension filter: the interventions linked to matching observations.")
-async def export_interventions_geojson(request: Request, filters: dict) -> picture.InterventionExport:
+async def export_interventions_geojson(request: Request, filters: NamedDependency[dict]) -> picture.InterventionExport:
     flt, rows = _export(request, filters, "intervention", "geojson")
     return picture.export_geojson(rows, "intervention", flt)
 
@@ -333,7 +333,7 @@ async def export_interventions_geojson(request: Request, filters: dict) -> pictu
 @get("/api/picture/export/tensions.csv", opt=LEAD, dependencies=DEPENDENCIES, media_type="text/csv",
      summary="Tension observations (CSV)",
      description=EXPORT_DESCRIPTION + " Columns: " + ", ".join(picture.EXPORT_FIELDS["tension"]) + ".")
-async def export_tensions_csv(request: Request, filters: dict) -> Response[str]:
+async def export_tensions_csv(request: Request, filters: NamedDependency[dict]) -> Response[str]:
     flt, rows = _export(request, filters, "tension", "csv")
     return Response(picture.export_csv(rows, "tension"), media_type="text/csv",
                     headers=_attachment("tensions.csv", flt))
@@ -342,7 +342,7 @@ async def export_tensions_csv(request: Request, filters: dict) -> Response[str]:
 @get("/api/picture/export/interventions.csv", opt=LEAD, dependencies=DEPENDENCIES, media_type="text/csv",
      summary="Interventions (CSV)",
      description=EXPORT_DESCRIPTION + " Columns: " + ", ".join(picture.EXPORT_FIELDS["intervention"]) + ".")
-async def export_interventions_csv(request: Request, filters: dict) -> Response[str]:
+async def export_interventions_csv(request: Request, filters: NamedDependency[dict]) -> Response[str]:
     flt, rows = _export(request, filters, "intervention", "csv")
     return Response(picture.export_csv(rows, "intervention"), media_type="text/csv",
                     headers=_attachment("interventions.csv", flt))
@@ -356,8 +356,8 @@ PARTNER_DESCRIPTION = ("For partners (POR): h3 cells and counts only, never free
      media_type="application/geo+json", summary="Partner export: aggregated cells (GeoJSON)",
      description=PARTNER_DESCRIPTION)
 async def export_partner_geojson(
-    request: Request, filters: dict,
-    res: Annotated[str | None, Parameter(description="h3 resolution 5-9 (default 8)")] = None,
+    request: Request, filters: NamedDependency[dict],
+    res: Annotated[str | None, QueryParameter(description="h3 resolution 5-9 (default 8)")] = None,
 ) -> picture.PartnerCellCollection:
     flt, scope = _api_scope(request, filters)
     cell_res = picture.parse_res(res)
@@ -369,8 +369,8 @@ async def export_partner_geojson(
      summary="Partner export: aggregated cells (CSV)",
      description=PARTNER_DESCRIPTION + " Columns: " + ", ".join(picture.PARTNER_CSV_FIELDS) + ", kind_<code>...")
 async def export_partner_csv(
-    request: Request, filters: dict,
-    res: Annotated[str | None, Parameter(description="h3 resolution 5-9 (default 8)")] = None,
+    request: Request, filters: NamedDependency[dict],
+    res: Annotated[str | None, QueryParameter(description="h3 resolution 5-9 (default 8)")] = None,
 ) -> Response[str]:
     flt, scope = _api_scope(request, filters)
     cell_res = picture.parse_res(res)
