@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_sync.py [--batches 20] [--no-browser]
 
 1. Ingest: batches of 100 records (tension observations and contacts) through fieldapp.offline.sync.ingest
-   (validation, history, audit, change log, receipts and the other areas' hooks, one transaction per
+   (validation, audit, change log, receipts and the other areas' hooks, one transaction per
    batch), against a plain sqlite3 executemany of the very rows it stored, one transaction per batch,
    into the same schema on the same disk with the same pragmas (WAL, synchronous=FULL), in the same run.
 2. Re-sent duplicate batches (the acknowledgement was lost) against the new ones.

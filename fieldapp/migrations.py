@@ -354,3 +354,13 @@ def m003_picture(db):
         ) WITHOUT ROWID""")
     from fieldapp import picture  # records stored before this migration enter the picture
     picture.rebuild(db)
+
+
+@migrations()
+def m006_previous_versions(db):
+    # record_versions keeps the previous versions of a record only; the current one is the record's row
+    # (records.history() joins the two). Snapshots of current versions written before this go.
+    for record_type, table in (("contact", "contacts"), ("tension", "tensions"), ("intervention", "interventions")):
+        db.execute(f"DELETE FROM record_versions WHERE record_type = '{record_type}' AND EXISTS (SELECT 1 "
+                   f"FROM {table} r WHERE r.id = record_versions.record_id AND r.deleted_at IS NULL "
+                   "AND r.version = record_versions.version)")

@@ -352,19 +352,16 @@ def get(db, kind_name: str, record_id: str) -> dict | None:
     return decode(kind_name, one(db, f"SELECT * FROM {kind.table} WHERE id = ? AND deleted_at IS NULL", [record_id]))
 
 
-def _snapshot_rows(records_: list[tuple[str, dict]], user: User) -> list[tuple]:
-    return [(kind_name, record["id"], record["version"],
-             json.dumps({k: v for k, v in record.items() if k != "record_type"}, sort_keys=True), user.id,
-             record["updated_at"]) for kind_name, record in records_]
+def _version_data(record: dict) -> str:
+    return json.dumps({k: v for k, v in record.items() if k not in ("record_type", "duplicate")}, sort_keys=True)
 
 
-def _snapshot(db, kind_name: str, record: dict, user: User) -> None:
-    _snapshots(db, [(kind_name, record)], user)
-
-
-def _snapshots(db, records_: list[tuple[str, dict]], user: User) -> None:
-    db.conn.executemany("INSERT OR REPLACE INTO record_versions (record_type, record_id, version, data, changed_by, "
-                        "changed_at) VALUES (?, ?, ?, ?, ?, ?)", _snapshot_rows(records_, user))
+def _snapshot(db, kind_name: str, record: dict) -> None:
+    """Keep a version that is about to be replaced (edit) or deleted: record_versions holds the previous
+    versions only; the current one is the record's row itself (see history())."""
+    db.execute("INSERT OR REPLACE INTO record_versions (record_type, record_id, version, data, changed_by, changed_at) "
+               "VALUES (?, ?, ?, ?, ?, ?)", [kind_name, record["id"], record["version"], _version_data(record),
+                                             record["updated_by"], record["updated_at"]])
 
 
 @dataclass
@@ -513,11 +510,10 @@ def _store(db, user: User, entries: list[tuple], now: datetime, *, loose: bool =
             ids = [record_id for k, record_id in order if k == kind_name]
             for start in range(0, len(ids), 500):
                 chunk = ids[start:start + 500]
-                for row in db.query(f"SELECT * FROM {KINDS[kind_name].table} WHERE id IN ({','.join('?' * len(chunk))})",
-                                    chunk):
+                marks = ",".join("?" * len(chunk))
+                for row in db.query(f"SELECT * FROM {KINDS[kind_name].table} WHERE id IN ({marks})", chunk):
                     by_id[row["id"]] = decode(kind_name, row)
         written = [(kind_name, by_id[record_id]) for kind_name, record_id in order]
-        _snapshots(db, written, user)
         # The same rows as audit.record(), one statement for all.
         at = now_iso()
         db.conn.executemany("INSERT INTO audit_log (at, user_id, action, record_type, record_id, detail) "
@@ -576,12 +572,12 @@ def update(db, user: User, kind_name: str, record_id: str, raw: dict, *, base_ve
         current = get(db, kind_name, record_id)
         if current["version"] != base_version:
             raise StaleVersion(current)
+        _snapshot(db, kind_name, current)
         changes = {**_to_row(kind, values), "version": current["version"] + 1,
                    "content_hash": content_hash(kind_name, {**values, "deployment_id": record["deployment_id"]}),
                    "updated_at": iso(utcnow()), "updated_by": user.id}
         db[kind.table].update(record_id, changes)
         record = get(db, kind_name, record_id)
-        _snapshot(db, kind_name, record, user)
         audit.record(db, user.id, "update", kind_name, record_id, f"version={record['version']}")
         _after_write(db, kind_name, record)
     return record
@@ -595,6 +591,7 @@ def delete(db, user: User, kind_name: str, record_id: str) -> None:
     kind = KINDS[kind_name]
     now = iso(utcnow())
     with write(db):
+        _snapshot(db, kind_name, record)  # a deleted record's history ends with its last version
         db.execute(f"UPDATE {kind.table} SET deleted_at = ?, updated_at = ?, updated_by = ?, version = version + 1 "
                    "WHERE id = ?", [now, now, user.id, record_id])
         audit.record(db, user.id, "delete", kind_name, record_id)
@@ -602,12 +599,21 @@ def delete(db, user: User, kind_name: str, record_id: str) -> None:
 
 
 def history(db, kind_name: str, record_id: str) -> list[dict]:
-    """Every stored version of a record, newest first, with who made it."""
+    """Every stored version of a record, newest first, with who made it: the current row (unless the
+    record is deleted) and the previous versions kept in record_versions."""
+    kind = KINDS[kind_name]
+    current = one(db, f"SELECT * FROM {kind.table} WHERE id = ?", [record_id])
+    out = []
+    if current is not None and current["deleted_at"] is None:
+        author = one(db, "SELECT username, display_name FROM users WHERE id = ?", [current["updated_by"]]) or {}
+        out.append({"version": current["version"], "data": json.loads(_version_data(decode(kind_name, current))),
+                    "changed_at": current["updated_at"], "username": author.get("username"),
+                    "display_name": author.get("display_name")})
     rows = db.query(
         "SELECT v.version, v.data, v.changed_at, u.username, u.display_name FROM record_versions v "
-        "LEFT JOIN users u ON u.id = v.changed_by WHERE v.record_type = ? AND v.record_id = ? ORDER BY v.version DESC",
-        [kind_name, record_id])
-    return [{**row, "data": json.loads(row["data"])} for row in rows]
+        "LEFT JOIN users u ON u.id = v.changed_by WHERE v.record_type = ? AND v.record_id = ? AND v.version < ? "
+        "ORDER BY v.version DESC", [kind_name, record_id, out[0]["version"] if out else 1 << 62])
+    return out + [{**row, "data": json.loads(row["data"])} for row in rows]
 
 
 def changed_fields(kind_name: str, older: dict, newer: dict) -> list[str]:

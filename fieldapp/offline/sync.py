@@ -1,7 +1,8 @@
 """The server side of the sync protocol: device records in (one answer per record), changes out.
 
-No web imports. A batch is one transaction; each record runs in its own savepoint, so a record that
-is rejected or in conflict never rolls back the others. Every answer except "rejected" is kept as a
+No web imports. A batch is one transaction. New records are validated together and written with one
+statement per table (records.create_many); edits run one by one, each in its own savepoint. Either way a
+record that is rejected or in conflict writes nothing of its own and never rolls back the others. Every answer except "rejected" is kept as a
 receipt, so a resend of the same submission (lost acknowledgement, two senders) gets the same answer
 and never writes a second row.
 """

@@ -53,6 +53,7 @@ __all__ = [
     "aggregate", "cell_collection", "cell_detail", "cell_int", "cell_ring", "cell_size_m", "cell_summary", "cleanup",
     "colour_class", "descendant_range", "export_csv", "export_geojson", "export_rows", "fill_kinds", "hotspots",
     "legend_for", "map_centre", "map_deployments", "nearest_place", "parent_masks", "parent_of", "parse_bbox", "parse_cell", "parse_filter",
-    "parse_res", "partner_cells", "partner_collection", "partner_csv", "points", "rebuild", "record_written", "records_written",
+    "parse_res", "partner_cells", "partner_collection", "partner_csv", "points", "rebuild", "record_written",
+    "records_written",
     "res_for_zoom", "resolve_scope", "trend",
 ]

@@ -164,18 +164,31 @@ def records_written(db, kind_name: str, records: list[dict]) -> None:
 
 def _add_many(db, observations: list[dict]) -> None:
     """_add() for many observations: one upsert per roll-up row they count in."""
-    sums: dict[tuple, list] = {}
+    # Observations of one place, hour and kind (most of a sync batch) share their roll-up rows: their
+    # increments are summed first, then spread over the rows once.
+    alike: dict[tuple, list] = {}
     for obs in observations:
+        shape = (obs["unit_id"], obs["cell"], obs["occurred_at"][:13], obs["kind"], obs["groups"])
+        entry = alike.get(shape)
+        if entry is None:
+            entry = alike[shape] = [[0] * len(_ALL_COLUMNS), obs]
+        elif obs["occurred_at"] > entry[1]["occurred_at"]:
+            entry[1] = obs
         names, values = _increments(obs)
-        increments = [(_COLUMN_INDEX[name], value) for name, value in zip(names, values)]
-        for key in _rollup_keys(obs):
+        totals = entry[0]
+        for name, value in zip(names, values):
+            totals[_COLUMN_INDEX[name]] += value
+    sums: dict[tuple, list] = {}
+    for totals, latest in alike.values():
+        for key in _rollup_keys(latest):
             row = sums.get(key)
             if row is None:
-                row = sums[key] = [0] * len(_ALL_COLUMNS) + [obs["occurred_at"]]
-            elif obs["occurred_at"] > row[-1]:
-                row[-1] = obs["occurred_at"]
-            for index, value in increments:
+                sums[key] = [*totals, latest["occurred_at"]]
+                continue
+            for index, value in enumerate(totals):
                 row[index] += value
+            if latest["occurred_at"] > row[-1]:
+                row[-1] = latest["occurred_at"]
     db.conn.executemany(
         f"INSERT INTO picture_rollup ({_KEY_SQL}, {', '.join(_ALL_COLUMNS)}, last_at) "
         f"VALUES ({', '.join('?' * (len(_KEY) + len(_ALL_COLUMNS) + 1))}) ON CONFLICT ({_KEY_SQL}) DO UPDATE SET "
