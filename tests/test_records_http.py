@@ -373,7 +373,9 @@ def test_edit_form_and_partial(login, tension):
     session = login("officer1")
     page = session.get(f"/records/tension/{tension['id']}/edit")
     assert page.status_code == 200 and 'name="version" value="1"' in page.text
-    assert f'action="/records/tension/{tension["id"]}"' in page.text and "data-outbox" not in page.text
+    assert f'action="/records/tension/{tension["id"]}"' in page.text
+    assert 'data-outbox="tension"' in page.text and 'data-base-version="1"' in page.text  # edits go through the outbox
+    assert f'name="id" value="{tension["id"]}"' in page.text
     assert re.search(r'value="2" checked', page.text)
     partial = session.get(f"/records/tension/{tension['id']}/edit", headers={"HX-Request": "true"})
     assert partial.status_code == 200 and "<html" not in partial.text

@@ -146,7 +146,7 @@
       checkboxNames[box.name] = (checkboxNames[box.name] || 0) + 1;
     });
     new FormData(form).forEach(function (value, name) {
-      if (typeof value !== "string" || name === "_csrf" || name === "id" || name === "device_time") return;
+      if (typeof value !== "string" || name === "_csrf" || name === "id" || name === "device_time" || name === "version") return;
       if (name.slice(-2) === "[]") name = name.slice(0, -2);
       if (checkboxNames[name] > 1) values[name] = (values[name] || []).concat([value]);
       else if (name in values) values[name] = [].concat(values[name], [value]);
@@ -171,13 +171,24 @@
     });
   }
 
+  function editing(form) { return form.hasAttribute("data-base-version"); }
+
+  // The closed "Time and place" section shows the time the form now holds, not the one of a cached page.
+  function showFormTime(form) {
+    var box = form.querySelector("[data-time-summary]");
+    if (!box) return;
+    var old = box.textContent;
+    var cut = old.indexOf(" · ");
+    box.textContent = showTime(Date.now(), true) + (cut >= 0 ? old.slice(cut) : "");
+  }
+
   function freshForm(form) {
     var id = Outbox.newId();
     form.dataset.clientId = id;
     var idInput = form.querySelector("input[name=id]");
     if (idInput) idInput.value = id;
     var time = form.querySelector("input[name=occurred_at]");
-    if (time) time.value = helsinkiInput(new Date());
+    if (time) { time.value = helsinkiInput(new Date()); showFormTime(form); }
     var deviceTime = form.querySelector("input[name=device_time]");
     if (deviceTime) deviceTime.value = new Date().toISOString();
     delete form.dataset.replace;
@@ -219,20 +230,28 @@
     form.dataset.saving = "1";
     var tapped = performance.now();
     var deploymentId = form.dataset.deployment;
-    var baseVersion = form.dataset.baseVersion ? parseInt(form.dataset.baseVersion, 10) : null;
+    var edit = editing(form);
+    var baseVersion = edit ? parseInt(form.dataset.baseVersion, 10) : null;
+    if (edit && isNaN(baseVersion)) baseVersion = -1;  // never null: an edit must not become a new record
+    var idInput = form.querySelector("input[name=id]");
     var entry = {
-      id: form.dataset.replace || form.dataset.clientId || Outbox.newId(),
+      id: edit && idInput && idInput.value ? idInput.value : (form.dataset.replace || form.dataset.clientId || Outbox.newId()),
       kind: form.dataset.outbox, deployment_id: deploymentId, values: formValues(form),
       base_version: baseVersion, device_time: new Date().toISOString(), user: me()
     };
     var back = [["/deployments/" + deploymentId, text("back")], ["/pending", text("pending")]];
+    var after = edit && form.dataset.recordUrl ? form.dataset.recordUrl : "/deployments/" + deploymentId;
     Outbox.save(entry).then(function () {
       var notice = formNotice(form, text("saved"), "saved", back);
       mark("last-save-ms", (performance.now() - tapped).toFixed(1));
       notice.setAttribute("data-record-id", entry.id);
-      freshForm(form);
-      form.reset();
-      freshForm(form);
+      if (edit) {
+        delete form.dataset.dirty;  // an edit stays on its form: saving again replaces the waiting edit
+      } else {
+        freshForm(form);
+        form.reset();
+        freshForm(form);
+      }
       delete form.dataset.saving;
       render();
       registerBackgroundSync();
@@ -248,11 +267,16 @@
           showRejection(form, setAside, back);
           return;
         }
-        if (!receipt) return;
+        if (!receipt || (edit && !(receipt.version > baseVersion))) return;  // (an older receipt of the same id)
         formNotice(form, text("saved-server"), "server", back).setAttribute("data-record-id", entry.id);
+        if (edit && receipt.version) {  // a further save edits the version just stored
+          form.dataset.baseVersion = String(receipt.version);
+          var versionInput = form.querySelector("input[name=version]");
+          if (versionInput) versionInput.value = String(receipt.version);
+        }
         if (!form.dataset.dirty && performance.now() - tapped < FOLLOW_UP_MS) {
           try { sessionStorage.setItem(FLASH_KEY, text("saved-server")); } catch (e) { /* no flash then */ }
-          location.assign("/deployments/" + deploymentId);
+          location.assign(after);
         }
       });
     }, function (err) {
@@ -264,6 +288,7 @@
       return Sync.sendNow(entry).then(function (result) {
         if (result && (result.status === "accepted" || result.status === "duplicate")) {
           formNotice(form, text("sent-direct"), "server", back);
+          if (edit) return;
           form.reset();
           freshForm(form);
         }
@@ -317,7 +342,8 @@
     document.querySelectorAll("form[data-outbox]").forEach(function (form) {
       if (form.dataset.outboxReady) return;
       form.dataset.outboxReady = "1";
-      if (deviceCopy || !form.querySelector("input[name=id]")) freshForm(form);
+      if (editing(form)) form.dataset.clientId = form.querySelector("input[name=id]").value;  // the record's own id
+      else if (deviceCopy || !form.querySelector("input[name=id]")) freshForm(form);
       else form.dataset.clientId = form.querySelector("input[name=id]").value || Outbox.newId();
       form.addEventListener("input", function () { form.dataset.dirty = "1"; });
       addDeviceLinks(form);
@@ -437,7 +463,9 @@
     var actions = el("p", "actions");
     if (state === "rejected") {
       var fixLink = el("a", "button", text("fix"));
-      fixLink.href = "/deployments/" + entry.deployment_id + "/" + (slugs[entry.kind] || "") + "/new?outbox=" + entry.id;
+      fixLink.href = entry.base_version != null
+        ? "/records/" + entry.kind + "/" + entry.id + "/edit?outbox=" + entry.id
+        : "/deployments/" + entry.deployment_id + "/" + (slugs[entry.kind] || "") + "/new?outbox=" + entry.id;
       actions.appendChild(fixLink);
     }
     if (state === "conflict") {

@@ -456,3 +456,56 @@ def test_records_the_server_refuses_are_set_aside_with_the_reason_and_never_bloc
     page.locator(f"[data-list='attention'] li[data-id='{broken_id}'] [data-action='discard']").click()
     page.wait_for_selector("[data-pending] [data-section='attention']", state="hidden")
     assert page.locator("[data-sync-status]").get_attribute("data-attention") == "0"
+
+
+# ---------------------------------------------------------------- edits through the outbox
+
+
+def test_edit_saved_offline_waits_on_the_device_and_syncs_as_the_next_version(context, offline_server):
+    page = context.new_page()
+    deployment_id = start(page, offline_server)
+    mark = marker()
+    save_form(page, offline_server, deployment_id, "tension", f"{mark} before", severity="2")
+    page.wait_for_url(re.compile(f"/deployments/{deployment_id}$"), timeout=30000)
+    [record_id] = rows_with(offline_server, mark)["tension"]
+    page.goto(f"{offline_server.url}/records/tension/{record_id}/edit")
+    form = "form[data-outbox='tension'][data-base-version='1']"
+    page.wait_for_selector(form)
+    context.set_offline(True)
+    page.check(f"{form} input[name='severity'][value='4']")
+    page.fill(f"{form} textarea[name=notes]", f"{mark} after")
+    page.click(f"{form} button[type=submit]")
+    notice = page.locator("[data-outbox-notice][data-state='saved']")
+    notice.wait_for()
+    assert notice.get_attribute("data-record-id") == record_id  # the record's own id, not a new one
+    wait_for_waiting(page, 1)
+    conn = offline_server.db()
+    assert tuple(conn.execute("SELECT version, notes FROM tensions WHERE id = ?", [record_id]).fetchone()) \
+        == (1, f"{mark} before")
+    conn.close()
+
+    context.set_offline(False)
+    wait_for_waiting(page, 0)
+    conn = offline_server.db()
+    try:
+        row = conn.execute("SELECT version, severity, notes FROM tensions WHERE id = ?", [record_id]).fetchone()
+        assert tuple(row) == (2, 4, f"{mark} after")
+        [old] = conn.execute("SELECT data FROM record_versions WHERE record_type = 'tension' AND record_id = ? "
+                             "AND version = 1", [record_id]).fetchall()
+        assert f"{mark} before" in old[0]
+    finally:
+        conn.close()
+    assert rows_with(offline_server, mark)["tension"] == [record_id]  # an edit, never a second record
+
+    # A stale edit (based on version 1 again) is set aside as a conflict; the server keeps version 2.
+    outbox_save(page, [{"id": record_id, "kind": "tension", "deployment_id": deployment_id, "base_version": 1,
+                        "values": tension_values(f"{mark} stale", severity="5")}])
+    page.goto(offline_server.url + "/pending")
+    page.click("[data-sync-now]")
+    page.locator(f"[data-list='attention'] li[data-id='{record_id}'][data-state='conflict']").wait_for()
+    conn = offline_server.db()
+    assert tuple(conn.execute("SELECT version, notes FROM tensions WHERE id = ?", [record_id]).fetchone()) \
+        == (2, f"{mark} after")
+    assert conn.execute("SELECT reason FROM sync_conflicts WHERE record_id = ?", [record_id]).fetchone()[0] \
+        == "stale_edit"
+    conn.close()
