@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from litestar import Litestar
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import CacheControlHeader, State
@@ -13,22 +15,14 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from fieldapp import web
+from fieldapp import por_worker, push_worker, web
 from fieldapp.db import open_db
-from fieldapp.routes import auth, home
-from fieldapp.routes import admin, deployments as deployments_routes
-from fieldapp.routes import records as records_routes
-from fieldapp import por_worker
-from fieldapp.routes import por_admin, reports as reports_routes
-from fieldapp import push_worker
-from fieldapp.routes import alerts as alerts_routes
-from fieldapp.routes import offline as offline_routes
-from fieldapp.routes import picture as picture_routes
+from fieldapp.routes import admin, alerts, auth, deployments, home, offline, picture, por_admin, records, reports
 from fieldapp.settings import Settings
 from fieldapp.templating import make_environment
 
-from pathlib import Path
-
+# Each route module exports ROUTES; the order does not matter (literal paths win over parameters).
+ROUTE_MODULES = (auth, home, deployments, records, offline, picture, reports, alerts, admin, por_admin)
 STATIC_DIR = Path(__file__).parent / "static"
 
 
@@ -45,12 +39,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Alert rule thresholds into the database (records._after_write has no settings), VAPID keys, push sender.
     push_sender = push_worker.install(db, settings, on_startup, on_shutdown)
     env = make_environment()
-    env.globals["alert_notice"] = alerts_routes.alert_notice
+    env.globals["alert_notice"] = alerts.alert_notice
     static = create_static_files_router(
         path="/static", directories=[STATIC_DIR], opt={"public": True},
         cache_control=CacheControlHeader(max_age=3600), include_in_schema=False)
     return Litestar(
-        route_handlers=[static, *auth.ROUTES, *home.ROUTES, *deployments_routes.ROUTES, *admin.ROUTES, *records_routes.ROUTES, *reports_routes.ROUTES, *por_admin.ROUTES, *alerts_routes.ROUTES, *offline_routes.ROUTES, *picture_routes.ROUTES],
+        route_handlers=[static, *(handler for module in ROUTE_MODULES for handler in module.ROUTES)],
         guards=[web.access_guard],
         middleware=[DefineMiddleware(web.session_middleware)],
         exception_handlers=web.EXCEPTION_HANDLERS,
