@@ -101,6 +101,14 @@ def _obs_conditions(scope: Scope, flt: PictureFilter, alias: str = "o") -> tuple
     if scope.deployment_id:
         where.append(f"{alias}.deployment_id = ?")
         params.append(scope.deployment_id)
+    more, more_params = filter_conditions(flt, alias)
+    return where + more, params + more_params
+
+
+def filter_conditions(flt: PictureFilter, alias: str) -> tuple[list[str], list]:
+    """WHERE parts for the tension filters (kind, severity, group) on rows with those columns."""
+    where: list[str] = []
+    params: list = []
     if flt.kinds:
         where.append(f"{alias}.kind IN ({','.join('?' * len(flt.kinds))})")
         params += list(flt.kinds)

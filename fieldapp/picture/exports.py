@@ -14,7 +14,8 @@ import msgspec
 from fieldapp import audit
 from fieldapp.clock import iso
 from fieldapp.db import write
-from fieldapp.picture.aggregation import CellSummary, _places, aggregate, cell_summary, nearest_place
+from fieldapp.picture.aggregation import (CellSummary, _places, aggregate, cell_summary, filter_conditions,
+                                         nearest_place)
 from fieldapp.picture.cells import FINEST, cell_int, cell_size_m, descendant_range, parent_of
 from fieldapp.picture.filters import PictureFilter, Scope
 from fieldapp.picture.geojson import Point
@@ -36,15 +37,8 @@ def _tension_conditions(scope: Scope, flt: PictureFilter, alias: str = "t", *,
     else:
         where.append(f"{alias}.deployment_id IN (SELECT id FROM deployments WHERE unit_id = ?)")
         params.append(scope.unit_id)
-    if flt.kinds:
-        where.append(f"{alias}.kind IN ({','.join('?' * len(flt.kinds))})")
-        params += list(flt.kinds)
-    if flt.severities:
-        where.append(f"{alias}.severity IN ({','.join(str(s) for s in flt.severities)})")
-    if flt.group:
-        where.append(f"EXISTS (SELECT 1 FROM json_each({alias}.groups) WHERE json_each.value = ?)")
-        params.append(flt.group)
-    return where, params
+    more, more_params = filter_conditions(flt, alias)
+    return where + more, params + more_params
 
 
 def _intervention_conditions(scope: Scope, flt: PictureFilter) -> tuple[list[str], list]:
