@@ -3,9 +3,9 @@
 Every alert lands in the in-app inbox (alert_recipients) and, for each subscribed device of each
 recipient, in the persistent push queue (push_deliveries, state queued -> sent | failed | expired).
 The queue is worked off the request path by push_worker.py; this module only reads and writes rows.
-The automatic rules run inside the record's write transaction (records._after_write); their
-thresholds live in the one-row table alert_config, written by the app at start, because
-_after_write has no settings. No web imports here.
+The automatic rules run as a projection of the field records (fieldapp/projections.py, right after
+the records' transaction); their thresholds live in the one-row table alert_config, written by the app
+at start, because the projections have no settings. No web imports here.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class AlertInvalid(ValueError):
 # ---- rule thresholds -------------------------------------------------------------------------
 
 def store_rule_settings(db, tension_severity: int, hotspot_score: float | None = None) -> None:
-    """Record the running configuration's thresholds, so that records._after_write can read them."""
+    """Record the running configuration's thresholds, so that the projections can read them."""
     with write(db):
         db.execute("UPDATE alert_config SET tension_severity = ?, hotspot_score = ?, updated_at = ? WHERE id = 1",
                    [int(tension_severity), hotspot_score, iso(utcnow())])
@@ -414,7 +414,7 @@ def _unit_leads(db, unit_id: str) -> list[str]:
 
 
 def record_written(db, kind_name: str, record: dict) -> None:
-    """The automatic rules, run inside the write transaction of every create, update, delete and sync.
+    """The automatic rules, applied to every created, edited and deleted record (fieldapp/projections.py).
 
     A recent tension observation at or above the configured severity alerts the unit's leads (once per
     observation); a situation-picture cell whose recent score reaches the configured level alerts them
@@ -473,7 +473,7 @@ def _hotspot(db, record: dict, deployment: dict, threshold: float) -> dict | Non
     if record.get("lat") is None or record.get("lon") is None:
         return None
     try:
-        from fieldapp import picture  # the situation picture's own scores (updated earlier in _after_write)
+        from fieldapp import picture  # the situation picture's own scores (projected just before the alerts)
 
         now = utcnow()
         cell = picture.parent_of(picture.cell_int(record["lat"], record["lon"]), HOTSPOT_RES)

@@ -15,7 +15,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from fieldapp import por_worker, push_worker, web
+from fieldapp import por_worker, projections, push_worker, web
 from fieldapp.db import open_db
 from fieldapp.routes import admin, alerts, auth, deployments, home, offline, picture, por_admin, records, reports
 from fieldapp.settings import Settings
@@ -36,8 +36,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
     on_shutdown: list = []
     por_feed = por_worker.install(db, settings, on_startup, on_shutdown)  # no POR URL: nothing queued, no worker
 
-    # Alert rule thresholds into the database (records._after_write has no settings), VAPID keys, push sender.
+    # Alert rule thresholds into the database (the projections have no settings), VAPID keys, push sender.
     push_sender = push_worker.install(db, settings, on_startup, on_shutdown)
+    # Records written but not yet projected (the server stopped right after a sync's commit): apply them now.
+    projections.catch_up(db)
     env = make_environment()
     env.globals["alert_notice"] = alerts.alert_notice
     static = create_static_files_router(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
-from fieldapp import accounts, records
+from fieldapp import accounts, projections, records
 from fieldapp import deployments as deployments_domain
 from fieldapp import por
 from fieldapp import picture
@@ -125,6 +125,7 @@ def load(db, seed: int = 7) -> str:
                 spot = (round(lat + rng.gauss(0, 0.0025), 5), round(lon + rng.gauss(0, 0.004), 5))
                 author = rng.choice(authors)
                 _demo_records(db, rng, author, deployment, kind, at, spot, counts)
+    projections.catch_up(db)  # the situation picture, alerts and POR feed of the demo records
     return (f"demo data ready: {counts['contact']} contacts, {counts['tension']} tension observations, "
             f"{counts['intervention']} interventions\n"
             f"demo logins (password '{DEMO_PASSWORD}', demo only): " + ", ".join(u for u, _r, _n in DEMO_USERS))

@@ -364,3 +364,38 @@ def m006_previous_versions(db):
         db.execute(f"DELETE FROM record_versions WHERE record_type = '{record_type}' AND EXISTS (SELECT 1 "
                    f"FROM {table} r WHERE r.id = record_versions.record_id AND r.deleted_at IS NULL "
                    "AND r.version = record_versions.version)")
+
+
+@migrations()
+def m007_record_seq(db):
+    # Every field record carries the position of its latest write (create, edit, delete) in one sequence
+    # that only grows: devices pull by it (fieldapp/offline/sync.py) and the projections (situation
+    # picture, alerts, POR feed: fieldapp/projections.py) follow it with a cursor of their own, after the
+    # write's transaction. It replaces the changes table; each record keeps its newest position there, so
+    # the cursors devices hold stay valid.
+    db.execute("CREATE TABLE sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID")
+    db.execute("CREATE TEMP TABLE newest_change AS SELECT record_id, MAX(seq) AS seq FROM changes GROUP BY record_id")
+    db.execute("CREATE INDEX temp.newest_change_record ON newest_change(record_id)")
+    for table in ("contacts", "tensions", "interventions"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
+        # The hash of the device's submission that created the record (sync): a resend of it is known at once.
+        db.execute(f"ALTER TABLE {table} ADD COLUMN submission_hash TEXT")
+        db.execute(f"UPDATE {table} SET seq = COALESCE((SELECT seq FROM newest_change n WHERE n.record_id = "
+                   f"{table}.id), 0)")
+        db.execute(f"CREATE INDEX {table}_seq ON {table}(seq)")
+        db.execute(f"CREATE INDEX {table}_deployment_seq ON {table}(deployment_id, seq)")
+    db.execute("DROP TABLE temp.newest_change")
+    newest = db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
+    # 'records': the newest position given out; 'projected': how far the projections have applied the
+    # records (until now they ran inside each write, so they are current).
+    db.execute("INSERT INTO sequences (name, value) VALUES ('records', ?), ('projected', ?)", [newest, newest])
+    db.execute("DROP TABLE changes")
+    # content_hash is now the SHA-256 of msgspec's sorted JSON (faster than json.dumps): recomputed for
+    # every stored record from its row, which gives the same content as the values it was stored from.
+    from fieldapp import records
+
+    for kind_name, kind in records.KINDS.items():
+        rows = db.conn.execute(f"SELECT * FROM {kind.table}")
+        names = [d[0] for d in rows.description]
+        db.conn.executemany(f"UPDATE {kind.table} SET content_hash = ? WHERE id = ?",
+                            [(records.row_content_hash(kind_name, dict(zip(names, row))), row[0]) for row in rows.fetchall()])

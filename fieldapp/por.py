@@ -56,7 +56,7 @@ def idempotency_key(record_type: str, record_id: str, version: int) -> str:
 
 
 def record_written(db, kind_name: str, record: dict) -> dict | None:
-    """Queue this version of a record for the POR feed (called inside the write transaction).
+    """Queue this version of a record for the POR feed (a projection: fieldapp/projections.py).
 
     Does nothing when no endpoint is configured; a second call for the same version is ignored.
     """

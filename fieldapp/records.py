@@ -14,13 +14,10 @@ from typing import Annotated
 import msgspec
 from sqlite_utils.db import jsonify_if_needed
 
-from fieldapp import audit, categories
+from fieldapp import audit, categories, projections
 from fieldapp import deployments as deployments_domain
-from fieldapp import alerts
-from fieldapp import por
-from fieldapp import picture
 from fieldapp.accounts import User
-from fieldapp.clock import iso, now_iso, parse, utcnow
+from fieldapp.clock import iso, parse, utcnow
 from fieldapp.db import one, write
 from fieldapp.i18n import gettext as _
 from fieldapp.ids import is_valid_id, new_id  # noqa: F401 (new_id is used by demo data too)
@@ -118,6 +115,13 @@ class BatchCache:
         self.db, self.user = db, user
         self._codes: dict[str, set[str]] = {}
         self._access: dict[str, tuple] = {}
+        self._now: tuple[datetime, str] | None = None
+
+    def iso(self, now: datetime) -> str:
+        """iso(now) once per batch (every record of a batch defaults to the same receive time)."""
+        if self._now is None or self._now[0] != now:
+            self._now = (now, iso(now))
+        return self._now[1]
 
     def codes(self, list_name: str) -> set[str]:
         if list_name not in self._codes:
@@ -182,34 +186,61 @@ def _type_error(kind: RecordKind, field: str) -> str:
     return messages.get(field, _("This value is not valid."))
 
 
+# How _clean_raw() reads each field of a kind (in the struct's order), and the category checks of a kind.
+_PLAIN, _MULTI, _BOOLEAN, _TEXT, _COORDINATE, _TIME = range(6)
+
+
+def _mode(kind: RecordKind, name: str) -> int:
+    if name in kind.multi:
+        return _MULTI
+    if name in kind.booleans:
+        return _BOOLEAN
+    if name in ("notes", "place_name"):
+        return _TEXT
+    return {"lat": _COORDINATE, "lon": _COORDINATE, "occurred_at": _TIME}.get(name, _PLAIN)
+
+
+_MODES = {name: {field: _mode(kind, field) for field in FIELD_NAMES[name]} for name, kind in KINDS.items()}
+_UNCHECKED = {name: {field: False for field in kind.booleans} for name, kind in KINDS.items()}  # a box not sent
+_CATEGORY_CHECKS = {name: tuple((field, list_name, field in kind.multi) for field, list_name in kind.categories.items())
+                    for name, kind in KINDS.items()}
+_TRUE = frozenset((True, 1, "1", "on", "true", "yes"))
+
+
 def _clean_raw(kind: RecordKind, raw: dict) -> dict:
-    """Blank form values count as missing; booleans from checkboxes; lists from single values."""
-    cleaned = {}
-    for name in FIELD_NAMES[kind.name]:
-        if name not in raw:
-            if name in kind.booleans:
-                cleaned[name] = False
-            continue
-        value = raw[name]
-        if name in kind.multi:
-            if value in (None, ""):
+    """Blank form values count as missing; booleans from checkboxes; lists from single values. A missing
+    value of a field with a default is left out (the default applies)."""
+    cleaned = dict(_UNCHECKED[kind.name])
+    defaulted = _DEFAULTED[kind.name]
+    modes = _MODES[kind.name]
+    for name, value in raw.items():
+        mode = modes.get(name)
+        if mode is None:
+            continue  # not a field of this kind
+        if mode == _MULTI:
+            if value is None or value == "":
                 value = []
             elif not isinstance(value, list):
                 value = [value]
-            value = [v for v in value if v not in ("", None)]
+            value = [v for v in value if v != "" and v is not None]
             if all(isinstance(v, str) for v in value):
                 value = list(dict.fromkeys(value))  # a code chosen twice counts once
-        elif name in kind.booleans:
-            value = value in (True, 1, "1", "on", "true", "yes")
-        elif isinstance(value, str) and name not in ("notes", "place_name"):
+        elif mode == _BOOLEAN:
+            value = isinstance(value, (str, int)) and value in _TRUE
+        elif mode != _TEXT and isinstance(value, str):
             value = value.strip() or None
-            if name in ("lat", "lon") and value:
+            if value is None:
+                if name in defaulted:
+                    continue
+            elif mode == _COORDINATE:
                 value = value.replace(",", ".")  # a Finnish keyboard gives a decimal comma
-            if name == "occurred_at" and value:
+            elif mode == _TIME:
                 try:
                     value = parse(value)  # datetime-local sends no seconds and no zone: Helsinki time
                 except (ValueError, OverflowError):
                     value = "invalid"
+        elif value is None and name in defaulted:
+            continue
         cleaned[name] = value
     return cleaned
 
@@ -224,10 +255,8 @@ def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime |
     kind = KINDS[kind_name]
     now = now or utcnow()
     cache = cache or BatchCache(db)
-    cleaned = _clean_raw(kind, raw)
+    given = _clean_raw(kind, raw)
     errors: dict[str, str] = {}
-    defaulted = _DEFAULTED[kind_name]
-    given = {k: v for k, v in cleaned.items() if v is not None or k not in defaulted}
     try:  # the whole struct at once; only a failure is checked field by field, for the messages
         values = msgspec.structs.asdict(msgspec.convert(given, kind.struct, strict=False))
     except msgspec.ValidationError:
@@ -235,13 +264,13 @@ def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime |
     for name in kind.required:
         if values.get(name) is None and name not in errors:
             errors[name] = _("This field is required.")
-    for field_name, list_name in kind.categories.items():
+    codes = cache._codes
+    for field_name, list_name, multi in _CATEGORY_CHECKS[kind_name]:
         value = values.get(field_name)
-        if value in (None, []):
+        if not value:
             continue
-        valid = cache.codes(list_name)
-        chosen = value if isinstance(value, list) else [value]
-        if any(code not in valid for code in chosen):
+        valid = codes.get(list_name) or cache.codes(list_name)
+        if not (valid.issuperset(value) if multi else value in valid):
             errors[field_name] = _("Choose a value from the list.")
     occurred = values.get("occurred_at")
     if occurred is not None and "occurred_at" not in errors:
@@ -259,14 +288,14 @@ def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime |
         values["occurred_at"] = occurred
     _check_coordinates(values, errors)
     for text_field in ("notes", "place_name"):
-        if text_field in values and text_field not in errors and find_identity_codes(values[text_field]):
+        if values.get(text_field) and text_field not in errors and find_identity_codes(values[text_field]):
             errors[text_field] = _(
                 "Remove the personal identity code: these records must not identify people.")
     if kind_name == "intervention":
         _check_links(db, values, deployment, errors)
     if errors:
         raise ValidationFailed(errors)
-    return _defaults(values, deployment, now)
+    return _defaults(values, deployment, cache.iso(now))
 
 
 def _convert_fields(kind: RecordKind, given: dict, errors: dict) -> dict:
@@ -307,10 +336,11 @@ def _check_links(db, values: dict, deployment: dict, errors: dict) -> None:
             errors[field] = _("Choose a record of the same deployment.")
 
 
-def _defaults(values: dict, deployment: dict, now: datetime) -> dict:
-    """Time defaults to now, place to the deployment's."""
-    row = dict(values)
-    row["occurred_at"] = iso(row.get("occurred_at") or now)
+def _defaults(values: dict, deployment: dict, now: str) -> dict:
+    """Time defaults to now (as text), place to the deployment's."""
+    row = values
+    occurred = row.get("occurred_at")
+    row["occurred_at"] = iso(occurred) if occurred else now
     if row.get("lat") is None:
         row["lat"], row["lon"] = deployment["lat"], deployment["lon"]
     if not row.get("place_name"):
@@ -320,15 +350,35 @@ def _defaults(values: dict, deployment: dict, now: datetime) -> dict:
 
 def content_hash(kind_name: str, values: dict) -> str:
     """A stable hash of a record's content: a resend with the same id and hash is a duplicate."""
-    body = json.dumps({"kind": kind_name, **values}, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(body.encode()).hexdigest()
+    return hashlib.sha256(_encode({"kind": kind_name, **values})).hexdigest()
+
+
+def row_content_hash(kind_name: str, row: dict) -> str:
+    """content_hash() of a stored row (or history snapshot): the same as of the values it was stored from."""
+    kind = KINDS[kind_name]
+    content = {}
+    for name in FIELD_NAMES[kind_name]:
+        value = row.get(name)
+        if name in kind.booleans:
+            value = bool(value)
+        elif name in kind.multi and isinstance(value, str):
+            value = json.loads(value or "[]")
+        content[name] = value
+    return content_hash(kind_name, {**content, "deployment_id": row.get("deployment_id")})
+
+
+_ENCODER = msgspec.json.Encoder(order="sorted")
+
+
+def _encode(value) -> bytes:
+    return _ENCODER.encode(value)
 
 
 def _to_row(kind: RecordKind, values: dict) -> dict:
     row = dict(values)
     for name in kind.multi:
         if name in row:
-            row[name] = json.dumps(row[name] or [])
+            row[name] = _encode(row[name] or []).decode()
     for name in kind.booleans:
         if name in row:
             row[name] = int(bool(row[name]))
@@ -353,7 +403,8 @@ def get(db, kind_name: str, record_id: str) -> dict | None:
 
 
 def _version_data(record: dict) -> str:
-    return json.dumps({k: v for k, v in record.items() if k not in ("record_type", "duplicate")}, sort_keys=True)
+    return json.dumps({k: v for k, v in record.items() if k not in ("record_type", "duplicate", "seq")},
+                      sort_keys=True)
 
 
 def _snapshot(db, kind_name: str, record: dict) -> None:
@@ -373,25 +424,31 @@ class NewRecord:
     raw: dict
     record_id: str | None = None
     device_time: str | None = None
+    clock_off: bool | None = None  # the device's clock is far off (None: judged from device_time)
+    submission_hash: str | None = None  # the device's submission (sync): a resend of it is a duplicate at once
 
 
 def create(db, user: User, kind_name: str, deployment_id: str, raw: dict, *,
            record_id: str | None = None, device_time: str | None = None) -> dict:
-    """Validate and store a new record in a deployment the user may record in."""
+    """Validate and store a new record in a deployment the user may record in (projected at once)."""
+    outer = not db.conn.in_transaction
     [outcome] = create_many(db, user, [NewRecord(kind_name, deployment_id, raw, record_id, device_time)])
     if isinstance(outcome, Exception):
         raise outcome
+    if outer:
+        projections.catch_up(db)
     return outcome
 
 
 def create_many(db, user: User, items: list[NewRecord], *, cache: BatchCache | None = None,
-                now: datetime | None = None) -> list[dict | Exception]:
+                now: datetime | None = None, audit_each: bool = True) -> list[dict | Exception]:
     """create() for many records at once: one outcome per item, in order, each the stored record (with
     "duplicate": True for a resend of the same record) or the exception create() would raise for it.
 
     Every item is validated first; existing ids are looked up with one query per table; the new records are
-    written with one statement per table and the other areas' hooks run once, inside one write (a savepoint
-    within a caller's transaction). An item that depends on an earlier one (the same id, or an intervention
+    written with one statement per table, inside one write (a savepoint within a caller's transaction). The
+    caller runs projections.catch_up() after its commit (the situation picture, alerts, POR feed).
+    audit_each=False: the caller audits the whole batch with one row (sync: audit.SYNC_BATCH). An item that depends on an earlier one (the same id, or an intervention
     linking to a record of the batch) starts a new round, so it sees that record stored, as create() would.
     """
     cache = cache or BatchCache(db, user)
@@ -400,22 +457,30 @@ def create_many(db, user: User, items: list[NewRecord], *, cache: BatchCache | N
     for index, item in enumerate(items):
         links = {item.raw.get("tension_id"), item.raw.get("contact_id")} if item.kind == "intervention" else set()
         if item.record_id in seen or (links & seen):
-            outcomes += _create_round(db, user, items[start:index], cache, now)
+            outcomes += _create_round(db, user, items[start:index], cache, now, audit_each)
             start, seen = index, set()
         if item.record_id is not None:
             seen.add(item.record_id)
-    outcomes += _create_round(db, user, items[start:], cache, now)
+    outcomes += _create_round(db, user, items[start:], cache, now, audit_each)
     return outcomes
 
 
-def _create_round(db, user: User, items: list[NewRecord], cache: BatchCache, now: datetime | None) -> list:
+def _create_round(db, user: User, items: list[NewRecord], cache: BatchCache, now: datetime | None,
+                  audit_each: bool) -> list:
     """create_many() for items of which none depends on another."""
     if not items:
         return []
     now = now or utcnow()
     outcomes: list = [None] * len(items)
     valid: list[tuple[int, NewRecord, dict, dict]] = []
+    existing = _existing_with_ids(db, [item.record_id for item in items if item.record_id is not None])
     for index, item in enumerate(items):
+        found = existing.get(item.record_id)
+        if found is not None and item.submission_hash and found[0] == item.kind \
+                and found[1].get("submission_hash") == item.submission_hash:
+            # The very submission that created the record, again (lost acknowledgement): no need to validate.
+            outcomes[index] = {**found[1], "duplicate": True, "duplicate_of_version": 1}
+            continue
         try:
             deployment = cache.recordable(item.deployment_id)
             if item.record_id is not None and not is_valid_id(item.record_id):
@@ -424,26 +489,44 @@ def _create_round(db, user: User, items: list[NewRecord], cache: BatchCache, now
                                                               cache=cache)))
         except (deployments_domain.NotFound, deployments_domain.Forbidden, ValidationFailed) as exc:
             outcomes[index] = exc
-    existing = _existing_with_ids(db, [item.record_id for _, item, _, _ in valid if item.record_id is not None])
     new: list[tuple[int, tuple]] = []
     for index, item, deployment, values in valid:
         found = existing.get(item.record_id)
         if found is None:
             new.append((index, (item.kind, item.deployment_id, values, item.record_id,
-                                _clean_device_time(item.device_time))))
+                                _clean_device_time(item.device_time), item.clock_off, item.submission_hash)))
             continue
-        # A resend of the same record (double tap, lost acknowledgement) is the same success, once.
+        # A resend of the same record (double tap, lost acknowledgement) is the same success, once: the
+        # same content as the first version (answered as version 1) or as the current one.
         existing_kind, existing_row = found
-        if not item.raw.get("occurred_at"):  # "now" of a resend is not a change of content
-            values = {**values, "occurred_at": existing_row["occurred_at"]}
-        if existing_kind == item.kind and existing_row["content_hash"] == content_hash(
-                item.kind, {**values, "deployment_id": item.deployment_id}):
-            outcomes[index] = {**existing_row, "duplicate": True}
+        first = _first_version(db, existing_kind, existing_row)
+        if existing_kind == item.kind and _same_content(item, values, first):
+            outcomes[index] = {**existing_row, "duplicate": True, "duplicate_of_version": 1}
+        elif existing_kind == item.kind and _same_content(item, values, existing_row):
+            outcomes[index] = {**existing_row, "duplicate": True, "duplicate_of_version": existing_row["version"]}
         else:
             outcomes[index] = IdConflict(existing_row, existing_kind)
-    for (index, _entry), record in zip(new, _store(db, user, [entry for _, entry in new], now)):
+    for (index, _entry), record in zip(new, _store(db, user, [entry for _, entry in new], now,
+                                                               audit_each=audit_each)):
         outcomes[index] = record
     return outcomes
+
+
+def _first_version(db, kind_name: str, record: dict) -> dict:
+    """The record as first stored: its row while at version 1, else the version 1 kept in the history."""
+    if record["version"] == 1:
+        return record
+    row = one(db, "SELECT data FROM record_versions WHERE record_type = ? AND record_id = ? AND version = 1",
+              [kind_name, record["id"]])
+    return json.loads(row["data"]) if row else record
+
+
+def _same_content(item: NewRecord, values: dict, stored: dict) -> bool:
+    """Whether validated values are the content of a stored version (its content_hash, or recomputed)."""
+    if not item.raw.get("occurred_at"):  # "now" of a resend is not a change of content
+        values = {**values, "occurred_at": stored["occurred_at"]}
+    digest = content_hash(item.kind, {**values, "deployment_id": item.deployment_id})
+    return (stored.get("content_hash") or row_content_hash(item.kind, stored)) == digest
 
 
 def _existing_with_id(db, record_id: str) -> tuple[str, dict] | None:
@@ -467,58 +550,62 @@ def _existing_with_ids(db, record_ids: list[str]) -> dict[str, tuple[str, dict]]
 
 def store_new(db, user: User, kind_name: str, deployment_id: str, values: dict, *,
               record_id: str | None = None, device_time: str | None = None, received_at: datetime | None = None) -> dict:
-    """Insert already validated values (create() and the demo data use this)."""
-    [record] = _store(db, user, [(kind_name, deployment_id, values, record_id, device_time)], received_at or utcnow(),
-                      loose=True)
+    """Insert already validated values (demo data, imports); projected at once unless in a caller's transaction."""
+    outer = not db.conn.in_transaction
+    [record] = _store(db, user, [(kind_name, deployment_id, values, record_id, device_time, None, None)],
+                      received_at or utcnow(), loose=True)
+    if outer:
+        projections.catch_up(db)
     return record
 
 
 _STORED_COLUMNS = ("id", "deployment_id", "device_time", "received_at", "time_flagged", "content_hash", "version",
-                   "created_at", "updated_at", "created_by", "updated_by")
+                   "created_at", "updated_at", "created_by", "updated_by", "seq", "submission_hash")
 
 
-def _store(db, user: User, entries: list[tuple], now: datetime, *, loose: bool = False) -> list[dict]:
-    """Insert validated (kind, deployment_id, values, record_id, device_time) entries: one statement per
-    table, then the history, audit rows and the other areas' hooks, all for the whole list at once.
+def _store(db, user: User, entries: list[tuple], now: datetime, *, loose: bool = False,
+           audit_each: bool = True) -> list[dict]:
+    """Insert validated (kind, deployment_id, values, record_id, device_time, clock_off, submission_hash) entries: one
+    statement per table, positions in the change sequence, and the audit rows, all for the whole list at once.
 
     loose: values not from validate() (demo data, imports): any subset of the fields, with values turned
-    into SQLite types as sqlite-utils does.
+    into SQLite types as sqlite-utils does; the stored rows are read back. Otherwise every column is known
+    and the records are returned as stored without reading them back.
     """
     if not entries:
         return []
     stamp = iso(now)
     rows: dict[tuple, list[tuple]] = {}
-    order: list[tuple[str, str]] = []
-    for kind_name, deployment_id, values, record_id, device_time in entries:
-        kind = KINDS[kind_name]
-        record_id = record_id or new_id()
-        stored = _to_row(kind, values)
-        if loose:
-            stored = {name: jsonify_if_needed(value) for name, value in stored.items()}
-        rows.setdefault((kind_name, tuple(stored)), []).append((
-            record_id, deployment_id, device_time, stamp, int(_clock_off(device_time, now)),
-            content_hash(kind_name, {**values, "deployment_id": deployment_id}), 1, stamp, stamp, user.id, user.id,
-            *stored.values()))
-        order.append((kind_name, record_id))
-    with write(db):
+    written: list[tuple[str, dict]] = []
+    with write(db, savepoint=False):  # nothing here is caught and carried on from: no savepoint needed
+        seq = offline_changes.claim(db, len(entries))
+        for offset, (kind_name, deployment_id, values, record_id, device_time, clock_off, submitted) in enumerate(entries):
+            kind = KINDS[kind_name]
+            stored = _to_row(kind, values)
+            if loose:
+                stored = {name: jsonify_if_needed(value) for name, value in stored.items()}
+            flagged = _clock_off(device_time, now) if clock_off is None else clock_off
+            head = (record_id or new_id(), deployment_id, device_time, stamp, int(flagged),
+                    content_hash(kind_name, {**values, "deployment_id": deployment_id}), 1, stamp, stamp, user.id,
+                    user.id, seq + offset, submitted)
+            rows.setdefault((kind_name, tuple(stored)), []).append((*head, *stored.values()))
+            record = dict(zip(_STORED_COLUMNS, head))
+            record.update(stored)
+            for name in kind.multi:
+                if name in values:
+                    record[name] = list(values[name] or [])
+            record["deleted_at"] = None
+            record["record_type"] = kind_name
+            written.append((kind_name, record))
         for (kind_name, names), kind_rows in rows.items():
             columns = (*_STORED_COLUMNS, *names)
             db.conn.executemany(f"INSERT INTO {KINDS[kind_name].table} ({', '.join(columns)}) "
                                 f"VALUES ({', '.join('?' * len(columns))})", kind_rows)
-        by_id: dict[str, dict] = {}
-        for kind_name in {kind_name for kind_name, _ in order}:
-            ids = [record_id for k, record_id in order if k == kind_name]
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                marks = ",".join("?" * len(chunk))
-                for row in db.query(f"SELECT * FROM {KINDS[kind_name].table} WHERE id IN ({marks})", chunk):
-                    by_id[row["id"]] = decode(kind_name, row)
-        written = [(kind_name, by_id[record_id]) for kind_name, record_id in order]
-        # The same rows as audit.record(), one statement for all.
-        at = now_iso()
-        db.conn.executemany("INSERT INTO audit_log (at, user_id, action, record_type, record_id, detail) "
-                            "VALUES (?, ?, 'create', ?, ?, '')", [(at, user.id, k, r["id"]) for k, r in written])
-        _after_write_many(db, written)
+        if loose:
+            written = [(kind_name, get(db, kind_name, record["id"])) for kind_name, record in written]
+        if audit_each:  # the same rows as audit.record(), one statement for all
+            db.conn.executemany("INSERT INTO audit_log (at, user_id, action, record_type, record_id, detail) "
+                                "VALUES (?, ?, 'create', ?, ?, '')", [(stamp, user.id, k, r["id"]) for k, r in written])
     return [record for _, record in written]
 
 
@@ -568,6 +655,7 @@ def update(db, user: User, kind_name: str, record_id: str, raw: dict, *, base_ve
         raw = {**raw, "occurred_at": record["occurred_at"]}
     values = validate(db, kind_name, raw, deployment, stored_time=record["occurred_at"])
     kind = KINDS[kind_name]
+    outer = not db.conn.in_transaction
     with write(db):
         current = get(db, kind_name, record_id)
         if current["version"] != base_version:
@@ -575,11 +663,12 @@ def update(db, user: User, kind_name: str, record_id: str, raw: dict, *, base_ve
         _snapshot(db, kind_name, current)
         changes = {**_to_row(kind, values), "version": current["version"] + 1,
                    "content_hash": content_hash(kind_name, {**values, "deployment_id": record["deployment_id"]}),
-                   "updated_at": iso(utcnow()), "updated_by": user.id}
+                   "updated_at": iso(utcnow()), "updated_by": user.id, "seq": offline_changes.claim(db)}
         db[kind.table].update(record_id, changes)
         record = get(db, kind_name, record_id)
         audit.record(db, user.id, "update", kind_name, record_id, f"version={record['version']}")
-        _after_write(db, kind_name, record)
+    if outer:
+        projections.catch_up(db)
     return record
 
 
@@ -590,12 +679,14 @@ def delete(db, user: User, kind_name: str, record_id: str) -> None:
         raise deployments_domain.Forbidden(record_id)
     kind = KINDS[kind_name]
     now = iso(utcnow())
+    outer = not db.conn.in_transaction
     with write(db):
         _snapshot(db, kind_name, record)  # a deleted record's history ends with its last version
-        db.execute(f"UPDATE {kind.table} SET deleted_at = ?, updated_at = ?, updated_by = ?, version = version + 1 "
-                   "WHERE id = ?", [now, now, user.id, record_id])
+        db.execute(f"UPDATE {kind.table} SET deleted_at = ?, updated_at = ?, updated_by = ?, version = version + 1, "
+                   "seq = ? WHERE id = ?", [now, now, user.id, offline_changes.claim(db), record_id])
         audit.record(db, user.id, "delete", kind_name, record_id)
-        _after_write(db, kind_name, {**record, "deleted_at": now, "version": record["version"] + 1})
+    if outer:
+        projections.catch_up(db)
 
 
 def history(db, kind_name: str, record_id: str) -> list[dict]:
@@ -639,25 +730,3 @@ def for_deployment(db, kind_name: str, deployment_id: str, limit: int = 200) -> 
         "WHERE r.deployment_id = ? AND r.deleted_at IS NULL ORDER BY r.occurred_at DESC, r.id DESC LIMIT ?",
         [deployment_id, limit])
     return [decode(kind_name, row) for row in rows]
-
-
-def _after_write_many(db, written: list[tuple[str, dict]]) -> None:
-    """_after_write() for many new records at once (in the order they were written)."""
-    by_kind: dict[str, list[dict]] = {}
-    for kind_name, record in written:
-        by_kind.setdefault(kind_name, []).append(record)
-    for kind_name, kind_records in by_kind.items():
-        picture.records_written(db, kind_name, kind_records)
-    for kind_name, kind_records in by_kind.items():
-        por.records_written(db, kind_name, kind_records)
-    offline_changes.log_many(db, written)
-    for kind_name, kind_records in by_kind.items():
-        alerts.records_written(db, kind_name, kind_records)
-
-
-def _after_write(db, kind_name: str, record: dict) -> None:
-    """Hooks of other areas (situation picture roll-ups, alerts, POR feed) run in the same transaction."""
-    picture.record_written(db, kind_name, record)  # cells and roll-ups of the situation picture (fieldapp/picture/)
-    por.record_written(db, kind_name, record)  # queued only when a POR endpoint is configured
-    offline_changes.log(db, kind_name, record)  # what devices pull (fieldapp/offline)
-    alerts.record_written(db, kind_name, record)  # severe tension or hotspot -> alert the unit's leads (fieldapp/alerts.py)

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from litestar.testing import TestClient
 
-from fieldapp import accounts, deployments, por, records
+from fieldapp import accounts, deployments, por, projections, records
 from fieldapp.app import create_app
 from fieldapp.clock import iso
 from fieldapp.db import write
@@ -130,17 +130,24 @@ def test_every_new_changed_and_deleted_version_is_queued_once_with_its_key(field
     assert payloads[0]["record"]["notes"] == "synthetic"    # the department's own system gets the record as stored
 
 
-def test_queue_row_is_part_of_the_write_transaction(field):
+def test_a_failed_write_queues_nothing_and_a_stop_before_the_projection_queues_once(field):
     db, lead, deployment = field
     por.configure(db, "http://127.0.0.1:9/feed")
     values = {"occurred_at": datetime.now(timezone.utc).isoformat(), "topics": []}
     with pytest.raises(RuntimeError):
         with write(db):
             records.store_new(db, lead, "contact", deployment["id"], values)
-            assert len(outbox(db)) == 1
-            raise RuntimeError("the write fails after the hook ran")
+            raise RuntimeError("the write fails")
+    projections.catch_up(db)
     assert outbox(db) == []
     assert db.execute("SELECT COUNT(*) FROM contacts").fetchone()[0] == 0
+    # Committed, then the server stops before the projections run (as after a sync's answer).
+    with write(db):
+        record = records.store_new(db, lead, "contact", deployment["id"], values)
+    assert outbox(db) == [] and projections.behind(db) == 1
+    assert projections.catch_up(db) == 1  # what the next start (create_app) or write does
+    assert projections.catch_up(db) == 0
+    assert [(row["record_id"], row["record_version"]) for row in outbox(db)] == [(record["id"], 1)]
 
 
 def test_backoff_grows_exponentially_with_jitter_and_a_cap():

@@ -11,7 +11,7 @@ import pytest
 from fieldapp import accounts, deployments, i18n, records
 from fieldapp.clock import iso, utcnow
 from fieldapp.ids import new_id
-from fieldapp.offline import shell, sync
+from fieldapp.offline import changes, shell, sync
 
 
 def _user(db, username):
@@ -172,17 +172,21 @@ def test_a_batch_is_one_transaction_a_crash_leaves_nothing(memory_db):
                                              "lat": 60.169, "lon": 24.932, "starts_at": iso(start),
                                              "ends_at": iso(start + timedelta(hours=3)), "notes": ""}, assigned=[])
     items = [sync.SyncRecord(**_contact(deployment["id"])) for _ in range(3)]
+    # An edit after the three new records: the new ones are written first, then the edit is handled.
+    edit = sync.SyncRecord(**{**_contact(deployment["id"]), "base_version": 1})
+    seq_before = changes.latest_seq(db)
 
     def crash_after_writing(*args):
-        # The records, their history and change log are written (in the open transaction) when the
-        # receipts are about to be: the power goes now.
+        # The records, their audit rows and change positions are written (in the open transaction) when
+        # the edit comes up: the power goes now.
         assert all(_rows(db, item.id) == 1 for item in items)
         raise SystemExit("power cut")  # not a domain error: the whole batch must go
 
-    with mock.patch.object(sync, "_store_receipts", crash_after_writing), pytest.raises(SystemExit):
-        sync.ingest(db, lead, sync.SyncBatch(records=items))
+    with mock.patch.object(sync, "_ingest_one", crash_after_writing), pytest.raises(SystemExit):
+        sync.ingest(db, lead, sync.SyncBatch(records=[*items, edit]))
     assert all(_rows(db, item.id) == 0 for item in items)
-    assert db.execute("SELECT COUNT(*) FROM sync_receipts").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM audit_log WHERE record_type = 'contact'").fetchone()[0] == 0
+    assert changes.latest_seq(db) == seq_before
     results = sync.ingest(db, lead, sync.SyncBatch(records=items))
     assert [r.status for r in results] == ["accepted"] * 3
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import msgspec
 
-from fieldapp import categories, records
+from fieldapp import audit, categories, records
 from fieldapp import deployments as deployments_domain
 from fieldapp.accounts import User
 from fieldapp.clock import iso, parse, utcnow
@@ -103,11 +104,13 @@ class ConflictResolution(msgspec.Struct, kw_only=True):
     record_id: str | None = None
 
 
+_ENCODER = msgspec.json.Encoder(order="sorted")
+
+
 def submission_hash(item: SyncRecord) -> str:
     """Identity of one submission: the same record sent again hashes the same."""
-    body = json.dumps({"kind": item.kind, "deployment_id": item.deployment_id, "base_version": item.base_version,
-                       "values": item.values}, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(body.encode()).hexdigest()
+    return hashlib.sha256(_ENCODER.encode({"kind": item.kind, "deployment_id": item.deployment_id,
+                                           "base_version": item.base_version, "values": item.values})).hexdigest()
 
 
 def clock_off(sent_at: str | None, received: datetime) -> bool | None:
@@ -134,14 +137,18 @@ def ingest(db, user: User, batch: SyncBatch, *, max_records: int | None = None) 
     New records go through records.create_many() together (validated first, then one statement per
     table); a rejected or conflicting record writes nothing of its own and never affects the others.
     Edits, conflict resolutions and a second submission of an id already in the batch each start a new run.
+    The new records are audited with one row for the batch (audit.SYNC_BATCH: its receive time is theirs).
+    The caller runs projections.catch_up() after this returns (the situation picture, alerts and POR feed
+    follow the records; routes/offline.py does it once the device has its answer).
     """
     if max_records is not None and len(batch.records) > max_records:
         raise BatchTooLarge(max_records)
-    received = utcnow()
-    flagged = clock_off(batch.sent_at, received)
     cache = records.BatchCache(db, user)
     results: list[SyncResult | None] = [None] * len(batch.records)
     with write(db):
+        received = _receive_time(db)
+        flagged = clock_off(batch.sent_at, received)
+        created = 0
         run: list[int] = []
         run_ids: set[str] = set()
         for index, item in enumerate(batch.records):
@@ -150,21 +157,38 @@ def ingest(db, user: User, batch: SyncBatch, *, max_records: int | None = None) 
                 run.append(index)
                 run_ids.add(item.id)
                 continue
-            _ingest_new(db, user, batch.records, run, results, received, flagged, cache)
+            created += _ingest_new(db, user, batch.records, run, results, received, flagged, cache)
             run, run_ids = ([index], {item.id}) if new else ([], set())
             if not new:
                 results[index] = _ingest_one(db, user, item, received, flagged)
-        _ingest_new(db, user, batch.records, run, results, received, flagged, cache)
+        created += _ingest_new(db, user, batch.records, run, results, received, flagged, cache)
+        if created:
+            counts = Counter(result.status for result in results)
+            audit.record(db, user.id, "sync", audit.SYNC_BATCH, iso(received),
+                         json.dumps({"created": created, **counts}, sort_keys=True))
     return results
 
 
+def _receive_time(db) -> datetime:
+    """Now, or just after the previous batch's receive time: each batch's is its own (read under the write
+    lock), since its audit row names its records by it."""
+    received = utcnow()
+    row = db.conn.execute("SELECT record_id FROM audit_log WHERE record_type = ? ORDER BY record_id DESC LIMIT 1",
+                          [audit.SYNC_BATCH]).fetchone()
+    if row is not None and row[0] >= iso(received):
+        received = parse(row[0]) + timedelta(milliseconds=1)
+    return received
+
+
 def _ingest_new(db, user: User, items: list[SyncRecord], run: list[int], results: list, received: datetime,
-                flagged: bool | None, cache: records.BatchCache) -> None:
-    """New records with distinct ids, all at once: receipts looked up with one query, the records created
-    with records.create_many(), their receipts written with one statement."""
+                flagged: bool | None, cache: records.BatchCache) -> int:
+    """New records with distinct ids, all at once through records.create_many(). The stored record is the
+    receipt of an accepted one (a resend finds the same id with the same first content: a duplicate, with the
+    same version 1 and receive time); a conflict's receipt is kept in sync_receipts. Returns how many records
+    were created (audited by the caller, once for the batch)."""
     if not run:
-        return
-    checked: list[tuple[int, str]] = []
+        return 0
+    checked: list[int] = []
     for index in run:
         item = items[index]
         if not is_valid_id(item.id):
@@ -172,54 +196,32 @@ def _ingest_new(db, user: User, items: list[SyncRecord], run: list[int], results
         elif item.kind not in records.KINDS:
             results[index] = _rejected(item.id, message=_("Unknown record type."))
         else:
-            checked.append((index, submission_hash(item)))
-    receipts = _receipts(db, user, [(items[index].id, digest) for index, digest in checked])
-    fresh: list[tuple[int, str]] = []
-    for index, digest in checked:
-        receipt = receipts.get((items[index].id, digest))
-        if receipt is not None:
-            results[index] = _from_receipt(db, user, items[index], receipt)
-        else:
-            fresh.append((index, digest))
-    if not fresh:
-        return
+            checked.append(index)
+    if not checked:
+        return 0
+    created = 0
     outcomes = records.create_many(db, user, [
         records.NewRecord(items[index].kind, items[index].deployment_id, items[index].values, items[index].id,
-                          items[index].device_time) for index, _digest in fresh], cache=cache, now=received)
-    accepted: list[tuple[SyncRecord, str, dict]] = []
-    reflag: list[tuple[int, str]] = []
-    for (index, digest), outcome in zip(fresh, outcomes):
+                          items[index].device_time, flagged, submission_hash(items[index]))
+        for index in checked], cache=cache, now=received, audit_each=False)
+    for index, outcome in zip(checked, outcomes):
         item = items[index]
-        if isinstance(outcome, Exception):
-            results[index] = _failed(db, user, item, digest, outcome, received)
-            continue
-        record = outcome
-        duplicate = bool(record.get("duplicate"))
-        if not duplicate and flagged is not None and bool(record["time_flagged"]) != flagged:
-            # The device's save time may be hours old (it was offline): its clock at sending tells skew.
-            reflag.append((item.kind, item.id))
-            record = {**record, "time_flagged": int(flagged)}
-        accepted.append((item, digest, record))
-        results[index] = SyncResult(id=item.id, status="duplicate" if duplicate else "accepted",
-                                    version=record["version"], received_at=record["received_at"],
-                                    time_flagged=bool(record["time_flagged"]))
-    for kind_name in {kind_name for kind_name, _id in reflag}:
-        db.conn.executemany(f"UPDATE {records.KINDS[kind_name].table} SET time_flagged = ? WHERE id = ?",
-                            [(int(flagged), record_id) for k, record_id in reflag if k == kind_name])
-    _store_receipts(db, user, [(item, digest, "accepted", record["version"], record["received_at"], None)
-                               for item, digest, record in accepted])
-
-
-def _receipts(db, user: User, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
-    """(record_id, submission_hash) -> receipt of new-record submissions (base_version 0), one query per 500."""
-    found: dict[tuple[str, str], dict] = {}
-    for start in range(0, len(keys), 500):
-        chunk = keys[start:start + 500]
-        for row in db.query(
-                f"SELECT * FROM sync_receipts WHERE user_id = ? AND base_version = 0 AND record_id IN "
-                f"({','.join('?' * len(chunk))})", [user.id, *(record_id for record_id, _digest in chunk)]):
-            found[(row["record_id"], row["submission_hash"])] = row
-    return found
+        if isinstance(outcome, records.IdConflict):
+            digest = submission_hash(item)
+            receipt = one(db, "SELECT * FROM sync_receipts WHERE record_id = ? AND base_version = 0 AND "
+                              "submission_hash = ? AND user_id = ?", [item.id, digest, user.id])
+            results[index] = _from_receipt(db, user, item, receipt) if receipt is not None else \
+                _failed(db, user, item, digest, outcome, received)
+        elif isinstance(outcome, Exception):
+            results[index] = _failed(db, user, item, "", outcome, received)
+        elif outcome.get("duplicate"):
+            results[index] = SyncResult(id=item.id, status="duplicate", version=outcome["duplicate_of_version"],
+                                        received_at=outcome["received_at"], time_flagged=bool(outcome["time_flagged"]))
+        else:
+            created += 1
+            results[index] = SyncResult(id=item.id, status="accepted", version=1, received_at=outcome["received_at"],
+                                        time_flagged=bool(outcome["time_flagged"]))
+    return created
 
 
 def _failed(db, user: User, item: SyncRecord, digest: str, exc: Exception, received: datetime) -> SyncResult:
@@ -270,7 +272,7 @@ def _ingest_one(db, user: User, item: SyncRecord, received: datetime, flagged: b
                 record = {**record, "time_flagged": int(flagged)}
             if item.resolves is not None:
                 _resolve(db, user, item.resolves, "saved_as_new", item.id)
-            version = record["version"]
+            version = record.get("duplicate_of_version") or record["version"]
             received_at = record["received_at"] if item.base_version is None else iso(received)
             _store_receipt(db, user, item, digest, "accepted", version, received_at)
     except records.ValidationFailed as exc:
@@ -377,7 +379,7 @@ def offline_deployments(db, user: User) -> list[dict]:
 
 
 def _device_copy(kind_name: str, row: dict) -> dict:
-    drop = {"content_hash", "record_type", "duplicate"}
+    drop = {"content_hash", "submission_hash", "record_type", "duplicate"}
     multi = records.KINDS[kind_name].multi
     decoded = row if all(not isinstance(row.get(name), str) for name in multi) else records.decode(kind_name, row)
     return {k: v for k, v in decoded.items() if k not in drop}
@@ -408,24 +410,18 @@ def pull(db, user: User, cursor: int, limit: int = PULL_LIMIT) -> PullResponse:
         # A cursor past the end (the server was restored from a backup) comes back to the end.
         return PullResponse(cursor=newest, more=False, records=[])
     marks = ",".join("?" * len(visible))
-    rows = list(db.query(
-        f"SELECT seq, record_type, record_id FROM changes WHERE seq > ? AND seq <= ? AND deployment_id IN ({marks}) "
-        "ORDER BY seq LIMIT ?", [cursor, newest, *visible, limit]))
-    more = len(rows) == limit
-    new_cursor = rows[-1]["seq"] if more else newest
-    latest: dict[str, str] = {}
-    for row in rows:
-        latest[row["record_id"]] = row["record_type"]
-    pulled: list[PulledRecord] = []
+    found: list[tuple[int, PulledRecord]] = []
     for kind_name, kind in records.KINDS.items():
-        ids = [rid for rid, k in latest.items() if k == kind_name]
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            for row in db.query(
-                    f"SELECT r.*, u.display_name AS author FROM {kind.table} r LEFT JOIN users u ON u.id = r.created_by "
-                    f"WHERE r.id IN ({','.join('?' * len(chunk))})", chunk):
-                pulled.append(_pulled(kind_name, row))
-    return PullResponse(cursor=new_cursor, more=more, records=pulled)
+        for row in db.query(
+                f"SELECT r.*, u.display_name AS author FROM {kind.table} r LEFT JOIN users u ON u.id = r.created_by "
+                f"WHERE r.deployment_id IN ({marks}) AND r.seq > ? AND r.seq <= ? ORDER BY r.seq LIMIT ?",
+                [*visible, cursor, newest, limit]):
+            found.append((row["seq"], _pulled(kind_name, row)))
+    found.sort(key=lambda pair: pair[0])
+    more = len(found) >= limit
+    found = found[:limit]
+    new_cursor = found[-1][0] if more else newest
+    return PullResponse(cursor=new_cursor, more=more, records=[record for _seq, record in found])
 
 
 def bootstrap(db, user: User, locale: str, *, with_records: bool = True) -> dict:

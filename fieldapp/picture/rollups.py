@@ -1,6 +1,7 @@
 """Roll-ups: every located tension observation counted per hour and day, resolution, cell, kind and group.
 
-record_written() keeps them current inside every record write; rebuild() recomputes everything from the
+record_written() keeps them current as a projection of every record write (fieldapp/projections.py,
+idempotent: it compares with the stored observation); rebuild() recomputes everything from the
 records (the migration and the tests use it, and tests compare the two routes).
 """
 

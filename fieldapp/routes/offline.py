@@ -4,6 +4,7 @@ the protocol lives in fieldapp.offline.sync, the shell in fieldapp.offline.shell
 from __future__ import annotations
 
 from litestar import Request, Response, get, post
+from litestar.background_tasks import BackgroundTask
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException
 from litestar.handlers import BaseRouteHandler
@@ -12,7 +13,7 @@ from litestar.response import Template
 
 import msgspec
 
-from fieldapp import i18n, web
+from fieldapp import i18n, projections, web
 from fieldapp.clock import now_iso
 from fieldapp.i18n import gettext as _
 from fieldapp.offline import shell, sync
@@ -79,7 +80,14 @@ async def sync_batch(request: Request, data: JSONBody[sync.SyncBatch]) -> sync.S
     except sync.BatchTooLarge as exc:
         return Response({"error": _("Too many records in one request (at most %(n)s).", n=exc.limit),
                          "status": 413, "batch_max": exc.limit}, status_code=413)
-    return sync.SyncResponse(results=results, server_time=now_iso())
+    # The device has its answer first; then the picture, alerts and POR feed follow the new records.
+    return Response(sync.SyncResponse(results=results, server_time=now_iso()),
+                    background=BackgroundTask(_project, state.db))
+
+
+async def _project(db) -> None:
+    """projections.catch_up() on the event loop (the app's one connection is used from there only)."""
+    projections.catch_up(db)
 
 
 @get("/api/sync/pull", summary="Changes since a cursor",

@@ -60,7 +60,8 @@ FIELD_LABELS = {
     "id": lazy("Record"),
 }
 
-AUDIT_ACTIONS = {"create": lazy("Created"), "update": lazy("Edited"), "delete": lazy("Deleted")}
+AUDIT_ACTIONS = {"create": lazy("Created"), "update": lazy("Edited"), "delete": lazy("Deleted"),
+                 "sync": lazy("Created (synced from the device)")}
 
 
 def _kind_from_slug(slug: FromPath[str]) -> str:
@@ -326,7 +327,7 @@ def _detail_context(request: Request, kind_name: str, record: dict) -> dict:
         "author": author[0] if author else "",
         "deployment": deployment,
         "versions": _versions_with_changes(db, kind_name, record["id"]),
-        "audit": audit.for_record(db, kind_name, record["id"]),
+        "audit": audit.for_record(db, kind_name, record["id"], received=(record["created_by"], record["received_at"])),
         "audit_actions": {key: gettext(text) for key, text in AUDIT_ACTIONS.items()},
         "can_edit": records.can_edit(db, user, record),
         "can_record": deployments_domain.can_record(db, user, deployment),

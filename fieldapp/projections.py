@@ -1,0 +1,94 @@
+"""What other areas derive from the field records, applied after the records' own transaction.
+
+A write of a field record (form, sync batch, demo data) stores the record, its history and audit rows and
+stamps it with the next position of the change sequence (fieldapp/offline/changes.py). Everything derived
+from records follows that sequence here, with a cursor of its own ('projected' in table sequences):
+
+- the situation picture's observations and roll-ups (fieldapp/picture/rollups.py),
+- the POR feed's outbox (fieldapp/por.py, only when an endpoint is configured),
+- the automatic alert rules (fieldapp/alerts.py: severe tension, hotspot cell).
+
+Each of them looks at a record's current state, so applying a record twice changes nothing (an observation
+is replaced, a POR version or an alert has a unique key): after a crash between the records' commit and
+catch_up(), the next catch_up() (every write, app start) applies what was left, once.
+
+When: records.create/update/delete (one record from a form) call catch_up() right after their commit, so
+the lead's map is current when the page answers; a sync batch is answered first and projected right after
+(routes/offline.py), so the device's wait and the write lock do not include the roll-ups.
+
+No web imports.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fieldapp import alerts, picture, por
+from fieldapp.db import write
+from fieldapp.offline import changes
+
+log = logging.getLogger("fieldapp.projections")
+CHUNK = 500
+KIND_TABLES = (("contact", "contacts"), ("tension", "tensions"), ("intervention", "interventions"))
+
+
+def behind(db) -> int:
+    """How many positions of the change sequence are not yet applied (0: the picture is current)."""
+    return changes.latest_seq(db) - changes.value(db, changes.PROJECTED)
+
+
+def catch_up(db, chunk: int = CHUNK) -> int:
+    """Apply every record written since the cursor, `chunk` records per transaction; returns how many."""
+    done = 0
+    while True:
+        with write(db):
+            cursor = changes.value(db, changes.PROJECTED)
+            written = _written_after(db, cursor, chunk)
+            if not written:
+                return done
+            _apply(db, written)
+            db.conn.execute("UPDATE sequences SET value = ? WHERE name = ?", [written[-1][1]["seq"], changes.PROJECTED])
+        done += len(written)
+
+
+def _written_after(db, cursor: int, limit: int) -> list[tuple[str, dict]]:
+    """(kind, record) of the first `limit` records with seq > cursor, in sequence order."""
+    from fieldapp import records  # records calls catch_up(); imported here to keep the import graph one-way
+
+    found: list[tuple[str, dict]] = []
+    for kind_name, table in KIND_TABLES:
+        for row in db.query(f"SELECT * FROM {table} WHERE seq > ? ORDER BY seq LIMIT ?", [cursor, limit]):
+            found.append((kind_name, records.decode(kind_name, row)))
+    found.sort(key=lambda pair: pair[1]["seq"])
+    return found[:limit]
+
+
+def _apply(db, written: list[tuple[str, dict]]) -> None:
+    """The areas' hooks for these records, by kind in sequence order; a record that fails is logged and
+    skipped (in its own savepoint) so that it never holds up the others."""
+    by_kind: dict[str, list[dict]] = {}
+    for kind_name, record in written:
+        by_kind.setdefault(kind_name, []).append(record)
+    try:
+        with write(db):  # a savepoint: all at once, the fast path
+            _hooks(db, by_kind)
+        return
+    except Exception:
+        log.exception("projection of %d records failed; applying them one by one", len(written))
+    for kind_name, record in written:
+        try:
+            with write(db):
+                _hooks(db, {kind_name: [record]})
+        except Exception:
+            log.exception("projection of %s %s failed; skipped (picture.rebuild() recomputes it)",
+                          kind_name, record.get("id"))
+
+
+def _hooks(db, by_kind: dict[str, list[dict]]) -> None:
+    # The picture first: the hotspot alert rule reads the scores it keeps.
+    for kind_name, kind_records in by_kind.items():
+        picture.records_written(db, kind_name, kind_records)
+    for kind_name, kind_records in by_kind.items():
+        por.records_written(db, kind_name, kind_records)
+    for kind_name, kind_records in by_kind.items():
+        alerts.records_written(db, kind_name, kind_records)
