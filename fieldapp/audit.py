@@ -8,10 +8,8 @@ from fieldapp.clock import now_iso
 def record(db, user_id: str | None, action: str, record_type: str | None = None,
            record_id: str | None = None, detail: str = "") -> None:
     """Append one audit row (who, when, what, which record)."""
-    db["audit_log"].insert({
-        "at": now_iso(), "user_id": user_id, "action": action,
-        "record_type": record_type, "record_id": record_id, "detail": detail,
-    })
+    db.conn.execute("INSERT INTO audit_log (at, user_id, action, record_type, record_id, detail) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", [now_iso(), user_id, action, record_type, record_id, detail])
 
 
 SYNC_BATCH = "sync_batch"

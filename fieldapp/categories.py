@@ -156,7 +156,15 @@ def all_options(db, locale: str) -> dict[str, list[tuple[str, str]]]:
 
 def codes(db, list_name: str) -> set[str]:
     """Valid (active) codes of a list."""
-    return {row["code"] for row in db.query("SELECT code FROM categories WHERE list = ? AND active = 1", [list_name])}
+    return {row[0] for row in db.conn.execute("SELECT code FROM categories WHERE list = ? AND active = 1", [list_name])}
+
+
+def all_codes(db) -> dict[str, set[str]]:
+    """Valid (active) codes of every list, with one query."""
+    result: dict[str, set[str]] = {}
+    for list_name, code in db.conn.execute("SELECT list, code FROM categories WHERE active = 1"):
+        result.setdefault(list_name, set()).add(code)
+    return result
 
 
 def label(db, list_name: str, code: str | None, locale: str) -> str:

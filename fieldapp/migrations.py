@@ -390,12 +390,6 @@ def m007_record_seq(db):
     # records (until now they ran inside each write, so they are current).
     db.execute("INSERT INTO sequences (name, value) VALUES ('records', ?), ('projected', ?)", [newest, newest])
     db.execute("DROP TABLE changes")
-    # content_hash is now the SHA-256 of msgspec's sorted JSON (faster than json.dumps): recomputed for
-    # every stored record from its row, which gives the same content as the values it was stored from.
-    from fieldapp import records
-
-    for kind_name, kind in records.KINDS.items():
-        rows = db.conn.execute(f"SELECT * FROM {kind.table}")
-        names = [d[0] for d in rows.description]
-        db.conn.executemany(f"UPDATE {kind.table} SET content_hash = ? WHERE id = ?",
-                            [(records.row_content_hash(kind_name, dict(zip(names, row))), row[0]) for row in rows.fetchall()])
+    # A resend is compared with the stored content itself (records.content), so content_hash goes.
+    for table in ("contacts", "tensions", "interventions"):
+        db.execute(f"ALTER TABLE {table} DROP COLUMN content_hash")

@@ -5,7 +5,6 @@ No web imports: routes and the sync protocol both call save() with the same raw 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -123,10 +122,11 @@ class BatchCache:
             self._now = (now, iso(now))
         return self._now[1]
 
-    def codes(self, list_name: str) -> set[str]:
-        if list_name not in self._codes:
-            self._codes[list_name] = categories.codes(self.db, list_name)
-        return self._codes[list_name]
+    def all_codes(self) -> dict[str, set[str]]:
+        """list name -> valid codes, every list read at once (a batch needs most of them)."""
+        if not self._codes:
+            self._codes = categories.all_codes(self.db)
+        return self._codes
 
     def recordable(self, deployment_id: str) -> dict:
         """The deployment if the user may add records to it; NotFound / Forbidden otherwise (as create())."""
@@ -205,6 +205,7 @@ _UNCHECKED = {name: {field: False for field in kind.booleans} for name, kind in 
 _CATEGORY_CHECKS = {name: tuple((field, list_name, field in kind.multi) for field, list_name in kind.categories.items())
                     for name, kind in KINDS.items()}
 _TRUE = frozenset((True, 1, "1", "on", "true", "yes"))
+_NO_CODES: frozenset[str] = frozenset()
 
 
 def _clean_raw(kind: RecordKind, raw: dict) -> dict:
@@ -264,12 +265,12 @@ def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime |
     for name in kind.required:
         if values.get(name) is None and name not in errors:
             errors[name] = _("This field is required.")
-    codes = cache._codes
+    codes = cache.all_codes()
     for field_name, list_name, multi in _CATEGORY_CHECKS[kind_name]:
         value = values.get(field_name)
         if not value:
             continue
-        valid = codes.get(list_name) or cache.codes(list_name)
+        valid = codes.get(list_name, _NO_CODES)
         if not (valid.issuperset(value) if multi else value in valid):
             errors[field_name] = _("Choose a value from the list.")
     occurred = values.get("occurred_at")
@@ -348,37 +349,26 @@ def _defaults(values: dict, deployment: dict, now: str) -> dict:
     return row
 
 
-def content_hash(kind_name: str, values: dict) -> str:
-    """A stable hash of a record's content: a resend with the same id and hash is a duplicate."""
-    return hashlib.sha256(_encode({"kind": kind_name, **values})).hexdigest()
-
-
-def row_content_hash(kind_name: str, row: dict) -> str:
-    """content_hash() of a stored row (or history snapshot): the same as of the values it was stored from."""
+def content(kind_name: str, row: dict) -> dict:
+    """A record's content (its fields) from validated values, a stored row or a history snapshot, in one
+    form: a resend with the same id and the same content is a duplicate."""
     kind = KINDS[kind_name]
-    content = {}
+    result = {}
     for name in FIELD_NAMES[kind_name]:
         value = row.get(name)
         if name in kind.booleans:
             value = bool(value)
         elif name in kind.multi and isinstance(value, str):
             value = json.loads(value or "[]")
-        content[name] = value
-    return content_hash(kind_name, {**content, "deployment_id": row.get("deployment_id")})
-
-
-_ENCODER = msgspec.json.Encoder(order="sorted")
-
-
-def _encode(value) -> bytes:
-    return _ENCODER.encode(value)
+        result[name] = value
+    return result
 
 
 def _to_row(kind: RecordKind, values: dict) -> dict:
     row = dict(values)
     for name in kind.multi:
         if name in row:
-            row[name] = _encode(row[name] or []).decode()
+            row[name] = msgspec.json.encode(row[name] or []).decode()
     for name in kind.booleans:
         if name in row:
             row[name] = int(bool(row[name]))
@@ -415,7 +405,7 @@ def _snapshot(db, kind_name: str, record: dict) -> None:
                                              record["updated_by"], record["updated_at"]])
 
 
-@dataclass
+@dataclass(slots=True)
 class NewRecord:
     """One record to create: what create() takes, as one item of create_many()."""
 
@@ -445,18 +435,20 @@ def create_many(db, user: User, items: list[NewRecord], *, cache: BatchCache | N
     """create() for many records at once: one outcome per item, in order, each the stored record (with
     "duplicate": True for a resend of the same record) or the exception create() would raise for it.
 
-    Every item is validated first; existing ids are looked up with one query per table; the new records are
-    written with one statement per table, inside one write (a savepoint within a caller's transaction). The
-    caller runs projections.catch_up() after its commit (the situation picture, alerts, POR feed).
-    audit_each=False: the caller audits the whole batch with one row (sync: audit.SYNC_BATCH). An item that depends on an earlier one (the same id, or an intervention
-    linking to a record of the batch) starts a new round, so it sees that record stored, as create() would.
+    Existing ids are looked up with one query per table (a resend of the very submission that created a
+    record is answered without validating it again); every other item is validated; the new records are
+    written with one statement per table, in the caller's transaction (or one of their own). The caller runs
+    projections.catch_up() after its commit (the situation picture, alerts, POR feed).
+    audit_each=False: the caller audits the whole batch with one row (sync: audit.SYNC_BATCH).
+    An item that depends on an earlier one (the same id, or an intervention linking to a record of the
+    batch) starts a new round, so it sees that record stored, as create() would.
     """
     cache = cache or BatchCache(db, user)
     outcomes: list = []
     start, seen = 0, set()
     for index, item in enumerate(items):
-        links = {item.raw.get("tension_id"), item.raw.get("contact_id")} if item.kind == "intervention" else set()
-        if item.record_id in seen or (links & seen):
+        if item.record_id in seen or (item.kind == "intervention" and seen.intersection(
+                (item.raw.get("tension_id"), item.raw.get("contact_id")))):
             outcomes += _create_round(db, user, items[start:index], cache, now, audit_each)
             start, seen = index, set()
         if item.record_id is not None:
@@ -522,11 +514,10 @@ def _first_version(db, kind_name: str, record: dict) -> dict:
 
 
 def _same_content(item: NewRecord, values: dict, stored: dict) -> bool:
-    """Whether validated values are the content of a stored version (its content_hash, or recomputed)."""
+    """Whether validated values are the content of a stored version (row or history snapshot)."""
     if not item.raw.get("occurred_at"):  # "now" of a resend is not a change of content
         values = {**values, "occurred_at": stored["occurred_at"]}
-    digest = content_hash(item.kind, {**values, "deployment_id": item.deployment_id})
-    return (stored.get("content_hash") or row_content_hash(item.kind, stored)) == digest
+    return stored.get("deployment_id") == item.deployment_id and content(item.kind, stored) == content(item.kind, values)
 
 
 def _existing_with_id(db, record_id: str) -> tuple[str, dict] | None:
@@ -543,8 +534,10 @@ def _existing_with_ids(db, record_ids: list[str]) -> dict[str, tuple[str, dict]]
         chunk = record_ids[start:start + 500]
         marks = ",".join("?" * len(chunk))
         for name, kind in KINDS.items():
-            for row in db.query(f"SELECT * FROM {kind.table} WHERE id IN ({marks})", chunk):
-                found.setdefault(row["id"], (name, decode(name, row)))
+            cursor = db.conn.execute(f"SELECT * FROM {kind.table} WHERE id IN ({marks})", chunk)
+            columns = [d[0] for d in cursor.description]
+            for row in cursor:
+                found.setdefault(row[0], (name, decode(name, dict(zip(columns, row)))))
     return found
 
 
@@ -559,7 +552,7 @@ def store_new(db, user: User, kind_name: str, deployment_id: str, values: dict, 
     return record
 
 
-_STORED_COLUMNS = ("id", "deployment_id", "device_time", "received_at", "time_flagged", "content_hash", "version",
+_STORED_COLUMNS = ("id", "deployment_id", "device_time", "received_at", "time_flagged", "version",
                    "created_at", "updated_at", "created_by", "updated_by", "seq", "submission_hash")
 
 
@@ -585,12 +578,11 @@ def _store(db, user: User, entries: list[tuple], now: datetime, *, loose: bool =
             if loose:
                 stored = {name: jsonify_if_needed(value) for name, value in stored.items()}
             flagged = _clock_off(device_time, now) if clock_off is None else clock_off
-            head = (record_id or new_id(), deployment_id, device_time, stamp, int(flagged),
-                    content_hash(kind_name, {**values, "deployment_id": deployment_id}), 1, stamp, stamp, user.id,
-                    user.id, seq + offset, submitted)
-            rows.setdefault((kind_name, tuple(stored)), []).append((*head, *stored.values()))
-            record = dict(zip(_STORED_COLUMNS, head))
-            record.update(stored)
+            names = tuple(stored)
+            row = (record_id or new_id(), deployment_id, device_time, stamp, int(flagged), 1, stamp, stamp, user.id,
+                   user.id, seq + offset, submitted, *stored.values())
+            rows.setdefault((kind_name, names), []).append(row)
+            record = dict(zip(_STORED_COLUMNS + names, row))
             for name in kind.multi:
                 if name in values:
                     record[name] = list(values[name] or [])
@@ -613,6 +605,13 @@ def _clean_device_time(device_time) -> str | None:
     """The device's clock as UTC text; unreadable values are kept short (and get the record flagged)."""
     if device_time in (None, ""):
         return None
+    if isinstance(device_time, str) and len(device_time) == 24 and device_time[19] == "." \
+            and device_time[23] == "Z":  # already as iso() writes it (what the outbox sends): check it only
+        try:
+            datetime.fromisoformat(device_time[:23])
+            return device_time
+        except ValueError:
+            pass
     try:
         return iso(parse(str(device_time)))
     except (ValueError, OverflowError):
@@ -661,9 +660,7 @@ def update(db, user: User, kind_name: str, record_id: str, raw: dict, *, base_ve
         if current["version"] != base_version:
             raise StaleVersion(current)
         _snapshot(db, kind_name, current)
-        changes = {**_to_row(kind, values), "version": current["version"] + 1,
-                   "content_hash": content_hash(kind_name, {**values, "deployment_id": record["deployment_id"]}),
-                   "updated_at": iso(utcnow()), "updated_by": user.id, "seq": offline_changes.claim(db)}
+        changes = {**_to_row(kind, values), "version": current["version"] + 1, "updated_at": iso(utcnow()), "updated_by": user.id, "seq": offline_changes.claim(db)}
         db[kind.table].update(record_id, changes)
         record = get(db, kind_name, record_id)
         audit.record(db, user.id, "update", kind_name, record_id, f"version={record['version']}")

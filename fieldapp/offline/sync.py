@@ -379,7 +379,7 @@ def offline_deployments(db, user: User) -> list[dict]:
 
 
 def _device_copy(kind_name: str, row: dict) -> dict:
-    drop = {"content_hash", "submission_hash", "record_type", "duplicate"}
+    drop = {"submission_hash", "record_type", "duplicate"}
     multi = records.KINDS[kind_name].multi
     decoded = row if all(not isinstance(row.get(name), str) for name in multi) else records.decode(kind_name, row)
     return {k: v for k, v in decoded.items() if k not in drop}

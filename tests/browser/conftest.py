@@ -43,8 +43,9 @@ def _free_port() -> int:
 class LiveServer:
     """`fieldapp serve` in its own process, so a test can stop and restart it like a real server."""
 
-    def __init__(self, db_path: Path, env: dict | None = None):
+    def __init__(self, db_path: Path, env: dict | None = None, module: str = "fieldapp"):
         self.db_path = db_path
+        self.module = module  # what `python -m` runs (a test may wrap the app)
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "FIELDAPP_DB": str(db_path), **(env or {})}
@@ -54,7 +55,7 @@ class LiveServer:
     def start(self) -> "LiveServer":
         log = self.log.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "fieldapp", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [sys.executable, "-m", self.module, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
             env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

@@ -326,29 +326,45 @@ def _writer_busy(path) -> bool:
 
 
 def test_server_killed_in_the_middle_of_a_batch_leaves_nothing_and_the_retry_writes_each_record_once(
-        context, live_server):
+        context, tmp_path, demo_template):
+    # The server stops inside the batch's transaction, right after writing its records
+    # (tests/browser/_stop_inside_batch.py), and is killed there.
+    written = tmp_path / "batch-written"
+    _copy_db(demo_template, tmp_path / "live.db")
+    stopping = LiveServer(tmp_path / "live.db", env={"FIELDAPP_TEST_BATCH_WRITTEN": str(written)},
+                          module="tests.browser._stop_inside_batch").start()
+    try:
+        _batch_killed_in_its_transaction(context, stopping, written, tmp_path)
+    finally:
+        stopping.kill()
+
+
+def _batch_killed_in_its_transaction(context, stopping, written, tmp_path):
     page = context.new_page()
-    deployment_id = start(page, live_server)
+    deployment_id = start(page, stopping)
     context.set_offline(True)
     mark = marker()
     outbox_save(page, [{"kind": "tension", "deployment_id": deployment_id,
                         "values": tension_values(f"{mark} n{i}", severity=str(1 + i % 6))} for i in range(100)])
     context.set_offline(False)  # the online event sends the batch
     deadline = time.monotonic() + 20
-    while True:  # the batch holds the write lock for well over 15 ms; a login's small write does not
+    while not written.exists():
         assert time.monotonic() < deadline, "the batch never started"
-        if _writer_busy(live_server.db_path):
-            time.sleep(0.015)
-            if _writer_busy(live_server.db_path):
-                break
-    live_server.kill()  # SIGKILL while the batch's transaction is open
-    stored = rows_with(live_server, mark)["tension"]
+        time.sleep(0.01)
+    assert _writer_busy(stopping.db_path)  # the batch's transaction is open
+    stopping.kill()  # SIGKILL: the records are written, the transaction is not committed
+    stored = rows_with(stopping, mark)["tension"]
     assert stored == []  # no partial batch is visible
-    live_server.start()
-    page.click("[data-sync-now]")
-    wait_for_waiting(page, 0)
-    stored = rows_with(live_server, mark)["tension"]
-    assert len(stored) == 100 and len(set(stored)) == 100
+    restarted = LiveServer(tmp_path / "live.db")
+    restarted.port, restarted.url = stopping.port, stopping.url  # the same address for the page
+    restarted.start()
+    try:
+        page.click("[data-sync-now]")
+        wait_for_waiting(page, 0)
+        stored = rows_with(restarted, mark)["tension"]
+        assert len(stored) == 100 and len(set(stored)) == 100
+    finally:
+        restarted.stop()
 
 
 # ---------------------------------------------------------------- updates

@@ -1,0 +1,166 @@
+"""Projections (fieldapp/projections.py): the situation picture, alert rules and POR feed follow the field
+records through the change sequence, after the records' own transaction, exactly once in effect."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from unittest import mock
+
+from fieldapp import accounts, alerts, audit, deployments, picture, projections, records
+from fieldapp.app import create_app
+from fieldapp.clock import iso, utcnow
+from fieldapp.db import open_db, write
+from fieldapp.ids import new_id
+from fieldapp.offline import changes, sync
+from fieldapp.settings import Settings
+
+SENAATINTORI = (60.1695, 24.9525)
+
+
+def _unit(db):
+    unit_id = accounts.ensure_unit(db, "Projection unit")
+    lead = accounts.create_user(db, "pr_lead", "fieldapp-demo", "lead", unit_id)
+    officer = accounts.create_user(db, "pr_officer", "fieldapp-demo", "officer", unit_id)
+    now = utcnow()
+    deployment = deployments.save(db, lead, {
+        "name": "Live", "kind": "demonstration", "place_name": "Senaatintori", "lat": SENAATINTORI[0],
+        "lon": SENAATINTORI[1], "starts_at": iso(now - timedelta(hours=1)), "ends_at": iso(now + timedelta(hours=3)),
+        "notes": ""}, assigned=[officer.id])
+    return unit_id, lead, officer, deployment
+
+
+def _tension_item(deployment_id: str, severity: int = 3, lat: float = SENAATINTORI[0]) -> sync.SyncRecord:
+    return sync.SyncRecord(id=new_id(), kind="tension", deployment_id=deployment_id,
+                           values={"kind": "provocation", "severity": str(severity), "lat": str(lat),
+                                   "lon": str(SENAATINTORI[1])})
+
+
+def _observed(db) -> set[str]:
+    return {row[0] for row in db.execute("SELECT tension_id FROM picture_obs")}
+
+
+def _rollups(db) -> list[tuple]:
+    return sorted(db.execute("SELECT * FROM picture_rollup").fetchall())
+
+
+def test_a_sync_batch_is_projected_after_its_commit_once_however_often_catch_up_runs(memory_db):
+    db = memory_db
+    _unit_id, _lead, officer, deployment = _unit(db)
+    items = [_tension_item(deployment["id"], severity=2 + i % 3, lat=SENAATINTORI[0] + i * 0.003) for i in range(6)]
+    results = sync.ingest(db, officer, sync.SyncBatch(records=items))
+    assert {r.status for r in results} == {"accepted"}
+    # Answered and committed; the picture has not seen the records yet.
+    assert _observed(db) == set() and projections.behind(db) == 6
+    assert projections.catch_up(db) == 6
+    assert _observed(db) == {item.id for item in items} and projections.behind(db) == 0
+    once = _rollups(db)
+    assert projections.catch_up(db) == 0
+    # Applying the same records again (a crash after the hooks ran, before the cursor moved) changes nothing.
+    db.execute("UPDATE sequences SET value = 0 WHERE name = 'projected'")
+    assert projections.catch_up(db) == 6
+    assert _rollups(db) == once
+    picture.rebuild(db)
+    assert _rollups(db) == once
+
+
+def test_edits_and_deletes_reach_the_picture_through_the_sequence(memory_db):
+    db = memory_db
+    _unit_id, lead, officer, deployment = _unit(db)
+    [kept, edited, deleted] = [_tension_item(deployment["id"]) for _ in range(3)]
+    sync.ingest(db, officer, sync.SyncBatch(records=[kept, edited, deleted]))
+    projections.catch_up(db)
+    before = changes.latest_seq(db)
+    with write(db):  # both in one transaction: projected together afterwards
+        records.update(db, lead, "tension", edited.id, {"kind": "provocation", "severity": "6"}, base_version=1)
+        records.delete(db, officer, "tension", deleted.id)
+    assert changes.latest_seq(db) == before + 2 and projections.behind(db) == 2
+    assert projections.catch_up(db) == 2
+    severities = dict(db.execute("SELECT tension_id, severity FROM picture_obs").fetchall())
+    assert severities == {kept.id: 3, edited.id: 6}
+    kept_rollups = _rollups(db)
+    picture.rebuild(db)
+    assert _rollups(db) == kept_rollups
+
+
+def test_a_single_write_from_a_form_is_projected_before_the_call_returns(memory_db):
+    db = memory_db
+    _unit_id, _lead, officer, deployment = _unit(db)
+    record = records.create(db, officer, "tension", deployment["id"], {
+        "kind": "provocation", "severity": "4", "lat": str(SENAATINTORI[0]), "lon": str(SENAATINTORI[1])})
+    assert _observed(db) == {record["id"]} and projections.behind(db) == 0
+
+
+def test_a_record_whose_projection_fails_is_skipped_and_never_holds_up_the_others(memory_db, caplog):
+    db = memory_db
+    _unit_id, _lead, officer, deployment = _unit(db)
+    items = [_tension_item(deployment["id"], lat=SENAATINTORI[0] + i * 0.003) for i in range(4)]
+    sync.ingest(db, officer, sync.SyncBatch(records=items))
+    poisoned = items[1].id
+    real = picture.records_written
+
+    def failing(db_, kind_name, written):
+        if any(record["id"] == poisoned for record in written):
+            raise RuntimeError("a bug in one area")
+        return real(db_, kind_name, written)
+
+    with mock.patch.object(picture, "records_written", failing):
+        assert projections.catch_up(db) == 4
+    assert _observed(db) == {item.id for item in items} - {poisoned}
+    assert projections.behind(db) == 0
+    assert "failed" in caplog.text
+
+
+def test_severe_tension_alerts_the_leads_once_the_batch_is_projected(memory_db):
+    db = memory_db
+    unit_id, lead, officer, deployment = _unit(db)
+    alerts.store_rule_settings(db, 5)
+    sync.ingest(db, officer, sync.SyncBatch(records=[_tension_item(deployment["id"], severity=6),
+                                                     _tension_item(deployment["id"], severity=2)]))
+    assert db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0] == 0
+    projections.catch_up(db)
+    projections.catch_up(db)
+    rows = db.execute("SELECT rule, unit_id FROM alerts").fetchall()
+    assert [tuple(row) for row in rows] == [("tension_severity", unit_id)]
+
+
+def test_the_app_applies_what_was_left_unprojected_when_it_starts(tmp_path):
+    path = tmp_path / "fieldapp.db"
+    db = open_db(path)
+    _unit_id, _lead, officer, deployment = _unit(db)
+    items = [_tension_item(deployment["id"], lat=SENAATINTORI[0] + i * 0.003) for i in range(3)]
+    sync.ingest(db, officer, sync.SyncBatch(records=items))  # the server stops before projecting
+    db.conn.close()
+    app = create_app(Settings(db_path=path))
+    assert projections.behind(app.state.db) == 0
+    assert _observed(app.state.db) == {item.id for item in items}
+    app.state.db.conn.close()
+
+
+def test_a_sync_batch_is_audited_with_one_row_that_names_its_records(memory_db):
+    db = memory_db
+    _unit_id, _lead, officer, deployment = _unit(db)
+    items = [_tension_item(deployment["id"]) for _ in range(3)]
+    bad = sync.SyncRecord(id=new_id(), kind="tension", deployment_id=deployment["id"], values={"severity": "9"})
+    sync.ingest(db, officer, sync.SyncBatch(records=[*items, bad]))
+    sync.ingest(db, officer, sync.SyncBatch(records=items))  # a resend writes nothing, not even an audit row
+    rows = db.execute("SELECT user_id, action, record_type, record_id, detail FROM audit_log "
+                      "WHERE record_type IN ('tension', 'sync_batch')").fetchall()
+    assert len(rows) == 1
+    user_id, action, record_type, batch_time, detail = rows[0]
+    assert (user_id, action, record_type) == (officer.id, "sync", audit.SYNC_BATCH)
+    assert '"created": 3' in detail and '"rejected": 1' in detail
+    for item in items:
+        stored = records.get(db, "tension", item.id)
+        assert stored["received_at"] == batch_time
+        trail = audit.for_record(db, "tension", item.id, received=(stored["created_by"], stored["received_at"]))
+        assert [(row["action"], row["username"]) for row in trail] == [("sync", "pr_officer")]
+
+
+def test_batches_right_after_each_other_get_their_own_receive_times(memory_db):
+    db = memory_db
+    _unit_id, _lead, officer, deployment = _unit(db)
+    times = []
+    for _ in range(5):
+        [result] = sync.ingest(db, officer, sync.SyncBatch(records=[_tension_item(deployment["id"])]))
+        times.append(result.received_at)
+    assert times == sorted(set(times))
