@@ -202,7 +202,7 @@ def _mode(kind: RecordKind, name: str) -> int:
 
 _MODES = {name: {field: _mode(kind, field) for field in FIELD_NAMES[name]} for name, kind in KINDS.items()}
 _UNCHECKED = {name: {field: False for field in kind.booleans} for name, kind in KINDS.items()}  # a box not sent
-_CATEGORY_CHECKS = {name: tuple((field, list_name, field in kind.multi) for field, list_name in kind.categories.items())
+_CATEGORY_CHECKS = {name: {field: (list_name, field in kind.multi) for field, list_name in kind.categories.items()}
                     for name, kind in KINDS.items()}
 _TRUE = frozenset((True, 1, "1", "on", "true", "yes"))
 _NO_CODES: frozenset[str] = frozenset()
@@ -266,10 +266,12 @@ def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime |
         if values.get(name) is None and name not in errors:
             errors[name] = _("This field is required.")
     codes = cache.all_codes()
-    for field_name, list_name, multi in _CATEGORY_CHECKS[kind_name]:
+    checks = _CATEGORY_CHECKS[kind_name]
+    for field_name in given.keys() & checks.keys():  # codes given (a default needs no check)
         value = values.get(field_name)
         if not value:
             continue
+        list_name, multi = checks[field_name]
         valid = codes.get(list_name, _NO_CODES)
         if not (valid.issuperset(value) if multi else value in valid):
             errors[field_name] = _("Choose a value from the list.")
@@ -289,7 +291,8 @@ def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime |
         values["occurred_at"] = occurred
     _check_coordinates(values, errors)
     for text_field in ("notes", "place_name"):
-        if values.get(text_field) and text_field not in errors and find_identity_codes(values[text_field]):
+        text = values.get(text_field)
+        if text and find_identity_codes(text) and text_field not in errors:
             errors[text_field] = _(
                 "Remove the personal identity code: these records must not identify people.")
     if kind_name == "intervention":
@@ -431,7 +434,8 @@ def create(db, user: User, kind_name: str, deployment_id: str, raw: dict, *,
 
 
 def create_many(db, user: User, items: list[NewRecord], *, cache: BatchCache | None = None,
-                now: datetime | None = None, audit_each: bool = True) -> list[dict | Exception]:
+                now: datetime | None = None, audit_each: bool = True, answers_only: bool = False
+                ) -> list[dict | Exception]:
     """create() for many records at once: one outcome per item, in order, each the stored record (with
     "duplicate": True for a resend of the same record) or the exception create() would raise for it.
 
@@ -440,6 +444,7 @@ def create_many(db, user: User, items: list[NewRecord], *, cache: BatchCache | N
     written with one statement per table, in the caller's transaction (or one of their own). The caller runs
     projections.catch_up() after its commit (the situation picture, alerts, POR feed).
     audit_each=False: the caller audits the whole batch with one row (sync: audit.SYNC_BATCH).
+    answers_only=True: a new record's outcome holds only id, version, received_at and time_flagged (sync).
     An item that depends on an earlier one (the same id, or an intervention linking to a record of the
     batch) starts a new round, so it sees that record stored, as create() would.
     """
@@ -449,25 +454,26 @@ def create_many(db, user: User, items: list[NewRecord], *, cache: BatchCache | N
     for index, item in enumerate(items):
         if item.record_id in seen or (item.kind == "intervention" and seen.intersection(
                 (item.raw.get("tension_id"), item.raw.get("contact_id")))):
-            outcomes += _create_round(db, user, items[start:index], cache, now, audit_each)
+            outcomes += _create_round(db, user, items[start:index], cache, now, audit_each, answers_only)
             start, seen = index, set()
         if item.record_id is not None:
             seen.add(item.record_id)
-    outcomes += _create_round(db, user, items[start:], cache, now, audit_each)
+    outcomes += _create_round(db, user, items[start:], cache, now, audit_each, answers_only)
     return outcomes
 
 
 def _create_round(db, user: User, items: list[NewRecord], cache: BatchCache, now: datetime | None,
-                  audit_each: bool) -> list:
+                  audit_each: bool, answers_only: bool) -> list:
     """create_many() for items of which none depends on another."""
     if not items:
         return []
     now = now or utcnow()
     outcomes: list = [None] * len(items)
-    valid: list[tuple[int, NewRecord, dict, dict]] = []
     existing = _existing_with_ids(db, [item.record_id for item in items if item.record_id is not None])
+    new_at: list[int] = []
+    new: list[tuple] = []
     for index, item in enumerate(items):
-        found = existing.get(item.record_id)
+        found = existing.get(item.record_id) if existing else None
         if found is not None and item.submission_hash and found[0] == item.kind \
                 and found[1].get("submission_hash") == item.submission_hash:
             # The very submission that created the record, again (lost acknowledgement): no need to validate.
@@ -477,16 +483,14 @@ def _create_round(db, user: User, items: list[NewRecord], cache: BatchCache, now
             deployment = cache.recordable(item.deployment_id)
             if item.record_id is not None and not is_valid_id(item.record_id):
                 raise ValidationFailed({"id": _("The record id is not valid. Reload the form and try again.")})
-            valid.append((index, item, deployment, validate(db, item.kind, item.raw, deployment, now=now,
-                                                              cache=cache)))
+            values = validate(db, item.kind, item.raw, deployment, now=now, cache=cache)
         except (deployments_domain.NotFound, deployments_domain.Forbidden, ValidationFailed) as exc:
             outcomes[index] = exc
-    new: list[tuple[int, tuple]] = []
-    for index, item, deployment, values in valid:
-        found = existing.get(item.record_id)
+            continue
         if found is None:
-            new.append((index, (item.kind, item.deployment_id, values, item.record_id,
-                                _clean_device_time(item.device_time), item.clock_off, item.submission_hash)))
+            new_at.append(index)
+            new.append((item.kind, item.deployment_id, values, item.record_id, _clean_device_time(item.device_time),
+                        item.clock_off, item.submission_hash))
             continue
         # A resend of the same record (double tap, lost acknowledgement) is the same success, once: the
         # same content as the first version (answered as version 1) or as the current one.
@@ -498,8 +502,7 @@ def _create_round(db, user: User, items: list[NewRecord], cache: BatchCache, now
             outcomes[index] = {**existing_row, "duplicate": True, "duplicate_of_version": existing_row["version"]}
         else:
             outcomes[index] = IdConflict(existing_row, existing_kind)
-    for (index, _entry), record in zip(new, _store(db, user, [entry for _, entry in new], now,
-                                                               audit_each=audit_each)):
+    for index, record in zip(new_at, _store(db, user, new, now, audit_each=audit_each, answers_only=answers_only)):
         outcomes[index] = record
     return outcomes
 
@@ -530,15 +533,18 @@ def _existing_with_ids(db, record_ids: list[str]) -> dict[str, tuple[str, dict]]
     found: dict[str, tuple[str, dict]] = {}
     if not record_ids:
         return found
-    for start in range(0, len(record_ids), 500):
-        chunk = record_ids[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        for name, kind in KINDS.items():
-            cursor = db.conn.execute(f"SELECT * FROM {kind.table} WHERE id IN ({marks})", chunk)
+    # Which ids exist at all: one statement over the three tables (usually none, for new records).
+    hits = db.conn.execute(_ANY_WITH_IDS, [json.dumps(record_ids)]).fetchall()
+    for kind_name, record_id in hits:
+        if record_id not in found:
+            cursor = db.conn.execute(f"SELECT * FROM {KINDS[kind_name].table} WHERE id = ?", [record_id])
             columns = [d[0] for d in cursor.description]
-            for row in cursor:
-                found.setdefault(row[0], (name, decode(name, dict(zip(columns, row)))))
+            found[record_id] = (kind_name, decode(kind_name, dict(zip(columns, cursor.fetchone()))))
     return found
+
+
+_ANY_WITH_IDS = " UNION ALL ".join(
+    f"SELECT '{name}', id FROM {kind.table} WHERE id IN (SELECT value FROM json_each(?1))" for name, kind in KINDS.items())
 
 
 def store_new(db, user: User, kind_name: str, deployment_id: str, values: dict, *,
@@ -557,13 +563,14 @@ _STORED_COLUMNS = ("id", "deployment_id", "device_time", "received_at", "time_fl
 
 
 def _store(db, user: User, entries: list[tuple], now: datetime, *, loose: bool = False,
-           audit_each: bool = True) -> list[dict]:
+           audit_each: bool = True, answers_only: bool = False) -> list[dict]:
     """Insert validated (kind, deployment_id, values, record_id, device_time, clock_off, submission_hash) entries: one
     statement per table, positions in the change sequence, and the audit rows, all for the whole list at once.
 
     loose: values not from validate() (demo data, imports): any subset of the fields, with values turned
     into SQLite types as sqlite-utils does; the stored rows are read back. Otherwise every column is known
-    and the records are returned as stored without reading them back.
+    and the records are returned as stored without reading them back (answers_only: only id, version,
+    received_at and time_flagged).
     """
     if not entries:
         return []
@@ -582,6 +589,10 @@ def _store(db, user: User, entries: list[tuple], now: datetime, *, loose: bool =
             row = (record_id or new_id(), deployment_id, device_time, stamp, int(flagged), 1, stamp, stamp, user.id,
                    user.id, seq + offset, submitted, *stored.values())
             rows.setdefault((kind_name, names), []).append(row)
+            if answers_only:
+                written.append((kind_name, {"id": row[0], "version": 1, "received_at": stamp,
+                                            "time_flagged": row[4]}))
+                continue
             record = dict(zip(_STORED_COLUMNS + names, row))
             for name in kind.multi:
                 if name in values:

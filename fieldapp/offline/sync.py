@@ -203,10 +203,14 @@ def _ingest_new(db, user: User, items: list[SyncRecord], run: list[int], results
     outcomes = records.create_many(db, user, [
         records.NewRecord(items[index].kind, items[index].deployment_id, items[index].values, items[index].id,
                           items[index].device_time, flagged, submission_hash(items[index]))
-        for index in checked], cache=cache, now=received, audit_each=False)
+        for index in checked], cache=cache, now=received, audit_each=False, answers_only=True)
     for index, outcome in zip(checked, outcomes):
         item = items[index]
-        if isinstance(outcome, records.IdConflict):
+        if type(outcome) is dict and not outcome.get("duplicate"):  # the common case first
+            created += 1
+            results[index] = SyncResult(id=item.id, status="accepted", version=1, received_at=outcome["received_at"],
+                                        time_flagged=bool(outcome["time_flagged"]))
+        elif isinstance(outcome, records.IdConflict):
             digest = submission_hash(item)
             receipt = one(db, "SELECT * FROM sync_receipts WHERE record_id = ? AND base_version = 0 AND "
                               "submission_hash = ? AND user_id = ?", [item.id, digest, user.id])
@@ -214,13 +218,9 @@ def _ingest_new(db, user: User, items: list[SyncRecord], run: list[int], results
                 _failed(db, user, item, digest, outcome, received)
         elif isinstance(outcome, Exception):
             results[index] = _failed(db, user, item, "", outcome, received)
-        elif outcome.get("duplicate"):
+        else:
             results[index] = SyncResult(id=item.id, status="duplicate", version=outcome["duplicate_of_version"],
                                         received_at=outcome["received_at"], time_flagged=bool(outcome["time_flagged"]))
-        else:
-            created += 1
-            results[index] = SyncResult(id=item.id, status="accepted", version=1, received_at=outcome["received_at"],
-                                        time_flagged=bool(outcome["time_flagged"]))
     return created
 
 
