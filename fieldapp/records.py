@@ -218,17 +218,28 @@ def _clean_raw(kind: RecordKind, raw: dict) -> dict:
         mode = modes.get(name)
         if mode is None:
             continue  # not a field of this kind
-        if mode == _MULTI:
+        if mode == _PLAIN and type(value) is str:  # the most common case: a code or a number as text
+            value = value.strip()
+            if value:
+                cleaned[name] = value
+            elif name not in defaulted:
+                cleaned[name] = None
+            continue
+        if mode == _TEXT:
+            if value is None and name in defaulted:
+                continue
+        elif mode == _MULTI:
             if value is None or value == "":
                 value = []
-            elif not isinstance(value, list):
+            elif type(value) is not list:
                 value = [value]
-            value = [v for v in value if v != "" and v is not None]
-            if all(isinstance(v, str) for v in value):
-                value = list(dict.fromkeys(value))  # a code chosen twice counts once
+            if all(type(v) is str for v in value):
+                value = list(dict.fromkeys(filter(None, value)))  # no blanks; a code chosen twice counts once
+            else:
+                value = [v for v in value if v != "" and v is not None]
         elif mode == _BOOLEAN:
             value = isinstance(value, (str, int)) and value in _TRUE
-        elif mode != _TEXT and isinstance(value, str):
+        elif isinstance(value, str):
             value = value.strip() or None
             if value is None:
                 if name in defaulted:

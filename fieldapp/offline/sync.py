@@ -109,8 +109,8 @@ _ENCODER = msgspec.json.Encoder(order="sorted")
 
 def submission_hash(item: SyncRecord) -> str:
     """Identity of one submission: the same record sent again hashes the same."""
-    return hashlib.sha256(_ENCODER.encode({"kind": item.kind, "deployment_id": item.deployment_id,
-                                           "base_version": item.base_version, "values": item.values})).hexdigest()
+    body = _ENCODER.encode((item.kind, item.deployment_id, item.base_version, item.values))
+    return hashlib.blake2b(body, digest_size=16).hexdigest()
 
 
 def clock_off(sent_at: str | None, received: datetime) -> bool | None:
@@ -189,6 +189,7 @@ def _ingest_new(db, user: User, items: list[SyncRecord], run: list[int], results
     if not run:
         return 0
     checked: list[int] = []
+    new: list[records.NewRecord] = []
     for index in run:
         item = items[index]
         if not is_valid_id(item.id):
@@ -197,13 +198,12 @@ def _ingest_new(db, user: User, items: list[SyncRecord], run: list[int], results
             results[index] = _rejected(item.id, message=_("Unknown record type."))
         else:
             checked.append(index)
+            new.append(records.NewRecord(item.kind, item.deployment_id, item.values, item.id, item.device_time,
+                                         flagged, submission_hash(item)))
     if not checked:
         return 0
     created = 0
-    outcomes = records.create_many(db, user, [
-        records.NewRecord(items[index].kind, items[index].deployment_id, items[index].values, items[index].id,
-                          items[index].device_time, flagged, submission_hash(items[index]))
-        for index in checked], cache=cache, now=received, audit_each=False, answers_only=True)
+    outcomes = records.create_many(db, user, new, cache=cache, now=received, audit_each=False, answers_only=True)
     for index, outcome in zip(checked, outcomes):
         item = items[index]
         if type(outcome) is dict and not outcome.get("duplicate"):  # the common case first
