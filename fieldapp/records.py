@@ -682,7 +682,8 @@ def update(db, user: User, kind_name: str, record_id: str, raw: dict, *, base_ve
         if current["version"] != base_version:
             raise StaleVersion(current)
         _snapshot(db, kind_name, current)
-        changes = {**_to_row(kind, values), "version": current["version"] + 1, "updated_at": iso(utcnow()), "updated_by": user.id, "seq": offline_changes.claim(db)}
+        changes = {**_to_row(kind, values), "version": current["version"] + 1, "updated_at": iso(utcnow()),
+                   "updated_by": user.id, "seq": offline_changes.claim(db)}
         db[kind.table].update(record_id, changes)
         record = get(db, kind_name, record_id)
         audit.record(db, user.id, "update", kind_name, record_id, f"version={record['version']}")

@@ -2,9 +2,10 @@
 
 No web imports. A batch is one transaction. New records are validated together and written with one
 statement per table (records.create_many); edits run one by one, each in its own savepoint. Either way a
-record that is rejected or in conflict writes nothing of its own and never rolls back the others. Every answer except "rejected" is kept as a
-receipt, so a resend of the same submission (lost acknowledgement, two senders) gets the same answer
-and never writes a second row.
+record that is rejected or in conflict writes nothing of its own and never rolls back the others. A new
+record is its own receipt (it keeps the hash of the submission that created it); edits and conflicts keep
+theirs in sync_receipts. So a resend of the same submission (lost acknowledgement, two senders) gets the
+same answer and never writes a second row.
 """
 
 from __future__ import annotations
@@ -291,16 +292,11 @@ def _ingest_one(db, user: User, item: SyncRecord, received: datetime, flagged: b
 
 def _store_receipt(db, user: User, item: SyncRecord, digest: str, status: str, version: int | None,
                    received_at: str, conflict_id: int | None = None) -> None:
-    _store_receipts(db, user, [(item, digest, status, version, received_at, conflict_id)])
-
-
-def _store_receipts(db, user: User, receipts: list[tuple]) -> None:
-    """(item, digest, status, version, received_at, conflict_id) receipts, one statement for all."""
-    db.conn.executemany(
+    """The answer to an edit or a conflict, for a resend of the same submission."""
+    db.conn.execute(
         "INSERT OR IGNORE INTO sync_receipts (record_id, base_version, submission_hash, user_id, record_type, status, "
         "version, received_at, conflict_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(item.id, item.base_version or 0, digest, user.id, item.kind, status, version, received_at, conflict_id)
-         for item, digest, status, version, received_at, conflict_id in receipts])
+        [item.id, item.base_version or 0, digest, user.id, item.kind, status, version, received_at, conflict_id])
 
 
 def _server_version(kind_name: str, row: dict) -> ServerVersion:
