@@ -24,12 +24,13 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fieldapp import accounts, demo, deployments, projections, records  # noqa: E402
-from fieldapp.clock import iso, utcnow  # noqa: E402
+from fieldapp.clock import HELSINKI, iso, utcnow  # noqa: E402
 from fieldapp.db import open_db  # noqa: E402
 from fieldapp.ids import new_id  # noqa: E402
 from fieldapp.offline import sync  # noqa: E402
@@ -38,23 +39,33 @@ BATCH = 100
 
 
 def _batch(deployment: dict, n: int, tag: str) -> list[sync.SyncRecord]:
-    """What an outbox sends: half contacts, half tension observations placed around the deployment's place
-    ("use my location"), form values as strings, the device's save time."""
+    """What an outbox sends (client.js formValues): every field of the form as a string, blank when untouched,
+    the chosen chips of a group as a list, a ticked box as "1" (an unticked one is not sent), the form's time
+    in Helsinki minutes (one record a minute); half contacts, half tension observations, every other one placed with "use my
+    location"; and the device's save time."""
     out = []
-    now = iso(utcnow())
+    now = utcnow()
     for i in range(n):
+        located = i % 4 < 2
+        occurred = (now - timedelta(minutes=n - i)).astimezone(HELSINKI).strftime("%Y-%m-%dT%H:%M")
+        place = {"occurred_at": occurred, "place_name": "",
+                 "lat": f"{deployment['lat'] + (i % 7 - 3) * 0.002:.5f}" if located else "",
+                 "lon": f"{deployment['lon'] + (i % 5 - 2) * 0.003:.5f}" if located else ""}
         if i % 2:
             values = {"kind": ["provocation", "verbal_confrontation", "crowd_movement"][i % 3],
-                      "severity": str(1 + i % 6), "groups": ["youth", "residents"][: 1 + i % 2],
-                      "lat": f"{deployment['lat'] + (i % 7 - 3) * 0.002:.5f}",
-                      "lon": f"{deployment['lon'] + (i % 5 - 2) * 0.003:.5f}", "notes": f"{tag} tension {i}"}
+                      "severity": str(1 + i % 6), "trend": "stable", "basis": "observed",
+                      "groups": ["youth", "residents"][: 1 + i % 2], "people_estimate": str(10 + i) if i % 3 else "",
+                      **place, "notes": f"{tag} tension {i}"}
             kind = "tension"
         else:
-            values = {"topics": ["rumour", "tip"][: 1 + i % 2], "age_band": "18_29", "language": "fi",
-                      "feedback_promised": "1" if i % 4 == 0 else "", "notes": f"{tag} contact {i}"}
+            values = {"topics": ["rumour", "tip"][: 1 + i % 3], "age_band": "18_29", "group_size": "",
+                      "group_category": "", "language": "fi", "referral_target": "", **place,
+                      "notes": f"{tag} contact {i}" if i % 3 else ""}
+            if i % 4 == 0:
+                values["feedback_promised"] = "1"
             kind = "contact"
         out.append(sync.SyncRecord(id=new_id(), kind=kind, deployment_id=deployment["id"], values=values,
-                                   device_time=now))
+                                   device_time=iso(now)))
     return out
 
 

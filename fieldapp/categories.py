@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 # (code, fi, sv, en) per list; seeded once by a migration, then edited as data.
 DEFAULTS: dict[str, list[tuple[str, str, str, str]]] = {
     "deployment_kind": [
@@ -159,11 +161,23 @@ def codes(db, list_name: str) -> set[str]:
     return {row[0] for row in db.conn.execute("SELECT code FROM categories WHERE list = ? AND active = 1", [list_name])}
 
 
-def all_codes(db) -> dict[str, set[str]]:
-    """Valid (active) codes of every list, with one query."""
-    result: dict[str, set[str]] = {}
+# Database -> (the lists' change count, codes): valid codes stay in memory until a list changes.
+_CODES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def all_codes(db) -> dict[str, frozenset[str]]:
+    """Valid (active) codes of every list. Read again only after a change to the lists: a trigger counts every
+    change in sequences 'categories' (migration m008), and that count is one row to read."""
+    version = db.conn.execute("SELECT value FROM sequences WHERE name = 'categories'").fetchone()
+    cached = _CODES.get(db)
+    if cached is not None and version is not None and cached[0] == version[0]:
+        return cached[1]
+    found: dict[str, set[str]] = {}
     for list_name, code in db.conn.execute("SELECT list, code FROM categories WHERE active = 1"):
-        result.setdefault(list_name, set()).add(code)
+        found.setdefault(list_name, set()).add(code)
+    result = {list_name: frozenset(codes) for list_name, codes in found.items()}
+    if version is not None:
+        _CODES[db] = (version[0], result)
     return result
 
 

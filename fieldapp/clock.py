@@ -14,7 +14,7 @@ def utcnow() -> datetime:
 
 def iso(dt: datetime) -> str:
     """UTC ISO 8601 with milliseconds and a Z, sortable as text."""
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    return dt.astimezone(timezone.utc).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def now_iso() -> str:

@@ -53,6 +53,8 @@ def write(db: sqlite_utils.Database, *, savepoint: bool = True):
 
 
 def one(db: sqlite_utils.Database, sql: str, params=()) -> dict | None:
-    """The first row of a query as a dict, or None."""
-    rows = list(db.query(sql, params))
-    return rows[0] if rows else None
+    """The first row of a query (a SELECT) as a dict, or None. Straight on the connection: db.query() wraps
+    every statement in a savepoint of its own."""
+    cursor = db.conn.execute(sql, params)
+    row = cursor.fetchone()
+    return None if row is None else dict(zip([column[0] for column in cursor.description], row))

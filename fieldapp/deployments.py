@@ -172,7 +172,7 @@ def get(db, deployment_id: str) -> dict | None:
 
 
 def assigned_user_ids(db, deployment_id: str) -> set[str]:
-    return {r["user_id"] for r in db.query("SELECT user_id FROM assignments WHERE deployment_id = ?", [deployment_id])}
+    return {row[0] for row in db.conn.execute("SELECT user_id FROM assignments WHERE deployment_id = ?", [deployment_id])}
 
 
 def can_view(db, user: User, deployment: dict) -> bool:

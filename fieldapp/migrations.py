@@ -393,3 +393,13 @@ def m007_record_seq(db):
     # A resend is compared with the stored content itself (records.content), so content_hash goes.
     for table in ("contacts", "tensions", "interventions"):
         db.execute(f"ALTER TABLE {table} DROP COLUMN content_hash")
+
+
+@migrations()
+def m008_category_version(db):
+    # Category lists are edited as data, by SQL too: every change counts up 'categories' in sequences, so a
+    # process keeps the valid codes in memory and reads them again only after a change (categories.all_codes).
+    db.execute("INSERT OR IGNORE INTO sequences (name, value) VALUES ('categories', 0)")
+    for event in ("INSERT", "UPDATE", "DELETE"):
+        db.execute(f"CREATE TRIGGER categories_{event.lower()} AFTER {event} ON categories BEGIN "
+                   "UPDATE sequences SET value = value + 1 WHERE name = 'categories'; END")

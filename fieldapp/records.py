@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Annotated
 
 import msgspec
@@ -16,7 +16,7 @@ from sqlite_utils.db import jsonify_if_needed
 from fieldapp import audit, categories, projections
 from fieldapp import deployments as deployments_domain
 from fieldapp.accounts import User
-from fieldapp.clock import iso, parse, utcnow
+from fieldapp.clock import HELSINKI, iso, parse, utcnow
 from fieldapp.db import one, write
 from fieldapp.i18n import gettext as _
 from fieldapp.ids import is_valid_id, new_id  # noqa: F401 (new_id is used by demo data too)
@@ -103,8 +103,6 @@ KINDS: dict[str, RecordKind] = {
 # msgspec.structs.fields() re-evaluates the annotations on every call: computed once per kind.
 FIELDS = {name: msgspec.structs.fields(kind.struct) for name, kind in KINDS.items()}
 FIELD_NAMES = {name: [f.name for f in fields] for name, fields in FIELDS.items()}
-# Fields whose blank value means "use the default" (every field whose default is not None).
-_DEFAULTED = {name: {f.name for f in fields if f.default is not None} for name, fields in FIELDS.items()}
 
 
 class BatchCache:
@@ -112,17 +110,19 @@ class BatchCache:
 
     def __init__(self, db, user: User | None = None):
         self.db, self.user = db, user
-        self._codes: dict[str, set[str]] = {}
+        self._codes: dict[str, frozenset[str]] = {}
         self._access: dict[str, tuple] = {}
-        self._now: tuple[datetime, str] | None = None
+        self._now: tuple | None = None
 
-    def iso(self, now: datetime) -> str:
-        """iso(now) once per batch (every record of a batch defaults to the same receive time)."""
+    def clock(self, now: datetime) -> tuple[datetime, datetime, str]:
+        """The earliest and latest time a new record may have (naive UTC) and now as text, once per batch
+        (every record of a batch is received at the same time)."""
         if self._now is None or self._now[0] != now:
-            self._now = (now, iso(now))
-        return self._now[1]
+            utc = now.astimezone(timezone.utc).replace(tzinfo=None)
+            self._now = (now, utc - MAX_PAST, utc + MAX_FUTURE, iso(now))
+        return self._now[1:]
 
-    def all_codes(self) -> dict[str, set[str]]:
+    def all_codes(self) -> dict[str, frozenset[str]]:
         """list name -> valid codes, every list read at once (a batch needs most of them)."""
         if not self._codes:
             self._codes = categories.all_codes(self.db)
@@ -186,8 +186,8 @@ def _type_error(kind: RecordKind, field: str) -> str:
     return messages.get(field, _("This value is not valid."))
 
 
-# How _clean_raw() reads each field of a kind (in the struct's order), and the category checks of a kind.
-_PLAIN, _MULTI, _BOOLEAN, _TEXT, _COORDINATE, _TIME = range(6)
+# How _read_form() reads each field of a kind: its mode, and the category list of a code or list of codes.
+_CODE, _PLAIN, _MULTI, _BOOLEAN, _TEXT, _COORDINATE, _TIME = range(7)
 
 
 def _mode(kind: RecordKind, name: str) -> int:
@@ -197,64 +197,88 @@ def _mode(kind: RecordKind, name: str) -> int:
         return _BOOLEAN
     if name in ("notes", "place_name"):
         return _TEXT
+    if name in kind.categories:
+        return _CODE
     return {"lat": _COORDINATE, "lon": _COORDINATE, "occurred_at": _TIME}.get(name, _PLAIN)
 
 
-_MODES = {name: {field: _mode(kind, field) for field in FIELD_NAMES[name]} for name, kind in KINDS.items()}
+_READ = {name: {field: (_mode(kind, field), kind.categories.get(field)) for field in FIELD_NAMES[name]}
+         for name, kind in KINDS.items()}
 _UNCHECKED = {name: {field: False for field in kind.booleans} for name, kind in KINDS.items()}  # a box not sent
-_CATEGORY_CHECKS = {name: {field: (list_name, field in kind.multi) for field, list_name in kind.categories.items()}
-                    for name, kind in KINDS.items()}
 _TRUE = frozenset((True, 1, "1", "on", "true", "yes"))
 _NO_CODES: frozenset[str] = frozenset()
 
 
-def _clean_raw(kind: RecordKind, raw: dict) -> dict:
-    """Blank form values count as missing; booleans from checkboxes; lists from single values. A missing
-    value of a field with a default is left out (the default applies)."""
-    cleaned = dict(_UNCHECKED[kind.name])
-    defaulted = _DEFAULTED[kind.name]
-    modes = _MODES[kind.name]
+def _read_form(kind: RecordKind, raw: dict, codes: dict[str, set[str]], errors: dict) -> tuple[dict, datetime | None]:
+    """The raw values as msgspec should see them, and the time given as text (naive UTC).
+
+    Blank form values and None count as missing (the field's default applies); booleans from checkboxes;
+    lists from single values, without blanks, a code chosen twice counting once; a decimal comma in
+    coordinates. Codes are checked against their category list here ("Choose a value from the list.").
+    The time is parsed here (Helsinki time when it has no zone) and left out of the returned values.
+    """
+    given = dict(_UNCHECKED[kind.name])
+    occurred = None
+    read = _READ[kind.name]
     for name, value in raw.items():
-        mode = modes.get(name)
-        if mode is None:
-            continue  # not a field of this kind
-        if mode == _PLAIN and type(value) is str:  # the most common case: a code or a number as text
-            value = value.strip()
-            if value:
-                cleaned[name] = value
-            elif name not in defaulted:
-                cleaned[name] = None
-            continue
-        if mode == _TEXT:
-            if value is None and name in defaulted:
-                continue
-        elif mode == _MULTI:
-            if value is None or value == "":
-                value = []
-            elif type(value) is not list:
-                value = [value]
-            if all(type(v) is str for v in value):
-                value = list(dict.fromkeys(filter(None, value)))  # no blanks; a code chosen twice counts once
-            else:
-                value = [v for v in value if v != "" and v is not None]
-        elif mode == _BOOLEAN:
-            value = isinstance(value, (str, int)) and value in _TRUE
-        elif isinstance(value, str):
-            value = value.strip() or None
-            if value is None:
-                if name in defaulted:
+        how = read.get(name)
+        if how is None or value is None:
+            continue  # not a field of this kind, or missing
+        mode, list_name = how
+        if type(value) is str:
+            if mode <= _PLAIN:  # a code or a number as text, the most common field
+                value = value.strip()
+                if not value:
                     continue
-            elif mode == _COORDINATE:
-                value = value.replace(",", ".")  # a Finnish keyboard gives a decimal comma
-            elif mode == _TIME:
-                try:
-                    value = parse(value)  # datetime-local sends no seconds and no zone: Helsinki time
-                except (ValueError, OverflowError):
-                    value = "invalid"
-        elif value is None and name in defaulted:
-            continue
-        cleaned[name] = value
-    return cleaned
+                if mode == _CODE and value not in codes.get(list_name, _NO_CODES):
+                    errors[name] = _("Choose a value from the list.")
+            elif mode == _TEXT:
+                pass
+            elif mode == _BOOLEAN:
+                value = value in _TRUE
+            elif mode == _MULTI:
+                if not value:
+                    continue
+                value = [value]
+            else:
+                value = value.strip()
+                if not value:
+                    continue
+                if mode == _COORDINATE:
+                    value = value.replace(",", ".")  # a Finnish keyboard gives a decimal comma
+                else:
+                    try:
+                        occurred = _utc_naive(value)
+                        continue
+                    except (ValueError, OverflowError):
+                        value = "invalid"  # msgspec answers "Enter a date and time."
+        elif mode == _BOOLEAN:
+            value = isinstance(value, int) and value in _TRUE
+        elif mode == _MULTI and type(value) is not list:
+            value = [value]
+        if mode == _MULTI:
+            try:
+                value = list(dict.fromkeys(value))
+                if "" in value or None in value:
+                    value = [v for v in value if v != "" and v is not None]
+                valid = codes.get(list_name, _NO_CODES).issuperset(value)
+            except TypeError:  # something unhashable in the list
+                valid = False
+            if not valid:
+                errors[name] = _("Choose a value from the list.")
+        given[name] = value
+    return given, occurred
+
+
+def _utc_naive(text: str) -> datetime:
+    """A form's time as naive UTC: datetime-local sends no seconds and no zone (Helsinki time)."""
+    if text[-1:] == "Z":
+        text = text[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(text)
+    offset = parsed.utcoffset()
+    if offset is None:
+        return parsed - HELSINKI.utcoffset(parsed)
+    return parsed.replace(tzinfo=None) - offset
 
 
 def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime | None = None,
@@ -265,10 +289,9 @@ def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime |
     cache: category codes shared by the records of one batch.
     """
     kind = KINDS[kind_name]
-    now = now or utcnow()
     cache = cache or BatchCache(db)
-    given = _clean_raw(kind, raw)
     errors: dict[str, str] = {}
+    given, occurred = _read_form(kind, raw, cache.all_codes(), errors)
     try:  # the whole struct at once; only a failure is checked field by field, for the messages
         values = msgspec.structs.asdict(msgspec.convert(given, kind.struct, strict=False))
     except msgspec.ValidationError:
@@ -276,41 +299,41 @@ def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime |
     for name in kind.required:
         if values.get(name) is None and name not in errors:
             errors[name] = _("This field is required.")
-    codes = cache.all_codes()
-    checks = _CATEGORY_CHECKS[kind_name]
-    for field_name in given.keys() & checks.keys():  # codes given (a default needs no check)
-        value = values.get(field_name)
-        if not value:
-            continue
-        list_name, multi = checks[field_name]
-        valid = codes.get(list_name, _NO_CODES)
-        if not (valid.issuperset(value) if multi else value in valid):
-            errors[field_name] = _("Choose a value from the list.")
-    occurred = values.get("occurred_at")
-    if occurred is not None and "occurred_at" not in errors:
-        try:
-            occurred = parse(occurred)
+    if occurred is None and values.get("occurred_at") is not None and "occurred_at" not in errors:
+        try:  # a datetime given as such (not form text)
+            occurred = parse(values["occurred_at"]).replace(tzinfo=None)
         except (ValueError, OverflowError):  # e.g. year 1 with a time zone: no UTC equivalent
-            occurred = datetime.min.replace(tzinfo=now.tzinfo)
-        stored = parse(stored_time) if stored_time else None
+            occurred = datetime.min
+    earliest, latest, now_text = cache.clock(now or utcnow())
+    if occurred is not None:
+        stored = parse(stored_time).replace(tzinfo=None) if stored_time else None
         if stored and occurred.replace(second=0, microsecond=0) == stored.replace(second=0, microsecond=0):
             occurred = stored  # the form shows minutes only: an unchanged time keeps its seconds
-        elif occurred < now - MAX_PAST:
+        elif occurred < earliest:
             errors["occurred_at"] = _("The time is more than 7 days in the past.")
-        elif occurred > now + MAX_FUTURE:
+        elif occurred > latest:
             errors["occurred_at"] = _("The time is in the future.")
-        values["occurred_at"] = occurred
-    _check_coordinates(values, errors)
+    lat, lon = values["lat"], values["lon"]
+    if (lat is not None or lon is not None) and "lat" not in errors and "lon" not in errors:
+        if lat is None or lon is None:
+            errors["lat" if lat is None else "lon"] = _("Give both latitude and longitude, or neither.")
+        elif not (LAT_RANGE[0] <= lat <= LAT_RANGE[1] and LON_RANGE[0] <= lon <= LON_RANGE[1]):
+            errors["lat"] = _("The location is outside Finland.")
     for text_field in ("notes", "place_name"):
-        text = values.get(text_field)
+        text = values[text_field]
         if text and find_identity_codes(text) and text_field not in errors:
-            errors[text_field] = _(
-                "Remove the personal identity code: these records must not identify people.")
+            errors[text_field] = _("Remove the personal identity code: these records must not identify people.")
     if kind_name == "intervention":
         _check_links(db, values, deployment, errors)
     if errors:
         raise ValidationFailed(errors)
-    return _defaults(values, deployment, cache.iso(now))
+    # Defaults: the time is now, the place the deployment's.
+    values["occurred_at"] = occurred.isoformat(timespec="milliseconds") + "Z" if occurred else now_text
+    if lat is None:
+        values["lat"], values["lon"] = deployment["lat"], deployment["lon"]
+    if not values["place_name"]:
+        values["place_name"] = deployment["place_name"]
+    return values
 
 
 def _convert_fields(kind: RecordKind, given: dict, errors: dict) -> dict:
@@ -326,17 +349,8 @@ def _convert_fields(kind: RecordKind, given: dict, errors: dict) -> dict:
             values[field.name] = msgspec.convert(given[field.name], field.type, strict=False)
         except msgspec.ValidationError:
             errors[field.name] = _type_error(kind, field.name)
+            values[field.name] = None
     return values
-
-
-def _check_coordinates(values: dict, errors: dict) -> None:
-    lat, lon = values.get("lat"), values.get("lon")
-    if "lat" in errors or "lon" in errors:
-        return
-    if (lat is None) != (lon is None):
-        errors["lat" if lat is None else "lon"] = _("Give both latitude and longitude, or neither.")
-    elif lat is not None and not (LAT_RANGE[0] <= lat <= LAT_RANGE[1] and LON_RANGE[0] <= lon <= LON_RANGE[1]):
-        errors["lat"] = _("The location is outside Finland.")
 
 
 def _check_links(db, values: dict, deployment: dict, errors: dict) -> None:
@@ -349,18 +363,6 @@ def _check_links(db, values: dict, deployment: dict, errors: dict) -> None:
             if is_valid_id(linked) else None
         if row is None or row["deployment_id"] != deployment["id"]:
             errors[field] = _("Choose a record of the same deployment.")
-
-
-def _defaults(values: dict, deployment: dict, now: str) -> dict:
-    """Time defaults to now (as text), place to the deployment's."""
-    row = values
-    occurred = row.get("occurred_at")
-    row["occurred_at"] = iso(occurred) if occurred else now
-    if row.get("lat") is None:
-        row["lat"], row["lon"] = deployment["lat"], deployment["lon"]
-    if not row.get("place_name"):
-        row["place_name"] = deployment["place_name"]
-    return row
 
 
 def content(kind_name: str, row: dict) -> dict:
@@ -554,8 +556,9 @@ def _existing_with_ids(db, record_ids: list[str]) -> dict[str, tuple[str, dict]]
     return found
 
 
-_ANY_WITH_IDS = " UNION ALL ".join(
-    f"SELECT '{name}', id FROM {kind.table} WHERE id IN (SELECT value FROM json_each(?1))" for name, kind in KINDS.items())
+_ANY_WITH_IDS = "WITH given(id) AS (SELECT value FROM json_each(?1)) " + " UNION ALL ".join(
+    f"SELECT '{name}', {kind.table}.id FROM given JOIN {kind.table} ON {kind.table}.id = given.id"
+    for name, kind in KINDS.items())
 
 
 def store_new(db, user: User, kind_name: str, deployment_id: str, values: dict, *,

@@ -193,9 +193,7 @@ def _ingest_new(db, user: User, items: list[SyncRecord], run: list[int], results
     new: list[records.NewRecord] = []
     for index in run:
         item = items[index]
-        if not is_valid_id(item.id):
-            results[index] = _rejected(item.id, {"id": _("The record id is not valid.")})
-        elif item.kind not in records.KINDS:
+        if item.kind not in records.KINDS:  # (create_many checks the id)
             results[index] = _rejected(item.id, message=_("Unknown record type."))
         else:
             checked.append(index)
