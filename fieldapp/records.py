@@ -6,6 +6,8 @@ No web imports: routes and the sync protocol both call save() with the same raw 
 from __future__ import annotations
 
 import json
+import types
+import typing
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Annotated
@@ -19,7 +21,7 @@ from fieldapp.accounts import User
 from fieldapp.clock import HELSINKI, iso, parse, utcnow
 from fieldapp.db import one, write
 from fieldapp.i18n import gettext as _
-from fieldapp.ids import is_valid_id, new_id  # noqa: F401 (new_id is used by demo data too)
+from fieldapp.ids import UUID_RE, is_valid_id, new_id  # noqa: F401 (new_id is used by demo data too)
 from fieldapp.personal_ids import find_identity_codes
 from fieldapp.offline import changes as offline_changes
 
@@ -103,6 +105,7 @@ KINDS: dict[str, RecordKind] = {
 # msgspec.structs.fields() re-evaluates the annotations on every call: computed once per kind.
 FIELDS = {name: msgspec.structs.fields(kind.struct) for name, kind in KINDS.items()}
 FIELD_NAMES = {name: [f.name for f in fields] for name, fields in FIELDS.items()}
+FIELD_TUPLES = {name: tuple(names) for name, names in FIELD_NAMES.items()}
 
 
 class BatchCache:
@@ -270,6 +273,69 @@ def _read_form(kind: RecordKind, raw: dict, codes: dict[str, set[str]], errors: 
     return given, occurred
 
 
+# The quick reading: a record as forms and outboxes send it (codes from the lists, numbers as plain text, no
+# stray spaces) converts in one msgspec call, against a struct whose category fields are Literal types of the
+# active codes. Anything else (a decimal comma, a code not in its list, a blank inside a list, a null) fails
+# that call and is read field by field by _read_form(), which also gives the messages. Both read the same
+# values: tests/test_records_domain.py checks that with Hypothesis.
+_TRUE_TEXT = tuple(sorted(value for value in _TRUE if isinstance(value, str)))
+_QUICK: dict[str, tuple[object, type | None]] = {}  # kind -> (the codes it was built from, struct or None)
+
+
+def _quick_struct(kind: RecordKind, codes: dict[str, frozenset[str]]) -> type | None:
+    """The quick-reading struct of a kind for these codes; None when a list it needs has no codes."""
+    fields = []
+    for field in FIELDS[kind.name]:
+        if typing.get_origin(field.type) in (typing.Union, types.UnionType):  # X | None: None comes by default
+            [type_] = [arg for arg in typing.get_args(field.type) if arg is not type(None)]
+        else:
+            type_ = field.type
+        if field.name in kind.categories:
+            valid = codes.get(kind.categories[field.name])
+            if not valid:
+                return None
+            type_ = typing.Literal.__getitem__(tuple(sorted(valid)))
+            if field.name in kind.multi:
+                type_ = list[type_]
+        elif field.name in kind.booleans:
+            type_ = typing.Literal.__getitem__(_TRUE_TEXT)
+        elif field.name == "occurred_at":
+            type_ = str
+        elif field.name in ("tension_id", "contact_id"):
+            type_ = Annotated[str, msgspec.Meta(pattern=UUID_RE.pattern)]
+        default = field.default if field.default is not msgspec.NODEFAULT else \
+            msgspec.field(default_factory=field.default_factory)
+        fields.append((field.name, type_, default))
+    return msgspec.defstruct(f"Quick{kind.struct.__name__}", fields, kw_only=True)
+
+
+def _quick_read(kind: RecordKind, raw: dict, codes: dict[str, frozenset[str]]) -> tuple[dict, datetime | None] | None:
+    """What _read_form() and the struct's conversion give, for values in the usual form; None otherwise."""
+    built = _QUICK.get(kind.name)
+    if built is None or built[0] is not codes:
+        built = _QUICK[kind.name] = (codes, _quick_struct(kind, codes))
+    if built[1] is None:
+        return None
+    try:
+        values = msgspec.structs.asdict(msgspec.convert({name: value for name, value in raw.items() if value != ""},
+                                                        built[1], strict=False))
+    except msgspec.ValidationError:
+        return None
+    for name in kind.multi:
+        values[name] = list(dict.fromkeys(values[name]))  # a code chosen twice counts once
+    for name in kind.booleans:
+        values[name] = values[name] is not False
+    occurred = values["occurred_at"]
+    if occurred is not None:
+        values["occurred_at"] = None
+        occurred = occurred.strip()
+        try:
+            occurred = _utc_naive(occurred) if occurred else None
+        except (ValueError, OverflowError):
+            return None
+    return values, occurred
+
+
 def _utc_naive(text: str) -> datetime:
     """A form's time as naive UTC: datetime-local sends no seconds and no zone (Helsinki time)."""
     if text[-1:] == "Z":
@@ -291,11 +357,16 @@ def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime |
     kind = KINDS[kind_name]
     cache = cache or BatchCache(db)
     errors: dict[str, str] = {}
-    given, occurred = _read_form(kind, raw, cache.all_codes(), errors)
-    try:  # the whole struct at once; only a failure is checked field by field, for the messages
-        values = msgspec.structs.asdict(msgspec.convert(given, kind.struct, strict=False))
-    except msgspec.ValidationError:
-        values = _convert_fields(kind, given, errors)
+    codes = cache.all_codes()
+    quick = _quick_read(kind, raw, codes)
+    if quick is not None:
+        values, occurred = quick
+    else:
+        given, occurred = _read_form(kind, raw, codes, errors)
+        try:  # the whole struct at once; only a failure is checked field by field, for the messages
+            values = msgspec.structs.asdict(msgspec.convert(given, kind.struct, strict=False))
+        except msgspec.ValidationError:
+            values = _convert_fields(kind, given, errors)
     for name in kind.required:
         if values.get(name) is None and name not in errors:
             errors[name] = _("This field is required.")
@@ -381,14 +452,17 @@ def content(kind_name: str, row: dict) -> dict:
 
 
 def _to_row(kind: RecordKind, values: dict) -> dict:
-    row = dict(values)
+    row = values.copy()
     for name in kind.multi:
         if name in row:
-            row[name] = msgspec.json.encode(row[name] or []).decode()
+            row[name] = _JSON.encode(row[name] or []).decode()
     for name in kind.booleans:
         if name in row:
             row[name] = int(bool(row[name]))
     return row
+
+
+_JSON = msgspec.json.Encoder()
 
 
 def decode(kind_name: str, row: dict | None) -> dict | None:
@@ -485,6 +559,7 @@ def _create_round(db, user: User, items: list[NewRecord], cache: BatchCache, now
     existing = _existing_with_ids(db, [item.record_id for item in items if item.record_id is not None])
     new_at: list[int] = []
     new: list[tuple] = []
+    deployment_id = deployment = None
     for index, item in enumerate(items):
         found = existing.get(item.record_id) if existing else None
         if found is not None and item.submission_hash and found[0] == item.kind \
@@ -493,7 +568,9 @@ def _create_round(db, user: User, items: list[NewRecord], cache: BatchCache, now
             outcomes[index] = {**found[1], "duplicate": True, "duplicate_of_version": 1}
             continue
         try:
-            deployment = cache.recordable(item.deployment_id)
+            if item.deployment_id != deployment_id:  # a batch is mostly of one deployment
+                deployment = cache.recordable(item.deployment_id)
+                deployment_id = item.deployment_id
             if item.record_id is not None and not is_valid_id(item.record_id):
                 raise ValidationFailed({"id": _("The record id is not valid. Reload the form and try again.")})
             values = validate(db, item.kind, item.raw, deployment, now=now, cache=cache)
@@ -598,14 +675,14 @@ def _store(db, user: User, entries: list[tuple], now: datetime, *, loose: bool =
             stored = _to_row(kind, values)
             if loose:
                 stored = {name: jsonify_if_needed(value) for name, value in stored.items()}
-            flagged = _clock_off(device_time, now) if clock_off is None else clock_off
-            names = tuple(stored)
-            row = (record_id or new_id(), deployment_id, device_time, stamp, int(flagged), 1, stamp, stamp, user.id,
+            flagged = int(_clock_off(device_time, now) if clock_off is None else clock_off)
+            row = (record_id or new_id(), deployment_id, device_time, stamp, flagged, 1, stamp, stamp, user.id,
                    user.id, seq + offset, submitted, *stored.values())
+            # validate() gives every field in the struct's order: one statement per kind; loose values per set of names
+            names = tuple(stored) if loose else FIELD_TUPLES[kind_name]
             rows.setdefault((kind_name, names), []).append(row)
             if answers_only:
-                written.append((kind_name, {"id": row[0], "version": 1, "received_at": stamp,
-                                            "time_flagged": row[4]}))
+                written.append((kind_name, {"id": row[0], "version": 1, "received_at": stamp, "time_flagged": flagged}))
                 continue
             record = dict(zip(_STORED_COLUMNS + names, row))
             for name in kind.multi:
