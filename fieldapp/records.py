@@ -116,13 +116,15 @@ class BatchCache:
         self._codes: dict[str, frozenset[str]] = {}
         self._access: dict[str, tuple] = {}
         self._now: tuple | None = None
+        self.hours: dict[str, str | None] = {}  # form times: local hour -> UTC hour (_form_time)
 
-    def clock(self, now: datetime) -> tuple[datetime, datetime, str]:
-        """The earliest and latest time a new record may have (naive UTC) and now as text, once per batch
-        (every record of a batch is received at the same time)."""
+    def clock(self, now: datetime) -> tuple[datetime, datetime, str, str, str]:
+        """The earliest and latest time a new record may have (naive UTC, whole milliseconds), the same as
+        text, and now as text; once per batch (every record of a batch is received at the same time)."""
         if self._now is None or self._now[0] != now:
             utc = now.astimezone(timezone.utc).replace(tzinfo=None)
-            self._now = (now, utc - MAX_PAST, utc + MAX_FUTURE, iso(now))
+            earliest, latest = (_whole_ms(utc - MAX_PAST), _whole_ms(utc + MAX_FUTURE))
+            self._now = (now, earliest, latest, _utc_text(earliest), _utc_text(latest), iso(now))
         return self._now[1:]
 
     def all_codes(self) -> dict[str, frozenset[str]]:
@@ -309,8 +311,10 @@ def _quick_struct(kind: RecordKind, codes: dict[str, frozenset[str]]) -> type | 
     return msgspec.defstruct(f"Quick{kind.struct.__name__}", fields, kw_only=True)
 
 
-def _quick_read(kind: RecordKind, raw: dict, codes: dict[str, frozenset[str]]) -> tuple[dict, datetime | None] | None:
-    """What _read_form() and the struct's conversion give, for values in the usual form; None otherwise."""
+def _quick_read(kind: RecordKind, raw: dict, codes: dict[str, frozenset[str]], hours: dict[str, str | None]
+                ) -> tuple[dict, datetime | str | None] | None:
+    """What _read_form() and the struct's conversion give, for values in the usual form; None otherwise.
+    The time comes as UTC text when it has the form's usual shape (see _form_time)."""
     built = _QUICK.get(kind.name)
     if built is None or built[0] is not codes:
         built = _QUICK[kind.name] = (codes, _quick_struct(kind, codes))
@@ -328,12 +332,43 @@ def _quick_read(kind: RecordKind, raw: dict, codes: dict[str, frozenset[str]]) -
     occurred = values["occurred_at"]
     if occurred is not None:
         values["occurred_at"] = None
-        occurred = occurred.strip()
-        try:
-            occurred = _utc_naive(occurred) if occurred else None
-        except (ValueError, OverflowError):
-            return None
+        text = occurred
+        occurred = _form_time(text, hours)
+        if occurred is None:
+            text = text.strip()
+            try:
+                occurred = _utc_naive(text) if text else None
+            except (ValueError, OverflowError):
+                return None
     return values, occurred
+
+
+def _form_time(text: str, hours: dict[str, str | None]) -> str | None:
+    """A datetime-local value ('YYYY-MM-DDTHH:MM', Helsinki time) as UTC text, through the UTC hour of its local
+    hour (Helsinki's offset changes only on the hour; hours: local hour -> UTC hour, kept for a batch); None
+    for any other form of time."""
+    minutes = text[14:]
+    if len(text) != 16 or text[13] != ":" or not (minutes.isascii() and minutes.isdigit()) or minutes > "59":
+        return None
+    hour = text[:13]
+    utc_hour = hours.get(hour, "")
+    if utc_hour == "":
+        try:
+            utc = _utc_naive(hour + ":00")
+            utc_hour = utc.isoformat(timespec="hours") if utc.minute == 0 else None
+        except (ValueError, OverflowError):
+            utc_hour = None
+        hours[hour] = utc_hour
+    return None if utc_hour is None else f"{utc_hour}:{minutes}:00.000Z"
+
+
+def _utc_text(utc: datetime) -> str:
+    """Naive UTC as stored: milliseconds and a Z (as clock.iso)."""
+    return utc.isoformat(timespec="milliseconds") + "Z"
+
+
+def _whole_ms(utc: datetime) -> datetime:
+    return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
 
 
 def _utc_naive(text: str) -> datetime:
@@ -358,7 +393,7 @@ def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime |
     cache = cache or BatchCache(db)
     errors: dict[str, str] = {}
     codes = cache.all_codes()
-    quick = _quick_read(kind, raw, codes)
+    quick = _quick_read(kind, raw, codes, cache.hours)
     if quick is not None:
         values, occurred = quick
     else:
@@ -375,8 +410,15 @@ def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime |
             occurred = parse(values["occurred_at"]).replace(tzinfo=None)
         except (ValueError, OverflowError):  # e.g. year 1 with a time zone: no UTC equivalent
             occurred = datetime.min
-    earliest, latest, now_text = cache.clock(now or utcnow())
-    if occurred is not None:
+    earliest, latest, earliest_text, latest_text, now_text = cache.clock(now or utcnow())
+    if type(occurred) is str and stored_time is None:  # the form's time as UTC text (quick reading)
+        if occurred < earliest_text:
+            errors["occurred_at"] = _("The time is more than 7 days in the past.")
+        elif occurred > latest_text:
+            errors["occurred_at"] = _("The time is in the future.")
+    elif occurred is not None:
+        if type(occurred) is str:
+            occurred = datetime.fromisoformat(occurred[:-1])
         stored = parse(stored_time).replace(tzinfo=None) if stored_time else None
         if stored and occurred.replace(second=0, microsecond=0) == stored.replace(second=0, microsecond=0):
             occurred = stored  # the form shows minutes only: an unchanged time keeps its seconds
@@ -399,7 +441,7 @@ def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime |
     if errors:
         raise ValidationFailed(errors)
     # Defaults: the time is now, the place the deployment's.
-    values["occurred_at"] = occurred.isoformat(timespec="milliseconds") + "Z" if occurred else now_text
+    values["occurred_at"] = occurred if type(occurred) is str else _utc_text(occurred) if occurred else now_text
     if lat is None:
         values["lat"], values["lon"] = deployment["lat"], deployment["lon"]
     if not values["place_name"]:

@@ -4,7 +4,7 @@ careful field-by-field reading does, whenever it reads a record at all; otherwis
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import msgspec
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -88,11 +88,13 @@ def _raw_record(draw):
 @given(_raw_record())
 def test_quick_reading_reads_what_the_careful_reading_reads(sample):
     kind, raw = sample
-    quick = records._quick_read(kind, raw, CODES)
+    quick = records._quick_read(kind, raw, CODES, {})
     if quick is None:
         return
     values, occurred, errors = _careful(kind, raw)
     assert errors == {}, (raw, errors)
+    if isinstance(quick[1], str):  # the form's time as UTC text
+        quick = (quick[0], datetime.fromisoformat(quick[1].removesuffix("Z")))
     assert repr(quick) == repr((values, occurred)), raw  # repr: "nan" equals itself (validate() refuses it)
 
 
@@ -101,15 +103,31 @@ def test_form_values_as_an_outbox_sends_them_are_read_quickly():
     raw = {"kind": "provocation", "severity": "4", "trend": "stable", "basis": "observed", "groups": ["youth", "youth"],
            "people_estimate": "", "occurred_at": when, "place_name": "", "lat": "60.17100", "lon": "24.94100",
            "notes": "Shouting near the stage"}
-    quick = records._quick_read(records.KINDS["tension"], raw, CODES)
+    quick = records._quick_read(records.KINDS["tension"], raw, CODES, {})
     assert quick is not None
     values, occurred = quick
     assert values["severity"] == 4 and values["groups"] == ["youth"] and values["lat"] == 60.171
-    assert quick == _careful(records.KINDS["tension"], raw)[:2]
+    careful_values, careful_time, _errors = _careful(records.KINDS["tension"], raw)
+    assert values == careful_values and occurred == careful_time.isoformat(timespec="milliseconds") + "Z"
 
 
 def test_values_needing_care_are_left_to_the_careful_reading():
     kind = records.KINDS["contact"]
     for raw in ({"topics": ["rumour", ""]}, {"age_band": " 18_29 "}, {"lat": "60,17", "lon": "24,9"},
                 {"feedback_promised": "0"}, {"age_band": "null"}, {"age_band": None}, {"age_band": "no_such_code"}):
-        assert records._quick_read(kind, raw, CODES) is None, raw
+        assert records._quick_read(kind, raw, CODES, {}) is None, raw
+
+
+def test_form_time_by_the_hour_is_the_same_as_parsing_each_minute_across_daylight_saving_changes():
+    hours: dict = {}
+    for day in ("2026-03-28", "2026-03-29", "2026-10-24", "2026-10-25"):  # Finland changes clocks on the 29th / 25th
+        for minute in range(0, 24 * 60, 7):
+            text = f"{day}T{minute // 60:02d}:{minute % 60:02d}"
+            expected = records._utc_naive(text).isoformat(timespec="milliseconds") + "Z"
+            assert records._form_time(text, hours) == expected, text
+
+
+def test_form_times_of_other_shapes_are_parsed_in_full():
+    hours: dict = {}
+    for text in ("2026-11-30T09:14:30", "2026-11-30T09:61", "2026-11-30T09:1x", "2026-13-30T09:14", "2026-11-30T09:٣٣"):
+        assert records._form_time(text, hours) is None, text
