@@ -39,15 +39,16 @@ BATCH = 100
 
 
 def _batch(deployment: dict, n: int, tag: str) -> list[sync.SyncRecord]:
-    """What an outbox sends (client.js formValues): every field of the form as a string, blank when untouched,
-    the chosen chips of a group as a list, a ticked box as "1" (an unticked one is not sent), the form's time
-    in Helsinki minutes (one record a minute); half contacts, half tension observations, every other one placed with "use my
-    location"; and the device's save time."""
+    """What an outbox sends (client.js formValues, sync-client.js givenValues): the form's fields as strings,
+    blank ones left out, the chosen chips of a group as a list, a ticked box as "1", the form's time in Helsinki
+    minutes; one record saved a minute (the device's save time), half contacts, half tension observations,
+    every other one placed with "use my location"."""
     out = []
     now = utcnow()
     for i in range(n):
         located = i % 4 < 2
-        occurred = (now - timedelta(minutes=n - i)).astimezone(HELSINKI).strftime("%Y-%m-%dT%H:%M")
+        saved = now - timedelta(minutes=n - i)
+        occurred = saved.astimezone(HELSINKI).strftime("%Y-%m-%dT%H:%M")
         place = {"occurred_at": occurred, "place_name": "",
                  "lat": f"{deployment['lat'] + (i % 7 - 3) * 0.002:.5f}" if located else "",
                  "lon": f"{deployment['lon'] + (i % 5 - 2) * 0.003:.5f}" if located else ""}
@@ -64,8 +65,9 @@ def _batch(deployment: dict, n: int, tag: str) -> list[sync.SyncRecord]:
             if i % 4 == 0:
                 values["feedback_promised"] = "1"
             kind = "contact"
+        values = {name: value for name, value in values.items() if value != ""}  # sync-client.js givenValues()
         out.append(sync.SyncRecord(id=new_id(), kind=kind, deployment_id=deployment["id"], values=values,
-                                   device_time=iso(now)))
+                                   device_time=iso(saved)))
     return out
 
 

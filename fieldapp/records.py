@@ -121,11 +121,11 @@ class BatchCache:
     def clock(self, now: datetime) -> tuple[datetime, datetime, str, str, str]:
         """The earliest and latest time a new record may have (naive UTC, whole milliseconds), the same as
         text, and now as text; once per batch (every record of a batch is received at the same time)."""
-        if self._now is None or self._now[0] != now:
+        if self._now is None or self._now[0] is not now and self._now[0] != now:
             utc = now.astimezone(timezone.utc).replace(tzinfo=None)
             earliest, latest = (_whole_ms(utc - MAX_PAST), _whole_ms(utc + MAX_FUTURE))
-            self._now = (now, earliest, latest, _utc_text(earliest), _utc_text(latest), iso(now))
-        return self._now[1:]
+            self._now = (now, (earliest, latest, _utc_text(earliest), _utc_text(latest), iso(now)))
+        return self._now[1]
 
     def all_codes(self) -> dict[str, frozenset[str]]:
         """list name -> valid codes, every list read at once (a batch needs most of them)."""
@@ -320,9 +320,10 @@ def _quick_read(kind: RecordKind, raw: dict, codes: dict[str, frozenset[str]], h
         built = _QUICK[kind.name] = (codes, _quick_struct(kind, codes))
     if built[1] is None:
         return None
+    if "" in raw.values():  # blank means not given (the sync client leaves blanks out already)
+        raw = {name: value for name, value in raw.items() if value != ""}
     try:
-        values = msgspec.structs.asdict(msgspec.convert({name: value for name, value in raw.items() if value != ""},
-                                                        built[1], strict=False))
+        values = msgspec.structs.asdict(msgspec.convert(raw, built[1], strict=False))
     except msgspec.ValidationError:
         return None
     for name in kind.multi:
