@@ -403,3 +403,17 @@ def m008_category_version(db):
     for event in ("INSERT", "UPDATE", "DELETE"):
         db.execute(f"CREATE TRIGGER categories_{event.lower()} AFTER {event} ON categories BEGIN "
                    "UPDATE sequences SET value = value + 1 WHERE name = 'categories'; END")
+
+
+@migrations()
+def m009_conflict_saved_over(db):
+    # A stale edit the officer settles with "use my version" is saved over the server's version (which stays in
+    # the history): a resolution of its own. SQLite cannot change a CHECK constraint in place: the table is
+    # made again with the same rows.
+    sql = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'sync_conflicts'").fetchone()[0]
+    db.execute("ALTER TABLE sync_conflicts RENAME TO sync_conflicts_old")
+    db.execute(sql.replace("('kept_server', 'saved_as_new')", "('kept_server', 'saved_as_new', 'saved_over')"))
+    db.execute("INSERT INTO sync_conflicts SELECT * FROM sync_conflicts_old")
+    db.execute("DROP TABLE sync_conflicts_old")
+    db.execute("CREATE INDEX sync_conflicts_user ON sync_conflicts(user_id, resolved_at)")
+    db.execute("CREATE INDEX sync_conflicts_record ON sync_conflicts(record_id)")

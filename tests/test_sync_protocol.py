@@ -117,6 +117,28 @@ def test_stale_edit_is_a_conflict_and_the_newer_server_version_stays(login, db):
     assert kept["reason"] == "stale_edit" and kept["device_values"]["notes"] == "Vanha pohja"
 
 
+def test_using_my_version_saves_a_stale_edit_over_the_server_version_which_stays_in_the_history(login, db):
+    officer = login("officer1")
+    item = _tension(_current(db)["id"])
+    _send(officer, item)
+    _send(officer, {**item, "base_version": 1, "values": {**item["values"], "severity": "4"}})
+    stale = {**item, "base_version": 1, "values": {**item["values"], "severity": "6", "notes": "Minun"}}
+    [conflict] = _send(officer, stale)
+    # The officer chooses their own version: the same record, based on the version the server holds now.
+    mine = {**stale, "base_version": conflict["version"], "resolves": conflict["conflict_id"]}
+    [result] = _send(officer, mine)
+    assert (result["status"], result["version"]) == ("accepted", 3)
+    current = records.get(db, "tension", item["id"])
+    assert (current["version"], current["severity"], current["notes"]) == (3, 6, "Minun")
+    assert [v["data"]["severity"] for v in records.history(db, "tension", item["id"])] == [6, 4, 3]
+    [settled] = sync.conflicts_of(db, _user(db, "officer1"), open_only=False)
+    assert (settled["resolution"], settled["resolved_record_id"]) == ("saved_over", item["id"])
+    assert db.execute("SELECT COUNT(*) FROM tensions WHERE id = ?", [item["id"]]).fetchone()[0] == 1
+    [again] = _send(officer, mine)  # the answer was lost: the same answer again, nothing written twice
+    assert (again["status"], again["version"]) == ("duplicate", 3)
+    assert records.get(db, "tension", item["id"])["version"] == 3
+
+
 def test_rejected_record_neither_blocks_nor_rolls_back_the_others(login, db):
     officer = login("officer1")
     deployment_id = _current(db)["id"]

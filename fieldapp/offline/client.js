@@ -415,6 +415,7 @@
     li.setAttribute("data-state", state);
     var head = el("p", "pending-head");
     head.appendChild(el("strong", null, kinds[entry.kind] || entry.kind));
+    if (entry.base_version != null) head.appendChild(el("span", "badge", text("edit")));
     var what = summary(categories, entry);
     if (what) head.appendChild(el("span", null, " · " + what));
     li.appendChild(head);
@@ -473,7 +474,9 @@
       keep.type = "button";
       keep.setAttribute("data-action", "keep-server");
       actions.appendChild(keep);
-      var mineButton = el("button", null, text("save-mine"));
+      // A stale edit is settled by saving it over the server's version (which stays in the history); a
+      // different record under the same id by saving it under a new id.
+      var mineButton = el("button", null, text(entry.base_version != null ? "use-mine" : "save-mine"));
       mineButton.type = "button";
       mineButton.setAttribute("data-action", "save-mine");
       actions.appendChild(mineButton);
@@ -545,6 +548,10 @@
       }
       if (action === "keep-server") {
         return Outbox.discard(id).then(function () { return resolveOnServer(conflictId, "kept_server", null); });
+      }
+      if (action === "save-mine" && entry.base_version != null && entry.result && entry.result.version != null) {
+        return Outbox.requeue(id, { base_version: entry.result.version, resolves: conflictId || null })
+          .then(function () { return syncNow("resolve"); });
       }
       if (action === "save-mine") {
         return Outbox.saveAsNew(id, { resolves: conflictId || null }).then(function () {

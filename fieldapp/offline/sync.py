@@ -45,7 +45,7 @@ class SyncRecord(msgspec.Struct, kw_only=True):
     values: dict[str, Any] = {}
     base_version: int | None = None  # None: a new record; N: an edit of version N
     device_time: str | None = None   # the device's clock when the record was saved
-    resolves: int | None = None      # a conflict this record settles ("save mine as a new record")
+    resolves: int | None = None      # a conflict this record settles ("save mine as a new record", "use my version")
 
 
 class SyncBatch(msgspec.Struct, kw_only=True):
@@ -269,8 +269,9 @@ def _ingest_one(db, user: User, item: SyncRecord, received: datetime, flagged: b
                 db.execute(f"UPDATE {records.KINDS[item.kind].table} SET time_flagged = ? WHERE id = ?",
                            [int(flagged), item.id])
                 record = {**record, "time_flagged": int(flagged)}
-            if item.resolves is not None:
-                _resolve(db, user, item.resolves, "saved_as_new", item.id)
+            if item.resolves is not None:  # a new record, or an edit saved over the server's version
+                _resolve(db, user, item.resolves, "saved_as_new" if item.base_version is None else "saved_over",
+                         item.id)
             version = record.get("duplicate_of_version") or record["version"]
             received_at = record["received_at"] if item.base_version is None else iso(received)
             _store_receipt(db, user, item, digest, "accepted", version, received_at)

@@ -525,3 +525,23 @@ def test_edit_saved_offline_waits_on_the_device_and_syncs_as_the_next_version(co
     assert conn.execute("SELECT reason FROM sync_conflicts WHERE record_id = ?", [record_id]).fetchone()[0] \
         == "stale_edit"
     conn.close()
+
+    # The officer uses their version: it becomes version 3 of the same record; version 2 stays in the history.
+    item = page.locator(f"[data-list='attention'] li[data-id='{record_id}']")
+    assert "Edit of a saved record" in item.locator(".pending-head").inner_text()
+    use_mine = item.locator("[data-action='save-mine']")
+    assert use_mine.inner_text() == "Use my version (the server version stays in the history)"
+    use_mine.click()
+    page.wait_for_selector(f"[data-list='attention'] li[data-id='{record_id}']", state="detached")
+    wait_for_waiting(page, 0)
+    assert rows_with(offline_server, mark)["tension"] == [record_id]  # still one record, never a copy
+    conn = offline_server.db()
+    try:
+        assert tuple(conn.execute("SELECT version, severity, notes FROM tensions WHERE id = ?", [record_id])
+                     .fetchone()) == (3, 5, f"{mark} stale")
+        assert conn.execute("SELECT data FROM record_versions WHERE record_type = 'tension' AND record_id = ? "
+                            "AND version = 2", [record_id]).fetchone()[0].count(f"{mark} after") == 1
+        assert conn.execute("SELECT resolution FROM sync_conflicts WHERE record_id = ?", [record_id]).fetchone()[0] \
+            == "saved_over"
+    finally:
+        conn.close()
