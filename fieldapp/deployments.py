@@ -113,7 +113,7 @@ def _clean(raw: dict) -> dict:
 
 def validate_input(db, unit_id: str, raw: dict, *, now: datetime | None = None) -> tuple[dict, list[str]]:
     """Check a deployment form (or JSON); returns (row values, assigned user ids) or raises ValidationFailed."""
-    from fieldapp.records import LAT_RANGE, LON_RANGE, ValidationFailed  # records imports this module
+    from fieldapp.record_values import LAT_RANGE, LON_RANGE, ValidationFailed  # record_values imports this module
 
     now = now or utcnow()
     cleaned = _clean(raw)
@@ -172,7 +172,8 @@ def get(db, deployment_id: str) -> dict | None:
 
 
 def assigned_user_ids(db, deployment_id: str) -> set[str]:
-    return {row[0] for row in db.conn.execute("SELECT user_id FROM assignments WHERE deployment_id = ?", [deployment_id])}
+    rows = db.conn.execute("SELECT user_id FROM assignments WHERE deployment_id = ?", [deployment_id])
+    return {row[0] for row in rows}
 
 
 def can_view(db, user: User, deployment: dict) -> bool:

@@ -1,160 +1,29 @@
-"""The three field records (contact, tension observation, intervention): validation, saving, history.
+"""The three field records (contact, tension observation, intervention): saving, resends, history.
 
-No web imports: routes and the sync protocol both call save() with the same raw values.
+No web imports: routes and the sync protocol both call create() / create_many() with the same raw values,
+checked by record_values.validate().
 """
 
 from __future__ import annotations
 
 import json
-import types
-import typing
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Annotated
+from datetime import datetime
 
 import msgspec
 from sqlite_utils.db import jsonify_if_needed
 
-from fieldapp import audit, categories, projections
+from fieldapp import audit, projections
 from fieldapp import deployments as deployments_domain
 from fieldapp.accounts import User
-from fieldapp.clock import HELSINKI, iso, parse, utcnow
+from fieldapp.clock import iso, parse, utcnow
 from fieldapp.db import one, write
 from fieldapp.i18n import gettext as _
-from fieldapp.ids import UUID_RE, is_valid_id, new_id  # noqa: F401 (new_id is used by demo data too)
-from fieldapp.personal_ids import find_identity_codes
+from fieldapp.ids import is_valid_id, new_id  # noqa: F401 (new_id is used by demo data too)
 from fieldapp.offline import changes as offline_changes
-
-# Finland's bounding box, generous at the edges (Åland to the eastern border).
-LAT_RANGE = (59.4, 70.2)
-LON_RANGE = (19.0, 31.7)
-MAX_PAST = timedelta(days=7)
-MAX_FUTURE = timedelta(minutes=5)
-DEVICE_CLOCK_TOLERANCE = timedelta(minutes=10)
-
-Code = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
-PlaceName = Annotated[str, msgspec.Meta(max_length=120)]
-Notes = Annotated[str, msgspec.Meta(max_length=1000)]
-Outcome = Annotated[str, msgspec.Meta(max_length=40)]
-
-
-class _Common(msgspec.Struct, kw_only=True):
-    occurred_at: datetime | None = None
-    lat: float | None = None
-    lon: float | None = None
-    place_name: PlaceName = ""
-    notes: Notes = ""
-
-
-class ContactInput(_Common, kw_only=True):
-    age_band: Code | None = None
-    group_size: Code | None = None
-    group_category: Code | None = None
-    language: Code | None = None
-    topics: list[Code] = []
-    feedback_promised: bool = False
-    feedback_given: bool = False
-    follow_up: bool = False
-    referral_target: Code | None = None
-
-
-class TensionInput(_Common, kw_only=True):
-    kind: Code | None = None
-    groups: list[Code] = []
-    severity: Annotated[int, msgspec.Meta(ge=1, le=6)] | None = None
-    trend: Code = "stable"
-    basis: Code = "observed"
-    people_estimate: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None = None
-
-
-class InterventionInput(_Common, kw_only=True):
-    kind: Code | None = None
-    outcome: Outcome | None = None
-    referral_target: Code | None = None
-    tension_id: str | None = None
-    contact_id: str | None = None
-
-
-@dataclass(frozen=True)
-class RecordKind:
-    name: str            # contact, tension, intervention
-    table: str
-    struct: type
-    categories: dict     # field -> category list
-    multi: tuple = ()    # fields holding a list of codes (stored as JSON)
-    required: tuple = ()
-    booleans: tuple = ()
-
-
-KINDS: dict[str, RecordKind] = {
-    "contact": RecordKind(
-        "contact", "contacts", ContactInput,
-        {"age_band": "age_band", "group_size": "group_size", "group_category": "group_category",
-         "language": "language", "topics": "topic", "referral_target": "referral_target"},
-        multi=("topics",), booleans=("feedback_promised", "feedback_given", "follow_up")),
-    "tension": RecordKind(
-        "tension", "tensions", TensionInput,
-        {"kind": "tension_kind", "groups": "group_category", "trend": "trend", "basis": "basis"},
-        multi=("groups",), required=("kind", "severity")),
-    "intervention": RecordKind(
-        "intervention", "interventions", InterventionInput,
-        {"kind": "intervention_kind", "outcome": "outcome", "referral_target": "referral_target"},
-        required=("kind",)),
-}
-
-# msgspec.structs.fields() re-evaluates the annotations on every call: computed once per kind.
-FIELDS = {name: msgspec.structs.fields(kind.struct) for name, kind in KINDS.items()}
-FIELD_NAMES = {name: [f.name for f in fields] for name, fields in FIELDS.items()}
-FIELD_TUPLES = {name: tuple(names) for name, names in FIELD_NAMES.items()}
-
-
-class BatchCache:
-    """What stays the same within one batch of writes: category codes, and deployment access per id."""
-
-    def __init__(self, db, user: User | None = None):
-        self.db, self.user = db, user
-        self._codes: dict[str, frozenset[str]] = {}
-        self._access: dict[str, tuple] = {}
-        self._now: tuple | None = None
-        self.hours: dict[str, str | None] = {}  # form times: local hour -> UTC hour (_form_time)
-
-    def clock(self, now: datetime) -> tuple[datetime, datetime, str, str, str]:
-        """The earliest and latest time a new record may have (naive UTC, whole milliseconds), the same as
-        text, and now as text; once per batch (every record of a batch is received at the same time)."""
-        if self._now is None or self._now[0] is not now and self._now[0] != now:
-            utc = now.astimezone(timezone.utc).replace(tzinfo=None)
-            earliest, latest = (_whole_ms(utc - MAX_PAST), _whole_ms(utc + MAX_FUTURE))
-            self._now = (now, (earliest, latest, _utc_text(earliest), _utc_text(latest), iso(now)))
-        return self._now[1]
-
-    def all_codes(self) -> dict[str, frozenset[str]]:
-        """list name -> valid codes, every list read at once (a batch needs most of them)."""
-        if not self._codes:
-            self._codes = categories.all_codes(self.db)
-        return self._codes
-
-    def recordable(self, deployment_id: str) -> dict:
-        """The deployment if the user may add records to it; NotFound / Forbidden otherwise (as create())."""
-        if deployment_id not in self._access:
-            try:
-                deployment = deployments_domain.visible(self.db, self.user, deployment_id)
-                if not deployments_domain.can_record(self.db, self.user, deployment):
-                    raise deployments_domain.Forbidden(deployment_id)
-                self._access[deployment_id] = (deployment, None)
-            except (deployments_domain.NotFound, deployments_domain.Forbidden) as exc:
-                self._access[deployment_id] = (None, (type(exc), exc.args))
-        deployment, error = self._access[deployment_id]
-        if error is not None:
-            raise error[0](*error[1])
-        return deployment
-
-
-class ValidationFailed(ValueError):
-    """Field errors, already translated into the current language."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__(errors)
-        self.errors = errors
+from fieldapp.record_values import (  # noqa: F401 (the kinds, their fields and validate() are part of this API)
+    DEVICE_CLOCK_TOLERANCE, FIELD_NAMES, FIELD_TUPLES, FIELDS, KINDS, BatchCache, RecordKind, ValidationFailed,
+    validate)
 
 
 class IdConflict(Exception):
@@ -172,311 +41,6 @@ class StaleVersion(Exception):
     def __init__(self, current: dict):
         super().__init__(current["id"])
         self.current = current
-
-
-def _type_error(kind: RecordKind, field: str) -> str:
-    if field in kind.categories:
-        return _("Choose a value from the list.")
-    messages = {
-        "tension_id": _("Choose a record of the same deployment."),
-        "contact_id": _("Choose a record of the same deployment."),
-        "occurred_at": _("Enter a date and time."),
-        "lat": _("Enter the latitude as a number."),
-        "lon": _("Enter the longitude as a number."),
-        "severity": _("Choose a severity from 1 to 6."),
-        "people_estimate": _("Enter the number of people as a whole number from 1 upwards."),
-        "place_name": _("The place name is too long (at most 120 characters)."),
-        "notes": _("The notes are too long (at most 1000 characters)."),
-    }
-    return messages.get(field, _("This value is not valid."))
-
-
-# How _read_form() reads each field of a kind: its mode, and the category list of a code or list of codes.
-_CODE, _PLAIN, _MULTI, _BOOLEAN, _TEXT, _COORDINATE, _TIME = range(7)
-
-
-def _mode(kind: RecordKind, name: str) -> int:
-    if name in kind.multi:
-        return _MULTI
-    if name in kind.booleans:
-        return _BOOLEAN
-    if name in ("notes", "place_name"):
-        return _TEXT
-    if name in kind.categories:
-        return _CODE
-    return {"lat": _COORDINATE, "lon": _COORDINATE, "occurred_at": _TIME}.get(name, _PLAIN)
-
-
-_READ = {name: {field: (_mode(kind, field), kind.categories.get(field)) for field in FIELD_NAMES[name]}
-         for name, kind in KINDS.items()}
-_UNCHECKED = {name: {field: False for field in kind.booleans} for name, kind in KINDS.items()}  # a box not sent
-_TRUE = frozenset((True, 1, "1", "on", "true", "yes"))
-_NO_CODES: frozenset[str] = frozenset()
-
-
-def _read_form(kind: RecordKind, raw: dict, codes: dict[str, set[str]], errors: dict) -> tuple[dict, datetime | None]:
-    """The raw values as msgspec should see them, and the time given as text (naive UTC).
-
-    Blank form values and None count as missing (the field's default applies); booleans from checkboxes;
-    lists from single values, without blanks, a code chosen twice counting once; a decimal comma in
-    coordinates. Codes are checked against their category list here ("Choose a value from the list.").
-    The time is parsed here (Helsinki time when it has no zone) and left out of the returned values.
-    """
-    given = dict(_UNCHECKED[kind.name])
-    occurred = None
-    read = _READ[kind.name]
-    for name, value in raw.items():
-        how = read.get(name)
-        if how is None or value is None:
-            continue  # not a field of this kind, or missing
-        mode, list_name = how
-        if type(value) is str:
-            if mode <= _PLAIN:  # a code or a number as text, the most common field
-                value = value.strip()
-                if not value:
-                    continue
-                if mode == _CODE and value not in codes.get(list_name, _NO_CODES):
-                    errors[name] = _("Choose a value from the list.")
-            elif mode == _TEXT:
-                pass
-            elif mode == _BOOLEAN:
-                value = value in _TRUE
-            elif mode == _MULTI:
-                if not value:
-                    continue
-                value = [value]
-            else:
-                value = value.strip()
-                if not value:
-                    continue
-                if mode == _COORDINATE:
-                    value = value.replace(",", ".")  # a Finnish keyboard gives a decimal comma
-                else:
-                    try:
-                        occurred = _utc_naive(value)
-                        continue
-                    except (ValueError, OverflowError):
-                        value = "invalid"  # msgspec answers "Enter a date and time."
-        elif mode == _BOOLEAN:
-            value = isinstance(value, int) and value in _TRUE
-        elif mode == _MULTI and type(value) is not list:
-            value = [value]
-        if mode == _MULTI:
-            try:
-                value = list(dict.fromkeys(value))
-                if "" in value or None in value:
-                    value = [v for v in value if v != "" and v is not None]
-                valid = codes.get(list_name, _NO_CODES).issuperset(value)
-            except TypeError:  # something unhashable in the list
-                valid = False
-            if not valid:
-                errors[name] = _("Choose a value from the list.")
-        given[name] = value
-    return given, occurred
-
-
-# The quick reading: a record as forms and outboxes send it (codes from the lists, numbers as plain text, no
-# stray spaces) converts in one msgspec call, against a struct whose category fields are Literal types of the
-# active codes. Anything else (a decimal comma, a code not in its list, a blank inside a list, a null) fails
-# that call and is read field by field by _read_form(), which also gives the messages. Both read the same
-# values: tests/test_records_domain.py checks that with Hypothesis.
-_TRUE_TEXT = tuple(sorted(value for value in _TRUE if isinstance(value, str)))
-_QUICK: dict[str, tuple[object, type | None]] = {}  # kind -> (the codes it was built from, struct or None)
-
-
-def _quick_struct(kind: RecordKind, codes: dict[str, frozenset[str]]) -> type | None:
-    """The quick-reading struct of a kind for these codes; None when a list it needs has no codes."""
-    fields = []
-    for field in FIELDS[kind.name]:
-        if typing.get_origin(field.type) in (typing.Union, types.UnionType):  # X | None: None comes by default
-            [type_] = [arg for arg in typing.get_args(field.type) if arg is not type(None)]
-        else:
-            type_ = field.type
-        if field.name in kind.categories:
-            valid = codes.get(kind.categories[field.name])
-            if not valid:
-                return None
-            type_ = typing.Literal.__getitem__(tuple(sorted(valid)))
-            if field.name in kind.multi:
-                type_ = list[type_]
-        elif field.name in kind.booleans:
-            type_ = typing.Literal.__getitem__(_TRUE_TEXT)
-        elif field.name == "occurred_at":
-            type_ = str
-        elif field.name in ("tension_id", "contact_id"):
-            type_ = Annotated[str, msgspec.Meta(pattern=UUID_RE.pattern)]
-        default = field.default if field.default is not msgspec.NODEFAULT else \
-            msgspec.field(default_factory=field.default_factory)
-        fields.append((field.name, type_, default))
-    return msgspec.defstruct(f"Quick{kind.struct.__name__}", fields, kw_only=True)
-
-
-def _quick_read(kind: RecordKind, raw: dict, codes: dict[str, frozenset[str]], hours: dict[str, str | None]
-                ) -> tuple[dict, datetime | str | None] | None:
-    """What _read_form() and the struct's conversion give, for values in the usual form; None otherwise.
-    The time comes as UTC text when it has the form's usual shape (see _form_time)."""
-    built = _QUICK.get(kind.name)
-    if built is None or built[0] is not codes:
-        built = _QUICK[kind.name] = (codes, _quick_struct(kind, codes))
-    if built[1] is None:
-        return None
-    if "" in raw.values():  # blank means not given (the sync client leaves blanks out already)
-        raw = {name: value for name, value in raw.items() if value != ""}
-    try:
-        values = msgspec.structs.asdict(msgspec.convert(raw, built[1], strict=False))
-    except msgspec.ValidationError:
-        return None
-    for name in kind.multi:
-        values[name] = list(dict.fromkeys(values[name]))  # a code chosen twice counts once
-    for name in kind.booleans:
-        values[name] = values[name] is not False
-    occurred = values["occurred_at"]
-    if occurred is not None:
-        values["occurred_at"] = None
-        text = occurred
-        occurred = _form_time(text, hours)
-        if occurred is None:
-            text = text.strip()
-            try:
-                occurred = _utc_naive(text) if text else None
-            except (ValueError, OverflowError):
-                return None
-    return values, occurred
-
-
-def _form_time(text: str, hours: dict[str, str | None]) -> str | None:
-    """A datetime-local value ('YYYY-MM-DDTHH:MM', Helsinki time) as UTC text, through the UTC hour of its local
-    hour (Helsinki's offset changes only on the hour; hours: local hour -> UTC hour, kept for a batch); None
-    for any other form of time."""
-    minutes = text[14:]
-    if len(text) != 16 or text[13] != ":" or not (minutes.isascii() and minutes.isdigit()) or minutes > "59":
-        return None
-    hour = text[:13]
-    utc_hour = hours.get(hour, "")
-    if utc_hour == "":
-        try:
-            utc = _utc_naive(hour + ":00")
-            utc_hour = utc.isoformat(timespec="hours") if utc.minute == 0 else None
-        except (ValueError, OverflowError):
-            utc_hour = None
-        hours[hour] = utc_hour
-    return None if utc_hour is None else f"{utc_hour}:{minutes}:00.000Z"
-
-
-def _utc_text(utc: datetime) -> str:
-    """Naive UTC as stored: milliseconds and a Z (as clock.iso)."""
-    return utc.isoformat(timespec="milliseconds") + "Z"
-
-
-def _whole_ms(utc: datetime) -> datetime:
-    return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
-
-
-def _utc_naive(text: str) -> datetime:
-    """A form's time as naive UTC: datetime-local sends no seconds and no zone (Helsinki time)."""
-    if text[-1:] == "Z":
-        text = text[:-1] + "+00:00"
-    parsed = datetime.fromisoformat(text)
-    offset = parsed.utcoffset()
-    if offset is None:
-        return parsed - HELSINKI.utcoffset(parsed)
-    return parsed.replace(tzinfo=None) - offset
-
-
-def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime | None = None,
-             stored_time: str | None = None, cache: BatchCache | None = None) -> dict:
-    """Check raw values (form strings or JSON) and return the row values; raises ValidationFailed.
-
-    stored_time: an edit may keep a record's time even when it is older than the 7 days new records allow.
-    cache: category codes shared by the records of one batch.
-    """
-    kind = KINDS[kind_name]
-    cache = cache or BatchCache(db)
-    errors: dict[str, str] = {}
-    codes = cache.all_codes()
-    quick = _quick_read(kind, raw, codes, cache.hours)
-    if quick is not None:
-        values, occurred = quick
-    else:
-        given, occurred = _read_form(kind, raw, codes, errors)
-        try:  # the whole struct at once; only a failure is checked field by field, for the messages
-            values = msgspec.structs.asdict(msgspec.convert(given, kind.struct, strict=False))
-        except msgspec.ValidationError:
-            values = _convert_fields(kind, given, errors)
-    for name in kind.required:
-        if values.get(name) is None and name not in errors:
-            errors[name] = _("This field is required.")
-    if occurred is None and values.get("occurred_at") is not None and "occurred_at" not in errors:
-        try:  # a datetime given as such (not form text)
-            occurred = parse(values["occurred_at"]).replace(tzinfo=None)
-        except (ValueError, OverflowError):  # e.g. year 1 with a time zone: no UTC equivalent
-            occurred = datetime.min
-    earliest, latest, earliest_text, latest_text, now_text = cache.clock(now or utcnow())
-    if type(occurred) is str and stored_time is None:  # the form's time as UTC text (quick reading)
-        if occurred < earliest_text:
-            errors["occurred_at"] = _("The time is more than 7 days in the past.")
-        elif occurred > latest_text:
-            errors["occurred_at"] = _("The time is in the future.")
-    elif occurred is not None:
-        if type(occurred) is str:
-            occurred = datetime.fromisoformat(occurred[:-1])
-        stored = parse(stored_time).replace(tzinfo=None) if stored_time else None
-        if stored and occurred.replace(second=0, microsecond=0) == stored.replace(second=0, microsecond=0):
-            occurred = stored  # the form shows minutes only: an unchanged time keeps its seconds
-        elif occurred < earliest:
-            errors["occurred_at"] = _("The time is more than 7 days in the past.")
-        elif occurred > latest:
-            errors["occurred_at"] = _("The time is in the future.")
-    lat, lon = values["lat"], values["lon"]
-    if (lat is not None or lon is not None) and "lat" not in errors and "lon" not in errors:
-        if lat is None or lon is None:
-            errors["lat" if lat is None else "lon"] = _("Give both latitude and longitude, or neither.")
-        elif not (LAT_RANGE[0] <= lat <= LAT_RANGE[1] and LON_RANGE[0] <= lon <= LON_RANGE[1]):
-            errors["lat"] = _("The location is outside Finland.")
-    for text_field in ("notes", "place_name"):
-        text = values[text_field]
-        if text and find_identity_codes(text) and text_field not in errors:
-            errors[text_field] = _("Remove the personal identity code: these records must not identify people.")
-    if kind_name == "intervention":
-        _check_links(db, values, deployment, errors)
-    if errors:
-        raise ValidationFailed(errors)
-    # Defaults: the time is now, the place the deployment's.
-    values["occurred_at"] = occurred if type(occurred) is str else _utc_text(occurred) if occurred else now_text
-    if lat is None:
-        values["lat"], values["lon"] = deployment["lat"], deployment["lon"]
-    if not values["place_name"]:
-        values["place_name"] = deployment["place_name"]
-    return values
-
-
-def _convert_fields(kind: RecordKind, given: dict, errors: dict) -> dict:
-    values: dict = {}
-    for field in FIELDS[kind.name]:
-        if field.name not in given:
-            if field.default is not msgspec.NODEFAULT:
-                values[field.name] = field.default
-            elif field.default_factory is not msgspec.NODEFAULT:
-                values[field.name] = field.default_factory()
-            continue
-        try:
-            values[field.name] = msgspec.convert(given[field.name], field.type, strict=False)
-        except msgspec.ValidationError:
-            errors[field.name] = _type_error(kind, field.name)
-            values[field.name] = None
-    return values
-
-
-def _check_links(db, values: dict, deployment: dict, errors: dict) -> None:
-    for field, table in (("tension_id", "tensions"), ("contact_id", "contacts")):
-        linked = values.get(field)
-        if not linked:
-            values[field] = None
-            continue
-        row = one(db, f"SELECT deployment_id FROM {table} WHERE id = ? AND deleted_at IS NULL", [linked]) \
-            if is_valid_id(linked) else None
-        if row is None or row["deployment_id"] != deployment["id"]:
-            errors[field] = _("Choose a record of the same deployment.")
 
 
 def content(kind_name: str, row: dict) -> dict:
@@ -666,13 +230,18 @@ def _existing_with_ids(db, record_ids: list[str]) -> dict[str, tuple[str, dict]]
     found: dict[str, tuple[str, dict]] = {}
     if not record_ids:
         return found
-    # Which ids exist at all: one statement over the three tables (usually none, for new records).
-    hits = db.conn.execute(_ANY_WITH_IDS, [json.dumps(record_ids)]).fetchall()
-    for kind_name, record_id in hits:
-        if record_id not in found:
-            cursor = db.conn.execute(f"SELECT * FROM {KINDS[kind_name].table} WHERE id = ?", [record_id])
-            columns = [d[0] for d in cursor.description]
-            found[record_id] = (kind_name, decode(kind_name, dict(zip(columns, cursor.fetchone()))))
+    # Which ids exist at all: one statement over the three tables (usually none, for new records); then the
+    # rows of those found, one statement per table (a resent batch finds them all).
+    hits: dict[str, list[str]] = {}
+    for kind_name, record_id in db.conn.execute(_ANY_WITH_IDS, [json.dumps(record_ids)]):
+        hits.setdefault(kind_name, []).append(record_id)
+    for kind_name, ids in hits.items():
+        cursor = db.conn.execute(f"SELECT * FROM {KINDS[kind_name].table} WHERE id IN (SELECT value FROM json_each(?))",
+                                 [json.dumps(ids)])
+        columns = [d[0] for d in cursor.description]
+        for row in cursor:
+            record = dict(zip(columns, row))
+            found.setdefault(record["id"], (kind_name, decode(kind_name, record)))
     return found
 
 

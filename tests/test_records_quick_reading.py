@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import msgspec
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from fieldapp import categories, records
+from fieldapp import categories, record_values
 from fieldapp.clock import HELSINKI, utcnow
 from fieldapp.db import open_db
 
@@ -18,23 +18,23 @@ CODES = categories.all_codes(DB)
 NOW = utcnow()
 
 
-def _careful(kind: records.RecordKind, raw: dict) -> tuple[dict, object, dict]:
+def _careful(kind: record_values.RecordKind, raw: dict) -> tuple[dict, object, dict]:
     errors: dict = {}
-    given_values, occurred = records._read_form(kind, raw, CODES, errors)
+    given_values, occurred = record_values._read_form(kind, raw, CODES, errors)
     try:
         values = msgspec.structs.asdict(msgspec.convert(given_values, kind.struct, strict=False))
     except msgspec.ValidationError:
-        values = records._convert_fields(kind, given_values, errors)
+        values = record_values._convert_fields(kind, given_values, errors)
     return values, occurred, errors
 
 
-def _field_values(kind: records.RecordKind, name: str) -> st.SearchStrategy:
+def _field_values(kind: record_values.RecordKind, name: str) -> st.SearchStrategy:
     """Values a form, an outbox or a careless client may send for one field: mostly the usual form."""
     clean, messy = _usual(kind, name), _unusual(kind, name)
     return st.one_of(clean, clean, clean, messy)
 
 
-def _usual(kind: records.RecordKind, name: str) -> st.SearchStrategy:
+def _usual(kind: record_values.RecordKind, name: str) -> st.SearchStrategy:
     if name in kind.categories:
         code = st.sampled_from(sorted(CODES[kind.categories[name]]))
         return st.lists(code, max_size=4) if name in kind.multi else st.one_of(code, st.just(""))
@@ -52,7 +52,7 @@ def _usual(kind: records.RecordKind, name: str) -> st.SearchStrategy:
     return st.text(max_size=30)
 
 
-def _unusual(kind: records.RecordKind, name: str) -> st.SearchStrategy:
+def _unusual(kind: record_values.RecordKind, name: str) -> st.SearchStrategy:
     junk = st.sampled_from(["", " ", "null", "None", "0", "1", "on", "yes", "true", "false", "3.0", "1e1", "nan"])
     anything = st.one_of(junk, st.none(), st.integers(-5, 10), st.booleans(), st.floats(allow_nan=False),
                          st.text(max_size=5))
@@ -77,9 +77,9 @@ def _unusual(kind: records.RecordKind, name: str) -> st.SearchStrategy:
 
 @st.composite
 def _raw_record(draw):
-    kind = records.KINDS[draw(st.sampled_from(sorted(records.KINDS)))]
-    names = draw(st.lists(st.sampled_from(records.FIELD_NAMES[kind.name] + ["unknown", "_csrf"]), unique=True))
-    return kind, {name: draw(_field_values(kind, name)) if name in records.FIELD_NAMES[kind.name] else "x"
+    kind = record_values.KINDS[draw(st.sampled_from(sorted(record_values.KINDS)))]
+    names = draw(st.lists(st.sampled_from(record_values.FIELD_NAMES[kind.name] + ["unknown", "_csrf"]), unique=True))
+    return kind, {name: draw(_field_values(kind, name)) if name in record_values.FIELD_NAMES[kind.name] else "x"
                   for name in names}
 
 
@@ -88,7 +88,7 @@ def _raw_record(draw):
 @given(_raw_record())
 def test_quick_reading_reads_what_the_careful_reading_reads(sample):
     kind, raw = sample
-    quick = records._quick_read(kind, raw, CODES, {})
+    quick = record_values._quick_read(kind, raw, CODES, {})
     if quick is None:
         return
     values, occurred, errors = _careful(kind, raw)
@@ -103,19 +103,19 @@ def test_form_values_as_an_outbox_sends_them_are_read_quickly():
     raw = {"kind": "provocation", "severity": "4", "trend": "stable", "basis": "observed", "groups": ["youth", "youth"],
            "people_estimate": "", "occurred_at": when, "place_name": "", "lat": "60.17100", "lon": "24.94100",
            "notes": "Shouting near the stage"}
-    quick = records._quick_read(records.KINDS["tension"], raw, CODES, {})
+    quick = record_values._quick_read(record_values.KINDS["tension"], raw, CODES, {})
     assert quick is not None
     values, occurred = quick
     assert values["severity"] == 4 and values["groups"] == ["youth"] and values["lat"] == 60.171
-    careful_values, careful_time, _errors = _careful(records.KINDS["tension"], raw)
+    careful_values, careful_time, _errors = _careful(record_values.KINDS["tension"], raw)
     assert values == careful_values and occurred == careful_time.isoformat(timespec="milliseconds") + "Z"
 
 
 def test_values_needing_care_are_left_to_the_careful_reading():
-    kind = records.KINDS["contact"]
+    kind = record_values.KINDS["contact"]
     for raw in ({"topics": ["rumour", ""]}, {"age_band": " 18_29 "}, {"lat": "60,17", "lon": "24,9"},
                 {"feedback_promised": "0"}, {"age_band": "null"}, {"age_band": None}, {"age_band": "no_such_code"}):
-        assert records._quick_read(kind, raw, CODES, {}) is None, raw
+        assert record_values._quick_read(kind, raw, CODES, {}) is None, raw
 
 
 def test_form_time_by_the_hour_is_the_same_as_parsing_each_minute_across_daylight_saving_changes():
@@ -123,11 +123,12 @@ def test_form_time_by_the_hour_is_the_same_as_parsing_each_minute_across_dayligh
     for day in ("2026-03-28", "2026-03-29", "2026-10-24", "2026-10-25"):  # Finland changes clocks on the 29th / 25th
         for minute in range(0, 24 * 60, 7):
             text = f"{day}T{minute // 60:02d}:{minute % 60:02d}"
-            expected = records._utc_naive(text).isoformat(timespec="milliseconds") + "Z"
-            assert records._form_time(text, hours) == expected, text
+            expected = record_values._utc_naive(text).isoformat(timespec="milliseconds") + "Z"
+            assert record_values._form_time(text, hours) == expected, text
 
 
 def test_form_times_of_other_shapes_are_parsed_in_full():
     hours: dict = {}
-    for text in ("2026-11-30T09:14:30", "2026-11-30T09:61", "2026-11-30T09:1x", "2026-13-30T09:14", "2026-11-30T09:٣٣"):
-        assert records._form_time(text, hours) is None, text
+    for text in ("2026-11-30T09:14:30", "2026-11-30T09:61", "2026-11-30T09:1x", "2026-13-30T09:14",
+                 "2026-11-30T09:٣٣"):
+        assert record_values._form_time(text, hours) is None, text
