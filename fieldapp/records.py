@@ -133,7 +133,7 @@ def create_many(db, user: User, items: list[NewRecord], *, cache: BatchCache | N
     """create() for many records at once: one outcome per item, in order, each the stored record (with
     "duplicate": True for a resend of the same record) or the exception create() would raise for it.
 
-    Existing ids are looked up with one query per table (a resend of the very submission that created a
+    Existing ids are looked up with one statement (a resend of the very submission that created a
     record is answered without validating it again); every other item is validated; the new records are
     written with one statement per table, in the caller's transaction (or one of their own). The caller runs
     projections.catch_up() after its commit (the situation picture, alerts, POR feed).
@@ -170,8 +170,9 @@ def _create_round(db, user: User, items: list[NewRecord], cache: BatchCache, now
     for index, item in enumerate(items):
         found = existing.get(item.record_id) if existing else None
         if found is not None and item.submission_hash and found[0] == item.kind \
-                and found[1].get("submission_hash") == item.submission_hash:
-            # The very submission that created the record, again (lost acknowledgement): no need to validate.
+                and found[1]["submission_hash"] == item.submission_hash:
+            # The very submission that created the record, again (lost acknowledgement): no need to validate;
+            # its answer is the brief (only sync sends submissions).
             outcomes[index] = {**found[1], "duplicate": True, "duplicate_of_version": 1}
             continue
         try:
@@ -191,7 +192,7 @@ def _create_round(db, user: User, items: list[NewRecord], cache: BatchCache, now
             continue
         # A resend of the same record (double tap, lost acknowledgement) is the same success, once: the
         # same content as the first version (answered as version 1) or as the current one.
-        existing_kind, existing_row = found
+        existing_kind, existing_row = _existing_with_id(db, item.record_id)
         first = _first_version(db, existing_kind, existing_row)
         if existing_kind == item.kind and _same_content(item, values, first):
             outcomes[index] = {**existing_row, "duplicate": True, "duplicate_of_version": 1}
@@ -222,32 +223,29 @@ def _same_content(item: NewRecord, values: dict, stored: dict) -> bool:
 
 def _existing_with_id(db, record_id: str) -> tuple[str, dict] | None:
     """(kind, record) of any stored record with this id, deleted ones included."""
-    return _existing_with_ids(db, [record_id]).get(record_id)
+    for kind_name, kind in KINDS.items():
+        row = one(db, f"SELECT * FROM {kind.table} WHERE id = ?", [record_id])
+        if row is not None:
+            return kind_name, decode(kind_name, row)
+    return None
+
+
+_BRIEF = ("id", "version", "received_at", "time_flagged", "submission_hash")
+# Which of the given ids (a JSON list) exist, in any of the three tables, with the brief of each.
+_ANY_WITH_IDS = "WITH given(id) AS (SELECT value FROM json_each(?1)) " + " UNION ALL ".join(
+    f"SELECT '{name}', {', '.join(f'{kind.table}.{column}' for column in _BRIEF)} "
+    f"FROM given JOIN {kind.table} ON {kind.table}.id = given.id" for name, kind in KINDS.items())
 
 
 def _existing_with_ids(db, record_ids: list[str]) -> dict[str, tuple[str, dict]]:
-    """id -> (kind, record) of the stored records with these ids, deleted ones included (one query per table)."""
+    """id -> (kind, brief) of the stored records with these ids, deleted ones included, with one statement (usually
+    finding none, for new records). The brief (id, version, received_at, time_flagged, submission_hash) answers a
+    resend of the very submission that created a record; _existing_with_id() reads the whole record."""
     found: dict[str, tuple[str, dict]] = {}
-    if not record_ids:
-        return found
-    # Which ids exist at all: one statement over the three tables (usually none, for new records); then the
-    # rows of those found, one statement per table (a resent batch finds them all).
-    hits: dict[str, list[str]] = {}
-    for kind_name, record_id in db.conn.execute(_ANY_WITH_IDS, [json.dumps(record_ids)]):
-        hits.setdefault(kind_name, []).append(record_id)
-    for kind_name, ids in hits.items():
-        cursor = db.conn.execute(f"SELECT * FROM {KINDS[kind_name].table} WHERE id IN (SELECT value FROM json_each(?))",
-                                 [json.dumps(ids)])
-        columns = [d[0] for d in cursor.description]
-        for row in cursor:
-            record = dict(zip(columns, row))
-            found.setdefault(record["id"], (kind_name, decode(kind_name, record)))
+    if record_ids:
+        for kind_name, *brief in db.conn.execute(_ANY_WITH_IDS, [json.dumps(record_ids)]):
+            found.setdefault(brief[0], (kind_name, dict(zip(_BRIEF, brief))))
     return found
-
-
-_ANY_WITH_IDS = "WITH given(id) AS (SELECT value FROM json_each(?1)) " + " UNION ALL ".join(
-    f"SELECT '{name}', {kind.table}.id FROM given JOIN {kind.table} ON {kind.table}.id = given.id"
-    for name, kind in KINDS.items())
 
 
 def store_new(db, user: User, kind_name: str, deployment_id: str, values: dict, *,
