@@ -259,6 +259,11 @@ def store_new(db, user: User, kind_name: str, deployment_id: str, values: dict, 
     return record
 
 
+# Where validated values (in the struct's order) hold a list of codes (stored as JSON text) or a box (0 / 1).
+_JSON_AT = {name: tuple(at for at, field in enumerate(FIELD_NAMES[name]) if field in kind.multi)
+            for name, kind in KINDS.items()}
+_FLAG_AT = {name: tuple(at for at, field in enumerate(FIELD_NAMES[name]) if field in kind.booleans)
+            for name, kind in KINDS.items()}
 _STORED_COLUMNS = ("id", "deployment_id", "device_time", "received_at", "time_flagged", "version",
                    "created_at", "updated_at", "created_by", "updated_by", "seq", "submission_hash")
 
@@ -282,14 +287,18 @@ def _store(db, user: User, entries: list[tuple], now: datetime, *, loose: bool =
         seq = offline_changes.claim(db, len(entries))
         for offset, (kind_name, deployment_id, values, record_id, device_time, clock_off, submitted) in enumerate(entries):
             kind = KINDS[kind_name]
-            stored = _to_row(kind, values)
             if loose:
-                stored = {name: jsonify_if_needed(value) for name, value in stored.items()}
+                stored = {name: jsonify_if_needed(value) for name, value in _to_row(kind, values).items()}
+                names, stored_values = tuple(stored), list(stored.values())
+            else:  # validate() gives every field, in the struct's order: one statement per kind
+                names, stored_values = FIELD_TUPLES[kind_name], list(values.values())
+                for at in _JSON_AT[kind_name]:
+                    stored_values[at] = _JSON.encode(stored_values[at] or []).decode()
+                for at in _FLAG_AT[kind_name]:
+                    stored_values[at] = 1 if stored_values[at] else 0
             flagged = int(_clock_off(device_time, now) if clock_off is None else clock_off)
             row = (record_id or new_id(), deployment_id, device_time, stamp, flagged, 1, stamp, stamp, user.id,
-                   user.id, seq + offset, submitted, *stored.values())
-            # validate() gives every field in the struct's order: one statement per kind; loose values per set of names
-            names = tuple(stored) if loose else FIELD_TUPLES[kind_name]
+                   user.id, seq + offset, submitted, *stored_values)
             rows.setdefault((kind_name, names), []).append(row)
             if answers_only:
                 written.append((kind_name, {"id": row[0], "version": 1, "received_at": stamp, "time_flagged": flagged}))
