@@ -108,7 +108,8 @@ FIELD_TUPLES = {name: tuple(names) for name, names in FIELD_NAMES.items()}
 
 
 class BatchCache:
-    """What stays the same within one batch of writes: category codes, and deployment access per id."""
+    """What stays the same within one batch of writes: category codes, deployment access per id, the receive
+    time's window and the UTC hour of each local hour a form time names."""
 
     def __init__(self, db, user: User | None = None):
         self.db, self.user = db, user
