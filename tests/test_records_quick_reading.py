@@ -3,7 +3,6 @@ careful field-by-field reading does, whenever it reads a record at all; otherwis
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 
 import msgspec
@@ -83,7 +82,7 @@ def _raw_record(draw):
                   for name in names}
 
 
-@settings(max_examples=2000 if os.environ.get("CI") else 400, deadline=None,
+@settings(max_examples=2000, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(_raw_record())
 def test_quick_reading_reads_what_the_careful_reading_reads(sample):

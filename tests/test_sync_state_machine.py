@@ -7,7 +7,6 @@ Runs on an in-memory database through the domain function (fieldapp.offline.sync
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from datetime import timedelta
 from unittest import mock
@@ -237,7 +236,7 @@ class SyncProtocol(RuleBasedStateMachine):
 
 
 SyncProtocol.TestCase.settings = settings(
-    max_examples=1000 if os.environ.get("CI") else 200,
+    max_examples=1000,  # the issue asks for at least 1,000 in CI: every run of the suite does them
     stateful_step_count=20,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
