@@ -21,7 +21,7 @@ from fieldapp.accounts import User
 from fieldapp.clock import HELSINKI, iso, parse, utcnow
 from fieldapp.db import one
 from fieldapp.i18n import gettext as _
-from fieldapp.ids import UUID_RE, is_valid_id
+from fieldapp.ids import ID_PATTERN, is_valid_id
 from fieldapp.personal_ids import find_identity_codes
 
 # Finland's bounding box, generous at the edges (Åland to the eastern border).
@@ -288,7 +288,7 @@ def _quick_struct(kind: RecordKind, codes: dict[str, frozenset[str]]) -> type | 
         elif field.name == "occurred_at":
             type_ = str
         elif field.name in ("tension_id", "contact_id"):
-            type_ = Annotated[str, msgspec.Meta(pattern=UUID_RE.pattern)]
+            type_ = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
         default = field.default if field.default is not msgspec.NODEFAULT else \
             msgspec.field(default_factory=field.default_factory)
         fields.append((field.name, type_, default))

@@ -19,7 +19,7 @@ from fieldapp.accounts import User
 from fieldapp.clock import iso, parse, utcnow
 from fieldapp.db import one, write
 from fieldapp.i18n import gettext as _
-from fieldapp.ids import is_valid_id, new_id  # noqa: F401 (new_id is used by demo data too)
+from fieldapp.ids import ids_all_valid, is_valid_id, new_id  # noqa: F401 (new_id is used by demo data too)
 from fieldapp.offline import changes as offline_changes
 from fieldapp.record_values import (  # noqa: F401 (the kinds, their fields and validate() are part of this API)
     DEVICE_CLOCK_TOLERANCE, FIELD_NAMES, FIELD_TUPLES, FIELDS, KINDS, BatchCache, RecordKind, ValidationFailed,
@@ -167,6 +167,7 @@ def _create_round(db, user: User, items: list[NewRecord], cache: BatchCache, now
     new_at: list[int] = []
     new: list[tuple] = []
     deployment_id = deployment = None
+    ids_valid = ids_all_valid([item.record_id for item in items])  # one check for the usual batch
     for index, item in enumerate(items):
         found = existing.get(item.record_id) if existing else None
         if found is not None and item.submission_hash and found[0] == item.kind \
@@ -179,7 +180,7 @@ def _create_round(db, user: User, items: list[NewRecord], cache: BatchCache, now
             if item.deployment_id != deployment_id:  # a batch is mostly of one deployment
                 deployment = cache.recordable(item.deployment_id)
                 deployment_id = item.deployment_id
-            if item.record_id is not None and not is_valid_id(item.record_id):
+            if not ids_valid and item.record_id is not None and not is_valid_id(item.record_id):
                 raise ValidationFailed({"id": _("The record id is not valid. Reload the form and try again.")})
             values = validate(db, item.kind, item.raw, deployment, now=now, cache=cache)
         except (deployments_domain.NotFound, deployments_domain.Forbidden, ValidationFailed) as exc:

@@ -71,7 +71,7 @@ def _unusual(kind: record_values.RecordKind, name: str) -> st.SearchStrategy:
         return st.one_of(st.integers(0, 8), st.just("2.0"), st.just(" 3"), anything)
     if name in ("notes", "place_name"):
         return st.one_of(st.text(min_size=119, max_size=122), st.text(min_size=1000, max_size=1001), anything)
-    return st.one_of(usual.map(lambda v: f" {v} "), anything)
+    return st.one_of(usual.map(lambda v: f" {v} "), usual.map(lambda v: f"{v}\n"), anything)
 
 
 @st.composite
