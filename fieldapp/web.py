@@ -153,6 +153,7 @@ async def access_guard(connection: ASGIConnection, handler: BaseRouteHandler) ->
     opt = handler.opt
     user = connection.scope.get("user")
     if not opt.get("public") and user is None:
+        await _park_form(connection)
         raise NotAuthorizedException(_("Please log in."))
     roles = opt.get("roles")
     if roles and (user is None or user.role not in roles):
@@ -167,6 +168,23 @@ async def access_guard(connection: ASGIConnection, handler: BaseRouteHandler) ->
         expected = connection.scope.get("csrf") or ""
         if not sent or not expected or not hmac.compare_digest(str(sent), expected):
             raise PermissionDeniedException(_("The form has expired. Reload the page and try again."))
+
+
+# A plain form sent after the session ended (no JavaScript, so no outbox to keep it) goes through the login
+# page and back to a page that sends it again: nothing typed is lost. Passwords are never carried.
+_NOT_PARKED = frozenset(("/logout", "/language"))
+
+
+async def _park_form(connection: ASGIConnection) -> None:
+    scope = connection.scope
+    if scope["method"] != "POST" or scope["path"] in _NOT_PARKED or connection.headers.get("hx-request") == "true" \
+            or not connection.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return
+    form = await Request(scope, connection.receive).form()
+    fields = [(name, value) for name, value in form.multi_items()
+              if isinstance(value, str) and name != "_csrf" and "password" not in name]
+    if fields:
+        scope["parked_form"] = (scope["path"], fields)
 
 
 def wants_json(request: Request) -> bool:
@@ -200,6 +218,11 @@ def error_page(request: Request, status: int, message: str) -> Response:
 def not_authorized_handler(request: Request, exc: Exception) -> Response:
     if wants_json(request):
         return Response({"error": _("Please log in."), "status": 401, "login": "/login"}, status_code=401)
+    parked = request.scope.get("parked_form")
+    if parked:  # the login page carries the form; after logging in it is shown to be sent again
+        action, fields = parked
+        return Template("pages/login.html", status_code=401, context={
+            "next": "/", "username": "", "error": None, "carry_action": action, "carry": fields})
     target = "/login?next=" + quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
     if request.headers.get("hx-request") == "true":
         return Response("", status_code=401, headers={"HX-Redirect": target})

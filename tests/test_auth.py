@@ -1,4 +1,8 @@
-from fieldapp import accounts
+import html
+import re
+from urllib.parse import urlencode
+
+from fieldapp import accounts, demo, deployments, records
 
 
 def test_login_with_right_password_opens_home(login):
@@ -80,3 +84,76 @@ def test_unknown_api_address_gets_a_json_404(client):
     response = client.get("/api/no-such-thing")
     assert response.status_code == 404
     assert response.json()["status"] == 404
+
+
+def _hidden_fields(page: str) -> list[tuple[str, str]]:
+    """The hidden fields of the page's main form (not the language switch in the footer)."""
+    form = page[page.index("<main"):page.index("</main>")]
+    return [(html.unescape(name), html.unescape(value))
+            for name, value in re.findall(r'<input type="hidden" name="([^"]*)" value="([^"]*)">', form)]
+
+
+def test_a_form_sent_after_the_session_ended_goes_through_the_login_and_is_saved(login, db):
+    """Without JavaScript there is no outbox: what was typed must survive an ended session all the same."""
+    session = login("officer1")
+    deployment = deployments.current_for_user(db, accounts.by_username(db, "officer1"))
+    db.execute("UPDATE sessions SET expires_at = '2000-01-01T00:00:00.000Z'")  # the session ends meanwhile
+    notes = 'Kept through the login <& "quoted">'
+    english = {"Accept-Language": "en"}
+    sent = session.client.post(f"/deployments/{deployment['id']}/tensions", follow_redirects=False, headers=english,
+                               data={"_csrf": session.csrf, "kind": "provocation", "severity": "4",
+                                     "groups": ["youth", "residents"], "notes": notes})
+    assert sent.status_code == 401
+    assert "Log in again: what you entered is kept." in sent.text
+    carried = _hidden_fields(sent.text)
+    assert ("carry:notes", notes) in carried and ("carry:groups", "youth") in carried
+    assert ("carry:groups", "residents") in carried and not any(name == "carry:_csrf" for name, _ in carried)
+
+    form = dict(carried)  # the login form as the browser sends it: the carried fields and the credentials
+    login_body = [(name, value) for name, value in carried] + [("username", "officer1"),
+                                                               ("password", demo.DEMO_PASSWORD)]
+    again = session.client.post("/login", content=urlencode(login_body), follow_redirects=False,
+                                headers={"Content-Type": "application/x-www-form-urlencoded", **english})
+    assert again.status_code == 200 and "Logged in again" in again.text
+    assert f'action="/deployments/{deployment["id"]}/tensions"' in again.text
+    resend = _hidden_fields(again.text)
+    assert ("notes", notes) in resend and ("groups", "youth") in resend and ("groups", "residents") in resend
+    assert dict(resend)["_csrf"] != form["_csrf"]  # the new session's token
+
+    saved = session.client.post(f"/deployments/{deployment['id']}/tensions", content=urlencode(resend),
+                                follow_redirects=False, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert saved.status_code == 303
+    [stored] = [r for r in records.for_deployment(db, "tension", deployment["id"]) if r["notes"] == notes]
+    assert (stored["severity"], sorted(stored["groups"])) == (4, ["residents", "youth"])
+
+
+def test_a_wrong_password_keeps_the_carried_form(login, db):
+    session = login("officer1")
+    deployment = deployments.current_for_user(db, accounts.by_username(db, "officer1"))
+    db.execute("UPDATE sessions SET expires_at = '2000-01-01T00:00:00.000Z'")
+    sent = session.client.post(f"/deployments/{deployment['id']}/contacts", follow_redirects=False,
+                               data={"_csrf": session.csrf, "notes": "Still here after a typo"})
+    body = _hidden_fields(sent.text) + [("username", "officer1"), ("password", "wrong-password")]
+    refused = session.client.post("/login", content=urlencode(body), follow_redirects=False,
+                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert refused.status_code == 400
+    assert ("carry:notes", "Still here after a typo") in _hidden_fields(refused.text)
+
+
+def test_a_carried_form_cannot_be_sent_elsewhere(client):
+    page = client.get("/login")
+    token = page.text.split('name="_csrf" value="')[1].split('"')[0]
+    response = client.post("/login", follow_redirects=False, data={
+        "_csrf": token, "username": "officer1", "password": demo.DEMO_PASSWORD,
+        "carry_action": "//elsewhere.invalid/steal", "carry:notes": "x", "next": "/"})
+    assert response.status_code == 303 and response.headers["location"] == "/"
+
+
+def test_a_login_form_sent_twice_over_is_refused_cleanly_not_with_an_error(client):
+    page = client.get("/login")
+    token = page.text.split('name="_csrf" value="')[1].split('"')[0]
+    body = [("_csrf", token), ("username", "officer1"), ("password", demo.DEMO_PASSWORD),
+            ("next", "/a"), ("next", "/b")]
+    response = client.post("/login", content=urlencode(body), follow_redirects=False,
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 303 and response.headers["location"] == "/"

@@ -11,13 +11,14 @@ from litestar.response import Redirect, Template
 
 from fieldapp import accounts, i18n, web
 from fieldapp.i18n import gettext as _
+from fieldapp.routes.records import FIELD_LABELS
 
 PUBLIC = {"public": True}
 
 
 def _safe_next(target: str | None) -> str:
     # Only local paths, so the login form cannot be used to send people elsewhere.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    if isinstance(target, str) and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return "/"
 
@@ -33,14 +34,31 @@ async def login(request: Request, data: Annotated[dict, Body(media_type=RequestE
     username = str(data.get("username", ""))[:64]
     user = accounts.authenticate(state.db, username, str(data.get("password", ""))[:200])
     target = _safe_next(data.get("next"))
+    carried = await _carried_form(request)
     if user is None:
         return Template("pages/login.html", status_code=400, context={
-            "next": target, "username": username, "error": _("Wrong username or password.")})
-    token, _csrf = accounts.start_session(state.db, user, state.settings.session_hours)
-    response = Redirect(target, status_code=303)
+            "next": target, "username": username, "error": _("Wrong username or password."), **carried})
+    token, csrf = accounts.start_session(state.db, user, state.settings.session_hours)
+    if carried:  # a form sent when the session had ended: shown again, to be sent with the new session
+        response = Template("pages/resubmit.html", context={
+            "action": carried["carry_action"], "fields": carried["carry"], "csrf": csrf,
+            "labels": {name: _(text) for name, text in FIELD_LABELS.items()}})
+    else:
+        response = Redirect(target, status_code=303)
     response.set_cookie(web.SESSION_COOKIE, token, httponly=True, samesite="lax", path="/",
                         secure=web.secure_cookies(state.settings, request.scope))
     return response
+
+
+async def _carried_form(request: Request) -> dict:
+    """The form the login page carries (web.not_authorized_handler): its action and fields, or nothing."""
+    form = await request.form()
+    action = form.get("carry_action")
+    fields = [(name.removeprefix("carry:"), value) for name, value in form.multi_items()
+              if name.startswith("carry:") and isinstance(value, str)]
+    if not isinstance(action, str) or _safe_next(action) != action or action == "/" or not fields:
+        return {}
+    return {"carry_action": action, "carry": fields}
 
 
 @post("/logout")
