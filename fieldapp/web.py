@@ -171,14 +171,16 @@ async def access_guard(connection: ASGIConnection, handler: BaseRouteHandler) ->
 
 
 # A plain form sent after the session ended (no JavaScript, so no outbox to keep it) goes through the login
-# page and back to a page that sends it again: nothing typed is lost. Passwords are never carried.
+# page and back to a page that sends it again: nothing typed is lost. Passwords are never carried, and only a
+# form sent from our own pages is (another site must not fill in what an officer is asked to save).
 _NOT_PARKED = frozenset(("/logout", "/language"))
 
 
 async def _park_form(connection: ASGIConnection) -> None:
-    scope = connection.scope
-    if scope["method"] != "POST" or scope["path"] in _NOT_PARKED or connection.headers.get("hx-request") == "true" \
-            or not connection.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+    scope, headers = connection.scope, connection.headers
+    if scope["method"] != "POST" or scope["path"] in _NOT_PARKED or headers.get("hx-request") == "true" \
+            or headers.get("sec-fetch-site", "same-origin") != "same-origin" \
+            or not headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         return
     form = await Request(scope, connection.receive).form()
     fields = [(name, value) for name, value in form.multi_items()

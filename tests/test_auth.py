@@ -157,3 +157,13 @@ def test_a_login_form_sent_twice_over_is_refused_cleanly_not_with_an_error(clien
     response = client.post("/login", content=urlencode(body), follow_redirects=False,
                            headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert response.status_code == 303 and response.headers["location"] == "/"
+
+
+def test_a_form_sent_from_another_site_is_not_carried_through_the_login(login, db):
+    session = login("officer1")
+    deployment = deployments.current_for_user(db, accounts.by_username(db, "officer1"))
+    db.execute("UPDATE sessions SET expires_at = '2000-01-01T00:00:00.000Z'")
+    sent = session.client.post(f"/deployments/{deployment['id']}/contacts", follow_redirects=False,
+                               headers={"Sec-Fetch-Site": "cross-site"}, data={"notes": "Planted by another site"})
+    assert sent.status_code == 303 and sent.headers["location"].startswith("/login")
+    assert "Planted" not in session.client.get(sent.headers["location"]).text
