@@ -104,7 +104,6 @@ KINDS: dict[str, RecordKind] = {
 # msgspec.structs.fields() re-evaluates the annotations on every call: computed once per kind.
 FIELDS = {name: msgspec.structs.fields(kind.struct) for name, kind in KINDS.items()}
 FIELD_NAMES = {name: [f.name for f in fields] for name, fields in FIELDS.items()}
-FIELD_TUPLES = {name: tuple(names) for name, names in FIELD_NAMES.items()}
 
 
 class BatchCache:
@@ -121,7 +120,7 @@ class BatchCache:
     def clock(self, now: datetime) -> tuple[datetime, datetime, str, str, str]:
         """The earliest and latest time a new record may have (naive UTC, whole milliseconds), the same as
         text, and now as text; once per batch (every record of a batch is received at the same time)."""
-        if self._now is None or self._now[0] is not now and self._now[0] != now:
+        if self._now is None or self._now[0] != now:
             utc = now.astimezone(timezone.utc).replace(tzinfo=None)
             earliest, latest = (_whole_ms(utc - MAX_PAST), _whole_ms(utc + MAX_FUTURE))
             self._now = (now, (earliest, latest, _utc_text(earliest), _utc_text(latest), iso(now)))

@@ -19,10 +19,10 @@ from fieldapp.accounts import User
 from fieldapp.clock import iso, parse, utcnow
 from fieldapp.db import one, write
 from fieldapp.i18n import gettext as _
-from fieldapp.ids import ids_all_valid, is_valid_id, new_id  # noqa: F401 (new_id is used by demo data too)
+from fieldapp.ids import is_valid_id, new_id  # noqa: F401 (new_id is used by demo data too)
 from fieldapp.offline import changes as offline_changes
 from fieldapp.record_values import (  # noqa: F401 (the kinds, their fields and validate() are part of this API)
-    DEVICE_CLOCK_TOLERANCE, FIELD_NAMES, FIELD_TUPLES, FIELDS, KINDS, BatchCache, RecordKind, ValidationFailed,
+    DEVICE_CLOCK_TOLERANCE, FIELD_NAMES, KINDS, BatchCache, RecordKind, ValidationFailed,
     validate)
 
 
@@ -58,6 +58,9 @@ def content(kind_name: str, row: dict) -> dict:
     return result
 
 
+_JSON = msgspec.json.Encoder()
+
+
 def _to_row(kind: RecordKind, values: dict) -> dict:
     row = values.copy()
     for name in kind.multi:
@@ -67,9 +70,6 @@ def _to_row(kind: RecordKind, values: dict) -> dict:
         if name in row:
             row[name] = int(bool(row[name]))
     return row
-
-
-_JSON = msgspec.json.Encoder()
 
 
 def decode(kind_name: str, row: dict | None) -> dict | None:
@@ -167,7 +167,6 @@ def _create_round(db, user: User, items: list[NewRecord], cache: BatchCache, now
     new_at: list[int] = []
     new: list[tuple] = []
     deployment_id = deployment = None
-    ids_valid = ids_all_valid([item.record_id for item in items])  # one check for the usual batch
     for index, item in enumerate(items):
         found = existing.get(item.record_id) if existing else None
         if found is not None and item.submission_hash and found[0] == item.kind \
@@ -180,7 +179,7 @@ def _create_round(db, user: User, items: list[NewRecord], cache: BatchCache, now
             if item.deployment_id != deployment_id:  # a batch is mostly of one deployment
                 deployment = cache.recordable(item.deployment_id)
                 deployment_id = item.deployment_id
-            if not ids_valid and item.record_id is not None and not is_valid_id(item.record_id):
+            if item.record_id is not None and not is_valid_id(item.record_id):
                 raise ValidationFailed({"id": _("The record id is not valid. Reload the form and try again.")})
             values = validate(db, item.kind, item.raw, deployment, now=now, cache=cache)
         except (deployments_domain.NotFound, deployments_domain.Forbidden, ValidationFailed) as exc:
@@ -260,11 +259,6 @@ def store_new(db, user: User, kind_name: str, deployment_id: str, values: dict, 
     return record
 
 
-# Where validated values (in the struct's order) hold a list of codes (stored as JSON text) or a box (0 / 1).
-_JSON_AT = {name: tuple(at for at, field in enumerate(FIELD_NAMES[name]) if field in kind.multi)
-            for name, kind in KINDS.items()}
-_FLAG_AT = {name: tuple(at for at, field in enumerate(FIELD_NAMES[name]) if field in kind.booleans)
-            for name, kind in KINDS.items()}
 _STORED_COLUMNS = ("id", "deployment_id", "device_time", "received_at", "time_flagged", "version",
                    "created_at", "updated_at", "created_by", "updated_by", "seq", "submission_hash")
 
@@ -288,18 +282,13 @@ def _store(db, user: User, entries: list[tuple], now: datetime, *, loose: bool =
         seq = offline_changes.claim(db, len(entries))
         for offset, (kind_name, deployment_id, values, record_id, device_time, clock_off, submitted) in enumerate(entries):
             kind = KINDS[kind_name]
+            stored = _to_row(kind, values)
             if loose:
-                stored = {name: jsonify_if_needed(value) for name, value in _to_row(kind, values).items()}
-                names, stored_values = tuple(stored), list(stored.values())
-            else:  # validate() gives every field, in the struct's order: one statement per kind
-                names, stored_values = FIELD_TUPLES[kind_name], list(values.values())
-                for at in _JSON_AT[kind_name]:
-                    stored_values[at] = _JSON.encode(stored_values[at] or []).decode()
-                for at in _FLAG_AT[kind_name]:
-                    stored_values[at] = 1 if stored_values[at] else 0
+                stored = {name: jsonify_if_needed(value) for name, value in stored.items()}
+            names = tuple(stored)  # validate() gives every field: one statement per kind
             flagged = int(_clock_off(device_time, now) if clock_off is None else clock_off)
             row = (record_id or new_id(), deployment_id, device_time, stamp, flagged, 1, stamp, stamp, user.id,
-                   user.id, seq + offset, submitted, *stored_values)
+                   user.id, seq + offset, submitted, *stored.values())
             rows.setdefault((kind_name, names), []).append(row)
             if answers_only:
                 written.append((kind_name, {"id": row[0], "version": 1, "received_at": stamp, "time_flagged": flagged}))

@@ -152,12 +152,7 @@ def ingest(db, user: User, batch: SyncBatch, *, max_records: int | None = None) 
         created = 0
         run: list[int] = []
         run_ids: set[str] = set()
-        items = batch.records
-        if all(item.base_version is None and item.resolves is None for item in items) \
-                and len({item.id for item in items}) == len(items):
-            items = ()  # the usual batch: new records only, each id once, all in one run
-            run = list(range(len(batch.records)))
-        for index, item in enumerate(items):
+        for index, item in enumerate(batch.records):
             new = item.base_version is None and item.resolves is None
             if new and item.id not in run_ids:
                 run.append(index)
