@@ -27,6 +27,7 @@ from email.utils import parsedate_to_datetime
 from fieldapp import audit
 from fieldapp.clock import iso, now_iso, parse, utcnow
 from fieldapp.db import one, write
+from fieldapp.record_values import KINDS, decode
 
 STATES = ("pending", "retrying", "delivered")
 DEFAULT_BACKOFF_BASE = 2.0      # seconds before the first retry
@@ -62,11 +63,9 @@ def record_written(db, kind_name: str, record: dict) -> dict | None:
     """
     if not configured_endpoint(db):
         return None
-    from fieldapp import records  # records imports this module; by now it is fully loaded
-
-    kind = records.KINDS[kind_name]
+    kind = KINDS[kind_name]
     # The row as stored (a delete passes the record as it was before the delete).
-    stored = records.decode(kind_name, one(db, f"SELECT * FROM {kind.table} WHERE id = ?", [record["id"]])) or record
+    stored = decode(kind_name, one(db, f"SELECT * FROM {kind.table} WHERE id = ?", [record["id"]])) or record
     stored = {k: v for k, v in stored.items() if k not in ("record_type", "duplicate")}
     key = idempotency_key(kind_name, stored["id"], stored["version"])
     now = now_iso()

@@ -26,6 +26,7 @@ import logging
 from fieldapp import alerts, picture, por
 from fieldapp.db import write
 from fieldapp.offline import changes
+from fieldapp.record_values import decode
 
 log = logging.getLogger("fieldapp.projections")
 CHUNK = 500
@@ -53,12 +54,10 @@ def catch_up(db, chunk: int = CHUNK) -> int:
 
 def _written_after(db, cursor: int, limit: int) -> list[tuple[str, dict]]:
     """(kind, record) of the first `limit` records with seq > cursor, in sequence order."""
-    from fieldapp import records  # records calls catch_up(); imported here to keep the import graph one-way
-
     found: list[tuple[str, dict]] = []
     for kind_name, table in KIND_TABLES:
         for row in db.query(f"SELECT * FROM {table} WHERE seq > ? ORDER BY seq LIMIT ?", [cursor, limit]):
-            found.append((kind_name, records.decode(kind_name, row)))
+            found.append((kind_name, decode(kind_name, row)))
     found.sort(key=lambda pair: pair[1]["seq"])
     return found[:limit]
 

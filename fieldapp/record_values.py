@@ -7,6 +7,7 @@ No web imports. Two readings of raw values give the same result: a quick one for
 
 from __future__ import annotations
 
+import json
 import types
 import typing
 from dataclasses import dataclass
@@ -460,3 +461,33 @@ def _check_links(db, values: dict, deployment: dict, errors: dict) -> None:
             if is_valid_id(linked) else None
         if row is None or row["deployment_id"] != deployment["id"]:
             errors[field] = _("Choose a record of the same deployment.")
+
+
+# ---------------------------------------------------------------- stored rows
+
+
+def content(kind_name: str, row: dict) -> dict:
+    """A record's content (its fields) from validated values, a stored row or a history snapshot, in one
+    form: a resend with the same id and the same content is a duplicate."""
+    kind = KINDS[kind_name]
+    result = {}
+    for name in FIELD_NAMES[kind_name]:
+        value = row.get(name)
+        if name in kind.booleans:
+            value = bool(value)
+        elif name in kind.multi and isinstance(value, str):
+            value = json.loads(value or "[]")
+        result[name] = value
+    return result
+
+
+def decode(kind_name: str, row: dict | None) -> dict | None:
+    """A stored row with its JSON lists turned back into lists."""
+    if row is None:
+        return None
+    kind = KINDS[kind_name]
+    out = dict(row)
+    for name in kind.multi:
+        out[name] = json.loads(out[name] or "[]")
+    out["record_type"] = kind_name
+    return out

@@ -23,7 +23,7 @@ from fieldapp.ids import is_valid_id, new_id  # noqa: F401 (new_id is used by de
 from fieldapp.offline import changes as offline_changes
 from fieldapp.record_values import (  # noqa: F401 (the kinds, their fields and validate() are part of this API)
     DEVICE_CLOCK_TOLERANCE, FIELD_NAMES, KINDS, BatchCache, RecordKind, ValidationFailed,
-    validate)
+    content, decode, validate)
 
 
 class IdConflict(Exception):
@@ -43,21 +43,6 @@ class StaleVersion(Exception):
         self.current = current
 
 
-def content(kind_name: str, row: dict) -> dict:
-    """A record's content (its fields) from validated values, a stored row or a history snapshot, in one
-    form: a resend with the same id and the same content is a duplicate."""
-    kind = KINDS[kind_name]
-    result = {}
-    for name in FIELD_NAMES[kind_name]:
-        value = row.get(name)
-        if name in kind.booleans:
-            value = bool(value)
-        elif name in kind.multi and isinstance(value, str):
-            value = json.loads(value or "[]")
-        result[name] = value
-    return result
-
-
 _JSON = msgspec.json.Encoder()
 
 
@@ -70,18 +55,6 @@ def _to_row(kind: RecordKind, values: dict) -> dict:
         if name in row:
             row[name] = int(bool(row[name]))
     return row
-
-
-def decode(kind_name: str, row: dict | None) -> dict | None:
-    """A stored row with its JSON lists turned back into lists."""
-    if row is None:
-        return None
-    kind = KINDS[kind_name]
-    out = dict(row)
-    for name in kind.multi:
-        out[name] = json.loads(out[name] or "[]")
-    out["record_type"] = kind_name
-    return out
 
 
 def get(db, kind_name: str, record_id: str) -> dict | None:
