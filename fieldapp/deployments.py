@@ -11,6 +11,8 @@ from fieldapp import audit, categories
 from fieldapp.accounts import User, officers_of_unit
 from fieldapp.clock import iso, now_iso, parse, utcnow
 from fieldapp.db import one, write
+from fieldapp.errors import Forbidden, NotFound, ValidationFailed
+from fieldapp.geo import in_finland
 from fieldapp.i18n import gettext as _
 from fieldapp.ids import new_id
 from fieldapp.personal_ids import find_identity_codes
@@ -22,14 +24,6 @@ MAX_LENGTH = timedelta(days=31)
 # Catches typing slips in the year (a deployment in 0202 or 2062).
 PLAN_PAST = timedelta(days=366)
 PLAN_AHEAD = timedelta(days=2 * 366)
-
-
-class NotFound(LookupError):
-    """No such record (or not visible to this user: the same answer, so ids do not leak)."""
-
-
-class Forbidden(PermissionError):
-    """The user's role does not allow this."""
 
 
 class EditConflict(Exception):
@@ -113,8 +107,6 @@ def _clean(raw: dict) -> dict:
 
 def validate_input(db, unit_id: str, raw: dict, *, now: datetime | None = None) -> tuple[dict, list[str]]:
     """Check a deployment form (or JSON); returns (row values, assigned user ids) or raises ValidationFailed."""
-    from fieldapp.record_values import LAT_RANGE, LON_RANGE, ValidationFailed  # record_values imports this module
-
     now = now or utcnow()
     cleaned = _clean(raw)
     errors: dict[str, str] = {}
@@ -140,7 +132,7 @@ def validate_input(db, unit_id: str, raw: dict, *, now: datetime | None = None) 
     if "lat" not in errors and "lon" not in errors:
         if (lat is None) != (lon is None):
             errors["lat" if lat is None else "lon"] = _("Give both latitude and longitude, or neither.")
-        elif lat is not None and not (LAT_RANGE[0] <= lat <= LAT_RANGE[1] and LON_RANGE[0] <= lon <= LON_RANGE[1]):
+        elif lat is not None and not in_finland(lat, lon):
             errors["lat"] = _("The location is outside Finland.")
     start, end = values.get("starts_at"), values.get("ends_at")
     if "starts_at" not in errors and start is not None:

@@ -21,13 +21,13 @@ from fieldapp import deployments as deployments_domain
 from fieldapp.accounts import User
 from fieldapp.clock import HELSINKI, iso, parse, utcnow
 from fieldapp.db import one
+from fieldapp.errors import Forbidden, NotFound, ValidationFailed
+from fieldapp.geo import in_finland
 from fieldapp.i18n import gettext as _
 from fieldapp.ids import ID_PATTERN, is_valid_id
 from fieldapp.personal_ids import find_identity_codes
 
 # Finland's bounding box, generous at the edges (Åland to the eastern border).
-LAT_RANGE = (59.4, 70.2)
-LON_RANGE = (19.0, 31.7)
 MAX_PAST = timedelta(days=7)
 MAX_FUTURE = timedelta(minutes=5)
 DEVICE_CLOCK_TOLERANCE = timedelta(minutes=10)
@@ -147,14 +147,6 @@ class BatchCache:
         if error is not None:
             raise error[0](*error[1])
         return deployment
-
-
-class ValidationFailed(ValueError):
-    """Field errors, already translated into the current language."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__(errors)
-        self.errors = errors
 
 
 def _type_error(kind: RecordKind, field: str) -> str:
@@ -415,7 +407,7 @@ def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime |
     if (lat is not None or lon is not None) and "lat" not in errors and "lon" not in errors:
         if lat is None or lon is None:
             errors["lat" if lat is None else "lon"] = _("Give both latitude and longitude, or neither.")
-        elif not (LAT_RANGE[0] <= lat <= LAT_RANGE[1] and LON_RANGE[0] <= lon <= LON_RANGE[1]):
+        elif not in_finland(lat, lon):
             errors["lat"] = _("The location is outside Finland.")
     for text_field in ("notes", "place_name"):
         text = values[text_field]

@@ -10,15 +10,20 @@ from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from urllib.parse import quote
 
+from urllib.parse import urlsplit
+
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
 from litestar.response import Redirect, Template
+from sqlite_utils import Database
 
-from fieldapp import accounts, categories, i18n
-from fieldapp import deployments as deployments_domain
+from fieldapp import accounts, categories, errors, i18n
 from fieldapp.i18n import gettext as _
+from fieldapp.settings import Settings
 
 SESSION_COOKIE = "fieldapp_session"
 ANON_CSRF_COOKIE = "fieldapp_csrf"
@@ -82,7 +87,6 @@ def secure_cookies(settings, scope) -> bool:
 def content_security_policy(settings) -> str:
     img = "'self' data:"
     if settings.tile_url:
-        from urllib.parse import urlsplit
         parts = urlsplit(settings.tile_url.replace("{s}", "a"))
         img += f" {parts.scheme}://{parts.netloc.replace('a.', '*.', 1) if '{s}' in settings.tile_url else parts.netloc}"
     return ("default-src 'self'; script-src 'self'; style-src 'self'; img-src " + img + "; "
@@ -149,14 +153,16 @@ def session_middleware(app):
 
 
 async def access_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    """One guard for every route: login unless opt public, role from opt roles, CSRF on unsafe methods."""
+    """The app's guard, before any controller's: login unless opt public, CSRF on unsafe methods.
+
+    Set on the app, not per controller, so that a route nobody thought about is closed by default."""
     opt = handler.opt
     user = connection.scope.get("user")
     if not opt.get("public") and user is None:
         await _park_form(connection)
         raise NotAuthorizedException(_("Please log in."))
-    roles = opt.get("roles")
-    if roles and (user is None or user.role not in roles):
+    legacy_roles = opt.get("roles")  # TRANSITION: removed once every route module declares roles() guards
+    if legacy_roles and (user is None or user.role not in legacy_roles):
         raise PermissionDeniedException(_("Your role does not allow this."))
     if connection.scope["method"] not in SAFE_METHODS and not opt.get("csrf_exempt"):
         sent = connection.headers.get("x-csrf-token")
@@ -168,6 +174,56 @@ async def access_guard(connection: ASGIConnection, handler: BaseRouteHandler) ->
         expected = connection.scope.get("csrf") or ""
         if not sent or not expected or not hmac.compare_digest(str(sent), expected):
             raise PermissionDeniedException(_("The form has expired. Reload the page and try again."))
+
+
+def roles(*allowed: str):
+    """A guard for a controller (or one handler) that only these roles may use."""
+    allowed_roles = frozenset(allowed)
+
+    async def role_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+        user = connection.scope.get("user")
+        if user is None or user.role not in allowed_roles:
+            raise PermissionDeniedException(_("Your role does not allow this."))
+
+    role_guard.__name__ = f"roles_{'_'.join(sorted(allowed_roles))}"
+    return role_guard
+
+
+FIELD_ROLES = ("officer", "staff", "lead")
+
+
+# ---------------------------------------------------------------- what controllers are given
+
+
+def provide_db(state: State) -> Database:
+    return state.db
+
+
+def provide_settings(state: State) -> Settings:
+    return state.settings
+
+
+def provide_user(request: Request) -> accounts.User | None:
+    """The logged-in user (None only on public routes: the app's guard turns everyone else away)."""
+    return request.scope.get("user")
+
+
+# Every controller declares these at class level (`dependencies = web.DEPENDENCIES`); handlers name them
+# with these types: `db: web.DB, user: web.CurrentUser, settings: web.AppSettings`.
+DB = NamedDependency[Database]
+CurrentUser = NamedDependency[accounts.User]
+AppSettings = NamedDependency[Settings]
+DEPENDENCIES = {
+    "db": Provide(provide_db, sync_to_thread=False),
+    "settings": Provide(provide_settings, sync_to_thread=False),
+    "user": Provide(provide_user, sync_to_thread=False),
+}
+
+
+def render(request: Request, page: str, partial: str, context: dict, *, status: int = 200,
+           headers: dict | None = None) -> Template:
+    """The whole page, or for a (non-boosted) htmx request only its partial: the markup exists once."""
+    return Template(partial if is_htmx(request) else page, context=context, status_code=status, headers=headers)
 
 
 # A plain form sent after the session ended (no JavaScript, so no outbox to keep it) goes through the login
@@ -261,8 +317,8 @@ def server_error_handler(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS = {
     NotAuthorizedException: not_authorized_handler,
     PermissionDeniedException: forbidden_handler,
-    deployments_domain.Forbidden: forbidden_handler,
-    deployments_domain.NotFound: not_found_handler,
+    errors.Forbidden: forbidden_handler,
+    errors.NotFound: not_found_handler,
     HTTPException: http_exception_handler,
     500: server_error_handler,
 }

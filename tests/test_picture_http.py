@@ -12,7 +12,7 @@ import h3
 
 from fieldapp import accounts, deployments, picture, records
 from fieldapp.clock import iso, utcnow
-from fieldapp.record_values import LAT_RANGE, LON_RANGE
+from fieldapp.geo import LAT_RANGE, LON_RANGE
 
 SECRET_NOTE = "Muistiinpano-ZQX-vapaa-teksti"
 SECRET_PLACE = "Paikka-ZQX-vapaa-teksti"
