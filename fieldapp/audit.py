@@ -12,21 +12,7 @@ def record(db, user_id: str | None, action: str, record_type: str | None = None,
                     "VALUES (?, ?, ?, ?, ?, ?)", [now_iso(), user_id, action, record_type, record_id, detail])
 
 
-SYNC_BATCH = "sync_batch"
-
-
-def for_record(db, record_type: str, record_id: str, *, received: tuple[str, str] | None = None) -> list[dict]:
-    """A record's audit rows, oldest first.
-
-    received: (created_by, received_at) of a field record. A sync batch is audited with one row (action
-    'sync', record_type 'sync_batch', record_id its receive time, user_id the sender, detail the counts):
-    the records it created are exactly those with that creator and receive time, so that row is part of
-    each of their trails.
-    """
-    sql = ("SELECT a.*, u.username FROM audit_log a LEFT JOIN users u ON u.id = a.user_id "
-           "WHERE a.record_type = ? AND a.record_id = ?")
-    params: list = [record_type, record_id]
-    if received is not None:
-        sql += " UNION ALL " + sql.replace("a.record_id = ?", "a.record_id = ? AND a.user_id = ?")
-        params += [SYNC_BATCH, received[1], received[0]]
-    return list(db.query(f"SELECT * FROM ({sql}) ORDER BY id", params))
+def for_record(db, record_type: str, record_id: str) -> list[dict]:
+    """A record's audit rows, oldest first (a record synced from a device has its own 'sync' row)."""
+    return list(db.query("SELECT a.*, u.username FROM audit_log a LEFT JOIN users u ON u.id = a.user_id "
+                         "WHERE a.record_type = ? AND a.record_id = ? ORDER BY a.id", [record_type, record_id]))

@@ -15,6 +15,7 @@ from fieldapp import picture
 from fieldapp import alerts
 from fieldapp.clock import iso, utcnow
 from fieldapp.db import write
+from fieldapp.ids import new_id
 
 DEMO_UNIT = "Helsinki preventive unit (demo)"
 DEMO_PASSWORD = "fieldapp-demo"
@@ -117,7 +118,7 @@ def load(db, seed: int = 7) -> str:
             authors = field_users + ([users["staff1"]] if kind == "popup_station" else [])
             for user in authors[:3]:
                 if user.role != "lead":
-                    db["presence"].insert({"id": records.new_id(), "deployment_id": deployment["id"], "user_id": user.id,
+                    db["presence"].insert({"id": new_id(), "deployment_id": deployment["id"], "user_id": user.id,
                                            "checked_in_at": iso(start), "checked_out_at": None if end == now else iso(end)})
             n = {"demonstration": 40, "youth_event": 22, "popup_station": 30}.get(kind, 18)
             for _ in range(n):
@@ -133,7 +134,7 @@ def load(db, seed: int = 7) -> str:
 
 def _demo_records(db, rng, author, deployment, kind, at, spot, counts) -> None:
     base = {"occurred_at": iso(at), "lat": spot[0], "lon": spot[1], "place_name": deployment["place_name"], "notes": ""}
-    contact = records.store_new(db, author, "contact", deployment["id"], {
+    records.store_unchecked(db, author, "contact", deployment["id"], {
         **base,
         "age_band": rng.choice(["15_17", "18_29", "18_29", "30_49", "50_64", "65_plus", "mixed"]),
         "group_size": rng.choice(["1", "1", "2_5", "2_5", "6_20"]),
@@ -149,7 +150,7 @@ def _demo_records(db, rng, author, deployment, kind, at, spot, counts) -> None:
     counts["contact"] += 1
     if rng.random() < (0.8 if kind == "demonstration" else 0.4):
         severity = min(6, max(1, int(rng.triangular(1, 6, 2 if kind != "demonstration" else 4))))
-        tension = records.store_new(db, author, "tension", deployment["id"], {
+        tension = records.store_unchecked(db, author, "tension", deployment["id"], {
             **base,
             "kind": rng.choice(["verbal_confrontation", "hate_speech_symbols", "provocation", "crowd_movement",
                                 "rumour_online", "counter_demo_contact"]),
@@ -161,7 +162,7 @@ def _demo_records(db, rng, author, deployment, kind, at, spot, counts) -> None:
         }, received_at=at)
         counts["tension"] += 1
         if rng.random() < 0.6:
-            records.store_new(db, author, "intervention", deployment["id"], {
+            records.store_unchecked(db, author, "intervention", deployment["id"], {
                 **base,
                 "kind": rng.choice(["dialogue", "dialogue", "advice", "mediation", "organiser_negotiation",
                                     "separating_groups", "referral"]),

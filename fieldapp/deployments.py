@@ -8,16 +8,16 @@ from typing import Annotated
 import msgspec
 
 from fieldapp import audit, categories
+from fieldapp.access import POPUP, can_record, can_view, recordable, visible, visible_sql  # noqa: F401 (POPUP, can_record, visible: TRANSITION re-exports)
 from fieldapp.accounts import User, officers_of_unit
 from fieldapp.clock import iso, now_iso, parse, utcnow
 from fieldapp.db import one, write
-from fieldapp.errors import Forbidden, NotFound, ValidationFailed
+from fieldapp.errors import Forbidden, NotFound, ValidationFailed  # noqa: F401 (NotFound: TRANSITION re-export)
 from fieldapp.geo import in_finland
 from fieldapp.i18n import gettext as _
 from fieldapp.ids import new_id
 from fieldapp.personal_ids import find_identity_codes
 
-POPUP = "popup_station"
 # Officers often arrive before the planned start; check-in opens this long before it.
 CHECK_IN_EARLY = timedelta(hours=3)
 MAX_LENGTH = timedelta(days=31)
@@ -168,48 +168,10 @@ def assigned_user_ids(db, deployment_id: str) -> set[str]:
     return {row[0] for row in rows}
 
 
-def can_view(db, user: User, deployment: dict) -> bool:
-    """Leads see their unit; officers and staff what they are assigned to (staff also their unit's pop-up stations)."""
-    if user.role == "admin" or deployment["unit_id"] != user.unit_id:
-        return False
-    if user.role == "lead":
-        return True
-    if user.id in assigned_user_ids(db, deployment["id"]):
-        return True
-    return user.role == "staff" and deployment["kind"] == POPUP
-
-
-def can_record(db, user: User, deployment: dict) -> bool:
-    """Who may add field records: leads of the unit, assigned officers, staff at pop-up stations."""
-    if not can_view(db, user, deployment):
-        return False
-    if user.role == "staff":
-        return deployment["kind"] == POPUP
-    return True
-
-
-def visible(db, user: User, deployment_id: str) -> dict:
-    """The deployment if this user may see it; NotFound for unknown ids, Forbidden for a wrong role."""
-    deployment = get(db, deployment_id)
-    if deployment is None:
-        raise NotFound(deployment_id)
-    if not can_view(db, user, deployment):
-        raise Forbidden(deployment_id)
-    return deployment
-
-
 def for_user(db, user: User) -> list[dict]:
-    """Deployments this user works in: current ones first, then upcoming, then past (newest first)."""
+    """Deployments this user works in (access.visible_sql): current ones first, then upcoming, then past (newest first)."""
     now = now_iso()
-    if user.role == "lead":
-        where, params = "d.unit_id = ?", [user.unit_id]
-    elif user.role == "staff":
-        where = "d.unit_id = ? AND (d.kind = ? OR d.id IN (SELECT deployment_id FROM assignments WHERE user_id = ?))"
-        params = [user.unit_id, POPUP, user.id]
-    elif user.role == "officer":
-        where, params = "d.id IN (SELECT deployment_id FROM assignments WHERE user_id = ?)", [user.id]
-    else:
-        return []
+    where, params = visible_sql(user)
     rows = list(db.query(
         f"SELECT d.* FROM deployments d WHERE {where} AND d.deleted_at IS NULL ORDER BY d.starts_at DESC", params))
     for row in rows:
@@ -290,9 +252,7 @@ def check_in(db, user: User, deployment_id: str) -> dict:
 
     An open presence at another deployment is ended first: one person is in one place at a time.
     """
-    deployment = visible(db, user, deployment_id)
-    if not can_record(db, user, deployment):
-        raise Forbidden(deployment_id)
+    deployment = recordable(db, user, deployment_id)
     with write(db):
         existing = open_presence(db, user, deployment_id)
         if existing:

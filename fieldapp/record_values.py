@@ -16,8 +16,7 @@ from typing import Annotated
 
 import msgspec
 
-from fieldapp import categories
-from fieldapp import deployments as deployments_domain
+from fieldapp import access, categories
 from fieldapp.accounts import User
 from fieldapp.clock import HELSINKI, iso, parse, utcnow
 from fieldapp.db import one
@@ -111,10 +110,11 @@ class BatchCache:
     """What stays the same within one batch of writes: category codes, deployment access per id, the receive
     time's window and the UTC hour of each local hour a form time names."""
 
-    def __init__(self, db, user: User | None = None):
+    def __init__(self, db, user: User | None = None, *, recordable: dict | None = None):
+        """recordable: a deployment the caller has already checked (access.recordable) for this user."""
         self.db, self.user = db, user
         self._codes: dict[str, frozenset[str]] = {}
-        self._access: dict[str, tuple] = {}
+        self._access: dict[str, tuple] = {} if recordable is None else {recordable["id"]: (recordable, None)}
         self._now: tuple | None = None
         self.hours: dict[str, str | None] = {}  # form times: local hour -> UTC hour (_form_time)
 
@@ -134,14 +134,11 @@ class BatchCache:
         return self._codes
 
     def recordable(self, deployment_id: str) -> dict:
-        """The deployment if the user may add records to it; NotFound / Forbidden otherwise (as create())."""
+        """The deployment if the user may add records to it (access.recordable, once per deployment and batch)."""
         if deployment_id not in self._access:
             try:
-                deployment = deployments_domain.visible(self.db, self.user, deployment_id)
-                if not deployments_domain.can_record(self.db, self.user, deployment):
-                    raise deployments_domain.Forbidden(deployment_id)
-                self._access[deployment_id] = (deployment, None)
-            except (deployments_domain.NotFound, deployments_domain.Forbidden) as exc:
+                self._access[deployment_id] = (access.recordable(self.db, self.user, deployment_id), None)
+            except (NotFound, Forbidden) as exc:
                 self._access[deployment_id] = (None, (type(exc), exc.args))
         deployment, error = self._access[deployment_id]
         if error is not None:

@@ -1,7 +1,9 @@
 """The three field records (contact, tension observation, intervention): saving, resends, history.
 
-No web imports: routes and the sync protocol both call create() / create_many() with the same raw values,
-checked by record_values.validate().
+No web imports. Callers check access once (fieldapp/access.py) and pass the deployment or record on; after the
+write's transaction they run the projections (fieldapp/services/recording.py for forms, routes/offline.py for
+sync batches). Forms and sync both come through create_many() with the same raw values, checked by
+record_values.validate().
 """
 
 from __future__ import annotations
@@ -9,15 +11,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import msgspec
 from sqlite_utils.db import jsonify_if_needed
 
-from fieldapp import audit, projections
-from fieldapp import deployments as deployments_domain
+from fieldapp import access, audit
 from fieldapp.accounts import User
 from fieldapp.clock import iso, parse, utcnow
 from fieldapp.db import one, write
+from fieldapp.errors import Forbidden, NotFound
 from fieldapp.i18n import gettext as _
 from fieldapp.ids import is_valid_id, new_id  # noqa: F401 (new_id is used by demo data too)
 from fieldapp.offline import changes as offline_changes
@@ -62,6 +65,12 @@ def get(db, kind_name: str, record_id: str) -> dict | None:
     return decode(kind_name, one(db, f"SELECT * FROM {kind.table} WHERE id = ? AND deleted_at IS NULL", [record_id]))
 
 
+def get_any(db, kind_name: str, record_id: str) -> dict | None:
+    """A record whether or not it is deleted."""
+    kind = KINDS[kind_name]
+    return decode(kind_name, one(db, f"SELECT * FROM {kind.table} WHERE id = ?", [record_id]))
+
+
 def _version_data(record: dict) -> str:
     return json.dumps({k: v for k, v in record.items() if k not in ("record_type", "duplicate", "seq")},
                       sort_keys=True)
@@ -88,32 +97,32 @@ class NewRecord:
     submission_hash: str | None = None  # the device's submission (sync): a resend of it is a duplicate at once
 
 
-def create(db, user: User, kind_name: str, deployment_id: str, raw: dict, *,
-           record_id: str | None = None, device_time: str | None = None) -> dict:
-    """Validate and store a new record in a deployment the user may record in (projected at once)."""
-    outer = not db.conn.in_transaction
-    [outcome] = create_many(db, user, [NewRecord(kind_name, deployment_id, raw, record_id, device_time)])
+def create(db, user: User, kind_name: str, deployment: dict, raw: dict, *, record_id: str | None = None,
+           device_time: str | None = None, action: str = "create") -> dict:
+    """Validate and store a new record in a deployment the caller has checked (access.recordable); returns the
+    stored record ("duplicate": True for a resend of the same record)."""
+    cache = BatchCache(db, user, recordable=deployment)
+    [outcome] = create_many(db, user, [NewRecord(kind_name, deployment["id"], raw, record_id, device_time)], cache=cache,
+                            action=action)
     if isinstance(outcome, Exception):
         raise outcome
-    if outer:
-        projections.catch_up(db)
-    return outcome
+    return {**get_any(db, kind_name, outcome["id"]), **{k: v for k, v in outcome.items() if k.startswith("duplicate")}}
 
 
 def create_many(db, user: User, items: list[NewRecord], *, cache: BatchCache | None = None,
-                now: datetime | None = None, audit_each: bool = True, answers_only: bool = False
-                ) -> list[dict | Exception]:
-    """create() for many records at once: one outcome per item, in order, each the stored record (with
-    "duplicate": True for a resend of the same record) or the exception create() would raise for it.
+                now: datetime | None = None, action: str = "create") -> list[dict | Exception]:
+    """Many new records at once: one outcome per item, in order: the brief of a stored record (id, version,
+    received_at, time_flagged), a resend of the same record (its brief or row with "duplicate": True), or the
+    exception that refused it (ValidationFailed, IdConflict, NotFound, Forbidden).
 
+    Access is checked here once per deployment (cache.recordable): a sync batch may name several.
     Existing ids are looked up with one statement (a resend of the very submission that created a
     record is answered without validating it again); every other item is validated; the new records are
-    written with one statement per table, in the caller's transaction (or one of their own). The caller runs
-    projections.catch_up() after its commit (the situation picture, alerts, POR feed).
-    audit_each=False: the caller audits the whole batch with one row (sync: audit.SYNC_BATCH).
-    answers_only=True: a new record's outcome holds only id, version, received_at and time_flagged (sync).
+    written with one statement per table, each with its audit row (`action`: 'create' from a form, 'sync'
+    from a device), in the caller's transaction (or one of their own). The caller runs projections.catch_up()
+    after its commit (the situation picture, alerts, POR feed).
     An item that depends on an earlier one (the same id, or an intervention linking to a record of the
-    batch) starts a new round, so it sees that record stored, as create() would.
+    batch) starts a new round, so it sees that record stored.
     """
     cache = cache or BatchCache(db, user)
     outcomes: list = []
@@ -121,16 +130,16 @@ def create_many(db, user: User, items: list[NewRecord], *, cache: BatchCache | N
     for index, item in enumerate(items):
         if item.record_id in seen or (item.kind == "intervention" and seen.intersection(
                 (item.raw.get("tension_id"), item.raw.get("contact_id")))):
-            outcomes += _create_round(db, user, items[start:index], cache, now, audit_each, answers_only)
+            outcomes += _create_round(db, user, items[start:index], cache, now, action)
             start, seen = index, set()
         if item.record_id is not None:
             seen.add(item.record_id)
-    outcomes += _create_round(db, user, items[start:], cache, now, audit_each, answers_only)
+    outcomes += _create_round(db, user, items[start:], cache, now, action)
     return outcomes
 
 
 def _create_round(db, user: User, items: list[NewRecord], cache: BatchCache, now: datetime | None,
-                  audit_each: bool, answers_only: bool) -> list:
+                  action: str) -> list:
     """create_many() for items of which none depends on another."""
     if not items:
         return []
@@ -138,7 +147,7 @@ def _create_round(db, user: User, items: list[NewRecord], cache: BatchCache, now
     outcomes: list = [None] * len(items)
     existing = _existing_with_ids(db, [item.record_id for item in items if item.record_id is not None])
     new_at: list[int] = []
-    new: list[tuple] = []
+    new: list[NewRow] = []
     deployment_id = deployment = None
     for index, item in enumerate(items):
         found = existing.get(item.record_id) if existing else None
@@ -155,13 +164,13 @@ def _create_round(db, user: User, items: list[NewRecord], cache: BatchCache, now
             if item.record_id is not None and not is_valid_id(item.record_id):
                 raise ValidationFailed({"id": _("The record id is not valid. Reload the form and try again.")})
             values = validate(db, item.kind, item.raw, deployment, now=now, cache=cache)
-        except (deployments_domain.NotFound, deployments_domain.Forbidden, ValidationFailed) as exc:
+        except (NotFound, Forbidden, ValidationFailed) as exc:
             outcomes[index] = exc
             continue
         if found is None:
             new_at.append(index)
-            new.append((item.kind, item.deployment_id, values, item.record_id, _clean_device_time(item.device_time),
-                        item.clock_off, item.submission_hash))
+            new.append(NewRow(item.kind, item.deployment_id, _to_row(KINDS[item.kind], values), item.record_id,
+                              _clean_device_time(item.device_time), item.clock_off, item.submission_hash))
             continue
         # A resend of the same record (double tap, lost acknowledgement) is the same success, once: the
         # same content as the first version (answered as version 1) or as the current one.
@@ -173,8 +182,8 @@ def _create_round(db, user: User, items: list[NewRecord], cache: BatchCache, now
             outcomes[index] = {**existing_row, "duplicate": True, "duplicate_of_version": existing_row["version"]}
         else:
             outcomes[index] = IdConflict(existing_row, existing_kind)
-    for index, record in zip(new_at, _store(db, user, new, now, audit_each=audit_each, answers_only=answers_only)):
-        outcomes[index] = record
+    for index, stored in zip(new_at, _insert(db, user, new, now, action)):
+        outcomes[index] = stored._asdict()
     return outcomes
 
 
@@ -221,68 +230,67 @@ def _existing_with_ids(db, record_ids: list[str]) -> dict[str, tuple[str, dict]]
     return found
 
 
-def store_new(db, user: User, kind_name: str, deployment_id: str, values: dict, *,
-              record_id: str | None = None, device_time: str | None = None, received_at: datetime | None = None) -> dict:
-    """Insert already validated values (demo data, imports); projected at once unless in a caller's transaction."""
-    outer = not db.conn.in_transaction
-    [record] = _store(db, user, [(kind_name, deployment_id, values, record_id, device_time, None, None)],
-                      received_at or utcnow(), loose=True)
-    if outer:
-        projections.catch_up(db)
-    return record
+def store_unchecked(db, user: User, kind_name: str, deployment_id: str, values: dict, *,
+                    record_id: str | None = None, device_time: str | None = None,
+                    received_at: datetime | None = None) -> dict:
+    """Insert values that did not come through validate() (demo data, imports): any subset of the fields, turned
+    into SQLite types as sqlite-utils does. Returns the stored record; the caller runs the projections."""
+    row = {name: jsonify_if_needed(value) for name, value in _to_row(KINDS[kind_name], values).items()}
+    [stored] = _insert(db, user, [NewRow(kind_name, deployment_id, row, record_id, device_time, None, None)],
+                       received_at or utcnow(), "create")
+    return get(db, kind_name, stored.id)
+
+
+class NewRow(NamedTuple):
+    """One new record ready to insert: its field columns already in SQLite's types (_to_row)."""
+
+    kind: str
+    deployment_id: str
+    columns: dict
+    record_id: str | None
+    device_time: str | None  # the device's clock when it was saved, as UTC text
+    clock_off: bool | None  # the device's clock is far off (None: judged from device_time)
+    submission_hash: str | None  # the device's submission (sync): a resend of it is a duplicate at once
+
+
+class Stored(NamedTuple):
+    """What a new record's insert gives back: enough to answer the device."""
+
+    id: str
+    version: int
+    received_at: str
+    time_flagged: int
 
 
 _STORED_COLUMNS = ("id", "deployment_id", "device_time", "received_at", "time_flagged", "version",
                    "created_at", "updated_at", "created_by", "updated_by", "seq", "submission_hash")
 
 
-def _store(db, user: User, entries: list[tuple], now: datetime, *, loose: bool = False,
-           audit_each: bool = True, answers_only: bool = False) -> list[dict]:
-    """Insert validated (kind, deployment_id, values, record_id, device_time, clock_off, submission_hash) entries: one
-    statement per table, positions in the change sequence, and the audit rows, all for the whole list at once.
-
-    loose: values not from validate() (demo data, imports): any subset of the fields, with values turned
-    into SQLite types as sqlite-utils does; the stored rows are read back. Otherwise every column is known
-    and the records are returned as stored without reading them back (answers_only: only id, version,
-    received_at and time_flagged).
-    """
-    if not entries:
+def _insert(db, user: User, rows: list[NewRow], now: datetime, action: str) -> list[Stored]:
+    """Insert new records: one statement per table and set of columns, their positions in the change sequence,
+    and one audit row each (`action`), all in one transaction (the caller's, if any)."""
+    if not rows:
         return []
     stamp = iso(now)
-    rows: dict[tuple, list[tuple]] = {}
-    written: list[tuple[str, dict]] = []
+    statements: dict[tuple, list[tuple]] = {}
+    stored: list[Stored] = []
     with write(db, savepoint=False):  # nothing here is caught and carried on from: no savepoint needed
-        seq = offline_changes.claim(db, len(entries))
-        for offset, (kind_name, deployment_id, values, record_id, device_time, clock_off, submitted) in enumerate(entries):
-            kind = KINDS[kind_name]
-            stored = _to_row(kind, values)
-            if loose:
-                stored = {name: jsonify_if_needed(value) for name, value in stored.items()}
-            names = tuple(stored)  # validate() gives every field: one statement per kind
-            flagged = int(_clock_off(device_time, now) if clock_off is None else clock_off)
-            row = (record_id or new_id(), deployment_id, device_time, stamp, flagged, 1, stamp, stamp, user.id,
-                   user.id, seq + offset, submitted, *stored.values())
-            rows.setdefault((kind_name, names), []).append(row)
-            if answers_only:
-                written.append((kind_name, {"id": row[0], "version": 1, "received_at": stamp, "time_flagged": flagged}))
-                continue
-            record = dict(zip(_STORED_COLUMNS + names, row))
-            for name in kind.multi:
-                if name in values:
-                    record[name] = list(values[name] or [])
-            record["deleted_at"] = None
-            record["record_type"] = kind_name
-            written.append((kind_name, record))
-        for (kind_name, names), kind_rows in rows.items():
+        seq = offline_changes.claim(db, len(rows))
+        for offset, row in enumerate(rows):
+            flagged = int(_clock_off(row.device_time, now) if row.clock_off is None else row.clock_off)
+            record_id = row.record_id or new_id()
+            statements.setdefault((row.kind, tuple(row.columns)), []).append(
+                (record_id, row.deployment_id, row.device_time, stamp, flagged, 1, stamp, stamp, user.id, user.id,
+                 seq + offset, row.submission_hash, *row.columns.values()))
+            stored.append(Stored(record_id, 1, stamp, flagged))
+        for (kind_name, names), values in statements.items():
             columns = (*_STORED_COLUMNS, *names)
             db.conn.executemany(f"INSERT INTO {KINDS[kind_name].table} ({', '.join(columns)}) "
-                                f"VALUES ({', '.join('?' * len(columns))})", kind_rows)
-        if loose:
-            written = [(kind_name, get(db, kind_name, record["id"])) for kind_name, record in written]
-        if audit_each:  # the same rows as audit.record(), one statement for all
-            db.conn.executemany("INSERT INTO audit_log (at, user_id, action, record_type, record_id, detail) "
-                                "VALUES (?, ?, 'create', ?, ?, '')", [(stamp, user.id, k, r["id"]) for k, r in written])
-    return [record for _, record in written]
+                                f"VALUES ({', '.join('?' * len(columns))})", values)
+        db.conn.executemany("INSERT INTO audit_log (at, user_id, action, record_type, record_id, detail) "
+                            "VALUES (?, ?, ?, ?, ?, '')",
+                            [(stamp, user.id, action, row.kind, s.id) for row, s in zip(rows, stored)])
+    return stored
 
 
 def _clean_device_time(device_time) -> str | None:
@@ -311,64 +319,46 @@ def _clock_off(device_time: str | None, now: datetime) -> bool:
         return True
 
 
-def can_edit(db, user: User, record: dict) -> bool:
-    """The creator (still allowed to record there) or a lead of the unit."""
-    deployment = deployments_domain.get(db, record["deployment_id"])
-    if deployment is None or not deployments_domain.can_record(db, user, deployment):
-        return False
-    return user.role == "lead" or record["created_by"] == user.id
-
-
 def visible_record(db, user: User, kind_name: str, record_id: str) -> dict:
     """The record if the user may see its deployment; NotFound / Forbidden otherwise."""
     record = get(db, kind_name, record_id)
     if record is None:
-        raise deployments_domain.NotFound(record_id)
-    deployments_domain.visible(db, user, record["deployment_id"])
+        raise NotFound(record_id)
+    access.visible(db, user, record["deployment_id"])
     return record
 
 
-def update(db, user: User, kind_name: str, record_id: str, raw: dict, *, base_version: int) -> dict:
-    """Store an edit; the previous version stays in the history. StaleVersion if base_version is old."""
-    record = visible_record(db, user, kind_name, record_id)
-    if not can_edit(db, user, record):
-        raise deployments_domain.Forbidden(record_id)
-    deployment = deployments_domain.get(db, record["deployment_id"])
+def update(db, user: User, kind_name: str, record: dict, deployment: dict, raw: dict, *, base_version: int) -> dict:
+    """Store an edit of a record the caller may edit (access.editable gave its deployment); the previous version
+    stays in the history. StaleVersion if base_version is old."""
     if not raw.get("occurred_at"):  # an edit without a time keeps the record's time, not "now"
         raw = {**raw, "occurred_at": record["occurred_at"]}
     values = validate(db, kind_name, raw, deployment, stored_time=record["occurred_at"])
     kind = KINDS[kind_name]
-    outer = not db.conn.in_transaction
     with write(db):
-        current = get(db, kind_name, record_id)
+        current = get(db, kind_name, record["id"])
+        if current is None:
+            raise NotFound(record["id"])
         if current["version"] != base_version:
             raise StaleVersion(current)
         _snapshot(db, kind_name, current)
         changes = {**_to_row(kind, values), "version": current["version"] + 1, "updated_at": iso(utcnow()),
                    "updated_by": user.id, "seq": offline_changes.claim(db)}
-        db[kind.table].update(record_id, changes)
-        record = get(db, kind_name, record_id)
-        audit.record(db, user.id, "update", kind_name, record_id, f"version={record['version']}")
-    if outer:
-        projections.catch_up(db)
-    return record
+        db[kind.table].update(record["id"], changes)
+        updated = get(db, kind_name, record["id"])
+        audit.record(db, user.id, "update", kind_name, record["id"], f"version={updated['version']}")
+    return updated
 
 
-def delete(db, user: User, kind_name: str, record_id: str) -> None:
-    """Soft-delete a record (it stays in the history and the audit log)."""
-    record = visible_record(db, user, kind_name, record_id)
-    if not can_edit(db, user, record):
-        raise deployments_domain.Forbidden(record_id)
+def delete(db, user: User, kind_name: str, record: dict) -> None:
+    """Soft-delete a record the caller may edit (it stays in the history and the audit log)."""
     kind = KINDS[kind_name]
     now = iso(utcnow())
-    outer = not db.conn.in_transaction
     with write(db):
         _snapshot(db, kind_name, record)  # a deleted record's history ends with its last version
         db.execute(f"UPDATE {kind.table} SET deleted_at = ?, updated_at = ?, updated_by = ?, version = version + 1, "
-                   "seq = ? WHERE id = ?", [now, now, user.id, offline_changes.claim(db), record_id])
-        audit.record(db, user.id, "delete", kind_name, record_id)
-    if outer:
-        projections.catch_up(db)
+                   "seq = ? WHERE id = ?", [now, now, user.id, offline_changes.claim(db), record["id"]])
+        audit.record(db, user.id, "delete", kind_name, record["id"])
 
 
 def history(db, kind_name: str, record_id: str) -> list[dict]:
@@ -402,6 +392,12 @@ def changed_fields(kind_name: str, older: dict, newer: dict) -> list[str]:
             return sorted(map(str, a)) == sorted(map(str, b))
         return a == b
     return [name for name in FIELD_NAMES[kind_name] if not same(name)]
+
+
+def count_for_deployment(db, kind_name: str, deployment_id: str) -> int:
+    """How many records of one kind a deployment has (deleted ones not counted)."""
+    return db.execute(f"SELECT COUNT(*) FROM {KINDS[kind_name].table} WHERE deployment_id = ? AND deleted_at IS NULL",
+                      [deployment_id]).fetchone()[0]
 
 
 def for_deployment(db, kind_name: str, deployment_id: str, limit: int = 200) -> list[dict]:

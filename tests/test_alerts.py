@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from fieldapp.services import recording
 from fieldapp import accounts, alerts, demo, deployments, records
 from fieldapp.clock import iso, utcnow
 from fieldapp.settings import Settings
@@ -263,26 +264,26 @@ def existing(db) -> set:
 
 def test_a_severe_tension_observation_alerts_the_units_leads_once(db):
     officer, before = user(db, "officer1"), existing(db)
-    record = records.create(db, officer, "tension", current_deployment(db), tension(6))
+    record = recording.create(db, officer, "tension", current_deployment(db), tension(6))
     found = auto_alerts(db, before)
     assert found == [("urgent", f"tension:{record['id']}")]
     alert_id = db.execute("SELECT id FROM alerts WHERE source_key = ?", [f"tension:{record['id']}"]).fetchone()[0]
     assert recipients(db, alert_id) == {"lead1"}
-    records.update(db, officer, "tension", record["id"], {**tension(6), "notes": "still tense"},
+    recording.update(db, officer, "tension", record["id"], {**tension(6), "notes": "still tense"},
                    base_version=record["version"])
     assert len(auto_alerts(db, before)) == 1
 
 
 def test_milder_and_old_observations_do_not_alert(db):
     officer, before = user(db, "officer1"), existing(db)
-    records.create(db, officer, "tension", current_deployment(db), tension(3))
-    records.create(db, officer, "tension", current_deployment(db), tension(6, minutes_ago=24 * 60))
+    recording.create(db, officer, "tension", current_deployment(db), tension(3))
+    recording.create(db, officer, "tension", current_deployment(db), tension(6, minutes_ago=24 * 60))
     assert auto_alerts(db, before) == []
 
 
 def test_the_lead_who_recorded_it_is_not_alerted_about_their_own_observation(db):
     before = existing(db)
-    records.create(db, user(db, "lead1"), "tension", current_deployment(db), tension(6))
+    recording.create(db, user(db, "lead1"), "tension", current_deployment(db), tension(6))
     assert auto_alerts(db, before) == []
 
 
@@ -290,7 +291,7 @@ def test_the_threshold_comes_from_the_settings(db_path):
     from fieldapp.app import create_app
     app = create_app(Settings(db_path=db_path, alert_severity=3))
     before = existing(app.state.db)
-    records.create(app.state.db, user(app.state.db, "officer1"), "tension", current_deployment(app.state.db), tension(3))
+    recording.create(app.state.db, user(app.state.db, "officer1"), "tension", current_deployment(app.state.db), tension(3))
     assert [level for level, _key in auto_alerts(app.state.db, before)] == ["warning"]
     app.state.db.conn.close()
 
@@ -302,21 +303,21 @@ def test_a_cell_whose_recent_score_reaches_the_level_alerts_the_leads_once_a_day
     before = existing(db)
     quiet_place = {"lat": "60.2412", "lon": "24.7311", "place_name": "Leppävaara"}  # far from the demo records
     for _ in range(2):  # severity 4 weighs 8: 16 is still below the level
-        records.create(db, officer, "tension", current_deployment(db), {**tension(4), **quiet_place})
+        recording.create(db, officer, "tension", current_deployment(db), {**tension(4), **quiet_place})
     assert auto_alerts(db, before, "hotspot") == []
-    records.create(db, officer, "tension", current_deployment(db), {**tension(4), **quiet_place})
+    recording.create(db, officer, "tension", current_deployment(db), {**tension(4), **quiet_place})
     found = auto_alerts(db, before, "hotspot")
     assert len(found) == 1 and found[0][0] == "warning"
     alert_id = db.execute("SELECT id FROM alerts WHERE source_key = ?", [found[0][1]]).fetchone()[0]
     assert recipients(db, alert_id) == {"lead1"}
-    records.create(db, officer, "tension", current_deployment(db), {**tension(4), **quiet_place})
+    recording.create(db, officer, "tension", current_deployment(db), {**tension(4), **quiet_place})
     assert len(auto_alerts(db, before, "hotspot")) == 1
     assert auto_alerts(db, before) == []  # severity 4 is below the tension rule's level 6
     db.conn.close()
 
 
 def test_the_lead_sees_the_automatic_alert_with_a_link_to_the_observation(login, db):
-    record = records.create(db, user(db, "officer2"), "tension", current_deployment(db), tension(5))
+    record = recording.create(db, user(db, "officer2"), "tension", current_deployment(db), tension(5))
     alert_id = db.execute("SELECT id FROM alerts WHERE source_key = ?", [f"tension:{record['id']}"]).fetchone()[0]
     page = login("lead1").get(f"/alerts/{alert_id}", headers={"Accept-Language": "en"})
     assert page.status_code == 200

@@ -13,6 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.stored import store_new
+from fieldapp.services import recording
 from fieldapp import accounts, demo, deployments, i18n, picture, records, trend_svg
 from fieldapp.clock import iso, utcnow
 from fieldapp.picture.aggregation import _pieces
@@ -55,7 +57,7 @@ def unit(memory_db):
 def tension(u, at, where=SENAATINTORI, *, severity=3, kind="provocation", trend="stable", groups=("youth",),
             deployment="live", user="lead"):
     """A stored tension observation (store_new: no 7-day limit, as for synced or imported records)."""
-    return records.store_new(u["db"], u[user], "tension", u[deployment]["id"], {
+    return store_new(u["db"], u[user], "tension", u[deployment]["id"], {
         "occurred_at": iso(at), "lat": where[0], "lon": where[1], "place_name": "Test place", "notes": "",
         "kind": kind, "groups": list(groups), "severity": severity, "trend": trend, "basis": "observed",
         "people_estimate": 10})
@@ -204,25 +206,25 @@ def test_rollups_equal_a_recomputation_after_creates_updates_and_deletes(unit):
     live_id = u["live"]["id"]
     made = []
     for i, where in enumerate([SENAATINTORI, KALLIO, (60.1700, 24.9400), SENAATINTORI]):
-        made.append(records.create(db, officer, "tension", live_id, {
+        made.append(recording.create(db, officer, "tension", live_id, {
             "occurred_at": iso(u["now"] - timedelta(hours=i * 7, minutes=5)), "lat": where[0], "lon": where[1],
             "kind": KINDS[i], "groups": GROUPS[i:i + 2], "severity": i + 2, "trend": ["rising", "stable", "easing"][i % 3]}))
     assert_rollups_equal_recomputation(db)
-    intervention = records.create(db, officer, "intervention", live_id, {"kind": "dialogue", "tension_id": made[0]["id"]})
+    intervention = recording.create(db, officer, "intervention", live_id, {"kind": "dialogue", "tension_id": made[0]["id"]})
     assert picture.aggregate(db, picture.Scope(u["unit_id"]), window(u, 1), 9)[0].linked == 1
     assert_rollups_equal_recomputation(db)
     # Moved, re-timed, another kind and severity: the old cells lose it, the new ones gain it.
-    records.update(db, lead, "tension", made[1]["id"], {
+    recording.update(db, lead, "tension", made[1]["id"], {
         "occurred_at": iso(u["now"] - timedelta(days=2, hours=3)), "lat": SENAATINTORI[0], "lon": SENAATINTORI[1],
         "kind": "crowd_movement", "groups": ["youth"], "severity": 6, "trend": "rising"}, base_version=1)
     assert_rollups_equal_recomputation(db)
-    records.update(db, officer, "intervention", intervention["id"], {"kind": "dialogue", "tension_id": made[2]["id"]},
+    recording.update(db, officer, "intervention", intervention["id"], {"kind": "dialogue", "tension_id": made[2]["id"]},
                    base_version=1)
     assert_rollups_equal_recomputation(db)
-    records.delete(db, officer, "tension", made[3]["id"])
-    records.delete(db, officer, "intervention", intervention["id"])
+    recording.delete(db, officer, "tension", made[3]["id"])
+    recording.delete(db, officer, "intervention", intervention["id"])
     assert_rollups_equal_recomputation(db)
-    records.delete(db, officer, "tension", made[0]["id"])
+    recording.delete(db, officer, "tension", made[0]["id"])
     assert_rollups_equal_recomputation(db)
     totals = db.execute("SELECT sum(n) FROM picture_rollup WHERE span = 'd' AND res = 9 AND grp = '' AND kind = ''")
     assert totals.fetchone()[0] == 2
@@ -249,7 +251,7 @@ def spread(unit):
                     trend=rng.choice(["rising", "stable", "easing"]), groups=rng.sample(GROUPS, rng.randint(0, 2)),
                     deployment=rng.choice(["live", "past"]))
         if rng.random() < 0.3:
-            records.store_new(u["db"], u["lead"], "intervention", t["deployment_id"], {
+            store_new(u["db"], u["lead"], "intervention", t["deployment_id"], {
                 "occurred_at": iso(at), "lat": where[0], "lon": where[1], "place_name": "", "notes": "",
                 "kind": "dialogue", "outcome": None, "referral_target": None, "tension_id": t["id"], "contact_id": None})
     return u

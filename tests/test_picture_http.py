@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import h3
 
+from fieldapp.services import recording
 from fieldapp import accounts, deployments, picture, records
 from fieldapp.clock import iso, utcnow
 from fieldapp.geo import LAT_RANGE, LON_RANGE
@@ -148,7 +149,7 @@ def test_csv_exports_parse_and_follow_the_filters(login, db):
 
 def test_csv_export_does_not_let_a_spreadsheet_run_formulas(login, db):
     live = _live(db)
-    records.create(db, _user(db, "lead1"), "tension", live["id"], {
+    recording.create(db, _user(db, "lead1"), "tension", live["id"], {
         "kind": "provocation", "severity": "2", "notes": "=HYPERLINK(\"x\")", "place_name": "+Torikatu"})
     rows = list(csv.DictReader(io.StringIO(login("lead1").get("/api/picture/export/tensions.csv?window=hour").text)))
     note = [r for r in rows if "HYPERLINK" in r["notes"]][0]
@@ -158,7 +159,7 @@ def test_csv_export_does_not_let_a_spreadsheet_run_formulas(login, db):
 def test_partner_export_holds_aggregated_cells_and_no_free_text(login, db):
     live = _live(db)
     lead_user = _user(db, "lead1")
-    records.create(db, lead_user, "tension", live["id"], {
+    recording.create(db, lead_user, "tension", live["id"], {
         "kind": "hate_speech_symbols", "severity": "5", "notes": SECRET_NOTE, "place_name": SECRET_PLACE,
         "groups": ["youth"], "lat": "60.1690", "lon": "24.9520"})
     lead = login("lead1")
@@ -265,7 +266,7 @@ def test_a_record_saved_through_the_api_reaches_the_map_at_once(login, db):
     live = _live(db)
     before = {f["id"]: f["properties"]["score"] for f in
               officer.get("/api/picture/cells?window=hour&res=9").json()["features"]}
-    records.create(db, _user(db, "officer1"), "tension", live["id"], {
+    recording.create(db, _user(db, "officer1"), "tension", live["id"], {
         "kind": "provocation", "severity": "6", "lat": "60.1695", "lon": "24.9525"})
     cell = h3.cell_to_parent(h3.latlng_to_cell(60.1695, 24.9525, 9), 9)
     after = {f["id"]: f["properties"]["score"] for f in

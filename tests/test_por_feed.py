@@ -14,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from litestar.testing import TestClient
 
+from tests.stored import store_new
+from fieldapp.services import recording
 from fieldapp import accounts, deployments, por, projections, records
 from fieldapp.app import create_app
 from fieldapp.clock import iso
@@ -98,9 +100,9 @@ def field(memory_db):
 
 def test_nothing_is_queued_when_the_feed_is_not_configured(field):
     db, lead, deployment = field
-    records.create(db, lead, "contact", deployment["id"], _contact())
+    recording.create(db, lead, "contact", deployment["id"], _contact())
     por.configure(db, "")
-    records.create(db, lead, "contact", deployment["id"], _contact())
+    recording.create(db, lead, "contact", deployment["id"], _contact())
     assert outbox(db) == []
 
 
@@ -108,7 +110,7 @@ def test_app_without_por_url_queues_nothing_and_starts_no_worker(app, db):
     assert app.state.por_worker is None
     lead = accounts.by_username(db, "lead1")
     deployment = deployments.current_for_user(db, lead)
-    records.create(db, lead, "contact", deployment["id"], _contact())
+    recording.create(db, lead, "contact", deployment["id"], _contact())
     assert outbox(db) == []
 
 
@@ -116,10 +118,10 @@ def test_every_new_changed_and_deleted_version_is_queued_once_with_its_key(field
     db, lead, deployment = field
     por.configure(db, "http://127.0.0.1:9/feed")
     sent = _contact(occurred_at=iso(datetime.now(timezone.utc)))
-    contact = records.create(db, lead, "contact", deployment["id"], sent, record_id=records.new_id())
-    assert records.create(db, lead, "contact", deployment["id"], sent, record_id=contact["id"])["duplicate"]
-    records.update(db, lead, "contact", contact["id"], _contact(age_band="30_49"), base_version=1)
-    records.delete(db, lead, "contact", contact["id"])
+    contact = recording.create(db, lead, "contact", deployment["id"], sent, record_id=records.new_id())
+    assert recording.create(db, lead, "contact", deployment["id"], sent, record_id=contact["id"])["duplicate"]
+    recording.update(db, lead, "contact", contact["id"], _contact(age_band="30_49"), base_version=1)
+    recording.delete(db, lead, "contact", contact["id"])
     rows = outbox(db)
     assert [r["idempotency_key"] for r in rows] == [f"contact:{contact['id']}:v{n}" for n in (1, 2, 3)]
     assert all(r["state"] == "pending" and r["attempts"] == 0 for r in rows)
@@ -136,14 +138,14 @@ def test_a_failed_write_queues_nothing_and_a_stop_before_the_projection_queues_o
     values = {"occurred_at": datetime.now(timezone.utc).isoformat(), "topics": []}
     with pytest.raises(RuntimeError):
         with write(db):
-            records.store_new(db, lead, "contact", deployment["id"], values)
+            store_new(db, lead, "contact", deployment["id"], values)
             raise RuntimeError("the write fails")
     projections.catch_up(db)
     assert outbox(db) == []
     assert db.execute("SELECT COUNT(*) FROM contacts").fetchone()[0] == 0
     # Committed, then the server stops before the projections run (as after a sync's answer).
     with write(db):
-        record = records.store_new(db, lead, "contact", deployment["id"], values)
+        record = store_new(db, lead, "contact", deployment["id"], values)
     assert outbox(db) == [] and projections.behind(db) == 1
     assert projections.catch_up(db) == 1  # what the next start (create_app) or write does
     assert projections.catch_up(db) == 0
@@ -173,7 +175,7 @@ def test_deliver_marks_2xx_delivered_and_holds_the_queue_on_429(field):
     try:
         por.configure(db, receiver.url)
         for _ in range(3):
-            records.create(db, lead, "contact", deployment["id"], _contact())
+            recording.create(db, lead, "contact", deployment["id"], _contact())
         with httpx.Client(timeout=2) as client:
             first, *others = por.due(db)
             outcome = por.deliver(db, client, first, receiver.url, TOKEN, backoff_base=0.05)
@@ -202,12 +204,12 @@ def test_feed_survives_failures_an_outage_and_a_restart(db_path):
         lead = accounts.by_username(db, "lead1")
         deployment = deployments.current_for_user(db, lead)
         for _ in range(n):
-            contact = records.create(db, lead, "contact", deployment["id"], _contact())
+            contact = recording.create(db, lead, "contact", deployment["id"], _contact())
             expected.append(por.idempotency_key("contact", contact["id"], 1))
-        changed = records.update(db, lead, "contact", contact["id"], _contact(language="sv"), base_version=1)
+        changed = recording.update(db, lead, "contact", contact["id"], _contact(language="sv"), base_version=1)
         expected.append(por.idempotency_key("contact", contact["id"], changed["version"]))
-        tension = records.create(db, lead, "tension", deployment["id"], {"kind": "provocation", "severity": 4})
-        records.delete(db, lead, "tension", tension["id"])
+        tension = recording.create(db, lead, "tension", deployment["id"], {"kind": "provocation", "severity": 4})
+        recording.delete(db, lead, "tension", tension["id"])
         expected.extend(por.idempotency_key("tension", tension["id"], v) for v in (1, 2))
 
     app = create_app(settings)
@@ -250,7 +252,7 @@ def test_admin_sees_delivery_state_and_can_retry_now(app, login, db):
     por.configure(db, "http://127.0.0.1:9/feed")
     lead = accounts.by_username(db, "lead1")
     deployment = deployments.current_for_user(db, lead)
-    records.create(db, lead, "contact", deployment["id"], _contact())
+    recording.create(db, lead, "contact", deployment["id"], _contact())
     db.execute("UPDATE por_outbox SET state = 'retrying', attempts = 3, last_error = 'HTTP 503 Service Unavailable', "
                "next_attempt_at = '2999-01-01T00:00:00.000Z'")
     admin = login("admin1")
@@ -273,7 +275,7 @@ def test_rebuilding_the_demo_data_drops_the_old_demo_rows_from_the_queue(db):
 
     por.configure(db, "http://127.0.0.1:9/feed")
     lead = accounts.by_username(db, "lead1")
-    records.create(db, lead, "contact", deployments.current_for_user(db, lead)["id"], _contact())
+    recording.create(db, lead, "contact", deployments.current_for_user(db, lead)["id"], _contact())
     assert len(outbox(db)) == 1
     with write(db):
         demo._reset(db, lead.unit_id)

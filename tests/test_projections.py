@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from unittest import mock
 
+from fieldapp.services import recording
 from fieldapp import accounts, alerts, audit, deployments, picture, projections, records
 from fieldapp.app import create_app
 from fieldapp.clock import iso, utcnow
@@ -70,9 +71,11 @@ def test_edits_and_deletes_reach_the_picture_through_the_sequence(memory_db):
     sync.ingest(db, officer, sync.SyncBatch(records=[kept, edited, deleted]))
     projections.catch_up(db)
     before = changes.latest_seq(db)
-    with write(db):  # both in one transaction: projected together afterwards
-        records.update(db, lead, "tension", edited.id, {"kind": "provocation", "severity": "6"}, base_version=1)
-        records.delete(db, officer, "tension", deleted.id)
+    with write(db):  # both in one transaction, through the domain: projected together afterwards
+        record, deployment_row = recording.editable(db, lead, "tension", edited.id)
+        records.update(db, lead, "tension", record, deployment_row, {"kind": "provocation", "severity": "6"},
+                       base_version=1)
+        records.delete(db, officer, "tension", recording.editable(db, officer, "tension", deleted.id)[0])
     assert changes.latest_seq(db) == before + 2 and projections.behind(db) == 2
     assert projections.catch_up(db) == 2
     severities = dict(db.execute("SELECT tension_id, severity FROM picture_obs").fetchall())
@@ -85,7 +88,7 @@ def test_edits_and_deletes_reach_the_picture_through_the_sequence(memory_db):
 def test_a_single_write_from_a_form_is_projected_before_the_call_returns(memory_db):
     db = memory_db
     _unit_id, _lead, officer, deployment = _unit(db)
-    record = records.create(db, officer, "tension", deployment["id"], {
+    record = recording.create(db, officer, "tension", deployment["id"], {
         "kind": "provocation", "severity": "4", "lat": str(SENAATINTORI[0]), "lon": str(SENAATINTORI[1])})
     assert _observed(db) == {record["id"]} and projections.behind(db) == 0
 
@@ -136,31 +139,19 @@ def test_the_app_applies_what_was_left_unprojected_when_it_starts(tmp_path):
     app.state.db.conn.close()
 
 
-def test_a_sync_batch_is_audited_with_one_row_that_names_its_records(memory_db):
+def test_each_record_a_sync_batch_creates_has_its_own_audit_row_and_a_resend_adds_none(memory_db):
     db = memory_db
     _unit_id, _lead, officer, deployment = _unit(db)
     items = [_tension_item(deployment["id"]) for _ in range(3)]
     bad = sync.SyncRecord(id=new_id(), kind="tension", deployment_id=deployment["id"], values={"severity": "9"})
     sync.ingest(db, officer, sync.SyncBatch(records=[*items, bad]))
     sync.ingest(db, officer, sync.SyncBatch(records=items))  # a resend writes nothing, not even an audit row
-    rows = db.execute("SELECT user_id, action, record_type, record_id, detail FROM audit_log "
-                      "WHERE record_type IN ('tension', 'sync_batch')").fetchall()
-    assert len(rows) == 1
-    user_id, action, record_type, batch_time, detail = rows[0]
-    assert (user_id, action, record_type) == (officer.id, "sync", audit.SYNC_BATCH)
-    assert '"created": 3' in detail and '"rejected": 1' in detail
+    rows = db.execute("SELECT user_id, action, record_type, record_id FROM audit_log ORDER BY id").fetchall()
+    synced = [row for row in rows if row[1] == "sync"]
+    assert sorted(synced) == sorted((officer.id, "sync", "tension", item.id) for item in items)
+    assert not any(row[3] == bad.id for row in rows)
     for item in items:
         stored = records.get(db, "tension", item.id)
-        assert stored["received_at"] == batch_time
-        trail = audit.for_record(db, "tension", item.id, received=(stored["created_by"], stored["received_at"]))
-        assert [(row["action"], row["username"]) for row in trail] == [("sync", "pr_officer")]
-
-
-def test_batches_right_after_each_other_get_their_own_receive_times(memory_db):
-    db = memory_db
-    _unit_id, _lead, officer, deployment = _unit(db)
-    times = []
-    for _ in range(5):
-        [result] = sync.ingest(db, officer, sync.SyncBatch(records=[_tension_item(deployment["id"])]))
-        times.append(result.received_at)
-    assert times == sorted(set(times))
+        trail = audit.for_record(db, "tension", item.id)
+        assert [(row["action"], row["username"], row["at"]) for row in trail] == \
+            [("sync", "pr_officer", stored["received_at"])]

@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import pytest
 
+from tests.stored import store_new
+from fieldapp.services import recording
 from fieldapp import accounts, audit, deployments, i18n, records
 from fieldapp.clock import HELSINKI, iso, parse, utcnow
 from fieldapp.ids import new_id
@@ -32,7 +34,7 @@ class Field:
         }, assigned=[self.officer.id, self.other_officer.id])
 
     def create(self, kind, raw, user=None, **kw):
-        return records.create(self.db, user or self.officer, kind, self.deployment["id"], raw, **kw)
+        return recording.create(self.db, user or self.officer, kind, self.deployment["id"], raw, **kw)
 
     def errors(self, kind, raw) -> dict:
         with pytest.raises(records.ValidationFailed) as caught:
@@ -164,7 +166,7 @@ def test_same_id_with_other_content_is_a_conflict(field):
 
 def test_edit_keeps_history_and_bumps_version(field):
     record = field.create("tension", {"kind": "provocation", "severity": "2"})
-    edited = records.update(field.db, field.officer, "tension", record["id"],
+    edited = recording.update(field.db, field.officer, "tension", record["id"],
                             {"kind": "provocation", "severity": "4", "trend": "rising"}, base_version=1)
     assert (edited["version"], edited["severity"], edited["trend"]) == (2, 4, "rising")
     versions = records.history(field.db, "tension", record["id"])
@@ -177,9 +179,9 @@ def test_edit_keeps_history_and_bumps_version(field):
 
 def test_stale_edit_raises_and_changes_nothing(field):
     record = field.create("contact", {"notes": "original"})
-    records.update(field.db, field.lead, "contact", record["id"], {"notes": "lead's edit"}, base_version=1)
+    recording.update(field.db, field.lead, "contact", record["id"], {"notes": "lead's edit"}, base_version=1)
     with pytest.raises(records.StaleVersion) as caught:
-        records.update(field.db, field.officer, "contact", record["id"], {"notes": "my edit"}, base_version=1)
+        recording.update(field.db, field.officer, "contact", record["id"], {"notes": "my edit"}, base_version=1)
     assert caught.value.current["notes"] == "lead's edit"
     assert records.get(field.db, "contact", record["id"])["version"] == 2
 
@@ -187,10 +189,10 @@ def test_stale_edit_raises_and_changes_nothing(field):
 def test_only_creator_or_lead_may_edit_and_delete(field):
     record = field.create("contact", {"notes": "mine"})
     with pytest.raises(deployments.Forbidden):
-        records.update(field.db, field.other_officer, "contact", record["id"], {}, base_version=1)
+        recording.update(field.db, field.other_officer, "contact", record["id"], {}, base_version=1)
     with pytest.raises(deployments.Forbidden):
-        records.delete(field.db, field.other_officer, "contact", record["id"])
-    records.delete(field.db, field.lead, "contact", record["id"])
+        recording.delete(field.db, field.other_officer, "contact", record["id"])
+    recording.delete(field.db, field.lead, "contact", record["id"])
     assert records.get(field.db, "contact", record["id"]) is None
     assert [r["action"] for r in audit.for_record(field.db, "contact", record["id"])] == ["create", "delete"]
 
@@ -202,7 +204,7 @@ def test_intervention_links_only_to_records_of_the_same_deployment(field):
     other = deployments.save(field.db, field.lead, {**{k: field.deployment[k] for k in (
         "kind", "place_name", "lat", "lon", "starts_at", "ends_at", "notes")}, "name": "Other"},
         assigned=[field.officer.id])
-    foreign = records.create(field.db, field.officer, "tension", other["id"], {"kind": "provocation", "severity": "1"})
+    foreign = recording.create(field.db, field.officer, "tension", other["id"], {"kind": "provocation", "severity": "1"})
     assert "tension_id" in field.errors("intervention", {"kind": "dialogue", "tension_id": foreign["id"]})
     assert "contact_id" in field.errors("intervention", {"kind": "dialogue", "contact_id": "garbage"})
 
@@ -219,17 +221,17 @@ def test_records_outside_the_users_deployments_are_refused(field):
     unit = accounts.ensure_unit(field.db, "Another unit")
     stranger = accounts.create_user(field.db, "lead_x", PASSWORD, "lead", unit)
     with pytest.raises(deployments.Forbidden):
-        records.create(field.db, stranger, "contact", field.deployment["id"], {})
+        recording.create(field.db, stranger, "contact", field.deployment["id"], {})
     with pytest.raises(deployments.NotFound):
-        records.create(field.db, field.officer, "contact", new_id(), {})
+        recording.create(field.db, field.officer, "contact", new_id(), {})
 
 
 def test_edit_of_an_older_record_keeps_its_time(field):
     old_time = iso(utcnow() - timedelta(days=12, seconds=17))
-    record = records.store_new(field.db, field.officer, "contact", field.deployment["id"], {
+    record = store_new(field.db, field.officer, "contact", field.deployment["id"], {
         "occurred_at": old_time, "lat": 60.17, "lon": 24.95, "place_name": "Kamppi", "notes": ""})
     as_form_shows_it = parse(old_time).astimezone(HELSINKI).strftime("%Y-%m-%dT%H:%M")
-    edited = records.update(field.db, field.lead, "contact", record["id"],
+    edited = recording.update(field.db, field.lead, "contact", record["id"],
                             {"occurred_at": as_form_shows_it, "lat": "60.17", "lon": "24.95",
                              "place_name": "Kamppi", "notes": "checked"}, base_version=1)
     assert edited["occurred_at"] == old_time
@@ -240,7 +242,7 @@ def test_edit_of_an_older_record_keeps_its_time(field):
 def test_order_of_chosen_groups_is_not_a_change(field):
     record = field.create("tension", {"kind": "provocation", "severity": "2", "groups": ["youth", "residents", "youth"]})
     assert record["groups"] == ["youth", "residents"]
-    records.update(field.db, field.officer, "tension", record["id"],
+    recording.update(field.db, field.officer, "tension", record["id"],
                    {"kind": "provocation", "severity": "2", "groups": ["residents", "youth"]}, base_version=1)
     versions = records.history(field.db, "tension", record["id"])
     assert records.changed_fields("tension", versions[1]["data"], versions[0]["data"]) == []

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from fieldapp.services import recording
 from fieldapp import accounts, deployments, i18n, ids, records
 from fieldapp import demo as demo_data
 from fieldapp.clock import iso, utcnow
@@ -332,7 +333,7 @@ def test_list_rows_show_labels_and_author(login, demo):
 def tension(db, demo):
     """A tension observation officer1 saved at the demonstration (made directly: one test client per test)."""
     officer = accounts.by_username(db, "officer1")
-    return records.create(db, officer, "tension", demo["demonstration"]["id"],
+    return recording.create(db, officer, "tension", demo["demonstration"]["id"],
                           {"kind": "provocation", "severity": "2", "notes": "calm so far"})
 
 
@@ -441,7 +442,7 @@ def test_edit_with_errors_is_400_with_values_kept(login, tension):
 def test_stale_edit_is_409_showing_both_versions(login, db, tension):
     officer = login("officer1")
     base = {"kind": "provocation", "severity": "2", "trend": "stable", "basis": "observed", "occurred_at": ""}
-    records.update(db, accounts.by_username(db, "lead1"), "tension", tension["id"],
+    recording.update(db, accounts.by_username(db, "lead1"), "tension", tension["id"],
                    {**base, "notes": "lead saw a crowd"}, base_version=1)
     page = officer.post(f"/records/tension/{tension['id']}",
                         data={**base, "version": "1", "notes": "officer saw banners"},

@@ -8,6 +8,8 @@ from datetime import date, timedelta
 
 import pytest
 
+from tests.stored import store_new
+from fieldapp.services import recording
 from fieldapp import accounts, deployments, i18n, records, reports
 from fieldapp.clock import HELSINKI, iso, parse, utcnow
 from fieldapp.ids import new_id
@@ -61,7 +63,7 @@ class Unit:
                                                   "place_name": "Senaatintori", "lat": 60.17, "lon": 24.95,
                                                   "starts_at": "2026-03-10T10:00:00.000Z",
                                                   "ends_at": "2026-03-10T15:00:00.000Z", "notes": ""})
-        new = lambda kind, dep, at, values, user=self.lead: records.store_new(  # noqa: E731
+        new = lambda kind, dep, at, values, user=self.lead: store_new(  # noqa: E731
             db, user, kind, dep["id"], {**values, "occurred_at": at}, received_at=parse(at))
         at = "2026-03-10T11:00:00.000Z"
         self.c1 = new("contact", self.demo, at, _contact(
@@ -71,7 +73,7 @@ class Unit:
             age_band="18_29", group_category="youth", language="sv", topics=["rumour"], feedback_promised=True))
         new("contact", self.demo, at, _contact(group_category="residents", language="fi"))   # no age band
         deleted = new("contact", self.demo, at, _contact(age_band="65_plus", language="fi"))
-        records.delete(db, self.lead, "contact", deleted["id"])
+        recording.delete(db, self.lead, "contact", deleted["id"])
         new("contact", self.youth, "2026-02-28T21:30:00.000Z", _contact(age_band="15_17"))   # 23:30 on 28 Feb
         new("contact", self.youth, "2026-02-28T22:30:00.000Z", _contact(age_band="15_17"))   # 00:30 on 1 March
         new("contact", self.popup, "2026-03-31T20:30:00.000Z", _contact(age_band="30_49"))   # 23:30 on 31 March
@@ -303,7 +305,7 @@ def test_other_units_records_do_not_reach_the_demo_lead(login, db):
     deployment = deployments.save(db, other, {"name": "Elsewhere", "kind": "demonstration", "place_name": "Tampere",
                                               "lat": 61.5, "lon": 23.76, "starts_at": iso(now - timedelta(hours=1)),
                                               "ends_at": iso(now + timedelta(hours=1)), "notes": ""})
-    records.store_new(db, other, "contact", deployment["id"], {**_contact(age_band="18_29"), "occurred_at": iso(now)})
+    store_new(db, other, "contact", deployment["id"], {**_contact(age_band="18_29"), "occurred_at": iso(now)})
     _presence(db, deployment["id"], other, iso(now - timedelta(hours=1)), None)
     after = _csv_counts(session.get(query).text)
     hours = ("presence_hours", "demonstration")

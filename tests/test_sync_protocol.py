@@ -8,6 +8,7 @@ from unittest import mock
 
 import pytest
 
+from fieldapp.services import recording
 from fieldapp import accounts, deployments, i18n, records
 from fieldapp.clock import iso, utcnow
 from fieldapp.ids import new_id
@@ -324,7 +325,7 @@ def test_pull_reports_edits_and_deletions_once_per_record(login, db):
     _send(officer, {**item, "base_version": 1, "values": {**item["values"], "severity": "5"}})
     [pulled] = officer.get(f"/api/sync/pull?cursor={start}").json()["records"]
     assert pulled["version"] == 2 and pulled["record"]["severity"] == 5
-    records.delete(db, _user(db, "officer1"), "tension", item["id"])
+    recording.delete(db, _user(db, "officer1"), "tension", item["id"])
     [gone] = officer.get(f"/api/sync/pull?cursor={start}").json()["records"]
     assert gone["deleted"] is True and gone["record"] == {}
 
@@ -337,7 +338,7 @@ def test_pull_leaves_out_deployments_the_user_cannot_see(login, db):
                                         "ends_at": iso(start_time + timedelta(hours=3)), "notes": ""}, assigned=[])
     officer = login("officer1")
     start = officer.get("/api/sync/pull?cursor=999999999").json()["cursor"]
-    records.create(db, lead, "tension", other["id"], {"kind": "provocation", "severity": "2"})
+    recording.create(db, lead, "tension", other["id"], {"kind": "provocation", "severity": "2"})
     body = officer.get(f"/api/sync/pull?cursor={start}").json()
     assert body["records"] == [] and body["cursor"] > start  # skipped, and not scanned again
 

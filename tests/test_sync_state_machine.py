@@ -226,11 +226,11 @@ class SyncProtocol(RuleBasedStateMachine):
             row = stored[record_id]
             assert (row["kind"], row["version"]) == (known["kind"], known["version"])
             assert row["notes"] == known["values"]["notes"]
-        # Each record traces to the one audited sync batch that created it, however often it was sent.
-        for table in TABLES.values():
+        # Each record has exactly one audit row of its creation, however often it was sent.
+        for kind, table in TABLES.items():
             untraced = self.db.execute(
                 f"SELECT COUNT(*) FROM {table} r WHERE (SELECT COUNT(*) FROM audit_log a WHERE a.action = 'sync' "
-                "AND a.record_type = 'sync_batch' AND a.record_id = r.received_at AND a.user_id = r.created_by) != 1"
+                "AND a.record_type = ? AND a.record_id = r.id AND a.user_id = r.created_by) != 1", [kind]
             ).fetchone()[0]
             assert untraced == 0
 

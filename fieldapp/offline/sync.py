@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import msgspec
 
-from fieldapp import audit, categories, records
+from fieldapp import access, categories, records
 from fieldapp import deployments as deployments_domain
 from fieldapp.accounts import User
 from fieldapp.clock import iso, parse, utcnow
 from fieldapp.db import one, write
+from fieldapp.errors import Forbidden, NotFound
 from fieldapp.i18n import gettext as _
 from fieldapp.ids import is_valid_id
 from fieldapp.offline import changes
@@ -138,7 +138,7 @@ def ingest(db, user: User, batch: SyncBatch, *, max_records: int | None = None) 
     New records go through records.create_many() together (validated first, then one statement per
     table); a rejected or conflicting record writes nothing of its own and never affects the others.
     Edits, conflict resolutions and a second submission of an id already in the batch each start a new run.
-    The new records are audited with one row for the batch (audit.SYNC_BATCH: its receive time is theirs).
+    Every record created is audited with a row of its own (action 'sync'), in the same transaction.
     The caller runs projections.catch_up() after this returns (the situation picture, alerts and POR feed
     follow the records; routes/offline.py does it once the device has its answer).
     """
@@ -147,9 +147,8 @@ def ingest(db, user: User, batch: SyncBatch, *, max_records: int | None = None) 
     cache = records.BatchCache(db, user)
     results: list[SyncResult | None] = [None] * len(batch.records)
     with write(db):
-        received = _receive_time(db)
+        received = utcnow()
         flagged = clock_off(batch.sent_at, received)
-        created = 0
         run: list[int] = []
         run_ids: set[str] = set()
         for index, item in enumerate(batch.records):
@@ -158,37 +157,21 @@ def ingest(db, user: User, batch: SyncBatch, *, max_records: int | None = None) 
                 run.append(index)
                 run_ids.add(item.id)
                 continue
-            created += _ingest_new(db, user, batch.records, run, results, received, flagged, cache)
+            _ingest_new(db, user, batch.records, run, results, received, flagged, cache)
             run, run_ids = ([index], {item.id}) if new else ([], set())
             if not new:
-                results[index] = _ingest_one(db, user, item, received, flagged)
-        created += _ingest_new(db, user, batch.records, run, results, received, flagged, cache)
-        if created:
-            counts = Counter(result.status for result in results)
-            audit.record(db, user.id, "sync", audit.SYNC_BATCH, iso(received),
-                         json.dumps({"created": created, **counts}, sort_keys=True))
+                results[index] = _ingest_one(db, user, item, received, flagged, cache)
+        _ingest_new(db, user, batch.records, run, results, received, flagged, cache)
     return results
 
 
-def _receive_time(db) -> datetime:
-    """Now, or just after the previous batch's receive time: each batch's is its own (read under the write
-    lock), since its audit row names its records by it."""
-    received = utcnow()
-    row = db.conn.execute("SELECT record_id FROM audit_log WHERE record_type = ? ORDER BY record_id DESC LIMIT 1",
-                          [audit.SYNC_BATCH]).fetchone()
-    if row is not None and row[0] >= iso(received):
-        received = parse(row[0]) + timedelta(milliseconds=1)
-    return received
-
-
 def _ingest_new(db, user: User, items: list[SyncRecord], run: list[int], results: list, received: datetime,
-                flagged: bool | None, cache: records.BatchCache) -> int:
+                flagged: bool | None, cache: records.BatchCache) -> None:
     """New records with distinct ids, all at once through records.create_many(). The stored record is the
     receipt of an accepted one (a resend finds the same id with the same first content: a duplicate, with the
-    same version 1 and receive time); a conflict's receipt is kept in sync_receipts. Returns how many records
-    were created (audited by the caller, once for the batch)."""
+    same version 1 and receive time); a conflict's receipt is kept in sync_receipts."""
     if not run:
-        return 0
+        return
     checked: list[int] = []
     new: list[records.NewRecord] = []
     for index in run:
@@ -200,13 +183,11 @@ def _ingest_new(db, user: User, items: list[SyncRecord], run: list[int], results
             new.append(records.NewRecord(item.kind, item.deployment_id, item.values, item.id, item.device_time,
                                          flagged, submission_hash(item)))
     if not checked:
-        return 0
-    created = 0
-    outcomes = records.create_many(db, user, new, cache=cache, now=received, audit_each=False, answers_only=True)
+        return
+    outcomes = records.create_many(db, user, new, cache=cache, now=received, action="sync")
     for index, outcome in zip(checked, outcomes):
         item = items[index]
         if type(outcome) is dict and not outcome.get("duplicate"):  # the common case first
-            created += 1
             results[index] = SyncResult(id=item.id, status="accepted", version=1, received_at=outcome["received_at"],
                                         time_flagged=bool(outcome["time_flagged"]))
         elif isinstance(outcome, records.IdConflict):
@@ -220,7 +201,6 @@ def _ingest_new(db, user: User, items: list[SyncRecord], run: list[int], results
         else:
             results[index] = SyncResult(id=item.id, status="duplicate", version=outcome["duplicate_of_version"],
                                         received_at=outcome["received_at"], time_flagged=bool(outcome["time_flagged"]))
-    return created
 
 
 def _failed(db, user: User, item: SyncRecord, digest: str, exc: Exception, received: datetime) -> SyncResult:
@@ -229,9 +209,9 @@ def _failed(db, user: User, item: SyncRecord, digest: str, exc: Exception, recei
         return _rejected(item.id, exc.errors)
     if isinstance(exc, records.IdConflict):
         return _conflict(db, user, item, digest, "same_id_other_content", exc.kind_name, exc.existing, received)
-    if isinstance(exc, deployments_domain.NotFound):
+    if isinstance(exc, NotFound):
         return _rejected(item.id, message=_("The deployment or record was not found."))
-    if isinstance(exc, deployments_domain.Forbidden):
+    if isinstance(exc, Forbidden):
         return _rejected(item.id, message=_("You may not save records in this deployment."))
     raise exc
 
@@ -241,7 +221,8 @@ def _rejected(item_id: str, errors: dict[str, str] | None = None, message: str |
                       message=message or _("The record could not be saved. Check the marked fields."))
 
 
-def _ingest_one(db, user: User, item: SyncRecord, received: datetime, flagged: bool | None) -> SyncResult:
+def _ingest_one(db, user: User, item: SyncRecord, received: datetime, flagged: bool | None,
+                cache: records.BatchCache) -> SyncResult:
     if not is_valid_id(item.id):
         return _rejected(item.id, {"id": _("The record id is not valid.")})
     if item.kind not in records.KINDS:
@@ -255,13 +236,14 @@ def _ingest_one(db, user: User, item: SyncRecord, received: datetime, flagged: b
     try:
         with write(db):  # a savepoint: a failure here leaves the rest of the batch alone
             if item.base_version is None:
-                record = records.create(db, user, item.kind, item.deployment_id, item.values,
-                                        record_id=item.id, device_time=item.device_time)
+                record = records.create(db, user, item.kind, cache.recordable(item.deployment_id), item.values,
+                                        record_id=item.id, device_time=item.device_time, action="sync")
             else:
                 current = records.visible_record(db, user, item.kind, item.id)
                 if current["deployment_id"] != item.deployment_id:
-                    raise deployments_domain.NotFound(item.id)
-                record = records.update(db, user, item.kind, item.id, item.values, base_version=item.base_version)
+                    raise NotFound(item.id)
+                record = records.update(db, user, item.kind, current, access.editable(db, user, current),
+                                        item.values, base_version=item.base_version)
             duplicate = bool(record.get("duplicate"))
             if not duplicate and item.base_version is None and flagged is not None \
                     and bool(record["time_flagged"]) != flagged:
@@ -281,9 +263,9 @@ def _ingest_one(db, user: User, item: SyncRecord, received: datetime, flagged: b
         return _conflict(db, user, item, digest, "same_id_other_content", exc.kind_name, exc.existing, received)
     except records.StaleVersion as exc:
         return _conflict(db, user, item, digest, "stale_edit", item.kind, exc.current, received)
-    except deployments_domain.NotFound:
+    except NotFound:
         return _rejected(item.id, message=_("The deployment or record was not found."))
-    except deployments_domain.Forbidden:
+    except Forbidden:
         return _rejected(item.id, message=_("You may not save records in this deployment."))
     return SyncResult(id=item.id, status="duplicate" if duplicate else "accepted", version=version,
                       received_at=received_at, time_flagged=bool(record["time_flagged"]))
@@ -325,7 +307,7 @@ def _conflict_result(db, user: User, record_id: str, conflict_id: int, reason: s
         message = _("A different record with the same id is already on the server. Both versions are kept: choose one.")
     deployment = deployments_domain.get(db, server_row.get("deployment_id") or "")
     # The server's values are shown only to someone who may see that record anyway.
-    shown = deployment is not None and deployments_domain.can_view(db, user, deployment)
+    shown = deployment is not None and access.can_view(db, user, deployment)
     return SyncResult(id=record_id, status="conflict", conflict_id=conflict_id, message=message,
                       version=server_row["version"], server=_server_version(server_kind, server_row) if shown else None)
 
@@ -370,7 +352,7 @@ def offline_deployments(db, user: User) -> list[dict]:
     """The deployments a device keeps for offline work: current, upcoming and recently ended ones."""
     since = iso(utcnow() - OFFLINE_PAST)
     rows = [d for d in deployments_domain.for_user(db, user) if d["ends_at"] >= since]
-    return [d for d in rows if deployments_domain.can_record(db, user, d)][:OFFLINE_DEPLOYMENTS_MAX]
+    return [d for d in rows if access.can_record(db, user, d)][:OFFLINE_DEPLOYMENTS_MAX]
 
 
 def _device_copy(kind_name: str, row: dict) -> dict:

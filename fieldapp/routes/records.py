@@ -1,18 +1,19 @@
 """The three field records in the browser: the deployment page, capture forms, lists, detail, edit, delete.
 
-Routes are glue: parse the form, call one function of fieldapp.records, pick a template.
+Routes are glue: parse the form, check access once (fieldapp/access.py), call the recording service (a write)
+or the domain (a read), render the page or its partial.
 """
 
 from __future__ import annotations
 
-from litestar import Request, get, post
+from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from fieldapp import audit, clock, i18n, ids, web
-from fieldapp import deployments as deployments_domain
-from fieldapp import records
+from fieldapp import access, audit, clock, i18n, ids, records, web
+from fieldapp.errors import NotFound, ValidationFailed
 from fieldapp.i18n import gettext, lazy
+from fieldapp.services import recording
 
 # URL plural (in /deployments/{id}/{slug}) -> record kind.
 SLUGS = {"contacts": "contact", "tensions": "tension", "interventions": "intervention"}
@@ -64,37 +65,24 @@ AUDIT_ACTIONS = {"create": lazy("Created"), "update": lazy("Edited"), "delete": 
                  "sync": lazy("Created (synced from the device)")}
 
 
-def _kind_from_slug(slug: FromPath[str]) -> str:
+def _kind_from_slug(slug: str) -> str:
     if slug not in SLUGS:
-        raise deployments_domain.NotFound(slug)
+        raise NotFound(slug)
     return SLUGS[slug]
 
 
-def _kind(kind_name: FromPath[str]) -> str:
+def _kind(kind_name: str) -> str:
     if kind_name not in records.KINDS:
-        raise deployments_domain.NotFound(kind_name)
+        raise NotFound(kind_name)
     return kind_name
 
 
-def _texts(kind_name: FromPath[str]) -> dict[str, str]:
+def _texts(kind_name: str) -> dict[str, str]:
     return {key: gettext(text) for key, text in KIND_TEXT[kind_name].items()}
 
 
 def _field_labels() -> dict[str, str]:
     return {name: gettext(text) for name, text in FIELD_LABELS.items()}
-
-
-def _db(request: Request):
-    return request.app.state.db
-
-
-def _user(request: Request):
-    return request.scope["user"]
-
-
-def _page(request: Request, page: str, partial: str, context: dict, status: int = 200, **kw) -> Template:
-    """The full page, or only its partial for a (non-boosted) htmx request."""
-    return Template(partial if web.is_htmx(request) else page, context=context, status_code=status, **kw)
 
 
 # ---------------------------------------------------------------- form values
@@ -155,7 +143,7 @@ def _link_choices(db, kind_name: str, deployment_id: str, chosen: dict) -> dict:
     return choices
 
 
-def _form_context(request: Request, kind_name: str, deployment: dict, values: dict, *, errors=None,
+def _form_context(db, kind_name: str, deployment: dict, values: dict, *, errors=None,
                   record: dict | None = None, record_id: str | None = None, version=None,
                   notice: str | None = None, conflict: dict | None = None) -> dict:
     editing = record is not None
@@ -173,7 +161,7 @@ def _form_context(request: Request, kind_name: str, deployment: dict, values: di
         "version": version,
         "notice": notice,
         "conflict": conflict,
-        "links": _link_choices(_db(request), kind_name, deployment["id"], values),
+        "links": _link_choices(db, kind_name, deployment["id"], values),
         "categories": records.KINDS[kind_name].categories,
         "time_summary": _time_summary(values, deployment),
     }
@@ -186,14 +174,6 @@ def _time_summary(values: dict, deployment: dict) -> str:
     except (ValueError, OverflowError):
         when = values["occurred_at"][:40]
     return f"{when} · {values.get('place_name') or deployment['place_name']}"
-
-
-def _recordable(request: Request, deployment_id: str) -> dict:
-    db, user = _db(request), _user(request)
-    deployment = deployments_domain.visible(db, user, deployment_id)
-    if not deployments_domain.can_record(db, user, deployment):
-        raise deployments_domain.Forbidden(deployment_id)
-    return deployment
 
 
 async def _submitted(request: Request) -> dict:
@@ -212,86 +192,12 @@ def _one_value(raw: dict, name: str) -> str:
 
 def _list_data(db, kind_name: str, deployment_id: str, limit: int) -> dict:
     """Newest records of one kind, how many there are in all, and the texts the list shows."""
-    total = db.execute(
-        f"SELECT COUNT(*) FROM {records.KINDS[kind_name].table} WHERE deployment_id = ? AND deleted_at IS NULL",
-        [deployment_id]).fetchone()[0]
     return {"kind": kind_name, "rows": records.for_deployment(db, kind_name, deployment_id, limit=limit),
-            "total": total, "slug": KIND_SLUGS[kind_name], "texts": _texts(kind_name)}
+            "total": records.count_for_deployment(db, kind_name, deployment_id), "slug": KIND_SLUGS[kind_name],
+            "texts": _texts(kind_name)}
 
 
-@get("/deployments/{deployment_id:str}", name="deployment")
-async def deployment_page(request: Request, deployment_id: FromPath[str]) -> Template:
-    """A deployment: its facts, buttons for the three records, and the three lists newest first."""
-    db, user = _db(request), _user(request)
-    deployment = deployments_domain.visible(db, user, deployment_id)
-    context = {
-        "deployment": deployment,
-        "can_record": deployments_domain.can_record(db, user, deployment),
-        "lists": [_list_data(db, kind_name, deployment_id, DEPLOYMENT_PAGE_LIMIT) for kind_name in PAGE_ORDER],
-    }
-    return _page(request, "pages/deployments/detail.html", "partials/records/_overview.html", context)
-
-
-@get("/deployments/{deployment_id:str}/{slug:str}", name="record-list")
-async def record_list(request: Request, deployment_id: FromPath[str], slug: FromPath[str]) -> Template:
-    """One kind of record of a deployment, newest first."""
-    kind_name = _kind_from_slug(slug)
-    db, user = _db(request), _user(request)
-    deployment = deployments_domain.visible(db, user, deployment_id)
-    context = {"deployment": deployment, "kind": kind_name,
-               "listing": _list_data(db, kind_name, deployment_id, LIST_LIMIT),
-               "can_record": deployments_domain.can_record(db, user, deployment)}
-    return _page(request, "pages/records/list.html", "partials/records/_list.html", context)
-
-
-# ---------------------------------------------------------------- create
-
-
-@get("/deployments/{deployment_id:str}/{slug:str}/new", name="record-new")
-async def new_record_form(request: Request, deployment_id: FromPath[str], slug: FromPath[str]) -> Template:
-    """The capture form; a fresh client-style id on every render so a resend is recognised."""
-    kind_name = _kind_from_slug(slug)
-    deployment = _recordable(request, deployment_id)
-    values = _new_values(kind_name, deployment)
-    if kind_name == "intervention":
-        for field in ("tension_id", "contact_id"):
-            wanted = request.query_params.get(field)
-            if wanted and ids.is_valid_id(wanted):
-                values[field] = wanted
-    context = _form_context(request, kind_name, deployment, values)
-    return _page(request, "pages/records/form.html", "partials/records/_form.html", context)
-
-
-@post("/deployments/{deployment_id:str}/{slug:str}", name="record-create")
-async def create_record(request: Request, deployment_id: FromPath[str], slug: FromPath[str]) -> Template | Redirect:
-    """Save a new record: 303 to the deployment, 400 with the errors next to the fields, 409 on an id clash."""
-    kind_name = _kind_from_slug(slug)
-    deployment = _recordable(request, deployment_id)
-    raw = await _submitted(request)
-    record_id = _one_value(raw, "id") or None
-    device_time = _one_value(raw, "device_time") or None
-    values = form_values(kind_name, raw)
-    try:
-        records.create(_db(request), _user(request), kind_name, deployment_id, raw,
-                       record_id=record_id, device_time=device_time)
-    except records.ValidationFailed as exc:
-        keep_id = record_id if record_id and ids.is_valid_id(record_id) else None
-        context = _form_context(request, kind_name, deployment, values, errors=exc.errors, record_id=keep_id)
-        return _page(request, "pages/records/form.html", "partials/records/_form.html", context, status=400,
-                     headers={"HX-Push-Url": "false"})
-    except records.IdConflict:
-        notice = gettext("A different record with the same id has already been saved, so nothing was overwritten. "
-                         "Check the values below and save again to store them as a new record.")
-        context = _form_context(request, kind_name, deployment, values, notice=notice)
-        return _page(request, "pages/records/form.html", "partials/records/_form.html", context, status=409,
-                     headers={"HX-Push-Url": "false"})
-    return Redirect(f"/deployments/{deployment_id}", status_code=303)
-
-
-# ---------------------------------------------------------------- detail, edit, delete
-
-
-def _versions_with_changes(db, kind_name: FromPath[str], record_id: FromPath[str]) -> list[dict]:
+def _versions_with_changes(db, kind_name: str, record_id: str) -> list[dict]:
     versions = records.history(db, kind_name, record_id)  # newest first
     for index, version in enumerate(versions):
         older = versions[index + 1]["data"] if index + 1 < len(versions) else None
@@ -309,15 +215,14 @@ def _linked(db, record: dict) -> dict:
     return linked
 
 
-def _display_order(kind_name: FromPath[str]) -> list[str]:
+def _display_order(kind_name: str) -> list[str]:
     """What the record is about first, then time, place and notes."""
     common = ["occurred_at", "place_name", "lat", "lon", "notes"]
     return [n for n in records.FIELD_NAMES[kind_name] if n not in common] + common
 
 
-def _detail_context(request: Request, kind_name: str, record: dict) -> dict:
-    db, user = _db(request), _user(request)
-    deployment = deployments_domain.get(db, record["deployment_id"])
+def _detail_context(db, user, kind_name: str, record: dict) -> dict:
+    deployment = access.visible(db, user, record["deployment_id"])
     author = db.execute("SELECT display_name FROM users WHERE id = ?", [record["created_by"]]).fetchone()
     return {
         "kind": kind_name,
@@ -327,10 +232,10 @@ def _detail_context(request: Request, kind_name: str, record: dict) -> dict:
         "author": author[0] if author else "",
         "deployment": deployment,
         "versions": _versions_with_changes(db, kind_name, record["id"]),
-        "audit": audit.for_record(db, kind_name, record["id"], received=(record["created_by"], record["received_at"])),
+        "audit": audit.for_record(db, kind_name, record["id"]),
         "audit_actions": {key: gettext(text) for key, text in AUDIT_ACTIONS.items()},
-        "can_edit": records.can_edit(db, user, record),
-        "can_record": deployments_domain.can_record(db, user, deployment),
+        "can_edit": access.can_edit(db, user, record, deployment),
+        "can_record": access.can_record(db, user, deployment),
         "linked": _linked(db, record),
         "fields": _display_order(kind_name),
         "categories": records.KINDS[kind_name].categories,
@@ -339,72 +244,137 @@ def _detail_context(request: Request, kind_name: str, record: dict) -> dict:
     }
 
 
-@get("/records/{kind_name:str}/{record_id:str}", name="record-detail")
-async def record_detail(request: Request, kind_name: FromPath[str], record_id: FromPath[str]) -> Template:
-    """One record with its versions (who changed what, when) and its audit trail."""
-    kind_name = _kind(kind_name)
-    record = records.visible_record(_db(request), _user(request), kind_name, record_id)
-    return _page(request, "pages/records/detail.html", "partials/records/_detail.html",
-                 _detail_context(request, kind_name, record))
+_FORM = ("pages/records/form.html", "partials/records/_form.html")
+_NOT_PUSHED = {"HX-Push-Url": "false"}  # a form shown again with errors keeps the address it was sent from
 
 
-def _editable(request: Request, kind_name: FromPath[str], record_id: FromPath[str]) -> tuple[dict, dict]:
-    db, user = _db(request), _user(request)
-    record = records.visible_record(db, user, kind_name, record_id)
-    if not records.can_edit(db, user, record):
-        raise deployments_domain.Forbidden(record_id)
-    return record, deployments_domain.get(db, record["deployment_id"])
+class DeploymentRecordsController(Controller):
+    """A deployment's page, its lists and the capture forms of the three records."""
+
+    path = "/deployments/{deployment_id:str}"
+    dependencies = web.DEPENDENCIES
+
+    @get("/", name="deployment")
+    async def deployment_page(self, request: Request, db: web.DB, user: web.CurrentUser,
+                              deployment_id: FromPath[str]) -> Template:
+        """A deployment: its facts, buttons for the three records, and the three lists newest first."""
+        deployment = access.visible(db, user, deployment_id)
+        context = {
+            "deployment": deployment,
+            "can_record": access.can_record(db, user, deployment),
+            "lists": [_list_data(db, kind_name, deployment_id, DEPLOYMENT_PAGE_LIMIT) for kind_name in PAGE_ORDER],
+        }
+        return web.render(request, "pages/deployments/detail.html", "partials/records/_overview.html", context)
+
+    @get("/{slug:str}", name="record-list")
+    async def record_list(self, request: Request, db: web.DB, user: web.CurrentUser, deployment_id: FromPath[str],
+                          slug: FromPath[str]) -> Template:
+        """One kind of record of a deployment, newest first."""
+        kind_name = _kind_from_slug(slug)
+        deployment = access.visible(db, user, deployment_id)
+        context = {"deployment": deployment, "kind": kind_name,
+                   "listing": _list_data(db, kind_name, deployment_id, LIST_LIMIT),
+                   "can_record": access.can_record(db, user, deployment)}
+        return web.render(request, "pages/records/list.html", "partials/records/_list.html", context)
+
+    @get("/{slug:str}/new", name="record-new")
+    async def new_record_form(self, request: Request, db: web.DB, user: web.CurrentUser, deployment_id: FromPath[str],
+                              slug: FromPath[str]) -> Template:
+        """The capture form; a fresh client-style id on every render so a resend is recognised."""
+        kind_name = _kind_from_slug(slug)
+        deployment = access.recordable(db, user, deployment_id)
+        values = _new_values(kind_name, deployment)
+        if kind_name == "intervention":
+            for field in ("tension_id", "contact_id"):
+                wanted = request.query_params.get(field)
+                if wanted and ids.is_valid_id(wanted):
+                    values[field] = wanted
+        return web.render(request, *_FORM, _form_context(db, kind_name, deployment, values))
+
+    @post("/{slug:str}", name="record-create")
+    async def create_record(self, request: Request, db: web.DB, user: web.CurrentUser, deployment_id: FromPath[str],
+                            slug: FromPath[str]) -> Template | Redirect:
+        """Save a new record: 303 to the deployment, 400 with the errors next to the fields, 409 on an id clash."""
+        kind_name = _kind_from_slug(slug)
+        raw = await _submitted(request)
+        record_id = _one_value(raw, "id") or None
+        device_time = _one_value(raw, "device_time") or None
+        values = form_values(kind_name, raw)
+        try:
+            recording.create(db, user, kind_name, deployment_id, raw, record_id=record_id, device_time=device_time)
+        except ValidationFailed as exc:
+            keep_id = record_id if record_id and ids.is_valid_id(record_id) else None
+            context = _form_context(db, kind_name, access.recordable(db, user, deployment_id), values,
+                                    errors=exc.errors, record_id=keep_id)
+            return web.render(request, *_FORM, context, status=400, headers=_NOT_PUSHED)
+        except records.IdConflict:
+            notice = gettext("A different record with the same id has already been saved, so nothing was "
+                             "overwritten. Check the values below and save again to store them as a new record.")
+            context = _form_context(db, kind_name, access.recordable(db, user, deployment_id), values, notice=notice)
+            return web.render(request, *_FORM, context, status=409, headers=_NOT_PUSHED)
+        return Redirect(f"/deployments/{deployment_id}", status_code=303)
 
 
-@get("/records/{kind_name:str}/{record_id:str}/edit", name="record-edit")
-async def edit_record_form(request: Request, kind_name: FromPath[str], record_id: FromPath[str]) -> Template:
-    kind_name = _kind(kind_name)
-    record, deployment = _editable(request, kind_name, record_id)
-    context = _form_context(request, kind_name, deployment, form_values(kind_name, record),
-                            record=record, record_id=record["id"], version=record["version"])
-    return _page(request, "pages/records/form.html", "partials/records/_form.html", context)
+class RecordController(Controller):
+    """One record: detail with history and audit trail, edit, delete."""
+
+    path = "/records/{kind_name:str}/{record_id:str}"
+    dependencies = web.DEPENDENCIES
+
+    @get("/", name="record-detail")
+    async def record_detail(self, request: Request, db: web.DB, user: web.CurrentUser, kind_name: FromPath[str],
+                            record_id: FromPath[str]) -> Template:
+        """One record with its versions (who changed what, when) and its audit trail."""
+        kind_name = _kind(kind_name)
+        record = records.visible_record(db, user, kind_name, record_id)
+        return web.render(request, "pages/records/detail.html", "partials/records/_detail.html",
+                          _detail_context(db, user, kind_name, record))
+
+    @get("/edit", name="record-edit")
+    async def edit_record_form(self, request: Request, db: web.DB, user: web.CurrentUser, kind_name: FromPath[str],
+                               record_id: FromPath[str]) -> Template:
+        kind_name = _kind(kind_name)
+        record, deployment = recording.editable(db, user, kind_name, record_id)
+        context = _form_context(db, kind_name, deployment, form_values(kind_name, record),
+                                record=record, record_id=record["id"], version=record["version"])
+        return web.render(request, *_FORM, context)
+
+    @post("/", name="record-update")
+    async def update_record(self, request: Request, db: web.DB, user: web.CurrentUser, kind_name: FromPath[str],
+                            record_id: FromPath[str]) -> Template | Redirect:
+        """Save an edit based on `version`: 303 to the record, 400 with errors, 409 when someone changed it
+        meanwhile."""
+        kind_name = _kind(kind_name)
+        raw = await _submitted(request)
+        raw.pop("id", None)
+        raw.pop("device_time", None)
+        version_text = _one_value(raw, "version")
+        base_version = int(version_text) if version_text.isdigit() and len(version_text) < 10 else -1
+        values = form_values(kind_name, raw)
+        try:
+            recording.update(db, user, kind_name, record_id, raw, base_version=base_version)
+        except ValidationFailed as exc:
+            record, deployment = recording.editable(db, user, kind_name, record_id)
+            context = _form_context(db, kind_name, deployment, values, errors=exc.errors, record=record,
+                                    record_id=record_id, version=version_text[:12])
+            return web.render(request, *_FORM, context, status=400, headers=_NOT_PUSHED)
+        except records.StaleVersion as exc:
+            current = exc.current
+            conflict = {"current": current, "fields": _display_order(kind_name),
+                        "changed": records.changed_fields(kind_name, form_values(kind_name, current), values)}
+            notice = gettext("Someone else saved a change to this record while you were editing it. "
+                             "Both versions are shown below: nothing has been lost. Saving now keeps your version.")
+            deployment = access.visible(db, user, current["deployment_id"])
+            context = _form_context(db, kind_name, deployment, values, record=current, record_id=record_id,
+                                    version=current["version"], notice=notice, conflict=conflict)
+            return web.render(request, *_FORM, context, status=409, headers=_NOT_PUSHED)
+        return Redirect(f"/records/{kind_name}/{record_id}", status_code=303)
+
+    @post("/delete", name="record-delete")
+    async def delete_record(self, db: web.DB, user: web.CurrentUser, kind_name: FromPath[str], record_id: FromPath[str]) -> Redirect:
+        """Soft delete (creator or lead); the versions and the audit trail stay."""
+        record = recording.delete(db, user, _kind(kind_name), record_id)
+        return Redirect(f"/deployments/{record['deployment_id']}", status_code=303)
 
 
-@post("/records/{kind_name:str}/{record_id:str}", name="record-update")
-async def update_record(request: Request, kind_name: FromPath[str], record_id: FromPath[str]) -> Template | Redirect:
-    """Save an edit based on `version`: 303 to the record, 400 with errors, 409 when someone changed it meanwhile."""
-    kind_name = _kind(kind_name)
-    record, deployment = _editable(request, kind_name, record_id)
-    raw = await _submitted(request)
-    raw.pop("id", None)
-    raw.pop("device_time", None)
-    version_text = _one_value(raw, "version")
-    base_version = int(version_text) if version_text.isdigit() and len(version_text) < 10 else -1
-    values = form_values(kind_name, raw)
-    try:
-        records.update(_db(request), _user(request), kind_name, record_id, raw, base_version=base_version)
-    except records.ValidationFailed as exc:
-        context = _form_context(request, kind_name, deployment, values, errors=exc.errors, record=record,
-                                record_id=record_id, version=version_text[:12])
-        return _page(request, "pages/records/form.html", "partials/records/_form.html", context, status=400,
-                     headers={"HX-Push-Url": "false"})
-    except records.StaleVersion as exc:
-        current = exc.current
-        current_values = form_values(kind_name, current)
-        conflict = {"current": current, "fields": _display_order(kind_name),
-                    "changed": records.changed_fields(kind_name, current_values, values)}
-        notice = gettext("Someone else saved a change to this record while you were editing it. "
-                         "Both versions are shown below: nothing has been lost. Saving now keeps your version.")
-        context = _form_context(request, kind_name, deployment, values, record=current, record_id=record_id,
-                                version=current["version"], notice=notice, conflict=conflict)
-        return _page(request, "pages/records/form.html", "partials/records/_form.html", context, status=409,
-                     headers={"HX-Push-Url": "false"})
-    return Redirect(f"/records/{kind_name}/{record_id}", status_code=303)
-
-
-@post("/records/{kind_name:str}/{record_id:str}/delete", name="record-delete")
-async def delete_record(request: Request, kind_name: FromPath[str], record_id: FromPath[str]) -> Redirect:
-    """Soft delete (creator or lead); the versions and the audit trail stay."""
-    kind_name = _kind(kind_name)
-    record, _deployment = _editable(request, kind_name, record_id)
-    records.delete(_db(request), _user(request), kind_name, record_id)
-    return Redirect(f"/deployments/{record['deployment_id']}", status_code=303)
-
-
-ROUTES = [deployment_page, record_list, new_record_form, create_record, record_detail, edit_record_form,
-          update_record, delete_record]
+ROUTES = [DeploymentRecordsController, RecordController]

@@ -1,0 +1,102 @@
+"""Who may see and record in which deployment: the rule, stated once, in Python and as SQL.
+
+Leads see every deployment of their unit. Officers and staff see the deployments of their unit they are
+assigned to; staff also every pop-up station of their unit. Administrators see no field data. Field records
+follow their deployment: whoever sees a deployment sees its records. Recording needs the same view, and
+staff record only at pop-up stations. A record is edited by its creator (while still allowed to record
+there) or by a lead of the unit.
+
+`sees()` is the rule for one deployment whose assignment is known; `visible_sql()` is the same rule as a
+filter for queries over many (tests/test_access.py checks on generated data that they agree). Callers check
+access once per request through `visible()`, `recordable()` or `editable()` and pass the deployment on.
+
+No web imports.
+"""
+
+from __future__ import annotations
+
+from fieldapp.accounts import User
+from fieldapp.db import one
+from fieldapp.errors import Forbidden, NotFound
+
+POPUP = "popup_station"
+FIELD_ROLES = ("officer", "staff", "lead")
+
+
+def sees(user: User, deployment: dict, assigned: bool) -> bool:
+    """Whether the user may see this deployment (assigned: the user is among its assigned people)."""
+    if user.role not in FIELD_ROLES or user.unit_id is None or deployment["unit_id"] != user.unit_id:
+        return False
+    return user.role == "lead" or assigned or (user.role == "staff" and deployment["kind"] == POPUP)
+
+
+def may_record(user: User, deployment: dict, assigned: bool) -> bool:
+    """Whether the user may add field records to this deployment."""
+    return sees(user, deployment, assigned) and (user.role != "staff" or deployment["kind"] == POPUP)
+
+
+def visible_sql(user: User, alias: str = "d") -> tuple[str, dict]:
+    """sees() as an SQL condition over `deployments AS alias`, with its named parameters."""
+    if user.role not in FIELD_ROLES or user.unit_id is None:
+        return "0", {}
+    params = {"access_unit": user.unit_id, "access_user": user.id, "access_popup": POPUP}
+    same_unit = f"{alias}.unit_id = :access_unit"
+    if user.role == "lead":
+        return same_unit, params
+    assigned = (f"EXISTS (SELECT 1 FROM assignments a WHERE a.deployment_id = {alias}.id "
+                "AND a.user_id = :access_user)")
+    if user.role == "staff":
+        return f"{same_unit} AND ({alias}.kind = :access_popup OR {assigned})", params
+    return f"{same_unit} AND {assigned}", params
+
+
+def is_assigned(db, user: User, deployment_id: str) -> bool:
+    return db.conn.execute("SELECT 1 FROM assignments WHERE deployment_id = ? AND user_id = ?",
+                           [deployment_id, user.id]).fetchone() is not None
+
+
+def _deployment(db, deployment_id: str) -> dict | None:
+    return one(db, "SELECT * FROM deployments WHERE id = ? AND deleted_at IS NULL", [deployment_id])
+
+
+def can_view(db, user: User, deployment: dict) -> bool:
+    """sees() for a deployment row (looks up the assignment only when it matters)."""
+    if user.role == "lead" or (user.role == "staff" and deployment["kind"] == POPUP):
+        return sees(user, deployment, False)
+    return sees(user, deployment, is_assigned(db, user, deployment["id"]))
+
+
+def can_record(db, user: User, deployment: dict) -> bool:
+    """may_record() for a deployment row."""
+    return can_view(db, user, deployment) and (user.role != "staff" or deployment["kind"] == POPUP)
+
+
+def visible(db, user: User, deployment_id: str) -> dict:
+    """The deployment if this user may see it; NotFound for unknown ids, Forbidden otherwise."""
+    deployment = _deployment(db, deployment_id)
+    if deployment is None:
+        raise NotFound(deployment_id)
+    if not can_view(db, user, deployment):
+        raise Forbidden(deployment_id)
+    return deployment
+
+
+def recordable(db, user: User, deployment_id: str) -> dict:
+    """The deployment if this user may add records to it; NotFound / Forbidden otherwise."""
+    deployment = visible(db, user, deployment_id)
+    if user.role == "staff" and deployment["kind"] != POPUP:
+        raise Forbidden(deployment_id)
+    return deployment
+
+
+def can_edit(db, user: User, record: dict, deployment: dict) -> bool:
+    """The record's creator (still allowed to record there) or a lead of the unit."""
+    return (user.role == "lead" or record["created_by"] == user.id) and can_record(db, user, deployment)
+
+
+def editable(db, user: User, record: dict) -> dict:
+    """The record's deployment if this user may edit the record; Forbidden otherwise."""
+    deployment = _deployment(db, record["deployment_id"])
+    if deployment is None or not can_edit(db, user, record, deployment):
+        raise Forbidden(record["id"])
+    return deployment
