@@ -8,22 +8,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from litestar import Request, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from fieldapp import accounts, deployments, web
+from fieldapp import access, accounts, deployments, web
 from fieldapp.clock import HELSINKI, local_input_value, utcnow
 from fieldapp.i18n import gettext as _
-from fieldapp.records import ValidationFailed
+from fieldapp.errors import ValidationFailed
 
-LEAD = {"roles": ("lead",)}
-FIELD = {"roles": ("officer", "staff", "lead")}
 TEXT_FIELDS = ("name", "kind", "place_name", "lat", "lon", "starts_at", "ends_at", "notes")
-
-
-def _db(request: Request):
-    return request.app.state.db
 
 
 def _new_form() -> dict:
@@ -55,16 +49,15 @@ def _typed_form(raw: dict) -> dict:
     return form
 
 
-def _form_response(request: Request, form: dict, deployment: dict | None = None, errors: dict | None = None,
-                   status: int = 200, notice: str | None = None) -> Template:
-    user = request.scope["user"]
+def _form_response(request: Request, db, user, form: dict, deployment: dict | None = None,
+                   errors: dict | None = None, status: int = 200, notice: str | None = None) -> Template:
     context = {
         "form": form, "errors": errors or {}, "deployment": deployment, "notice": notice,
-        "officers": accounts.officers_of_unit(_db(request), user.unit_id),
+        "officers": accounts.officers_of_unit(db, user.unit_id),
         "action": f"/deployments/{deployment['id']}/edit" if deployment else "/deployments",
     }
-    template = "partials/deployments/_form.html" if web.is_htmx(request) else "pages/deployments/form.html"
-    return Template(template, context=context, status_code=status)
+    return web.render(request, "pages/deployments/form.html", "partials/deployments/_form.html", context,
+                      status=status)
 
 
 def _go_to(request: Request, target: str) -> Response:
@@ -74,55 +67,6 @@ def _go_to(request: Request, target: str) -> Response:
     return Redirect(target, status_code=303)
 
 
-def _lead_deployment(request: Request, deployment_id: str) -> dict:
-    """A deployment of the lead's own unit: 404 when unknown, 403 for another unit's."""
-    return deployments.visible(_db(request), request.scope["user"], deployment_id)
-
-
-@get("/deployments/new", opt=LEAD, name="deployment_new")
-async def new_deployment(request: Request) -> Template:
-    return _form_response(request, _new_form())
-
-
-@post("/deployments", opt=LEAD)
-async def create_deployment(request: Request) -> Template | Response:
-    raw = web.form_dict(await request.form())
-    user = request.scope["user"]
-    try:
-        values, assigned = deployments.validate_input(_db(request), user.unit_id, raw)
-    except ValidationFailed as exc:
-        return _form_response(request, _typed_form(raw), errors=exc.errors, status=400)
-    deployment = deployments.save(_db(request), user, values, assigned=assigned)
-    return _go_to(request, f"/deployments/{deployment['id']}")
-
-
-@get("/deployments/{deployment_id:str}/edit", opt=LEAD)
-async def edit_deployment(request: Request, deployment_id: FromPath[str]) -> Template:
-    deployment = _lead_deployment(request, deployment_id)
-    return _form_response(request, _stored_form(_db(request), deployment), deployment)
-
-
-@post("/deployments/{deployment_id:str}/edit", opt=LEAD)
-async def update_deployment(request: Request, deployment_id: FromPath[str]) -> Template | Response:
-    deployment = _lead_deployment(request, deployment_id)
-    raw = web.form_dict(await request.form())
-    user = request.scope["user"]
-    form = _typed_form(raw)
-    try:
-        values, assigned = deployments.validate_input(_db(request), user.unit_id, raw)
-    except ValidationFailed as exc:
-        return _form_response(request, form, deployment, errors=exc.errors, status=400)
-    base_version = int(form["version"]) if form["version"].isdigit() else None
-    try:
-        deployments.save(_db(request), user, values, deployment_id, assigned=assigned, base_version=base_version)
-    except deployments.EditConflict as exc:
-        # Keep what this lead typed; saving again overwrites the other change knowingly.
-        form["version"] = str(exc.current["version"])
-        return _form_response(request, form, exc.current, status=409, notice=_(
-            "Someone else changed this deployment while you were editing. Check the values and save again."))
-    return _go_to(request, f"/deployments/{deployment_id}")
-
-
 def _safe_next(value, default: str) -> str:
     value = value[-1] if isinstance(value, list) and value else value
     if isinstance(value, str) and value.startswith("/") and not value.startswith("//") and "\\" not in value:
@@ -130,11 +74,76 @@ def _safe_next(value, default: str) -> str:
     return default
 
 
-async def _presence_response(request: Request, deployment_id: str, action) -> Response:
+class DeploymentPlanningController(Controller):
+    """Leads plan their unit's deployments: create, edit, assign officers."""
+
+    path = "/deployments"
+    guards = [web.roles("lead")]
+    dependencies = web.DEPENDENCIES
+
+    @get("/new", name="deployment_new")
+    async def new_deployment(self, request: Request, db: web.DB, user: web.CurrentUser) -> Template:
+        return _form_response(request, db, user, _new_form())
+
+    @post("/")
+    async def create_deployment(self, request: Request, db: web.DB, user: web.CurrentUser) -> Template | Response:
+        raw = web.form_dict(await request.form())
+        try:
+            values, assigned = deployments.validate_input(db, user.unit_id, raw)
+        except ValidationFailed as exc:
+            return _form_response(request, db, user, _typed_form(raw), errors=exc.errors, status=400)
+        deployment = deployments.save(db, user, values, assigned=assigned)
+        return _go_to(request, f"/deployments/{deployment['id']}")
+
+    @get("/{deployment_id:str}/edit")
+    async def edit_deployment(self, request: Request, db: web.DB, user: web.CurrentUser,
+                              deployment_id: FromPath[str]) -> Template:
+        deployment = access.visible(db, user, deployment_id)  # a lead's own unit: 404 unknown, 403 another's
+        return _form_response(request, db, user, _stored_form(db, deployment), deployment)
+
+    @post("/{deployment_id:str}/edit")
+    async def update_deployment(self, request: Request, db: web.DB, user: web.CurrentUser,
+                                deployment_id: FromPath[str]) -> Template | Response:
+        deployment = access.visible(db, user, deployment_id)
+        raw = web.form_dict(await request.form())
+        form = _typed_form(raw)
+        try:
+            values, assigned = deployments.validate_input(db, user.unit_id, raw)
+        except ValidationFailed as exc:
+            return _form_response(request, db, user, form, deployment, errors=exc.errors, status=400)
+        base_version = int(form["version"]) if form["version"].isdigit() else None
+        try:
+            deployments.save(db, user, values, deployment_id, assigned=assigned, base_version=base_version)
+        except deployments.EditConflict as exc:
+            # Keep what this lead typed; saving again overwrites the other change knowingly.
+            form["version"] = str(exc.current["version"])
+            return _form_response(request, db, user, form, exc.current, status=409, notice=_(
+                "Someone else changed this deployment while you were editing. Check the values and save again."))
+        return _go_to(request, f"/deployments/{deployment_id}")
+
+
+class PresenceController(Controller):
+    """One-tap check-in and check-out for the people in the field."""
+
+    path = "/deployments/{deployment_id:str}"
+    guards = [web.roles(*web.FIELD_ROLES)]
+    dependencies = web.DEPENDENCIES
+
+    @post("/check-in")
+    async def check_in(self, request: Request, db: web.DB, user: web.CurrentUser,
+                       deployment_id: FromPath[str]) -> Response:
+        return await _presence_response(request, db, user, deployment_id, deployments.check_in)
+
+    @post("/check-out")
+    async def check_out(self, request: Request, db: web.DB, user: web.CurrentUser,
+                        deployment_id: FromPath[str]) -> Response:
+        return await _presence_response(request, db, user, deployment_id, deployments.check_out)
+
+
+async def _presence_response(request: Request, db, user, deployment_id: str, action) -> Response:
     raw = {}
     if request.headers.get("content-type", "").startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
         raw = web.form_dict(await request.form())
-    db, user = _db(request), request.scope["user"]
     try:
         action(db, user, deployment_id)
     except deployments.PresenceClosed as exc:
@@ -146,14 +155,4 @@ async def _presence_response(request: Request, deployment_id: str, action) -> Re
     return Redirect(target, status_code=303)
 
 
-@post("/deployments/{deployment_id:str}/check-in", opt=FIELD)
-async def check_in(request: Request, deployment_id: FromPath[str]) -> Response:
-    return await _presence_response(request, deployment_id, deployments.check_in)
-
-
-@post("/deployments/{deployment_id:str}/check-out", opt=FIELD)
-async def check_out(request: Request, deployment_id: FromPath[str]) -> Response:
-    return await _presence_response(request, deployment_id, deployments.check_out)
-
-
-ROUTES = [new_deployment, create_deployment, edit_deployment, update_deployment, check_in, check_out]
+ROUTES = [DeploymentPlanningController, PresenceController]

@@ -3,7 +3,7 @@ the protocol lives in fieldapp.offline.sync, the shell in fieldapp.offline.shell
 
 from __future__ import annotations
 
-from litestar import Request, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException
@@ -17,6 +17,7 @@ from fieldapp import i18n, projections, web
 from fieldapp.clock import now_iso
 from fieldapp.i18n import gettext as _
 from fieldapp.offline import shell, sync
+from fieldapp.record_labels import FIELD_LABELS, KIND_SLUGS, KIND_TEXT
 
 PUBLIC = {"public": True}
 NO_CACHE = {"Cache-Control": "no-cache"}
@@ -46,43 +47,75 @@ async def json_body(connection: ASGIConnection, _handler: BaseRouteHandler) -> N
         raise HTTPException(status_code=415, detail=_("Send the records as JSON (application/json)."))
 
 
-@get("/sw.js", opt=PUBLIC, include_in_schema=False)
-async def service_worker() -> Response:
-    """The service worker, from the root so its scope is the whole app; its version hashes what it caches."""
-    version, source = shell.worker_source()
-    return Response(source, media_type="text/javascript",
-                    headers={**NO_CACHE, "X-Fieldapp-Version": version})
+class OfflineShellController(Controller):
+    """What a device needs to work offline before anyone logs in: the worker, the manifest, the scripts."""
+
+    path = "/"
+    opt = PUBLIC
+    include_in_schema = False
+
+    @get("/sw.js")
+    async def service_worker(self) -> Response:
+        """The service worker, from the root so its scope is the whole app; its version hashes what it caches."""
+        version, source = shell.worker_source()
+        return Response(source, media_type="text/javascript",
+                        headers={**NO_CACHE, "X-Fieldapp-Version": version})
+
+    @get("/manifest.webmanifest")
+    async def manifest(self) -> Response:
+        return Response(shell.manifest(), media_type="application/manifest+json", headers=NO_CACHE)
+
+    @get("/offline/{name:str}")
+    async def offline_script(self, name: FromPath[str]) -> Response:
+        """The outbox, sync client and page scripts (kept in fieldapp/offline with the worker)."""
+        source = shell.client_script(name)
+        if source is None:
+            return Response({"error": _("Not found."), "status": 404}, status_code=404)
+        return Response(source, media_type="text/javascript", headers=NO_CACHE)
 
 
-@get("/manifest.webmanifest", opt=PUBLIC, include_in_schema=False)
-async def manifest() -> Response:
-    return Response(shell.manifest(), media_type="application/manifest+json", headers=NO_CACHE)
+class SyncController(Controller):
+    """The sync API the outbox talks to: send records, pull changes, the offline bootstrap, conflicts."""
 
+    path = "/api"
+    dependencies = web.DEPENDENCIES
 
-@get("/offline/{name:str}", opt=PUBLIC, include_in_schema=False)
-async def offline_script(name: FromPath[str]) -> Response:
-    """The outbox, sync client and page scripts (kept in fieldapp/offline with the worker)."""
-    source = shell.client_script(name)
-    if source is None:
-        return Response({"error": _("Not found."), "status": 404}, status_code=404)
-    return Response(source, media_type="text/javascript", headers=NO_CACHE)
+    @post("/sync", guards=[json_body], status_code=200, summary="Send outbox records",
+          description="Up to FIELDAPP_SYNC_BATCH_MAX records in one transaction; one result per record: accepted, "
+                      "duplicate (the same receipt as the first time), conflict (both versions kept) or rejected "
+                      "(validation errors in the user's language). 413 when the body or the batch is too large, "
+                      "415 for a content type other than JSON, 400 for malformed JSON.")
+    async def sync_batch(self, db: web.DB, user: web.CurrentUser, settings: web.AppSettings,
+                         data: JSONBody[sync.SyncBatch]) -> sync.SyncResponse | Response:
+        try:
+            results = sync.ingest(db, user, data, max_records=settings.sync_batch_max)
+        except sync.BatchTooLarge as exc:
+            return Response({"error": _("Too many records in one request (at most %(n)s).", n=exc.limit),
+                             "status": 413, "batch_max": exc.limit}, status_code=413)
+        # The device has its answer first; then the picture, alerts and POR feed follow the new records.
+        return Response(sync.SyncResponse(results=results, server_time=now_iso()),
+                        background=BackgroundTask(_project, db))
 
+    @get("/sync/pull", summary="Changes since a cursor",
+         description="Records of the user's deployments changed after `cursor`, in their current state, "
+                     "and the cursor to send next time; `more` means call again at once.")
+    async def sync_pull(self, db: web.DB, user: web.CurrentUser,
+                        cursor: int = Parameter(default=0, ge=0)) -> sync.PullResponse:
+        return sync.pull(db, user, cursor)
 
-@post("/api/sync", guards=[json_body], status_code=200, summary="Send outbox records",
-      description="Up to FIELDAPP_SYNC_BATCH_MAX records in one transaction; one result per record: accepted, "
-                  "duplicate (the same receipt as the first time), conflict (both versions kept) or rejected "
-                  "(validation errors in the user's language). 413 when the body or the batch is too large, "
-                  "415 for a content type other than JSON, 400 for malformed JSON.")
-async def sync_batch(request: Request, data: JSONBody[sync.SyncBatch]) -> sync.SyncResponse | Response:
-    state = request.app.state
-    try:
-        results = sync.ingest(state.db, request.scope["user"], data, max_records=state.settings.sync_batch_max)
-    except sync.BatchTooLarge as exc:
-        return Response({"error": _("Too many records in one request (at most %(n)s).", n=exc.limit),
-                         "status": 413, "batch_max": exc.limit}, status_code=413)
-    # The device has its answer first; then the picture, alerts and POR feed follow the new records.
-    return Response(sync.SyncResponse(results=results, server_time=now_iso()),
-                    background=BackgroundTask(_project, state.db))
+    @get("/offline/bootstrap", summary="What a device needs offline")
+    async def offline_bootstrap(self, db: web.DB, user: web.CurrentUser, settings: web.AppSettings,
+                                records: bool = Parameter(default=True, description=(
+                                    "false: leave out the recent records (the device pulls changes)"))) -> Bootstrap:
+        data = sync.bootstrap(db, user, i18n.get_locale(), with_records=records)
+        pages = shell.offline_pages([d["id"] for d in data["deployments"]])
+        return Bootstrap(**data, batch_max=settings.sync_batch_max, pages=pages)
+
+    @post("/sync/conflicts/{conflict_id:int}/resolve", status_code=200, guards=[json_body],
+          summary="Settle a conflict")
+    async def resolve_conflict(self, db: web.DB, user: web.CurrentUser, conflict_id: FromPath[int],
+                               data: JSONBody[sync.ConflictResolution]) -> Resolved:
+        return Resolved(resolved=sync.resolve(db, user, conflict_id, data.resolution, data.record_id))
 
 
 async def _project(db) -> None:
@@ -90,50 +123,28 @@ async def _project(db) -> None:
     projections.catch_up(db)
 
 
-@get("/api/sync/pull", summary="Changes since a cursor",
-     description="Records of the user's deployments changed after `cursor`, in their current state, "
-                 "and the cursor to send next time; `more` means call again at once.")
-async def sync_pull(request: Request, cursor: int = Parameter(default=0, ge=0)) -> sync.PullResponse:
-    return sync.pull(request.app.state.db, request.scope["user"], cursor)
+class OfflinePagesController(Controller):
+    """The pages the service worker shows: what waits on this device, and 'not saved on this device'."""
+
+    path = "/"
+    include_in_schema = False
+    dependencies = web.DEPENDENCIES
+
+    @get("/pending", name="pending")
+    async def pending_page(self, request: Request) -> Template:
+        """Records on this device: waiting, needing attention, or safe on the server (filled in from IndexedDB)."""
+        singular = {kind: texts["one"] for kind, texts in KIND_TEXT.items()}
+        context = {
+            "kind_labels": {kind: _(text) for kind, text in singular.items()},
+            "kind_slugs": KIND_SLUGS,
+            "field_labels": {name: _(text) for name, text in FIELD_LABELS.items()},
+        }
+        return web.render(request, "pages/offline/pending.html", "partials/offline/_pending.html", context)
+
+    @get("/offline", name="offline")
+    async def offline_page(self) -> Template:
+        """Shown by the service worker for a page that is not saved on this device."""
+        return Template("pages/offline/offline.html")
 
 
-@get("/api/offline/bootstrap", summary="What a device needs offline")
-async def offline_bootstrap(request: Request, records: bool = Parameter(
-        default=True, description="false: leave out the recent records (the device pulls changes)")) -> Bootstrap:
-    state = request.app.state
-    data = sync.bootstrap(state.db, request.scope["user"], i18n.get_locale(), with_records=records)
-    pages = shell.offline_pages([d["id"] for d in data["deployments"]])
-    return Bootstrap(**data, batch_max=state.settings.sync_batch_max, pages=pages)
-
-
-@post("/api/sync/conflicts/{conflict_id:int}/resolve", status_code=200, guards=[json_body],
-      summary="Settle a conflict")
-async def resolve_conflict(request: Request, conflict_id: FromPath[int],
-                           data: JSONBody[sync.ConflictResolution]) -> Resolved:
-    resolved = sync.resolve(request.app.state.db, request.scope["user"], conflict_id, data.resolution,
-                            data.record_id)
-    return Resolved(resolved=resolved)
-
-
-@get("/pending", name="pending", include_in_schema=False)
-async def pending_page(request: Request) -> Template:
-    """Records on this device: waiting, needing attention, or safe on the server (filled in from IndexedDB)."""
-    from fieldapp.routes.records import FIELD_LABELS, KIND_SLUGS, KIND_TEXT
-    singular = {kind: texts["one"] for kind, texts in KIND_TEXT.items()}  # msgids live in routes/records.py
-    context = {
-        "kind_labels": {kind: _(text) for kind, text in singular.items()},
-        "kind_slugs": KIND_SLUGS,
-        "field_labels": {name: _(text) for name, text in FIELD_LABELS.items()},
-    }
-    partial = web.is_htmx(request)
-    return Template("partials/offline/_pending.html" if partial else "pages/offline/pending.html", context=context)
-
-
-@get("/offline", name="offline", include_in_schema=False)
-async def offline_page() -> Template:
-    """Shown by the service worker for a page that is not saved on this device."""
-    return Template("pages/offline/offline.html")
-
-
-ROUTES = [service_worker, manifest, offline_script, sync_batch, sync_pull, offline_bootstrap, resolve_conflict,
-          pending_page, offline_page]
+ROUTES = [OfflineShellController, SyncController, OfflinePagesController]

@@ -12,57 +12,15 @@ from litestar.response import Redirect, Template
 
 from fieldapp import access, audit, clock, i18n, ids, records, web
 from fieldapp.errors import NotFound, ValidationFailed
-from fieldapp.i18n import gettext, lazy
+from fieldapp.i18n import gettext
+from fieldapp.record_labels import AUDIT_ACTIONS, FIELD_LABELS, KIND_SLUGS, KIND_TEXT, SLUGS
 from fieldapp.services import recording
 
-# URL plural (in /deployments/{id}/{slug}) -> record kind.
-SLUGS = {"contacts": "contact", "tensions": "tension", "interventions": "intervention"}
-KIND_SLUGS = {kind: slug for slug, kind in SLUGS.items()}
 # Newest first on the deployment page: tension observations, interventions, contacts.
 PAGE_ORDER = ("tension", "intervention", "contact")
 DEPLOYMENT_PAGE_LIMIT = 10
 LIST_LIMIT = 200
 LINK_CHOICES = 40
-
-KIND_TEXT = {
-    "contact": {"one": lazy("Contact"), "many": lazy("Contacts"), "new": lazy("New contact"),
-                "edit": lazy("Edit contact"), "none": lazy("No contacts yet.")},
-    "tension": {"one": lazy("Tension observation"), "many": lazy("Tension observations"),
-                "new": lazy("New tension observation"), "edit": lazy("Edit tension observation"),
-                "none": lazy("No tension observations yet.")},
-    "intervention": {"one": lazy("Intervention"), "many": lazy("Interventions"), "new": lazy("New intervention"),
-                     "edit": lazy("Edit intervention"), "none": lazy("No interventions yet.")},
-}
-
-FIELD_LABELS = {
-    "occurred_at": lazy("Time"),
-    "lat": lazy("Latitude"),
-    "lon": lazy("Longitude"),
-    "place_name": lazy("Place"),
-    "notes": lazy("Notes"),
-    "age_band": lazy("Age band"),
-    "group_size": lazy("Group size"),
-    "group_category": lazy("Community or group"),
-    "language": lazy("Language used"),
-    "topics": lazy("Topics"),
-    "feedback_promised": lazy("Feedback promised"),
-    "feedback_given": lazy("Feedback given"),
-    "follow_up": lazy("Follow-up needed"),
-    "referral_target": lazy("Referred to"),
-    "kind": lazy("Kind"),
-    "groups": lazy("Groups involved"),
-    "severity": lazy("Severity"),
-    "trend": lazy("Trend"),
-    "basis": lazy("Basis"),
-    "people_estimate": lazy("Estimated number of people"),
-    "outcome": lazy("Outcome"),
-    "tension_id": lazy("Linked tension observation"),
-    "contact_id": lazy("Linked contact"),
-    "id": lazy("Record"),
-}
-
-AUDIT_ACTIONS = {"create": lazy("Created"), "update": lazy("Edited"), "delete": lazy("Deleted"),
-                 "sync": lazy("Created (synced from the device)")}
 
 
 def _kind_from_slug(slug: str) -> str:
