@@ -14,16 +14,16 @@ from pathlib import Path
 
 from fieldapp import cli, records
 
-_store = records._store
+_insert = records._insert
 
 
-def _store_then_wait(db, user, entries, now, **kwargs):
-    stored = _store(db, user, entries, now, **kwargs)
-    if db.conn.in_transaction and len(entries) >= 50:
+def _insert_then_wait(db, user, rows, now, action):
+    stored = _insert(db, user, rows, now, action)
+    if db.conn.in_transaction and len(rows) >= 50:
         Path(os.environ["FIELDAPP_TEST_BATCH_WRITTEN"]).touch()
         time.sleep(120)
     return stored
 
 
-records._store = _store_then_wait
+records._insert = _insert_then_wait
 cli.main(sys.argv[1:])
