@@ -7,6 +7,7 @@
 
   var Outbox = self.FieldappOutbox;
   var Sync = self.FieldappSync;
+  var Retry = self.FieldappRetry;
   var PERIODIC_MS = 60 * 1000;
   var BACKOFF_MIN_MS = 1000;
   var BACKOFF_MAX_MS = 5 * 60 * 1000;
@@ -93,11 +94,6 @@
     timer = setTimeout(function () { syncNow("timer"); }, delay);
   }
 
-  function backoffDelay() {
-    var ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, attempt));
-    return Math.max(BACKOFF_MIN_MS, Math.round(ceiling * (0.5 + Math.random() * 0.5)));  // jitter
-  }
-
   /* One sync round (send, pull, refresh); a call while one runs makes it run once more after. */
   function syncNow(reason) {
     if (!me()) return Promise.resolve(null);
@@ -112,7 +108,7 @@
         schedule(PERIODIC_MS);
       } else if (!result.login) {
         attempt += 1;
-        schedule(backoffDelay());
+        schedule(Retry.delay(attempt, BACKOFF_MIN_MS, BACKOFF_MAX_MS));
       }
       if (reason === "manual") {
         if (result.ok) setMessage(result.attention ? text("attention") : text("synced"));
