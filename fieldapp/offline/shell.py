@@ -12,8 +12,10 @@ from pathlib import Path
 
 OFFLINE_DIR = Path(__file__).parent
 STATIC_DIR = OFFLINE_DIR.parent / "static"
-# Scripts of the offline contract, served from /offline/<name> and loaded by every page (in this order).
-CLIENT_SCRIPTS = ("outbox.js", "sync-client.js", "client.js")
+# Scripts of the offline contract, served from /offline/<name> and loaded by every page (in this order:
+# each page script uses the ones before it; client.js wires them at start).
+CLIENT_SCRIPTS = ("outbox.js", "sync-client.js", "retry.js", "page.js", "status-strip.js", "pending.js",
+                  "sync-schedule.js", "settle.js", "capture.js", "app-update.js", "device-copies.js", "client.js")
 # Parts of the worker shared with the pages come first; other areas add fieldapp/offline/sw_*.js.
 WORKER_SHARED = ("outbox.js", "sync-client.js")
 WORKER_MAIN = "sw.js"

@@ -1,0 +1,251 @@
+/* fieldapp capture: a capture form (form[data-outbox]) goes into the outbox first, on every network,
+ * then is sent; the form tells where the record is and gets ready for the next one. Separate because it
+ * is the one way a record enters the outbox from a page.
+ */
+(function (root) {
+  "use strict";
+
+  var Client = root.FieldappClient;
+  var Outbox = root.FieldappOutbox;
+  var Sync = root.FieldappSync;
+  var page = Client.page;
+  var strip = Client.strip;
+  var schedule = Client.schedule;
+  var me = page.me;
+  var text = page.text;
+  var mark = page.mark;
+  var helsinkiInput = page.helsinkiInput;
+  var showTime = page.showTime;
+  var FOLLOW_UP_MS = 15000;   // an acknowledgement this soon after saving online leads on, like a plain form post
+
+  function formValues(form) {
+    var values = {};
+    var checkboxNames = {};
+    form.querySelectorAll("input[type=checkbox][name]").forEach(function (box) {
+      checkboxNames[box.name] = (checkboxNames[box.name] || 0) + 1;
+    });
+    new FormData(form).forEach(function (value, name) {
+      if (typeof value !== "string" || name === "_csrf" || name === "id" || name === "device_time" || name === "version") return;
+      if (name.slice(-2) === "[]") name = name.slice(0, -2);
+      if (checkboxNames[name] > 1) values[name] = (values[name] || []).concat([value]);
+      else if (name in values) values[name] = [].concat(values[name], [value]);
+      else values[name] = value;
+    });
+    Object.keys(checkboxNames).forEach(function (name) {
+      if (checkboxNames[name] > 1 && !(name in values)) values[name] = [];
+    });
+    if (!values.occurred_at) values.occurred_at = helsinkiInput(new Date());  // the time of saving, not of syncing
+    return values;
+  }
+
+  function fillForm(form, values) {
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!el.name || !(el.name in values) || el.name === "_csrf") return;
+      var value = values[el.name];
+      if (el.type === "checkbox" || el.type === "radio") {
+        el.checked = Array.isArray(value) ? value.indexOf(el.value) >= 0 : String(value) === el.value;
+      } else if (el.type !== "hidden" && el.type !== "submit" && el.type !== "button") {
+        el.value = value == null ? "" : String(value);
+      }
+    });
+  }
+
+  function editing(form) { return form.hasAttribute("data-base-version"); }
+
+  // The closed "Time and place" section shows the time the form now holds, not the one of a cached page.
+  function showFormTime(form) {
+    var box = form.querySelector("[data-time-summary]");
+    if (!box) return;
+    var old = box.textContent;
+    var cut = old.indexOf(" · ");
+    box.textContent = showTime(Date.now(), true) + (cut >= 0 ? old.slice(cut) : "");
+  }
+
+  function freshForm(form) {
+    var id = Outbox.newId();
+    form.dataset.clientId = id;
+    var idInput = form.querySelector("input[name=id]");
+    if (idInput) idInput.value = id;
+    var time = form.querySelector("input[name=occurred_at]");
+    if (time) { time.value = helsinkiInput(new Date()); showFormTime(form); }
+    var deviceTime = form.querySelector("input[name=device_time]");
+    if (deviceTime) deviceTime.value = new Date().toISOString();
+    delete form.dataset.replace;
+    delete form.dataset.dirty;
+  }
+
+  function formNotice(form, message, kind, links) {
+    var notice = form.parentNode.querySelector("[data-outbox-notice]");
+    if (!notice) {
+      notice = document.createElement("div");
+      notice.setAttribute("data-outbox-notice", "");
+      notice.tabIndex = -1;
+      form.parentNode.insertBefore(notice, form);
+    }
+    notice.setAttribute("role", kind === "error" ? "alert" : "status");
+    notice.className = "notice outbox-notice " + kind;
+    notice.setAttribute("data-state", kind);
+    notice.textContent = "";
+    var p = document.createElement("p");
+    p.textContent = message;
+    notice.appendChild(p);
+    if (links) {
+      var row = document.createElement("p");
+      row.className = "actions";
+      links.forEach(function (link) {
+        var a = document.createElement("a");
+        a.href = link[0];
+        a.textContent = link[1];
+        a.className = "button";
+        row.appendChild(a);
+      });
+      notice.appendChild(row);
+    }
+    return notice;
+  }
+
+  function saveForm(form) {
+    if (form.dataset.saving === "1") return;
+    form.dataset.saving = "1";
+    var tapped = performance.now();
+    var deploymentId = form.dataset.deployment;
+    var edit = editing(form);
+    var baseVersion = edit ? parseInt(form.dataset.baseVersion, 10) : null;
+    if (edit && isNaN(baseVersion)) baseVersion = -1;  // never null: an edit must not become a new record
+    var idInput = form.querySelector("input[name=id]");
+    var entry = {
+      id: edit && idInput && idInput.value ? idInput.value : (form.dataset.replace || form.dataset.clientId || Outbox.newId()),
+      kind: form.dataset.outbox, deployment_id: deploymentId, values: formValues(form),
+      base_version: baseVersion, device_time: new Date().toISOString(), user: me()
+    };
+    var back = [["/deployments/" + deploymentId, text("back")], ["/pending", text("pending")]];
+    var after = edit && form.dataset.recordUrl ? form.dataset.recordUrl : "/deployments/" + deploymentId;
+    Outbox.save(entry).then(function () {
+      var notice = formNotice(form, text("saved"), "saved", back);
+      mark("last-save-ms", (performance.now() - tapped).toFixed(1));
+      notice.setAttribute("data-record-id", entry.id);
+      if (edit) {
+        delete form.dataset.dirty;  // an edit stays on its form: saving again replaces the waiting edit
+      } else {
+        freshForm(form);
+        form.reset();
+        freshForm(form);
+      }
+      delete form.dataset.saving;
+      strip.render();
+      schedule.registerBackgroundSync();
+      if (!navigator.onLine) return null;
+      return schedule.now("save").then(function () {
+        return Promise.all([Outbox.wasSent(entry.id), Outbox.get(entry.id)]);
+      }).then(function (found) {
+        var receipt = found[0];
+        var setAside = found[1];
+        if (!document.contains(notice)) return;
+        if (setAside && setAside.state === "rejected" && !form.dataset.dirty) {
+          // Online the answer comes at once: show it on the form, with what was typed, like a plain post.
+          showRejection(form, setAside, back);
+          return;
+        }
+        if (!receipt || (edit && !(receipt.version > baseVersion))) return;  // (an older receipt of the same id)
+        formNotice(form, text("saved-server"), "server", back).setAttribute("data-record-id", entry.id);
+        if (edit && receipt.version) {  // a further save edits the version just stored
+          form.dataset.baseVersion = String(receipt.version);
+          var versionInput = form.querySelector("input[name=version]");
+          if (versionInput) versionInput.value = String(receipt.version);
+        }
+        if (!form.dataset.dirty && performance.now() - tapped < FOLLOW_UP_MS) {
+          strip.flashNextPage(text("saved-server"));
+          location.assign(after);
+        }
+      });
+    }, function (err) {
+      // Never a silent loss: say so, keep the form as it is, and try the server directly.
+      delete form.dataset.saving;
+      formNotice(form, text("storage-failed"), "error").focus();
+      if (window.console) console.error("fieldapp outbox:", err);
+      if (!navigator.onLine) return null;
+      return Sync.sendNow(entry).then(function (result) {
+        if (result && (result.status === "accepted" || result.status === "duplicate")) {
+          formNotice(form, text("sent-direct"), "server", back);
+          if (edit) return;
+          form.reset();
+          freshForm(form);
+        }
+      }, function () { /* the message above stands; what was typed is still in the form */ });
+    });
+  }
+
+  function fieldLabel(form, name) {
+    var label = form.querySelector('label[for="f-' + name + '"]') || form.querySelector("#f-" + name + " legend");
+    return label ? label.textContent.replace(/\s*\(.*\)\s*$/, "").trim() : name;
+  }
+
+  function showRejection(form, entry, back) {
+    fillForm(form, entry.values);
+    form.dataset.replace = entry.id;
+    var result = entry.result || {};
+    var notice = formNotice(form, result.message || text("attention"), "error", back);
+    notice.setAttribute("data-record-id", entry.id);
+    var list = document.createElement("ul");
+    Object.keys(result.errors || {}).forEach(function (name) {
+      var item = document.createElement("li");
+      item.textContent = fieldLabel(form, name) + ": " + result.errors[name];
+      list.appendChild(item);
+    });
+    notice.insertBefore(list, notice.childNodes[1] || null);
+    notice.focus();
+  }
+
+  function addDeviceLinks(form) {
+    // An intervention may point to a tension observation or contact still waiting on this device.
+    var selects = { tension_id: "tension", contact_id: "contact" };
+    Object.keys(selects).forEach(function (name) {
+      var select = form.querySelector("select[name=" + name + "]");
+      if (!select) return;
+      Outbox.list().then(function (entries) {
+        entries.forEach(function (e) {
+          if (e.kind !== selects[name] || e.deployment_id !== form.dataset.deployment || e.user !== me()) return;
+          if (select.querySelector('option[value="' + e.id + '"]')) return;
+          var option = document.createElement("option");
+          option.value = e.id;
+          option.textContent = "• " + (e.values.occurred_at || "").slice(11, 16) + " · " + text("saved");
+          select.appendChild(option);
+        });
+      }).catch(function () { /* the server's choices are still there */ });
+    });
+  }
+
+  function initForms() {
+    var deviceCopy = document.documentElement.getAttribute("data-device-copy") === "1";
+    var params = new URLSearchParams(location.search);
+    document.querySelectorAll("form[data-outbox]").forEach(function (form) {
+      if (form.dataset.outboxReady) return;
+      form.dataset.outboxReady = "1";
+      if (editing(form)) form.dataset.clientId = form.querySelector("input[name=id]").value;  // the record's own id
+      else if (deviceCopy || !form.querySelector("input[name=id]")) freshForm(form);
+      else form.dataset.clientId = form.querySelector("input[name=id]").value || Outbox.newId();
+      form.addEventListener("input", function () { form.dataset.dirty = "1"; });
+      addDeviceLinks(form);
+      var fix = params.get("outbox");
+      if (fix) {
+        Outbox.get(fix).then(function (entry) {
+          if (!entry || entry.kind !== form.dataset.outbox) return;
+          if (entry.state === "rejected") showRejection(form, entry, null);
+          else { fillForm(form, entry.values); form.dataset.replace = entry.id; }
+        });
+      }
+    });
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.matches && form.matches("form[data-outbox]")) {
+      // Outbox first, on every network: htmx and the browser never see this submit.
+      event.preventDefault();
+      event.stopPropagation();
+      saveForm(form);
+    }
+  }, true);
+
+  Client.capture = { initForms: initForms };
+})(self);
