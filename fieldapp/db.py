@@ -8,11 +8,11 @@ from pathlib import Path
 
 import sqlite_utils
 
+from fieldapp import migrations
+
 
 def open_db(path: Path | str | None = None, *, memory: bool = False) -> sqlite_utils.Database:
     """A sqlite-utils Database with the pragmas every connection needs, migrations applied."""
-    from fieldapp.migrations import migrations
-
     if memory or path is None:
         conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
     else:

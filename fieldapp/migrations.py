@@ -1,10 +1,149 @@
-"""Schema migrations: named functions, each in its own transaction. Never edit one that has shipped."""
+"""Schema migrations: named functions, each in its own transaction, applied in the order of their numbers.
+
+Never edit one that has shipped. A migration is frozen: it uses SQL and the data written here, never the
+current domain code (which changes; an old migration must not). tests/test_migrations.py keeps the numbers in
+registration order and this module free of fieldapp imports.
+"""
 
 from sqlite_utils.migrations import Migrations
 
-from fieldapp import categories
-
 migrations = Migrations("fieldapp")
+
+# Until 2026-12 four migrations ran out of their numbers' order; they were renumbered before any database
+# outside development and tests had them. A database that applied the old names is told the new ones.
+RENAMED = {"m005_por": "m002_por", "m004_alerts": "m003_alerts", "m002_sync": "m004_sync",
+           "m003_picture": "m005_picture"}
+
+
+def apply(db) -> None:
+    """Apply what is pending, after renaming the migrations an older database knows by their old names."""
+    if db["_sqlite_migrations"].exists():
+        for old, new in RENAMED.items():
+            db.execute("UPDATE _sqlite_migrations SET name = ? WHERE migration_set = ? AND name = ?",
+                       [new, migrations.name, old])
+    migrations.apply(db)
+
+
+# The category lists m001_core seeds (code, fi, sv, en); afterwards they are edited as data (categories.py).
+SEEDED_CATEGORIES: dict[str, list[tuple[str, str, str, str]]] = {
+    "deployment_kind": [
+        ("demonstration", "Mielenosoitus", "Demonstration", "Demonstration"),
+        ("public_event", "Yleisötapahtuma", "Publikevenemang", "Public event"),
+        ("youth_event", "Nuorisotapahtuma", "Ungdomsevenemang", "Youth event"),
+        ("community_visit", "Yhteisövierailu", "Besök i gemenskap", "Community visit"),
+        ("popup_station", "Pop-up-poliisipiste", "Pop up-polispunkt", "Pop-up station"),
+        ("other", "Muu", "Annat", "Other"),
+    ],
+    "age_band": [
+        ("child", "Alle 15", "Under 15", "Under 15"),
+        ("15_17", "15–17", "15–17", "15–17"),
+        ("18_29", "18–29", "18–29", "18–29"),
+        ("30_49", "30–49", "30–49", "30–49"),
+        ("50_64", "50–64", "50–64", "50–64"),
+        ("65_plus", "65+", "65+", "65+"),
+        ("mixed", "Eri-ikäisiä", "Blandade åldrar", "Mixed ages"),
+    ],
+    "group_size": [
+        ("1", "Yksi henkilö", "En person", "One person"),
+        ("2_5", "2–5 henkilöä", "2–5 personer", "2–5 people"),
+        ("6_20", "6–20 henkilöä", "6–20 personer", "6–20 people"),
+        ("21_plus", "Yli 20 henkilöä", "Över 20 personer", "More than 20 people"),
+    ],
+    "group_category": [
+        ("general_public", "Yleisö", "Allmänheten", "General public"),
+        ("youth", "Nuoret", "Unga", "Young people"),
+        ("demonstrators", "Mielenosoittajat", "Demonstranter", "Demonstrators"),
+        ("counter_demonstrators", "Vastamielenosoittajat", "Motdemonstranter", "Counter-demonstrators"),
+        ("religious_community", "Uskonnollinen yhteisö", "Religiöst samfund", "Religious community"),
+        ("ethnic_minority", "Etninen vähemmistö", "Etnisk minoritet", "Ethnic minority"),
+        ("sexual_gender_minority", "Seksuaali- ja sukupuolivähemmistö", "Sexuell minoritet och könsminoritet", "Sexual and gender minority"),
+        ("asylum_seekers", "Turvapaikanhakijat", "Asylsökande", "Asylum seekers"),
+        ("supporters_group", "Kannattajaryhmä", "Supportergrupp", "Supporters' group"),
+        ("residents", "Asukkaat", "Invånare", "Residents"),
+        ("business_staff", "Yritysten henkilökunta", "Företagspersonal", "Business staff"),
+        ("other", "Muu ryhmä", "Annan grupp", "Other group"),
+    ],
+    "language": [
+        ("fi", "Suomi", "Finska", "Finnish"),
+        ("sv", "Ruotsi", "Svenska", "Swedish"),
+        ("en", "Englanti", "Engelska", "English"),
+        ("ru", "Venäjä", "Ryska", "Russian"),
+        ("ar", "Arabia", "Arabiska", "Arabic"),
+        ("so", "Somali", "Somaliska", "Somali"),
+        ("et", "Viro", "Estniska", "Estonian"),
+        ("uk", "Ukraina", "Ukrainska", "Ukrainian"),
+        ("other", "Muu kieli", "Annat språk", "Other language"),
+    ],
+    "topic": [
+        ("safety_worry", "Turvallisuushuoli", "Oro för säkerheten", "Safety worry"),
+        ("hate_speech", "Koettu vihapuhe", "Upplevt hatprat", "Experienced hate speech"),
+        ("hate_act", "Koettu viharikos tai vihateko", "Upplevt hatbrott eller hatdåd", "Experienced act of hatred"),
+        ("rumour", "Huhu", "Rykte", "Rumour"),
+        ("licence_matter", "Lupa-asia", "Tillståndsärende", "Licence matter"),
+        ("question_police", "Kysymys poliisista", "Fråga om polisen", "Question about the police"),
+        ("tip", "Vihje", "Tips", "Tip"),
+        ("neighbourhood", "Asuinalueen asia", "Bostadsområdet", "Neighbourhood matter"),
+        ("youth_concern", "Huoli nuoresta", "Oro för en ung person", "Concern about a young person"),
+        ("feedback_police", "Palaute poliisille", "Respons till polisen", "Feedback to the police"),
+        ("other", "Muu aihe", "Annat ämne", "Other topic"),
+    ],
+    "referral_target": [
+        ("ankkuri", "Ankkuri-tiimi", "Ankkuriteamet", "Anchor (Ankkuri) team"),
+        ("victim_support", "Rikosuhripäivystys", "Brottsofferjouren", "Victim Support"),
+        ("mediation_office", "Sovittelutoimisto", "Medlingsbyrån", "Mediation office"),
+        ("youth_services", "Nuorisopalvelut", "Ungdomstjänster", "Youth services"),
+        ("social_services", "Sosiaalipalvelut", "Socialtjänster", "Social services"),
+        ("ngo", "Järjestö", "Organisation", "NGO"),
+        ("exit_programme", "Exit-ohjelma", "Exitprogram", "Exit programme"),
+        ("other", "Muu taho", "Annan instans", "Other service"),
+    ],
+    "tension_kind": [
+        ("verbal_confrontation", "Sanallinen yhteenotto", "Verbal konfrontation", "Verbal confrontation"),
+        ("hate_speech_symbols", "Vihapuhe tai -symbolit", "Hatprat eller hatsymboler", "Hate speech or symbols"),
+        ("provocation", "Provosointi", "Provokation", "Provocation"),
+        ("crowd_movement", "Joukon liikehdintä", "Folkmassans rörelse", "Crowd movement"),
+        ("rumour_online", "Huhu tai verkosta leviävä", "Rykte eller spridning från nätet", "Rumour or online spillover"),
+        ("counter_demo_contact", "Kontakti vastamielenosoitukseen", "Kontakt med motdemonstration", "Counter-demonstration contact"),
+        ("hostility_police", "Vihamielisyys poliisia kohtaan", "Fientlighet mot polisen", "Hostility towards the police"),
+        ("physical_scuffle", "Tönimistä tai käsirysy", "Knuffar eller handgemäng", "Pushing or scuffle"),
+        ("other", "Muu jännite", "Annan spänning", "Other tension"),
+    ],
+    "severity": [
+        ("1", "1 – Rauhallinen", "1 – Lugnt", "1 – Calm"),
+        ("2", "2 – Lievä jännite", "2 – Lätt spänning", "2 – Slight tension"),
+        ("3", "3 – Selvä jännite", "3 – Tydlig spänning", "3 – Clear tension"),
+        ("4", "4 – Kärjistyvä", "4 – Tillspetsad", "4 – Escalating"),
+        ("5", "5 – Vakava", "5 – Allvarlig", "5 – Serious"),
+        ("6", "6 – Väkivaltainen", "6 – Våldsam", "6 – Violent"),
+    ],
+    "trend": [
+        ("rising", "Kasvava", "Ökande", "Rising"),
+        ("stable", "Vakaa", "Stabil", "Stable"),
+        ("easing", "Laantuva", "Avtagande", "Easing"),
+    ],
+    "basis": [
+        ("observed", "Havaittu itse", "Egen observation", "Observed"),
+        ("reported", "Kerrottu", "Rapporterat", "Reported"),
+        ("assessment", "Arvio", "Bedömning", "Assessment"),
+    ],
+    "intervention_kind": [
+        ("dialogue", "Dialogi tai rauhoittaminen", "Dialog eller deeskalering", "Dialogue or de-escalation"),
+        ("advice", "Neuvonta", "Rådgivning", "Advice"),
+        ("mediation", "Ennalta estävä sovittelu", "Förebyggande medling", "Preventive mediation"),
+        ("organiser_negotiation", "Neuvottelu järjestäjien kanssa", "Förhandling med arrangörer", "Negotiation with organisers"),
+        ("separating_groups", "Ryhmien erottaminen", "Åtskiljande av grupper", "Separating groups"),
+        ("referral", "Ohjaus palveluihin", "Hänvisning till tjänster", "Referral to services"),
+        ("other", "Muu toimenpide", "Annan åtgärd", "Other"),
+    ],
+    "outcome": [
+        ("resolved", "Tilanne rauhoittui", "Situationen lugnade sig", "Calmed down"),
+        ("partly", "Osittain rauhoittui", "Delvis lugnare", "Partly calmed"),
+        ("not_resolved", "Ei vaikutusta", "Ingen effekt", "No effect"),
+        ("referred", "Ohjattu eteenpäin", "Hänvisad vidare", "Referred on"),
+        ("ongoing", "Jatkuu", "Pågår", "Ongoing"),
+    ],
+}
+
 
 _AUDIT_COLUMNS = """
     version INTEGER NOT NULL DEFAULT 1,
@@ -147,11 +286,14 @@ def m001_core(db):
         CREATE INDEX audit_record ON audit_log(record_type, record_id);
         """
     )
-    categories.seed_defaults(db)
+    db["categories"].insert_all(
+        [{"list": name, "code": code, "label_fi": fi, "label_sv": sv, "label_en": en, "sort": i, "active": 1}
+         for name, items in SEEDED_CATEGORIES.items() for i, (code, fi, sv, en) in enumerate(items)],
+        pk=("list", "code"), ignore=True)
 
 
 @migrations()
-def m005_por(db):
+def m002_por(db):
     # One statement at a time: executescript would commit and break the migration's transaction.
     db.execute("""
         CREATE TABLE por_outbox (
@@ -180,7 +322,7 @@ def m005_por(db):
 
 
 @migrations()
-def m004_alerts(db):
+def m003_alerts(db):
     db.executescript(
         """
         CREATE TABLE push_subscriptions (
@@ -245,7 +387,7 @@ def m004_alerts(db):
 
 
 @migrations()
-def m002_sync(db):
+def m004_sync(db):
     # One statement at a time: executescript would commit and break the migration's transaction.
     # The change log the devices pull from: one row per write, seq only grows.
     db.execute("""
@@ -299,7 +441,7 @@ def m002_sync(db):
 
 
 @migrations()
-def m003_picture(db):
+def m005_picture(db):
     # Situation picture (fieldapp/picture/): located tension observations with their h3 cell, links of
     # interventions to them, and hourly/daily roll-ups per resolution, cell, tension kind and group category.
     db.execute("""
@@ -352,8 +494,8 @@ def m003_picture(db):
             parent INTEGER NOT NULL,
             PRIMARY KEY (res, unit_id, parent)
         ) WITHOUT ROWID""")
-    from fieldapp import picture  # records stored before this migration enter the picture
-    picture.rebuild(db)
+    # No database that held records before the picture existed is left (it shipped with the first release);
+    # for one, picture.rebuild() adds them.
 
 
 @migrations()
