@@ -14,11 +14,10 @@ import base64
 import hashlib
 import json
 import logging
-import random
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from fieldapp import audit
+from fieldapp import audit, retry
 from fieldapp import deployments as deployments_domain
 from fieldapp.accounts import User
 from fieldapp.clock import HELSINKI, iso, parse, utcnow
@@ -36,7 +35,9 @@ TTL_SECONDS = {"info": 24 * 3600, "warning": 6 * 3600, "urgent": 3600}
 URGENCY = {"info": "normal", "warning": "high", "urgent": "high"}
 MAX_ATTEMPTS = 8
 LEASE = timedelta(minutes=2)  # a claimed delivery comes due again if its sender died mid-send
+BACKOFF_BASE = 2.0  # seconds after the first failed attempt
 BACKOFF_MAX = 300.0
+BACKOFF_SPREAD = (0.8, 1.2)
 # A tension observation that arrives long after it happened is history, not a warning.
 AUTO_WINDOW = timedelta(hours=12)
 HOTSPOT_RES = 8  # situation-picture cells about 0.9 km across: a square, a block
@@ -364,7 +365,7 @@ def retry_delay(attempts: int, retry_after: float | None) -> float:
     """Seconds until the next try: what the push service asked for, else exponential backoff with jitter."""
     if retry_after is not None:
         return max(float(retry_after), 1.0)
-    return min(2.0 ** attempts, BACKOFF_MAX) * random.uniform(0.8, 1.2)
+    return retry.backoff(attempts, BACKOFF_BASE, BACKOFF_MAX, spread=BACKOFF_SPREAD)
 
 
 def record_outcomes(db, outcomes: list, now: datetime | None = None) -> None:
