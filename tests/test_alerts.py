@@ -330,7 +330,7 @@ def test_demo_data_can_be_reloaded_with_alerts_present(db):
 
 
 def test_push_addresses_outside_the_push_services_are_refused():
-    ok = alerts._endpoint_ok
+    ok = alerts.subscriptions._endpoint_ok
     hosts = alerts.allowed_push_hosts("")
     assert ok("https://fcm.googleapis.com/fcm/send/abc", hosts)
     assert ok("https://updates.push.services.mozilla.com/wpush/v2/abc", hosts)

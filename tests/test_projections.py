@@ -113,7 +113,7 @@ def test_a_record_whose_projection_fails_is_skipped_and_never_holds_up_the_other
 def test_severe_tension_alerts_the_leads_once_the_batch_is_projected(memory_db):
     db = memory_db
     unit_id, lead, officer, deployment = _unit(db)
-    alerts.store_rule_settings(db, 5)
+    alerts.rules.store_rule_settings(db, 5)
     sync.ingest(db, officer, sync.SyncBatch(records=[_tension_item(deployment["id"], severity=6),
                                                      _tension_item(deployment["id"], severity=2)]))
     assert db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0] == 0

@@ -9,7 +9,7 @@ from email.utils import format_datetime
 import pytest
 
 from fieldapp import por, retry
-from fieldapp import alerts as deliveries  # the push queue (fieldapp/alerts.py)
+from fieldapp.alerts import deliveries
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
