@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 
-from fieldapp import alerts, push
+from fieldapp import push
 from fieldapp.alerts import deliveries
 from fieldapp.clock import iso, utcnow
 from fieldapp.db import open_db, write
@@ -153,13 +153,10 @@ class PushWorker(BackgroundWorker):
                 log.exception("could not release unsent push deliveries")
 
 
-def install(db, settings, on_startup: list, on_shutdown: list, state: dict | None = None) -> PushWorker:
-    """Store the alert rule thresholds, create the VAPID keys on first start, run the sender with the app."""
-    alerts.rules.store_rule_settings(db, settings.alert_severity, settings.alert_hotspot_score or None)
+def install(settings, on_startup: list, on_shutdown: list) -> PushWorker:
+    """Create the VAPID keys on first start and run the sender with the app."""
     push.load_vapid(settings)
     worker = PushWorker(settings)
     on_startup.append(worker.start)
     on_shutdown.append(worker.stop)
-    if state is not None:
-        state["push_worker"] = worker
     return worker

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from fieldapp import accounts, alerts, demo, deployments, records
+from fieldapp.alerts import rules as alert_rules
 from fieldapp.clock import iso, utcnow
 from fieldapp.settings import Settings
 from tests.push_service import PushClient
@@ -293,6 +294,13 @@ def test_the_threshold_comes_from_the_settings(db_path):
     records.create(app.state.db, user(app.state.db, "officer1"), "tension", current_deployment(app.state.db), tension(3))
     assert [level for level, _key in auto_alerts(app.state.db, before)] == ["warning"]
     app.state.db.conn.close()
+
+
+def test_the_rule_thresholds_are_stored_for_the_projections_and_a_hotspot_score_of_0_is_off(memory_db):
+    alert_rules.configure(memory_db, tension_severity=4, hotspot_score=0)
+    assert alert_rules.thresholds(memory_db) == {"tension_severity": 4, "hotspot_score": None}
+    alert_rules.configure(memory_db, tension_severity=6, hotspot_score=30)
+    assert alert_rules.thresholds(memory_db) == {"tension_severity": 6, "hotspot_score": 30}
 
 
 def test_a_cell_whose_recent_score_reaches_the_level_alerts_the_leads_once_a_day(db_path):

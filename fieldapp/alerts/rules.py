@@ -26,14 +26,18 @@ HOTSPOT_RES = 8  # situation-picture cells about 0.9 km across: a square, a bloc
 HOTSPOT_WINDOW = timedelta(hours=3)
 
 
-def store_rule_settings(db, tension_severity: int, hotspot_score: float | None = None) -> None:
-    """Record the running configuration's thresholds, so that the projections can read them."""
+def configure(db, tension_severity: int, hotspot_score: float | None) -> None:
+    """Record the running configuration's thresholds (at app start), so that the projections can read them.
+
+    A hotspot score of 0 or None turns the hotspot rule off.
+    """
     with write(db):
         db.execute("UPDATE alert_config SET tension_severity = ?, hotspot_score = ?, updated_at = ? WHERE id = 1",
-                   [int(tension_severity), hotspot_score, iso(utcnow())])
+                   [int(tension_severity), hotspot_score or None, iso(utcnow())])
 
 
-def rule_settings(db) -> dict:
+def thresholds(db) -> dict:
+    """The thresholds configure() stored: tension_severity and hotspot_score (None: the hotspot rule is off)."""
     return one(db, "SELECT tension_severity, hotspot_score FROM alert_config WHERE id = 1") or {
         "tension_severity": 5, "hotspot_score": None}
 
@@ -54,7 +58,7 @@ def record_written(db, kind_name: str, record: dict) -> None:
 
 
 def records_written(db, kind_name: str, records: list[dict]) -> None:
-    """record_written() for many records of one kind (a sync batch), in their order: the rule settings
+    """record_written() for many records of one kind (a sync batch), in their order: the thresholds
     and each deployment are read once."""
     if kind_name != "tension":
         return
@@ -74,7 +78,7 @@ def records_written(db, kind_name: str, records: list[dict]) -> None:
         deployment = deployments[record["deployment_id"]]
         if deployment is None:
             continue
-        config = config or rule_settings(db)
+        config = config or thresholds(db)
         _severe_tension(db, record, deployment, config["tension_severity"])
         if config["hotspot_score"]:
             _hotspot(db, record, deployment, config["hotspot_score"])
