@@ -47,19 +47,9 @@ def _unit_leads(db, unit_id: str) -> list[str]:
         "SELECT id FROM users WHERE unit_id = ? AND role = 'lead' AND active = 1 ORDER BY id", [unit_id])]
 
 
-def record_written(db, kind_name: str, record: dict) -> None:
-    """The automatic rules, applied to every created, edited and deleted record (fieldapp/projections.py).
-
-    A recent tension observation at or above the configured severity alerts the unit's leads (once per
-    observation); a situation-picture cell whose recent score reaches the configured level alerts them
-    too (once per cell and day).
-    """
-    records_written(db, kind_name, [record])
-
-
 def records_written(db, kind_name: str, records: list[dict]) -> None:
-    """record_written() for many records of one kind (a sync batch), in their order: the thresholds
-    and each deployment are read once."""
+    """The automatic rules, applied to created, edited and deleted records of one kind (a form's record or
+    a sync batch, in their order: fieldapp/projections.py); the thresholds and each deployment are read once."""
     if kind_name != "tension":
         return
     now = utcnow()
