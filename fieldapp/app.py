@@ -16,8 +16,20 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from fieldapp import por_worker, projections, push_worker, web
+from fieldapp.alerts import rules as alert_rules
 from fieldapp.db import open_db
-from fieldapp.routes import admin, alerts, auth, deployments, home, offline, picture, por_admin, records, reports
+from fieldapp.routes import (
+    admin,
+    alerts,
+    auth,
+    deployments,
+    home,
+    offline,
+    picture,
+    por_admin,
+    records,
+    reports,
+)
 from fieldapp.settings import Settings
 from fieldapp.templating import make_environment
 
@@ -37,7 +49,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     por_feed = por_worker.install(db, settings, on_startup, on_shutdown)  # no POR URL: nothing queued, no worker
 
     # Alert rule thresholds into the database (the projections have no settings), VAPID keys, push sender.
-    push_sender = push_worker.install(db, settings, on_startup, on_shutdown)
+    alert_rules.configure(db, settings.alert_severity, settings.alert_hotspot_score)
+    push_sender = push_worker.install(settings, on_startup, on_shutdown)
     # Records written but not yet projected (the server stopped right after a sync's commit): apply them now.
     projections.catch_up(db)
     env = make_environment()

@@ -8,7 +8,14 @@ from typing import Annotated
 import msgspec
 
 from fieldapp import audit, categories
-from fieldapp.access import POPUP, can_record, can_view, recordable, visible, visible_sql  # noqa: F401 (POPUP, can_record, visible: TRANSITION re-exports)
+from fieldapp.access import (  # noqa: F401 (POPUP, can_record, visible: TRANSITION re-exports)
+    POPUP,
+    can_record,
+    can_view,
+    recordable,
+    visible,
+    visible_sql,
+)
 from fieldapp.accounts import User, officers_of_unit
 from fieldapp.clock import iso, now_iso, parse, utcnow
 from fieldapp.db import one, write

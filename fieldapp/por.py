@@ -21,10 +21,9 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timedelta
 
-from fieldapp import audit
+from fieldapp import audit, retry
 from fieldapp.clock import iso, now_iso, parse, utcnow
 from fieldapp.db import one, write
 from fieldapp.record_values import KINDS, decode
@@ -103,30 +102,6 @@ def next_due_at(db) -> datetime | None:
     return parse(row["at"]) if row and row["at"] else None
 
 
-def backoff_delay(attempts: int, base: float = DEFAULT_BACKOFF_BASE, cap: float = DEFAULT_BACKOFF_MAX,
-                  rng: random.Random | None = None) -> float:
-    """Seconds to wait after the n-th failed attempt: exponential, capped, with 'equal jitter'."""
-    rng = rng or random
-    delay = min(cap, base * (2 ** max(0, attempts - 1)))
-    return delay / 2 + rng.uniform(0, delay / 2)
-
-
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """The wait a Retry-After header asks for (seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or utcnow())).total_seconds())
-
-
 @dataclass
 class Outcome:
     """What one delivery attempt came to."""
@@ -160,14 +135,14 @@ def deliver(db, client, row: dict, url: str, token: str, *, backoff_base: float 
         else:
             outcome = Outcome(False, f"HTTP {response.status_code} {response.reason_phrase}".strip()[:ERROR_CHARS],
                               hold_queue=response.status_code in ENDPOINT_BUSY)
-            retry_after = retry_after_seconds(response.headers.get("retry-after"))
+            retry_after = retry.retry_after_seconds(response.headers.get("retry-after"))
     now = utcnow()
     if outcome.delivered:
         with write(db):
             db.execute("UPDATE por_outbox SET state = 'delivered', attempts = ?, delivered_at = ?, last_error = '' "
                        "WHERE id = ?", [attempts, iso(now), row["id"]])
         return outcome
-    wait = backoff_delay(attempts, backoff_base, backoff_max, rng)
+    wait = retry.backoff(attempts, backoff_base, backoff_max, rng)  # equal jitter: half to all of the delay
     if retry_after is not None:
         wait = max(wait, min(retry_after, RETRY_AFTER_MAX))
         outcome.hold_queue = True

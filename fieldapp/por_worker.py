@@ -84,7 +84,7 @@ class PorWorker(BackgroundWorker):
         self._wake.clear()
 
 
-def install(db, settings, on_startup: list, on_shutdown: list, state: dict | None = None) -> PorWorker | None:
+def install(db, settings, on_startup: list, on_shutdown: list) -> PorWorker | None:
     """Record the endpoint in the database and, when one is set, start the worker with the app."""
     por.configure(db, settings.por_url)
     if not settings.por_url:
@@ -92,6 +92,4 @@ def install(db, settings, on_startup: list, on_shutdown: list, state: dict | Non
     worker = PorWorker(settings)
     on_startup.append(worker.start)
     on_shutdown.append(worker.stop)
-    if state is not None:
-        state["por_worker"] = worker
     return worker

@@ -13,7 +13,6 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid
 
-from fieldapp import i18n
+from fieldapp import i18n, retry
 from fieldapp.alerts import LEVELS, TTL_SECONDS, URGENCY
 from fieldapp.i18n import lazy
 
@@ -87,20 +86,6 @@ class Outcome:
     error: str = ""
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Retry-After as seconds to wait: delta-seconds or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return max(0.0, when - (now if now is not None else time.time()))
-
-
 def classify(delivery_id: int, status: int, retry_after: str | None, text: str = "") -> Outcome:
     """Map a push service's answer to what the queue does next."""
     if status < 300:
@@ -108,7 +93,7 @@ def classify(delivery_id: int, status: int, retry_after: str | None, text: str =
     if status in (404, 410):
         return Outcome(delivery_id, "expired", status, error="subscription gone")
     if status == 429 or status >= 500:
-        return Outcome(delivery_id, "retry", status, parse_retry_after(retry_after), text[:200])
+        return Outcome(delivery_id, "retry", status, retry.retry_after_seconds(retry_after), text[:200])
     return Outcome(delivery_id, "failed", status, error=text[:200])
 
 

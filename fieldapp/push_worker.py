@@ -16,7 +16,8 @@ import queue
 import threading
 import time
 
-from fieldapp import alerts, push
+from fieldapp import push
+from fieldapp.alerts import deliveries
 from fieldapp.clock import iso, utcnow
 from fieldapp.db import open_db, write
 from fieldapp.workers import BackgroundWorker
@@ -77,7 +78,7 @@ class PushWorker(BackgroundWorker):
             try:
                 room = self.concurrency * 4 - in_flight
                 if room > 0:
-                    for row in alerts.claim_due(db, room):
+                    for row in deliveries.claim_due(db, room):
                         self._ensure_senders(jobs, results)
                         jobs.put(row)
                         in_flight += 1
@@ -91,7 +92,7 @@ class PushWorker(BackgroundWorker):
                 waiting = in_flight - len(answers)
                 if answers and (len(answers) >= FLUSH_SIZE or waiting == 0
                                 or time.monotonic() - last_flush > FLUSH_EVERY):
-                    alerts.record_outcomes(db, answers)
+                    deliveries.record_outcomes(db, answers)
                     in_flight -= len(answers)
                     answers = []
                     last_flush = time.monotonic()
@@ -101,7 +102,7 @@ class PushWorker(BackgroundWorker):
                 log.exception("push delivery round failed")
                 self._stop.wait(self.poll_seconds)
         if answers:
-            alerts.record_outcomes(db, answers)
+            deliveries.record_outcomes(db, answers)
 
     def _sender(self, vapid, jobs: queue.Queue, results: queue.Queue) -> None:
         import requests
@@ -126,7 +127,7 @@ class PushWorker(BackgroundWorker):
 
     def _sleep(self, db) -> None:
         wait = self.poll_seconds
-        next_at = alerts.next_due_at(db)
+        next_at = deliveries.next_due_at(db)
         if next_at is not None:
             wait = min(wait, max(0.0, (next_at - utcnow()).total_seconds()))
         self._wake.wait(max(wait, 0.01))
@@ -152,13 +153,10 @@ class PushWorker(BackgroundWorker):
                 log.exception("could not release unsent push deliveries")
 
 
-def install(db, settings, on_startup: list, on_shutdown: list, state: dict | None = None) -> PushWorker:
-    """Store the alert rule thresholds, create the VAPID keys on first start, run the sender with the app."""
-    alerts.store_rule_settings(db, settings.alert_severity, settings.alert_hotspot_score or None)
+def install(settings, on_startup: list, on_shutdown: list) -> PushWorker:
+    """Create the VAPID keys on first start and run the sender with the app."""
     push.load_vapid(settings)
     worker = PushWorker(settings)
     on_startup.append(worker.start)
     on_shutdown.append(worker.stop)
-    if state is not None:
-        state["push_worker"] = worker
     return worker

@@ -25,8 +25,16 @@ from fieldapp.i18n import gettext as _
 from fieldapp.ids import is_valid_id, new_id  # noqa: F401 (new_id is used by demo data too)
 from fieldapp.offline import changes as offline_changes
 from fieldapp.record_values import (  # noqa: F401 (the kinds, their fields and validate() are part of this API)
-    DEVICE_CLOCK_TOLERANCE, FIELD_NAMES, KINDS, BatchCache, RecordKind, ValidationFailed,
-    content, decode, validate)
+    DEVICE_CLOCK_TOLERANCE,
+    FIELD_NAMES,
+    KINDS,
+    BatchCache,
+    RecordKind,
+    ValidationFailed,
+    content,
+    decode,
+    validate,
+)
 
 
 class IdConflict(Exception):

@@ -19,6 +19,7 @@ from fieldapp import deployments as deployments_domain
 from fieldapp.accounts import User
 from fieldapp.clock import HELSINKI, iso, utcnow
 from fieldapp.db import write
+from fieldapp.errors import Forbidden
 from fieldapp.i18n import format_date, get_locale, lazy
 from fieldapp.i18n import gettext as _
 
@@ -278,7 +279,7 @@ def _category_rows(db, list_name: str, counted: dict[str | None, float], locale:
 def build(db, user: User, query: ReportQuery, *, action: str = "report_view") -> Report:
     """Compute the report for a lead's own unit and write the audit row of this view or export."""
     if user.role != "lead" or not user.unit_id:
-        raise deployments_domain.Forbidden("reports are for unit leads")
+        raise Forbidden("reports are for unit leads")
     locale = get_locale()
     first_day, day_after = query.first_day(), query.day_after()
     start, end = iso(_helsinki_midnight(first_day)), iso(_helsinki_midnight(day_after))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fieldapp import accounts, deployments, demo
+from fieldapp import access, accounts, demo, deployments
+from fieldapp.errors import Forbidden
 
 NEW_USER = {"username": "officer9", "display_name": "Officer Nine", "role": "officer", "password": "pitkä-salasana-9"}
 
@@ -189,8 +190,8 @@ def test_admin_cannot_see_field_records(login, db):
     admin1 = accounts.by_username(db, "admin1")
     current = [d for d in deployments.for_user(db, accounts.by_username(db, "officer1")) if d["status"] == "current"][0]
     assert deployments.for_user(db, admin1) == []
-    with pytest.raises(deployments.Forbidden):
-        deployments.visible(db, admin1, current["id"])
+    with pytest.raises(Forbidden):
+        access.visible(db, admin1, current["id"])
     admin = login("admin1")
     assert admin.get(f"/deployments/{current['id']}").status_code == 403
     assert admin.get(f"/deployments/{current['id']}/edit").status_code == 403

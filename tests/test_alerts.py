@@ -6,9 +6,11 @@ from datetime import timedelta
 
 import pytest
 
-from fieldapp.services import recording
-from fieldapp import accounts, alerts, demo, deployments, records
+from fieldapp import accounts, alerts, demo, deployments
+from fieldapp.alerts import rules as alert_rules
 from fieldapp.clock import iso, utcnow
+from fieldapp.errors import Forbidden
+from fieldapp.services import recording
 from fieldapp.settings import Settings
 from tests.push_service import PushClient
 
@@ -68,7 +70,7 @@ def test_officer_staff_and_admin_cannot_send_alerts(login, db):
         response = login(username).post("/alerts", data={"deployment_id": deployment_id, "level": "info",
                                                           "message": "hello"})
         assert response.status_code == 403
-    with pytest.raises(deployments.Forbidden):
+    with pytest.raises(Forbidden):
         alerts.send_alert(db, user(db, "officer1"), {"deployment_id": deployment_id, "level": "info", "message": "x"})
     assert db.execute("SELECT COUNT(*) FROM alerts WHERE kind = 'manual'").fetchone()[0] == 0
 
@@ -80,7 +82,7 @@ def test_lead_of_another_unit_cannot_alert_the_deployment(login, db):
                                                     "message": "not mine"})
     assert response.status_code in (400, 403)
     assert db.execute("SELECT COUNT(*) FROM alerts WHERE kind = 'manual'").fetchone()[0] == 0
-    with pytest.raises(deployments.Forbidden):
+    with pytest.raises(Forbidden):
         alerts.send_alert(db, user(db, "lead9"), {"deployment_id": current_deployment(db), "level": "info",
                                                   "message": "x"})
 
@@ -296,6 +298,13 @@ def test_the_threshold_comes_from_the_settings(db_path):
     app.state.db.conn.close()
 
 
+def test_the_rule_thresholds_are_stored_for_the_projections_and_a_hotspot_score_of_0_is_off(memory_db):
+    alert_rules.configure(memory_db, tension_severity=4, hotspot_score=0)
+    assert alert_rules.thresholds(memory_db) == {"tension_severity": 4, "hotspot_score": None}
+    alert_rules.configure(memory_db, tension_severity=6, hotspot_score=30)
+    assert alert_rules.thresholds(memory_db) == {"tension_severity": 6, "hotspot_score": 30}
+
+
 def test_a_cell_whose_recent_score_reaches_the_level_alerts_the_leads_once_a_day(db_path):
     from fieldapp.app import create_app
     app = create_app(Settings(db_path=db_path, alert_severity=6, alert_hotspot_score=20))
@@ -331,7 +340,7 @@ def test_demo_data_can_be_reloaded_with_alerts_present(db):
 
 
 def test_push_addresses_outside_the_push_services_are_refused():
-    ok = alerts._endpoint_ok
+    ok = alerts.subscriptions._endpoint_ok
     hosts = alerts.allowed_push_hosts("")
     assert ok("https://fcm.googleapis.com/fcm/send/abc", hosts)
     assert ok("https://updates.push.services.mozilla.com/wpush/v2/abc", hosts)

@@ -9,6 +9,7 @@ import pytest
 
 from fieldapp import accounts, deployments, i18n, records
 from fieldapp.clock import HELSINKI, iso, utcnow
+from fieldapp.errors import Forbidden
 from fieldapp.i18n import set_locale
 
 OTHER_UNIT = "Turku preventive unit (test)"
@@ -111,7 +112,7 @@ def test_officer_of_another_unit_cannot_be_assigned(db, english, other_lead):
 
 
 def test_only_leads_save_deployments(db):
-    with pytest.raises(deployments.Forbidden):
+    with pytest.raises(Forbidden):
         deployments.save(db, _user(db, "officer1"), {"name": "x"})
 
 
@@ -181,7 +182,7 @@ def test_staff_record_only_at_pop_up_stations(db):
     station = _make(db, assigned=("staff1",), kind="popup_station")
     event = _make(db, assigned=("staff1",))
     assert deployments.presence_state(db, staff, station)["can_record"] is True
-    with pytest.raises(deployments.Forbidden):
+    with pytest.raises(Forbidden):
         deployments.check_in(db, staff, event["id"])
 
 

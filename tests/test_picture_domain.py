@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 import random
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import h3
@@ -13,11 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.stored import store_new
-from fieldapp.services import recording
 from fieldapp import accounts, demo, deployments, i18n, picture, records, trend_svg
 from fieldapp.clock import iso, utcnow
+from fieldapp.errors import Forbidden
 from fieldapp.picture.aggregation import _pieces
+from fieldapp.services import recording
+from tests.stored import store_new
 
 SENAATINTORI = (60.1695, 24.9525)
 KALLIO = (60.1845, 24.9500)
@@ -345,9 +346,9 @@ def test_points_only_for_a_live_deployment_to_its_lead_and_assigned_officers(uni
     assert picture.resolve_scope(db, u["officer"], None).points_allowed  # the officer's current deployment
     assert not picture.resolve_scope(db, u["lead"], None).points_allowed  # area-wide: cells only
     assert not picture.resolve_scope(db, u["lead"], u["past"]["id"]).points_allowed  # not live
-    with pytest.raises(deployments.Forbidden):
+    with pytest.raises(Forbidden):
         picture.resolve_scope(db, u["other"], u["live"]["id"])  # not assigned
-    with pytest.raises(deployments.Forbidden):
+    with pytest.raises(Forbidden):
         picture.points(db, picture.resolve_scope(db, u["lead"], None), window(u, 1))
     shown = picture.points(db, picture.resolve_scope(db, u["officer"], None), window(u, 1))
     assert len(shown.features) == 1 and "notes" not in shown.features[0].properties.__struct_fields__

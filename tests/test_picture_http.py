@@ -10,10 +10,10 @@ from datetime import timedelta
 
 import h3
 
-from fieldapp.services import recording
-from fieldapp import accounts, deployments, picture, records
+from fieldapp import accounts, deployments, picture
 from fieldapp.clock import iso, utcnow
 from fieldapp.geo import LAT_RANGE, LON_RANGE
+from fieldapp.services import recording
 
 SECRET_NOTE = "Muistiinpano-ZQX-vapaa-teksti"
 SECRET_PLACE = "Paikka-ZQX-vapaa-teksti"

@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import json
-import random
 import threading
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
-from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from litestar.testing import TestClient
 
-from tests.stored import store_new
-from fieldapp.services import recording
 from fieldapp import accounts, deployments, por, projections, records
 from fieldapp.app import create_app
 from fieldapp.clock import iso
 from fieldapp.db import write
+from fieldapp.services import recording
 from fieldapp.settings import Settings
+from tests.stored import store_new
 
 TOKEN = "synthetic-test-token"
 FAST = {"por_backoff_base": 0.05, "por_backoff_max": 0.5, "por_poll_seconds": 0.05, "por_timeout": 2.0}
@@ -150,21 +148,6 @@ def test_a_failed_write_queues_nothing_and_a_stop_before_the_projection_queues_o
     assert projections.catch_up(db) == 1  # what the next start (create_app) or write does
     assert projections.catch_up(db) == 0
     assert [(row["record_id"], row["record_version"]) for row in outbox(db)] == [(record["id"], 1)]
-
-
-def test_backoff_grows_exponentially_with_jitter_and_a_cap():
-    rng = random.Random(1)
-    for attempts, full in ((1, 2.0), (2, 4.0), (3, 8.0), (12, 600.0)):
-        delays = [por.backoff_delay(attempts, 2.0, 600.0, rng) for _ in range(50)]
-        assert all(full / 2 <= d <= full for d in delays)
-        assert len(set(delays)) > 1
-
-
-def test_retry_after_is_read_as_seconds_or_as_a_date():
-    now = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
-    assert por.retry_after_seconds("7") == 7.0
-    assert por.retry_after_seconds(format_datetime(now + timedelta(seconds=30), usegmt=True), now) == 30.0
-    assert por.retry_after_seconds("soon") is None and por.retry_after_seconds(None) is None
 
 
 def test_deliver_marks_2xx_delivered_and_holds_the_queue_on_429(field):

@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 from unittest import mock
 
-from fieldapp.services import recording
-from fieldapp import accounts, alerts, audit, deployments, picture, projections, records
+from fieldapp import accounts, audit, deployments, picture, projections, records
+from fieldapp.alerts import rules as alert_rules
 from fieldapp.app import create_app
 from fieldapp.clock import iso, utcnow
 from fieldapp.db import open_db, write
 from fieldapp.ids import new_id
 from fieldapp.offline import changes, sync
+from fieldapp.services import recording
 from fieldapp.settings import Settings
 
 SENAATINTORI = (60.1695, 24.9525)
@@ -116,7 +117,7 @@ def test_a_record_whose_projection_fails_is_skipped_and_never_holds_up_the_other
 def test_severe_tension_alerts_the_leads_once_the_batch_is_projected(memory_db):
     db = memory_db
     unit_id, lead, officer, deployment = _unit(db)
-    alerts.store_rule_settings(db, 5)
+    alert_rules.configure(db, tension_severity=5, hotspot_score=None)
     sync.ingest(db, officer, sync.SyncBatch(records=[_tension_item(deployment["id"], severity=6),
                                                      _tension_item(deployment["id"], severity=2)]))
     assert db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0] == 0

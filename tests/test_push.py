@@ -7,7 +7,6 @@ import os
 import stat
 import time
 from datetime import timedelta
-from email.utils import format_datetime
 
 import pytest
 
@@ -189,14 +188,6 @@ def test_a_claim_whose_sender_died_comes_due_again_after_the_lease(db):
     assert len(alerts.claim_due(db, 10, now)) == 1
     assert alerts.claim_due(db, 10, now + timedelta(seconds=30)) == []
     assert len(alerts.claim_due(db, 10, now + alerts.LEASE + timedelta(seconds=1))) == 1
-
-
-def test_retry_after_may_be_seconds_or_an_http_date():
-    assert push.parse_retry_after("120") == 120.0
-    now = time.time()
-    when = format_datetime(utcnow() + timedelta(seconds=90), usegmt=True)
-    assert 85 <= push.parse_retry_after(when, now) <= 91
-    assert push.parse_retry_after("soon") is None and push.parse_retry_after(None) is None
 
 
 def test_queued_alerts_survive_a_restart_of_the_sender(app, db, settings, service):

@@ -6,11 +6,12 @@ from datetime import timedelta
 
 import pytest
 
-from tests.stored import store_new
-from fieldapp.services import recording
 from fieldapp import accounts, audit, deployments, i18n, records
 from fieldapp.clock import HELSINKI, iso, parse, utcnow
+from fieldapp.errors import Forbidden, NotFound
 from fieldapp.ids import new_id
+from fieldapp.services import recording
+from tests.stored import store_new
 
 PASSWORD = "a-long-test-password"
 # A made-up personal identity code whose control character checks out, and the same with a wrong one.
@@ -188,9 +189,9 @@ def test_stale_edit_raises_and_changes_nothing(field):
 
 def test_only_creator_or_lead_may_edit_and_delete(field):
     record = field.create("contact", {"notes": "mine"})
-    with pytest.raises(deployments.Forbidden):
+    with pytest.raises(Forbidden):
         recording.update(field.db, field.other_officer, "contact", record["id"], {}, base_version=1)
-    with pytest.raises(deployments.Forbidden):
+    with pytest.raises(Forbidden):
         recording.delete(field.db, field.other_officer, "contact", record["id"])
     recording.delete(field.db, field.lead, "contact", record["id"])
     assert records.get(field.db, "contact", record["id"]) is None
@@ -220,9 +221,9 @@ def test_device_clock_far_off_flags_the_record(field):
 def test_records_outside_the_users_deployments_are_refused(field):
     unit = accounts.ensure_unit(field.db, "Another unit")
     stranger = accounts.create_user(field.db, "lead_x", PASSWORD, "lead", unit)
-    with pytest.raises(deployments.Forbidden):
+    with pytest.raises(Forbidden):
         recording.create(field.db, stranger, "contact", field.deployment["id"], {})
-    with pytest.raises(deployments.NotFound):
+    with pytest.raises(NotFound):
         recording.create(field.db, field.officer, "contact", new_id(), {})
 
 

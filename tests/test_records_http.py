@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from fieldapp.services import recording
 from fieldapp import accounts, deployments, i18n, ids, records
 from fieldapp import demo as demo_data
 from fieldapp.clock import iso, utcnow
+from fieldapp.services import recording
 
 SLUG_KIND = {"contacts": "contact", "tensions": "tension", "interventions": "intervention"}
 MINIMAL = {"contact": {}, "tension": {"kind": "provocation", "severity": "3"}, "intervention": {"kind": "dialogue"}}

@@ -8,11 +8,12 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.stored import store_new
-from fieldapp.services import recording
-from fieldapp import accounts, deployments, i18n, records, reports
+from fieldapp import accounts, deployments, i18n, reports
 from fieldapp.clock import HELSINKI, iso, parse, utcnow
+from fieldapp.errors import Forbidden
 from fieldapp.ids import new_id
+from fieldapp.services import recording
+from tests.stored import store_new
 
 MARCH = {"period": "month", "year": "2026", "month": "3"}
 
@@ -215,7 +216,7 @@ def test_bad_choices_give_messages_per_field(unit):
 
 def test_only_leads_get_reports(unit):
     query = reports.parse_query(unit.db, unit.lead, MARCH)
-    with pytest.raises(deployments.Forbidden):
+    with pytest.raises(Forbidden):
         reports.build(unit.db, unit.officer, query)
 
 

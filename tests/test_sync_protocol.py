@@ -8,11 +8,11 @@ from unittest import mock
 
 import pytest
 
-from fieldapp.services import recording
 from fieldapp import accounts, deployments, i18n, records
 from fieldapp.clock import iso, utcnow
 from fieldapp.ids import new_id
 from fieldapp.offline import changes, shell, sync
+from fieldapp.services import recording
 
 
 def _user(db, username):

@@ -12,8 +12,15 @@ from datetime import timedelta
 from unittest import mock
 
 import sqlite_utils
-from hypothesis import HealthCheck, event, settings, strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis import HealthCheck, event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from fieldapp import accounts, deployments
 from fieldapp.clock import iso, utcnow

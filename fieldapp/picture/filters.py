@@ -7,9 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 import h3
 
-from fieldapp import categories
+from fieldapp import access, categories
 from fieldapp import deployments as deployments_domain
 from fieldapp.clock import HELSINKI, iso, parse, utcnow
+from fieldapp.errors import Forbidden
 from fieldapp.i18n import gettext as _
 from fieldapp.i18n import lazy
 from fieldapp.ids import is_valid_id
@@ -194,13 +195,13 @@ class Scope:
 def resolve_scope(db, user, deployment_id: str | None) -> Scope:
     """What this user may see: leads their unit, others one deployment they can view (their current one).
 
-    Raises deployments.NotFound / Forbidden for a deployment they may not see, NoDeployment when an
+    Raises NotFound / Forbidden for a deployment they may not see, NoDeployment when an
     officer has no current deployment and chose none.
     """
     if user.role == "admin" or not user.unit_id:
-        raise deployments_domain.Forbidden("admins see no field data")
+        raise Forbidden("admins see no field data")
     if deployment_id:
-        deployment = deployments_domain.visible(db, user, deployment_id)
+        deployment = access.visible(db, user, deployment_id)
     elif user.role == "lead":
         return Scope(user.unit_id)
     else:
@@ -208,7 +209,7 @@ def resolve_scope(db, user, deployment_id: str | None) -> Scope:
         if deployment is None:
             raise NoDeployment(user.id)
     live = deployments_domain.status(deployment) == "current"
-    assigned = user.id in deployments_domain.assigned_user_ids(db, deployment["id"])
+    assigned = access.is_assigned(db, user, deployment["id"])
     return Scope(deployment["unit_id"], deployment, points_allowed=live and (user.role == "lead" or assigned))
 
 

@@ -14,8 +14,8 @@ from litestar.response import Redirect, Template
 
 from fieldapp import access, accounts, deployments, web
 from fieldapp.clock import HELSINKI, local_input_value, utcnow
-from fieldapp.i18n import gettext as _
 from fieldapp.errors import ValidationFailed
+from fieldapp.i18n import gettext as _
 
 TEXT_FIELDS = ("name", "kind", "place_name", "lat", "lon", "starts_at", "ends_at", "notes")
 

@@ -3,6 +3,7 @@ the protocol lives in fieldapp.offline.sync, the shell in fieldapp.offline.shell
 
 from __future__ import annotations
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.connection import ASGIConnection
@@ -10,8 +11,6 @@ from litestar.exceptions import HTTPException
 from litestar.handlers import BaseRouteHandler
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.response import Template
-
-import msgspec
 
 from fieldapp import i18n, projections, web
 from fieldapp.clock import now_iso

@@ -13,7 +13,13 @@ from litestar.response import Redirect, Template
 from fieldapp import access, audit, clock, i18n, ids, records, web
 from fieldapp.errors import NotFound, ValidationFailed
 from fieldapp.i18n import gettext
-from fieldapp.record_labels import AUDIT_ACTIONS, FIELD_LABELS, KIND_SLUGS, KIND_TEXT, SLUGS
+from fieldapp.record_labels import (
+    AUDIT_ACTIONS,
+    FIELD_LABELS,
+    KIND_SLUGS,
+    KIND_TEXT,
+    SLUGS,
+)
 from fieldapp.services import recording
 
 # Newest first on the deployment page: tension observations, interventions, contacts.

@@ -1,0 +1,121 @@
+"""The automatic alerts: rules that warn a unit's leads about what the field records show.
+
+A recent tension observation at or above the configured severity alerts the leads (once per
+observation); a situation-picture cell whose recent score reaches the configured level alerts them too
+(once per cell and day). The rules run as a projection of the field records (fieldapp/projections.py,
+right after the records' transaction, after the situation picture whose scores the hotspot rule reads).
+Their thresholds live in the one-row table alert_config, written by the app at start, because the
+projections have no settings. No web imports.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from fieldapp import deployments as deployments_domain
+from fieldapp import picture
+from fieldapp.alerts.messages import create
+from fieldapp.clock import HELSINKI, iso, parse, utcnow
+from fieldapp.db import one, write
+
+log = logging.getLogger("fieldapp.alerts")
+# A tension observation that arrives long after it happened is history, not a warning.
+AUTO_WINDOW = timedelta(hours=12)
+HOTSPOT_RES = 8  # situation-picture cells about 0.9 km across: a square, a block
+HOTSPOT_WINDOW = timedelta(hours=3)
+
+
+def configure(db, tension_severity: int, hotspot_score: float | None) -> None:
+    """Record the running configuration's thresholds (at app start), so that the projections can read them.
+
+    A hotspot score of 0 or None turns the hotspot rule off.
+    """
+    with write(db):
+        db.execute("UPDATE alert_config SET tension_severity = ?, hotspot_score = ?, updated_at = ? WHERE id = 1",
+                   [int(tension_severity), hotspot_score or None, iso(utcnow())])
+
+
+def thresholds(db) -> dict:
+    """The thresholds configure() stored: tension_severity and hotspot_score (None: the hotspot rule is off)."""
+    return one(db, "SELECT tension_severity, hotspot_score FROM alert_config WHERE id = 1") or {
+        "tension_severity": 5, "hotspot_score": None}
+
+
+def _unit_leads(db, unit_id: str) -> list[str]:
+    return [r["id"] for r in db.query(
+        "SELECT id FROM users WHERE unit_id = ? AND role = 'lead' AND active = 1 ORDER BY id", [unit_id])]
+
+
+def records_written(db, kind_name: str, records: list[dict]) -> None:
+    """The automatic rules, applied to created, edited and deleted records of one kind (a form's record or
+    a sync batch, in their order: fieldapp/projections.py); the thresholds and each deployment are read once."""
+    if kind_name != "tension":
+        return
+    now = utcnow()
+    config = None
+    deployments: dict[str, dict | None] = {}
+    for record in records:
+        if record.get("deleted_at"):
+            continue
+        try:
+            if now - parse(record["occurred_at"]) > AUTO_WINDOW:
+                continue
+        except (ValueError, OverflowError, TypeError, KeyError):
+            continue
+        if record["deployment_id"] not in deployments:
+            deployments[record["deployment_id"]] = deployments_domain.get(db, record["deployment_id"])
+        deployment = deployments[record["deployment_id"]]
+        if deployment is None:
+            continue
+        config = config or thresholds(db)
+        _severe_tension(db, record, deployment, config["tension_severity"])
+        if config["hotspot_score"]:
+            _hotspot(db, record, deployment, config["hotspot_score"])
+
+
+def _severe_tension(db, record: dict, deployment: dict, threshold: int) -> dict | None:
+    severity = record.get("severity") or 0
+    if severity < threshold:
+        return None
+    source_key = f"tension:{record['id']}"
+    if one(db, "SELECT 1 AS x FROM alerts WHERE source_key = ?", [source_key]):
+        return None
+    author = record.get("updated_by") or record.get("created_by")
+    leads = [uid for uid in _unit_leads(db, deployment["unit_id"]) if uid != author]  # the author knows already
+    if not leads:
+        return None
+    return create(db, unit_id=deployment["unit_id"], deployment_id=deployment["id"],
+                  level="urgent" if severity >= 6 else "warning", message="", kind="auto", rule="tension_severity",
+                  source_key=source_key, recipients=leads,
+                  detail={"record_id": record["id"], "severity": severity, "kind": record.get("kind"),
+                          "trend": record.get("trend")})
+
+
+def _hotspot(db, record: dict, deployment: dict, threshold: float) -> dict | None:
+    """Alert the leads when the observation's cell (about 0.9 km) reaches the score level in the last hours."""
+    if record.get("lat") is None or record.get("lon") is None:
+        return None
+    try:
+        now = utcnow()
+        cell = picture.parent_of(picture.cell_int(record["lat"], record["lon"]), HOTSPOT_RES)
+        window = picture.PictureFilter(start=now - HOTSPOT_WINDOW, end=now + timedelta(minutes=10), window="custom")
+        # The situation picture's own scores (projected just before the alerts).
+        score = picture.cell_summary(db, picture.Scope(deployment["unit_id"]), window, cell).score
+        if score < threshold:
+            return None
+        cell_text = picture.CellSummary(cell, HOTSPOT_RES).h3
+        source_key = f"hotspot:{deployment['unit_id']}:{cell_text}:{now.astimezone(HELSINKI).date().isoformat()}"
+        if one(db, "SELECT 1 AS x FROM alerts WHERE source_key = ?", [source_key]):
+            return None
+        leads = _unit_leads(db, deployment["unit_id"])
+        if not leads:
+            return None
+        with write(db):  # a savepoint: a failure here leaves no half-made alert behind
+            return create(db, unit_id=deployment["unit_id"], deployment_id=deployment["id"], level="warning",
+                          message="", kind="auto", rule="hotspot", source_key=source_key, recipients=leads,
+                          detail={"cell": cell_text, "score": score, "threshold": threshold,
+                                  "hours": HOTSPOT_WINDOW.total_seconds() / 3600})
+    except Exception:  # the officer's record must be stored even if the hotspot check fails
+        log.exception("hotspot alert rule failed")
+        return None
