@@ -117,6 +117,13 @@ def cell_collection(cells: list[CellSummary], flt: PictureFilter, res: int) -> C
                 for e in legend])
 
 
+def cell_popup(c: CellSummary) -> CellProperties:
+    """One cell's own answer (the map popup): its counts with all its kinds; no rank or colour outside the map."""
+    return CellProperties(
+        cell=c.h3, res=c.res, rank=0, observations=c.observations, score=c.score, colour_class=0, kinds=c.kinds,
+        rising=c.rising, steady=c.steady, easing=c.easing, linked_interventions=c.linked, last_observation=c.last_at)
+
+
 def partner_collection(cells: list[CellSummary], flt: PictureFilter, res: int) -> PartnerCellCollection:
     return PartnerCellCollection(
         features=[PartnerCellFeature(
