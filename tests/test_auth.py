@@ -23,6 +23,16 @@ def test_wrong_password_is_refused_with_a_message_in_the_users_language(client):
     assert 'value="officer1"' in response.text
 
 
+def test_language_can_be_chosen_before_logging_in(client):
+    page = client.get("/login")
+    token = page.text.split('name="_csrf" value="')[1].split('"')[0]
+    response = client.post("/language", data={"_csrf": token, "locale": "sv", "next": "/login"},
+                           follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/login"
+    assert "fieldapp_lang=sv" in response.headers["set-cookie"]
+    assert '<html lang="sv">' in client.get("/login").text
+
+
 def test_anonymous_user_is_sent_to_login(client):
     response = client.get("/", follow_redirects=False)
     assert response.status_code == 303
