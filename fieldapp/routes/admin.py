@@ -28,7 +28,7 @@ def _done(key) -> str | None:
     return _(DONE[key]) if isinstance(key, str) and key in DONE else None
 
 
-def _target_user(db, user_id: str) -> dict:
+def _account(db, user_id: str) -> dict:
     row = accounts.user_row(db, user_id)
     if row is None:
         raise NotFound(user_id)
@@ -43,7 +43,7 @@ def _user_context(db, me: accounts.User, user: dict, done: str | None = None, er
 def _after_change(request: Request, db, me: accounts.User, user_id: str, done: str) -> Response:
     """htmx: the user's part with the message; a plain form: POST-redirect-GET to the user's page."""
     if web.is_htmx(request):
-        return Template(USER_PARTIAL, context=_user_context(db, me, _target_user(db, user_id), done))
+        return Template(USER_PARTIAL, context=_user_context(db, me, _account(db, user_id), done))
     return Redirect(f"/admin/users/{user_id}?done={done}", status_code=303)
 
 
@@ -87,12 +87,12 @@ class UsersController(Controller):
     @get("/{user_id:str}")
     async def user_page(self, request: Request, db: web.DB, user: web.CurrentUser, user_id: FromPath[str],
                         done: FromQuery[str | None] = None) -> Template:
-        return web.render(request, USER_PAGE, USER_PARTIAL, _user_context(db, user, _target_user(db, user_id), done))
+        return web.render(request, USER_PAGE, USER_PARTIAL, _user_context(db, user, _account(db, user_id), done))
 
     @post("/{user_id:str}/deactivate")
     async def deactivate(self, request: Request, db: web.DB, user: web.CurrentUser,
                          user_id: FromPath[str]) -> Template | Response:
-        target = _target_user(db, user_id)
+        target = _account(db, user_id)
         if target["id"] == user.id:
             return web.error_page(request, 400, _("You cannot deactivate your own account."))
         accounts.set_active(db, user_id, False, changed_by=user.id)
@@ -101,14 +101,14 @@ class UsersController(Controller):
     @post("/{user_id:str}/reactivate")
     async def reactivate(self, request: Request, db: web.DB, user: web.CurrentUser,
                          user_id: FromPath[str]) -> Template | Response:
-        _target_user(db, user_id)
+        _account(db, user_id)
         accounts.set_active(db, user_id, True, changed_by=user.id)
         return _after_change(request, db, user, user_id, "reactivated")
 
     @post("/{user_id:str}/password")
     async def reset_password(self, request: Request, db: web.DB, user: web.CurrentUser,
                              user_id: FromPath[str]) -> Template | Response:
-        target = _target_user(db, user_id)
+        target = _account(db, user_id)
         raw = web.form_dict(await request.form())
         password = raw.get("password") if isinstance(raw.get("password"), str) else ""
         problem = accounts.password_problem(password)
@@ -121,7 +121,7 @@ class UsersController(Controller):
     @post("/{user_id:str}/end-sessions")
     async def end_sessions(self, request: Request, db: web.DB, user: web.CurrentUser,
                            user_id: FromPath[str]) -> Template | Response:
-        _target_user(db, user_id)
+        _account(db, user_id)
         accounts.expire_sessions_of(db, user_id, changed_by=user.id)
         return _after_change(request, db, user, user_id, "sessions")
 
