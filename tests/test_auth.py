@@ -12,14 +12,25 @@ def test_login_with_right_password_opens_home(login):
     assert "Mielenosoitus Senaatintorilla" in page.text
 
 
-def test_wrong_password_is_refused_with_message(client):
+def test_wrong_password_is_refused_with_a_message_in_the_users_language(client):
     page = client.get("/login")
     token = page.text.split('name="_csrf" value="')[1].split('"')[0]
     response = client.post("/login", data={"_csrf": token, "username": "officer1", "password": "wrong-password"},
                            headers={"Accept-Language": "sv"})
     assert response.status_code == 400
-    assert "Fel användarnamn eller lösenord." in response.text or "Wrong username" in response.text
+    assert "Fel användarnamn eller lösenord." in response.text
+    assert '<html lang="sv">' in response.text and "Logga in" in response.text  # the whole page, not only the message
     assert 'value="officer1"' in response.text
+
+
+def test_language_can_be_chosen_before_logging_in(client):
+    page = client.get("/login")
+    token = page.text.split('name="_csrf" value="')[1].split('"')[0]
+    response = client.post("/language", data={"_csrf": token, "locale": "sv", "next": "/login"},
+                           follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/login"
+    assert "fieldapp_lang=sv" in response.headers["set-cookie"]
+    assert '<html lang="sv">' in client.get("/login").text
 
 
 def test_anonymous_user_is_sent_to_login(client):

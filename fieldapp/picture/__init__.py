@@ -37,7 +37,7 @@ from fieldapp.picture.filters import (DEFAULT_WINDOW, MAX_WINDOW, WINDOWS, Filte
                                       parse_res, resolve_scope)
 from fieldapp.picture.geojson import (PARTNER_CSV_FIELDS, CellCollection, CellFeature, CellProperties, LegendClass,
                                       PartnerCellCollection, PartnerCellFeature, PartnerCellProperties, Point,
-                                      PointCollection, PointFeature, PointProperties, Polygon, cell_collection,
+                                      PointCollection, PointFeature, PointProperties, Polygon, cell_collection, cell_popup,
                                       partner_collection, partner_csv, points)
 from fieldapp.picture.rollups import cleanup, rebuild, record_written, records_written
 from fieldapp.picture.trends import Series, trend
@@ -50,7 +50,7 @@ __all__ = [
     "NoDeployment", "PartnerCellCollection", "PartnerCellFeature", "PartnerCellProperties", "PictureFilter", "Point",
     "PointCollection", "PointFeature", "PointProperties", "Polygon", "Scope", "Series", "TensionExport",
     "TensionExportFeature", "TensionExportProperties",
-    "aggregate", "cell_collection", "cell_detail", "cell_int", "cell_ring", "cell_size_m", "cell_summary", "cleanup",
+    "aggregate", "cell_collection", "cell_detail", "cell_popup", "cell_int", "cell_ring", "cell_size_m", "cell_summary", "cleanup",
     "colour_class", "descendant_range", "export_csv", "export_geojson", "export_rows", "fill_kinds", "hotspots",
     "legend_for", "map_centre", "map_deployments", "nearest_place", "parent_masks", "parent_of", "parse_bbox", "parse_cell", "parse_filter",
     "parse_res", "partner_cells", "partner_collection", "partner_csv", "points", "rebuild", "record_written",

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 from dataclasses import dataclass
-from typing import Literal
 
 import h3
 import msgspec
@@ -18,7 +17,7 @@ from fieldapp.picture.aggregation import (CellSummary, _places, aggregate, cell_
                                          nearest_place)
 from fieldapp.picture.cells import FINEST, cell_int, cell_size_m, descendant_range, parent_of
 from fieldapp.picture.filters import PictureFilter, Scope
-from fieldapp.picture.geojson import Point
+from fieldapp.picture.geojson import Point, feature_collection
 from fieldapp.picture.rollups import _groups_of
 
 DETAIL_LIMIT = 200
@@ -126,20 +125,9 @@ class TensionExportProperties(msgspec.Struct, kw_only=True):
     updated_at: str
 
 
-class TensionExportFeature(msgspec.Struct, kw_only=True):
-    type: Literal["Feature"] = "Feature"
-    id: str
-    geometry: Point | None
-    properties: TensionExportProperties
-
-
-class TensionExport(msgspec.Struct, kw_only=True):
-    """Tension observations matching the picture's filters (for the unit's own use; audited)."""
-
-    type: Literal["FeatureCollection"] = "FeatureCollection"
-    features: list[TensionExportFeature]
-    window_start: str
-    window_end: str
+# Tension observations matching the picture's filters (for the unit's own use; audited).
+TensionExport, TensionExportFeature = feature_collection(
+    "TensionExport", "TensionExportFeature", Point | None, TensionExportProperties, window_start=str, window_end=str)
 
 
 class InterventionExportProperties(msgspec.Struct, kw_only=True):
@@ -160,20 +148,10 @@ class InterventionExportProperties(msgspec.Struct, kw_only=True):
     updated_at: str
 
 
-class InterventionExportFeature(msgspec.Struct, kw_only=True):
-    type: Literal["Feature"] = "Feature"
-    id: str
-    geometry: Point | None
-    properties: InterventionExportProperties
-
-
-class InterventionExport(msgspec.Struct, kw_only=True):
-    """Interventions matching the picture's filters (with tension filters: those linked to matching tensions)."""
-
-    type: Literal["FeatureCollection"] = "FeatureCollection"
-    features: list[InterventionExportFeature]
-    window_start: str
-    window_end: str
+# Interventions matching the picture's filters (with tension filters: those linked to matching tensions).
+InterventionExport, InterventionExportFeature = feature_collection(
+    "InterventionExport", "InterventionExportFeature", Point | None, InterventionExportProperties,
+    window_start=str, window_end=str)
 
 
 EXPORT_FIELDS = {

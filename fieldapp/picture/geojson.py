@@ -26,6 +26,22 @@ class Point(msgspec.Struct, kw_only=True):
     coordinates: tuple[float, float]
 
 
+def feature_collection(name: str, feature_name: str, geometry: object, properties: type,
+                       **members: object) -> tuple[type[msgspec.Struct], type[msgspec.Struct]]:
+    """The one GeoJSON shape of every answer here: a FeatureCollection (with these members) of Features.
+
+    Returns the collection struct and its feature struct, named for the OpenAPI schema. Made with defstruct, not as
+    a generic Struct: Litestar 2.25 does not resolve a generic subclass's parameters, so the schema would document
+    the features as bare objects."""
+    feature = msgspec.defstruct(feature_name, [("type", Literal["Feature"], "Feature"), ("id", str),
+                                               ("geometry", geometry), ("properties", properties)],
+                                kw_only=True, module=__name__)
+    collection = msgspec.defstruct(name, [("type", Literal["FeatureCollection"], "FeatureCollection"),
+                                          ("features", list[feature]), *members.items()],
+                                   kw_only=True, module=__name__)
+    return collection, feature
+
+
 class CellProperties(msgspec.Struct, kw_only=True):
     """Counts of one hexagon (no free text, no individual records)."""
 
@@ -43,13 +59,6 @@ class CellProperties(msgspec.Struct, kw_only=True):
     kinds: dict[str, int] | None = None  # counts by tension kind: in a cell's own answer, and for a deployment
 
 
-class CellFeature(msgspec.Struct, kw_only=True):
-    type: Literal["Feature"] = "Feature"
-    id: str
-    geometry: Polygon
-    properties: CellProperties
-
-
 class LegendClass(msgspec.Struct, kw_only=True):
     colour_class: int
     min_score: int
@@ -57,16 +66,10 @@ class LegendClass(msgspec.Struct, kw_only=True):
     colour: str
 
 
-class CellCollection(msgspec.Struct, kw_only=True):
-    """Hexagon cells of the situation picture, highest score first."""
-
-    type: Literal["FeatureCollection"] = "FeatureCollection"
-    features: list[CellFeature]
-    res: int
-    cell_size_m: int
-    window_start: str
-    window_end: str
-    legend: list[LegendClass]
+# Hexagon cells of the situation picture, highest score first.
+CellCollection, CellFeature = feature_collection(
+    "CellCollection", "CellFeature", Polygon, CellProperties,
+    res=int, cell_size_m=int, window_start=str, window_end=str, legend=list[LegendClass])
 
 
 class PartnerCellProperties(msgspec.Struct, kw_only=True):
@@ -83,22 +86,10 @@ class PartnerCellProperties(msgspec.Struct, kw_only=True):
     linked_interventions: int
 
 
-class PartnerCellFeature(msgspec.Struct, kw_only=True):
-    type: Literal["Feature"] = "Feature"
-    id: str
-    geometry: Polygon
-    properties: PartnerCellProperties
-
-
-class PartnerCellCollection(msgspec.Struct, kw_only=True):
-    """Aggregated cells for partners (POR): counts only, never free text."""
-
-    type: Literal["FeatureCollection"] = "FeatureCollection"
-    features: list[PartnerCellFeature]
-    res: int
-    cell_size_m: int
-    window_start: str
-    window_end: str
+# Aggregated cells for partners (POR): counts only, never free text.
+PartnerCellCollection, PartnerCellFeature = feature_collection(
+    "PartnerCellCollection", "PartnerCellFeature", Polygon, PartnerCellProperties,
+    res=int, cell_size_m=int, window_start=str, window_end=str)
 
 
 def cell_collection(cells: list[CellSummary], flt: PictureFilter, res: int) -> CellCollection:
@@ -115,6 +106,13 @@ def cell_collection(cells: list[CellSummary], flt: PictureFilter, res: int) -> C
         res=res, cell_size_m=cell_size_m(res), window_start=iso(flt.start), window_end=iso(flt.end),
         legend=[LegendClass(colour_class=e.colour_class, min_score=e.low, max_score=e.high, colour=e.colour)
                 for e in legend])
+
+
+def cell_popup(c: CellSummary) -> CellProperties:
+    """One cell's own answer (the map popup): its counts with all its kinds; no rank or colour outside the map."""
+    return CellProperties(
+        cell=c.h3, res=c.res, rank=0, observations=c.observations, score=c.score, colour_class=0, kinds=c.kinds,
+        rising=c.rising, steady=c.steady, easing=c.easing, linked_interventions=c.linked, last_observation=c.last_at)
 
 
 def partner_collection(cells: list[CellSummary], flt: PictureFilter, res: int) -> PartnerCellCollection:
@@ -151,18 +149,8 @@ class PointProperties(msgspec.Struct, kw_only=True):
     occurred_at: str
 
 
-class PointFeature(msgspec.Struct, kw_only=True):
-    type: Literal["Feature"] = "Feature"
-    id: str
-    geometry: Point
-    properties: PointProperties
-
-
-class PointCollection(msgspec.Struct, kw_only=True):
-    """Single observations of one live deployment (only for its lead and assigned officers)."""
-
-    type: Literal["FeatureCollection"] = "FeatureCollection"
-    features: list[PointFeature]
+# Single observations of one live deployment (only for its lead and assigned officers).
+PointCollection, PointFeature = feature_collection("PointCollection", "PointFeature", Point, PointProperties)
 
 
 def points(db, scope: Scope, flt: PictureFilter) -> PointCollection:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import msgspec
-from litestar import Request, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
-from fieldapp import alerts, deployments, push, web
+from fieldapp import alerts, errors, push, web
 from fieldapp.i18n import gettext as _
-
-FIELD = {"roles": alerts.FIELD_ROLES}
-LEAD = {"roles": ("lead",)}
 
 
 class PushSubscriptionIn(msgspec.Struct):
@@ -25,12 +23,8 @@ class PushSubscriptionOut(msgspec.Struct):
     endpoint: str = ""
 
 
-def _db(request: Request):
-    return request.app.state.db
-
-
-def _wake_sender(request: Request) -> None:
-    worker = getattr(request.app.state, "push_worker", None)
+def _wake_sender(state: State) -> None:
+    worker = state.get("push_worker")
     if worker is not None:
         worker.wake()
 
@@ -45,41 +39,10 @@ def alert_notice() -> dict:
     return cached
 
 
-# ---- inbox and detail ----
-
-@get("/alerts", opt=FIELD, name="alerts", include_in_schema=False)
-async def inbox(request: Request) -> Template:
-    user = request.scope["user"]
-    return Template("pages/alerts/list.html", context={
-        "alerts": alerts.inbox(_db(request), user), "alerts_page": True})
-
-
-@get("/alerts/{alert_id:str}", opt=FIELD, include_in_schema=False)
-async def alert_detail(request: Request, alert_id: FromPath[str]) -> Template:
-    db, user = _db(request), request.scope["user"]
-    alert = alerts.get_for_user(db, user, alert_id)
-    if alert["received"] and not alert["read_at"]:
-        alerts.mark_read(db, user, alert_id)
-    report = alerts.delivery_report(db, alert_id) if alerts.can_see_deliveries(user, alert) else None
-    return Template("pages/alerts/detail.html", context={"alert": alert, "report": report, "alerts_page": True})
-
-
-@get("/alerts/{alert_id:str}/deliveries", opt=FIELD, include_in_schema=False)
-async def alert_deliveries(request: Request, alert_id: FromPath[str]) -> Template:
-    db, user = _db(request), request.scope["user"]
-    alert = alerts.get_for_user(db, user, alert_id)
-    if not alerts.can_see_deliveries(user, alert):
-        raise deployments.Forbidden(alert_id)
-    return Template("partials/alerts/_deliveries.html", context={"alert": alert, "report": alerts.delivery_report(db, alert_id)})
-
-
-# ---- a lead sends ----
-
-def _form_response(request: Request, form: dict, errors: dict | None = None, status: int = 200) -> Template:
+def _form_response(request: Request, db, user, form: dict, errors: dict | None = None, status: int = 200) -> Template:
     context = {"form": form, "errors": errors or {}, "alerts_page": True, "max_message": alerts.MAX_MESSAGE,
-               "deployments": alerts.alertable_deployments(_db(request), request.scope["user"])}
-    template = "partials/alerts/_form.html" if web.is_htmx(request) else "pages/alerts/new.html"
-    return Template(template, context=context, status_code=status)
+               "deployments": alerts.alertable_deployments(db, user)}
+    return web.render(request, "pages/alerts/new.html", "partials/alerts/_form.html", context, status=status)
 
 
 def _typed(raw: dict) -> dict:
@@ -92,84 +55,112 @@ def _typed(raw: dict) -> dict:
     return form
 
 
-@get("/alerts/new", opt=LEAD, include_in_schema=False)
-async def new_alert(request: Request, deployment: FromQuery[str | None] = None) -> Template:
-    if not deployment:  # the deployment happening now is the usual one
-        current = [d for d in alerts.alertable_deployments(_db(request), request.scope["user"]) if d["status"] == "current"]
-        deployment = current[0]["id"] if len(current) == 1 else ""
-    return _form_response(request, {"deployment_id": deployment, "level": "info", "message": ""})
+class AlertsController(Controller):
+    """The pages: the inbox and an alert, a lead's send form, the devices with alerts on."""
+
+    path = "/alerts"
+    guards = [web.roles(*alerts.FIELD_ROLES)]
+    dependencies = web.DEPENDENCIES
+    include_in_schema = False
+
+    # ---- inbox and detail ----
+
+    @get("/", name="alerts")
+    async def inbox(self, db: web.DB, user: web.CurrentUser) -> Template:
+        return Template("pages/alerts/list.html", context={"alerts": alerts.inbox(db, user), "alerts_page": True})
+
+    @get("/{alert_id:str}")
+    async def alert_detail(self, db: web.DB, user: web.CurrentUser, alert_id: FromPath[str]) -> Template:
+        alert = alerts.get_for_user(db, user, alert_id)
+        if alert["received"] and not alert["read_at"]:
+            alerts.mark_read(db, user, alert_id)
+        report = alerts.delivery_report(db, alert_id) if alerts.can_see_deliveries(user, alert) else None
+        return Template("pages/alerts/detail.html", context={"alert": alert, "report": report, "alerts_page": True})
+
+    @get("/{alert_id:str}/deliveries")
+    async def alert_deliveries(self, db: web.DB, user: web.CurrentUser, alert_id: FromPath[str]) -> Template:
+        alert = alerts.get_for_user(db, user, alert_id)
+        if not alerts.can_see_deliveries(user, alert):
+            raise errors.Forbidden(alert_id)
+        return Template("partials/alerts/_deliveries.html",
+                        context={"alert": alert, "report": alerts.delivery_report(db, alert_id)})
+
+    # ---- a lead sends ----
+
+    @get("/new", guards=[web.roles("lead")])
+    async def new_alert(self, request: Request, db: web.DB, user: web.CurrentUser,
+                        deployment: FromQuery[str | None] = None) -> Template:
+        if not deployment:  # the deployment happening now is the usual one
+            current = [d for d in alerts.alertable_deployments(db, user) if d["status"] == "current"]
+            deployment = current[0]["id"] if len(current) == 1 else ""
+        return _form_response(request, db, user, {"deployment_id": deployment, "level": "info", "message": ""})
+
+    @post("/", guards=[web.roles("lead")])
+    async def send_alert(self, request: Request, state: State, db: web.DB,
+                         user: web.CurrentUser) -> Template | Response:
+        form = _typed(web.form_dict(await request.form()))
+        try:
+            alert = alerts.send_alert(db, user, form)
+        except alerts.AlertInvalid as exc:
+            return _form_response(request, db, user, form, exc.errors, status=400)
+        except errors.NotFound:
+            return _form_response(request, db, user, form, {"deployment_id": _("Choose a deployment.")}, status=400)
+        _wake_sender(state)
+        target = f"/alerts/{alert['id']}"
+        if web.is_htmx(request):
+            return Response("", status_code=200, headers={"HX-Redirect": target})
+        return Redirect(target, status_code=303)
+
+    # ---- devices ----
+
+    @get("/devices")
+    async def device_list(self, request: Request, db: web.DB, user: web.CurrentUser) -> Template:
+        return web.render(request, "pages/alerts/devices.html", "partials/alerts/_devices.html",
+                          {"devices": alerts.devices(db, user), "alerts_page": True})
+
+    @post("/devices/{subscription_id:str}/delete")
+    async def delete_device(self, request: Request, db: web.DB, user: web.CurrentUser,
+                            subscription_id: FromPath[str]) -> Template | Response:
+        alerts.unsubscribe(db, user, subscription_id=subscription_id)
+        if web.is_htmx(request):
+            return Template("partials/alerts/_devices.html", context={"devices": alerts.devices(db, user)})
+        return Redirect("/alerts/devices", status_code=303)
 
 
-@post("/alerts", opt=LEAD, include_in_schema=False)
-async def send_alert(request: Request) -> Template | Response:
-    raw = web.form_dict(await request.form())
-    form = _typed(raw)
-    try:
-        alert = alerts.send_alert(_db(request), request.scope["user"], form)
-    except alerts.AlertInvalid as exc:
-        return _form_response(request, form, exc.errors, status=400)
-    except deployments.NotFound:
-        return _form_response(request, form, {"deployment_id": _("Choose a deployment.")}, status=400)
-    _wake_sender(request)
-    target = f"/alerts/{alert['id']}"
-    if web.is_htmx(request):
-        return Response("", status_code=200, headers={"HX-Redirect": target})
-    return Redirect(target, status_code=303)
+class PushApiController(Controller):
+    """JSON for the page script and the service worker: the push key, this device's subscription, unread count."""
+
+    path = "/api"
+    guards = [web.roles(*alerts.FIELD_ROLES)]
+    dependencies = web.DEPENDENCIES
+
+    @get("/push/key")
+    async def push_key(self, settings: web.AppSettings) -> dict:
+        """The server's public VAPID key (applicationServerKey for pushManager.subscribe)."""
+        return {"public_key": push.public_key(push.load_vapid(settings))}
+
+    @post("/push/subscriptions", status_code=201)
+    async def add_subscription(self, request: Request, db: web.DB, user: web.CurrentUser, settings: web.AppSettings,
+                               data: JSONBody[PushSubscriptionIn]) -> Response:
+        """Turn alerts on for this device: the browser's PushSubscription (endpoint and keys)."""
+        try:
+            row = alerts.subscribe(db, user, data.endpoint, data.keys.get("p256dh"), data.keys.get("auth"),
+                                   request.headers.get("user-agent"), alerts.allowed_push_hosts(settings.push_hosts))
+        except alerts.AlertInvalid as exc:
+            message = next(iter(exc.errors.values()))
+            return Response({"error": message, "errors": exc.errors, "status": 400}, status_code=400)
+        return Response({"id": row["id"], "key": alerts.endpoint_key(row["endpoint"]), "label": row["user_agent"]},
+                        status_code=201)
+
+    @delete("/push/subscriptions", status_code=200)
+    async def remove_subscription(self, db: web.DB, user: web.CurrentUser, data: JSONBody[PushSubscriptionOut]) -> dict:
+        """Turn alerts off for this device (the page unsubscribes the browser too)."""
+        return {"removed": alerts.unsubscribe(db, user, endpoint=data.endpoint)}
+
+    @get("/alerts/unread")
+    async def unread(self, db: web.DB, user: web.CurrentUser) -> dict:
+        """How many alerts the user has not opened (for the app shell after a sync)."""
+        return {"unread": alerts.unread_count(db, user)}
 
 
-# ---- devices ----
-
-@get("/alerts/devices", opt=FIELD, include_in_schema=False)
-async def device_list(request: Request) -> Template:
-    user = request.scope["user"]
-    context = {"devices": alerts.devices(_db(request), user), "alerts_page": True}
-    template = "partials/alerts/_devices.html" if web.is_htmx(request) else "pages/alerts/devices.html"
-    return Template(template, context=context)
-
-
-@post("/alerts/devices/{subscription_id:str}/delete", opt=FIELD, include_in_schema=False)
-async def delete_device(request: Request, subscription_id: FromPath[str]) -> Template | Response:
-    alerts.unsubscribe(_db(request), request.scope["user"], subscription_id=subscription_id)
-    if web.is_htmx(request):
-        return Template("partials/alerts/_devices.html", context={
-            "devices": alerts.devices(_db(request), request.scope["user"])})
-    return Redirect("/alerts/devices", status_code=303)
-
-
-# ---- JSON for the page script and the service worker ----
-
-@get("/api/push/key", opt=FIELD)
-async def push_key(request: Request) -> dict:
-    """The server's public VAPID key (applicationServerKey for pushManager.subscribe)."""
-    return {"public_key": push.public_key(push.load_vapid(request.app.state.settings))}
-
-
-@post("/api/push/subscriptions", opt=FIELD, status_code=201)
-async def add_subscription(request: Request, data: JSONBody[PushSubscriptionIn]) -> Response:
-    """Turn alerts on for this device: the browser's PushSubscription (endpoint and keys)."""
-    try:
-        row = alerts.subscribe(_db(request), request.scope["user"], data.endpoint, data.keys.get("p256dh"),
-                               data.keys.get("auth"), request.headers.get("user-agent"),
-                               alerts.allowed_push_hosts(request.app.state.settings.push_hosts))
-    except alerts.AlertInvalid as exc:
-        message = next(iter(exc.errors.values()))
-        return Response({"error": message, "errors": exc.errors, "status": 400}, status_code=400)
-    return Response({"id": row["id"], "key": alerts.endpoint_key(row["endpoint"]), "label": row["user_agent"]},
-                    status_code=201)
-
-
-@delete("/api/push/subscriptions", opt=FIELD, status_code=200)
-async def remove_subscription(request: Request, data: JSONBody[PushSubscriptionOut]) -> dict:
-    """Turn alerts off for this device (the page unsubscribes the browser too)."""
-    removed = alerts.unsubscribe(_db(request), request.scope["user"], endpoint=data.endpoint)
-    return {"removed": removed}
-
-
-@get("/api/alerts/unread", opt=FIELD)
-async def unread(request: Request) -> dict:
-    """How many alerts the user has not opened (for the app shell after a sync)."""
-    return {"unread": alerts.unread_count(_db(request), request.scope["user"])}
-
-
-ROUTES = [inbox, new_alert, send_alert, device_list, delete_device, alert_detail, alert_deliveries,
-          push_key, add_subscription, remove_subscription, unread]
+ROUTES = [AlertsController, PushApiController]
