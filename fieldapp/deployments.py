@@ -8,18 +8,11 @@ from typing import Annotated
 import msgspec
 
 from fieldapp import audit, categories
-from fieldapp.access import (  # noqa: F401 (POPUP, can_record, visible: TRANSITION re-exports)
-    POPUP,
-    can_record,
-    can_view,
-    recordable,
-    visible,
-    visible_sql,
-)
+from fieldapp.access import can_record, can_view, recordable, visible, visible_sql
 from fieldapp.accounts import User, officers_of_unit
 from fieldapp.clock import iso, now_iso, parse, utcnow
 from fieldapp.db import one, write
-from fieldapp.errors import Forbidden, NotFound, ValidationFailed  # noqa: F401 (NotFound: TRANSITION re-export)
+from fieldapp.errors import Forbidden, ValidationFailed
 from fieldapp.geo import in_finland
 from fieldapp.i18n import gettext as _
 from fieldapp.ids import new_id

@@ -163,9 +163,6 @@ async def access_guard(connection: ASGIConnection, handler: BaseRouteHandler) ->
     if not opt.get("public") and user is None:
         await _park_form(connection)
         raise NotAuthorizedException(_("Please log in."))
-    legacy_roles = opt.get("roles")  # TRANSITION: removed once every route module declares roles() guards
-    if legacy_roles and (user is None or user.role not in legacy_roles):
-        raise PermissionDeniedException(_("Your role does not allow this."))
     if connection.scope["method"] not in SAFE_METHODS and not opt.get("csrf_exempt"):
         sent = connection.headers.get("x-csrf-token")
         if not sent:
@@ -183,6 +180,8 @@ def roles(*allowed: str):
     allowed_roles = frozenset(allowed)
 
     async def role_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+        if connection.scope["method"] == "OPTIONS":  # Litestar's automatic OPTIONS answers stay open to all
+            return
         user = connection.scope.get("user")
         if user is None or user.role not in allowed_roles:
             raise PermissionDeniedException(_("Your role does not allow this."))
@@ -214,6 +213,7 @@ def provide_user(request: Request) -> accounts.User | None:
 # with these types: `db: web.DB, user: web.CurrentUser, settings: web.AppSettings`.
 DB = NamedDependency[Database]
 CurrentUser = NamedDependency[accounts.User]
+UserIfAny = NamedDependency[accounts.User | None]  # on public routes (opt public), where no one may be logged in
 AppSettings = NamedDependency[Settings]
 DEPENDENCIES = {
     "db": Provide(provide_db, sync_to_thread=False),

@@ -9,7 +9,7 @@ from typing import Literal
 import msgspec
 
 from fieldapp import categories
-from fieldapp import deployments as deployments_domain
+from fieldapp.errors import Forbidden
 from fieldapp.clock import iso
 from fieldapp.picture.aggregation import CellSummary, _obs_conditions, legend_for
 from fieldapp.picture.cells import cell_ring, cell_size_m
@@ -156,7 +156,7 @@ PointCollection, PointFeature = feature_collection("PointCollection", "PointFeat
 def points(db, scope: Scope, flt: PictureFilter) -> PointCollection:
     """The observations of a live deployment as points; Forbidden unless scope.points_allowed."""
     if not scope.points_allowed:
-        raise deployments_domain.Forbidden("points are shown only for one live deployment")
+        raise Forbidden("points are shown only for one live deployment")
     where, params = _obs_conditions(scope, flt)
     rows = db.query(f"SELECT o.tension_id, o.kind, o.severity, o.trend, o.occurred_at, o.lat, o.lon "
                     f"FROM picture_obs o WHERE {' AND '.join(where)} AND o.occurred_at >= ? AND o.occurred_at < ? "

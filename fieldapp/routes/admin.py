@@ -1,6 +1,6 @@
 """Administration of users (role admin): list, create, deactivate / reactivate, reset password, end sessions.
 
-Administrators manage accounts only; field records stay out of their reach (deployments.can_view).
+Administrators manage accounts only; field records stay out of their reach (access.py).
 """
 
 from __future__ import annotations

@@ -5,19 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Request, get, post
-from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 
 from fieldapp import accounts, i18n, web
 from fieldapp.i18n import gettext as _
-from fieldapp.routes.records import FIELD_LABELS
+from fieldapp.record_labels import FIELD_LABELS
 
 PUBLIC = {"public": True}
 FormData = Annotated[dict, Body(media_type=RequestEncodingType.URL_ENCODED)]
 # On a public route nobody may be logged in; the injected value is checked against this type (so not web.CurrentUser).
-UserIfAny = NamedDependency[accounts.User | None]
 
 
 def _safe_next(target: str | None) -> str:
@@ -79,7 +77,7 @@ class AuthController(Controller):
         return response
 
     @post("/language", opt=PUBLIC)
-    async def choose_language(self, request: Request, db: web.DB, user: UserIfAny, settings: web.AppSettings,
+    async def choose_language(self, request: Request, db: web.DB, user: web.UserIfAny, settings: web.AppSettings,
                               data: FormData) -> Redirect:
         locale = data.get("locale")
         if locale not in i18n.LOCALES:
