@@ -118,13 +118,12 @@ class BatchCache:
         self._now: tuple | None = None
         self.hours: dict[str, str | None] = {}  # form times: local hour -> UTC hour (_form_time)
 
-    def clock(self, now: datetime) -> tuple[datetime, datetime, str, str, str]:
-        """The earliest and latest time a new record may have (naive UTC, whole milliseconds), the same as
-        text, and now as text; once per batch (every record of a batch is received at the same time)."""
+    def clock(self, now: datetime) -> tuple[str, str, str]:
+        """The earliest and latest time a new record may have and now, as UTC text (_utc_text); once per batch
+        (every record of a batch is received at the same time)."""
         if self._now is None or self._now[0] != now:
             utc = now.astimezone(timezone.utc).replace(tzinfo=None)
-            earliest, latest = (_whole_ms(utc - MAX_PAST), _whole_ms(utc + MAX_FUTURE))
-            self._now = (now, (earliest, latest, _utc_text(earliest), _utc_text(latest), iso(now)))
+            self._now = (now, (_utc_text(utc - MAX_PAST), _utc_text(utc + MAX_FUTURE), iso(now)))
         return self._now[1]
 
     def all_codes(self) -> dict[str, frozenset[str]]:
@@ -187,8 +186,8 @@ _NO_CODES: frozenset[str] = frozenset()
 
 
 def _read_form(kind: RecordKind, raw: dict, codes: dict[str, frozenset[str]], errors: dict
-               ) -> tuple[dict, datetime | None]:
-    """The raw values as msgspec should see them, and the time given as text (naive UTC).
+               ) -> tuple[dict, str | None]:
+    """The raw values as msgspec should see them, and the time given, as UTC text (_utc_text).
 
     Blank form values and None count as missing (the field's default applies); booleans from checkboxes;
     lists from single values, without blanks, a code chosen twice counting once; a decimal comma in
@@ -226,7 +225,7 @@ def _read_form(kind: RecordKind, raw: dict, codes: dict[str, frozenset[str]], er
                     value = value.replace(",", ".")  # a Finnish keyboard gives a decimal comma
                 else:
                     try:
-                        occurred = _utc_naive(value)
+                        occurred = _utc_text(_utc_naive(value))
                         continue
                     except (ValueError, OverflowError):
                         value = "invalid"  # msgspec answers "Enter a date and time."
@@ -285,9 +284,9 @@ def _quick_struct(kind: RecordKind, codes: dict[str, frozenset[str]]) -> type | 
 
 
 def _quick_read(kind: RecordKind, raw: dict, codes: dict[str, frozenset[str]], hours: dict[str, str | None]
-                ) -> tuple[dict, datetime | str | None] | None:
+                ) -> tuple[dict, str | None] | None:
     """What _read_form() and the struct's conversion give, for values in the usual form; None otherwise.
-    The time comes as UTC text when it has the form's usual shape (see _form_time)."""
+    The time as UTC text, as _read_form() gives it (the form's usual shape by the hour: _form_time)."""
     built = _QUICK.get(kind.name)
     if built is None or built[0] is not codes:
         built = _QUICK[kind.name] = (codes, _quick_struct(kind, codes))
@@ -311,7 +310,7 @@ def _quick_read(kind: RecordKind, raw: dict, codes: dict[str, frozenset[str]], h
         if occurred is None:
             text = text.strip()
             try:
-                occurred = _utc_naive(text) if text else None
+                occurred = _utc_text(_utc_naive(text)) if text else None
             except (ValueError, OverflowError):
                 return None
     return values, occurred
@@ -336,13 +335,18 @@ def _form_time(text: str, hours: dict[str, str | None]) -> str | None:
     return None if utc_hour is None else f"{utc_hour}:{minutes}:00.000Z"
 
 
+def _given_time(value: str | datetime) -> str:
+    """A time given other than as form text (JSON, a stored record) as UTC text; one without a UTC equivalent
+    (year 1 with a zone) as the earliest time, which is refused as too old."""
+    try:
+        return _utc_text(parse(value).replace(tzinfo=None))
+    except (ValueError, OverflowError):
+        return _utc_text(datetime.min)
+
+
 def _utc_text(utc: datetime) -> str:
     """Naive UTC as stored: milliseconds and a Z (as clock.iso)."""
     return utc.isoformat(timespec="milliseconds") + "Z"
-
-
-def _whole_ms(utc: datetime) -> datetime:
-    return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
 
 
 def _utc_naive(text: str) -> datetime:
@@ -380,22 +384,11 @@ def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime |
         if values.get(name) is None and name not in errors:
             errors[name] = _("This field is required.")
     if occurred is None and values.get("occurred_at") is not None and "occurred_at" not in errors:
-        try:  # a datetime given as such (not form text)
-            occurred = parse(values["occurred_at"]).replace(tzinfo=None)
-        except (ValueError, OverflowError):  # e.g. year 1 with a time zone: no UTC equivalent
-            occurred = datetime.min
-    earliest, latest, earliest_text, latest_text, now_text = cache.clock(now or utcnow())
-    if type(occurred) is str and stored_time is None:  # the form's time as UTC text (quick reading)
-        if occurred < earliest_text:
-            errors["occurred_at"] = _("The time is more than 7 days in the past.")
-        elif occurred > latest_text:
-            errors["occurred_at"] = _("The time is in the future.")
-    elif occurred is not None:
-        if type(occurred) is str:
-            occurred = datetime.fromisoformat(occurred[:-1])
-        stored = parse(stored_time).replace(tzinfo=None) if stored_time else None
-        if stored and occurred.replace(second=0, microsecond=0) == stored.replace(second=0, microsecond=0):
-            occurred = stored  # the form shows minutes only: an unchanged time keeps its seconds
+        occurred = _given_time(values["occurred_at"])  # a datetime given as such (not form text)
+    earliest, latest, now_text = cache.clock(now or utcnow())
+    if occurred is not None:  # UTC text throughout: compared as text, stored as it is
+        if stored_time and occurred[:16] == _given_time(stored_time)[:16]:
+            occurred = _given_time(stored_time)  # an edit: the form shows minutes, an unchanged time keeps its seconds
         elif occurred < earliest:
             errors["occurred_at"] = _("The time is more than 7 days in the past.")
         elif occurred > latest:
@@ -415,7 +408,7 @@ def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime |
     if errors:
         raise ValidationFailed(errors)
     # Defaults: the time is now, the place the deployment's.
-    values["occurred_at"] = occurred if type(occurred) is str else _utc_text(occurred) if occurred else now_text
+    values["occurred_at"] = occurred or now_text
     if lat is None:
         values["lat"], values["lon"] = deployment["lat"], deployment["lon"]
     if not values["place_name"]:
