@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
-from babel import Locale, dates, numbers
+from babel import dates, numbers
 from babel.messages import mofile, pofile
 from babel.support import Translations
 
@@ -131,7 +131,3 @@ def format_number(value, decimals: int | None = None) -> str:
     if decimals is not None:
         return numbers.format_decimal(value, format=f"#,##0.{'0' * decimals}" if decimals else "#,##0", locale=get_locale())
     return numbers.format_decimal(value, locale=get_locale())
-
-
-def language_name(locale: str) -> str:
-    return Locale.parse(locale).get_display_name(locale).capitalize()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fieldapp.cli import build_parser
-from fieldapp.settings import SETTINGS_HELP, Settings
+from fieldapp.settings import Settings
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
@@ -25,18 +25,25 @@ def _commands(parser: argparse.ArgumentParser, prefix: str = "fieldapp") -> list
     return found or [prefix]
 
 
-@pytest.mark.parametrize("name", sorted(SETTINGS_HELP))
+@pytest.mark.parametrize("name", sorted(Settings.declared()))
 def test_every_setting_is_in_the_readme(name):
-    variable, default, _help = SETTINGS_HELP[name]
+    variable, default, _help = Settings.declared()[name]
     row = re.search(rf"^\|\s*`{variable}`\s*\|(.*)$", README, re.MULTILINE)
     assert row, f"README.md has no table row for {variable}"
     if default:
         assert default in row.group(1), f"README.md gives another default for {variable}"
 
 
-def test_every_settings_field_has_help():
+def test_every_settings_field_is_read_from_the_environment_and_has_help():
     names = {f.name for f in dataclasses.fields(Settings)} - {"extra"}
-    assert names == set(SETTINGS_HELP), "each Settings field needs an entry in SETTINGS_HELP (and a README row)"
+    assert names == set(Settings.declared()), "each Settings field needs setting(variable, default, help)"
+    assert all(help_text for _variable, _default, help_text in Settings.declared().values())
+
+
+def test_settings_from_the_environment_keep_their_types_and_defaults():
+    settings = Settings.from_env({"FIELDAPP_SESSION_HOURS": "3", "FIELDAPP_DB": "/tmp/x.db", "FIELDAPP_TILE_URL": "t"})
+    assert (settings.session_hours, settings.db_path, settings.tile_url) == (3, Path("/tmp/x.db"), "t")
+    assert Settings.from_env({}) == Settings()
 
 
 @pytest.mark.parametrize("command", _commands(build_parser()))
