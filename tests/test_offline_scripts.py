@@ -1,6 +1,6 @@
-"""The offline page scripts: every one is served, cached by the worker and loaded by every page, in the
-order of shell.CLIENT_SCRIPTS; only the outbox touches IndexedDB; the shared scripts have no DOM; one
-backoff rule (retry.js)."""
+"""The offline page scripts: every page loads them as one bundle (/offline/pages.js) holding each of them in
+the order of shell.CLIENT_SCRIPTS, and the worker caches it; only the outbox touches IndexedDB; the shared
+scripts have no DOM; one backoff rule (retry.js)."""
 
 from __future__ import annotations
 
@@ -27,17 +27,24 @@ def _code(path: Path) -> str:
 
 
 @pytest.mark.parametrize("path", ["/login", "/"])
-def test_every_page_loads_the_offline_scripts_in_order(login, path):
+def test_every_page_loads_the_offline_scripts_as_one_bundle(login, path):
     page = login("officer1").get(path).text
-    assert SCRIPT_TAG.findall(page) == list(shell.CLIENT_SCRIPTS)
+    assert SCRIPT_TAG.findall(page) == [shell.PAGE_BUNDLE]
 
 
-def test_every_offline_script_is_served_and_cached_by_the_worker(client):
+def test_the_bundle_holds_every_page_script_in_order_and_the_worker_caches_it(client):
+    bundle = client.get(f"/offline/{shell.PAGE_BUNDLE}")
+    assert bundle.status_code == 200 and bundle.headers["content-type"].startswith("text/javascript")
+    positions = [bundle.content.index((shell.OFFLINE_DIR / name).read_bytes()) for name in shell.CLIENT_SCRIPTS]
+    assert positions == sorted(positions) and len(set(positions)) == len(positions)
     worker = client.get("/sw.js").text
-    for name in shell.CLIENT_SCRIPTS:
-        response = client.get(f"/offline/{name}")
-        assert response.status_code == 200 and response.content == (shell.OFFLINE_DIR / name).read_bytes()
-        assert f'"/offline/{name}"' in worker, f"{name} is not precached by the service worker"
+    assert f'"/offline/{shell.PAGE_BUNDLE}"' in worker
+    assert worker.count(f'"/offline/{shell.PAGE_BUNDLE}"') == 1
+
+
+def test_a_page_script_alone_or_another_file_is_not_served(client):
+    for name in ("client.js", "sync.py", "sw.js"):
+        assert client.get(f"/offline/{name}").status_code == 404
 
 
 def test_every_script_in_fieldapp_offline_has_a_place():

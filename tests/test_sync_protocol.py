@@ -377,7 +377,7 @@ def test_service_worker_is_served_from_the_root_uncached_with_a_content_version(
     assert response.headers["content-type"].startswith("text/javascript")
     version = response.headers["x-fieldapp-version"]
     assert version == shell.version() and f'"version": "{version}"' in response.text
-    for url in ("/static/css/app.css", "/offline/outbox.js", "/manifest.webmanifest"):
+    for url in ("/static/css/app.css", "/offline/pages.js", "/manifest.webmanifest"):
         assert f'"{url}"' in response.text
     assert "FieldappOutbox" in response.text and "FieldappSync" in response.text
 
@@ -415,8 +415,7 @@ def test_manifest_makes_the_app_installable(client):
 
 
 def test_offline_scripts_are_served_and_unknown_names_are_not(client):
-    for name in shell.CLIENT_SCRIPTS:
-        assert client.get(f"/offline/{name}").status_code == 200
+    assert client.get(f"/offline/{shell.PAGE_BUNDLE}").status_code == 200
     assert client.get("/offline/sync.py").status_code == 404
 
 
@@ -434,7 +433,7 @@ def test_every_page_has_the_status_strip_and_the_offline_scripts(login):
     officer = login("officer1")
     page = officer.get("/").text
     assert 'id="sync-status"' in page and 'href="/manifest.webmanifest"' in page
-    assert 'src="/offline/outbox.js"' in page and 'src="/offline/client.js"' in page
+    assert 'src="/offline/pages.js"' in page
     assert "data-sync-now" in page
 
 
