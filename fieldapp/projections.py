@@ -6,17 +6,19 @@ from records follows that sequence here, with a cursor of its own ('projected' i
 
 - the situation picture's observations and roll-ups (fieldapp/picture/rollups.py),
 - the POR feed's outbox (fieldapp/por.py, only when an endpoint is configured),
-- the automatic alert rules (fieldapp/alerts.py: severe tension, hotspot cell).
+- the automatic alert rules (fieldapp/alerts/rules.py: severe tension, hotspot cell).
 
 Each of them looks at a record's current state, so applying a record twice changes nothing (an observation
 is replaced, a POR version or an alert has a unique key): after a crash between the records' commit and
 catch_up(), the next catch_up() (every write, app start) applies what was left, once.
 
-When: records.create/update/delete (one record from a form) call catch_up() right after their commit, so
-the lead's map is current when the page answers; a sync batch is answered first and projected right after
-(routes/offline.py), so the device's wait and the write lock do not include the roll-ups.
+When: the callers of a write run catch_up() after its transaction, never the records domain itself. A form
+(fieldapp/services/recording.py) right after its commit, so the lead's map is current when the page answers;
+a sync batch is answered first and projected right after (routes/offline.py), so the device's wait and the
+write lock do not include the roll-ups; demo data once it is all written; the app at start.
 
-No web imports.
+An application-level step (layer "services" in tests/test_architecture.py): it reads the records and calls
+the areas' hooks, and nothing in the domain calls it. No web imports.
 """
 
 from __future__ import annotations
