@@ -5,6 +5,9 @@ a file that is not a SQLite database or is another application's, a database mad
 a connection on which WAL, synchronous=FULL or foreign keys did not take. A write that fails because the disk
 (or PRAGMA max_page_count) is full or the database stays locked is remembered, so that /healthz can report
 the instance not ready while the devices keep their outboxes and try again.
+
+The database file is never opened here except through SQLite: closing any other descriptor of it would drop
+the locks SQLite holds for the whole process (POSIX advisory locks) and can corrupt it.
 """
 
 from __future__ import annotations
@@ -19,9 +22,8 @@ import sqlite_utils
 
 from fieldapp import migrations
 
-SQLITE_HEADER = b"SQLite format 3\x00"
 # SQLite result codes (the primary code, the low byte of sqlite_errorcode) that mean "not now", not "wrong".
-SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL = 5, 6, 10, 13
+SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL, SQLITE_NOTADB = 5, 6, 10, 13, 26
 UNAVAILABLE_CODES = {SQLITE_BUSY: "locked", SQLITE_LOCKED: "locked", SQLITE_IOERR: "disk", SQLITE_FULL: "full"}
 # After a failed write, /healthz says not ready for this long unless a write succeeds first.
 FAILURE_HOLD_SECONDS = 30.0
@@ -39,7 +41,6 @@ def open_db(path: Path | str | None = None, *, memory: bool = False) -> sqlite_u
         conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
     else:
         path = Path(path)
-        _refuse_foreign_file(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10)
     try:
@@ -54,7 +55,9 @@ def open_db(path: Path | str | None = None, *, memory: bool = False) -> sqlite_u
         check(db, wal=not memory and path is not None)
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise DatabaseRefused(f"{path} cannot be opened as a fieldapp database: {exc}") from exc
+        if getattr(exc, "sqlite_errorcode", None) == SQLITE_NOTADB:
+            raise DatabaseRefused(f"{path} is not a SQLite database; refusing to use it (check FIELDAPP_DB)") from exc
+        raise
     except DatabaseRefused:
         conn.close()
         raise
@@ -84,7 +87,6 @@ def is_fieldapp_database(path: Path | str) -> str | None:
     if not path.is_file():
         return f"{path} does not exist"
     try:
-        _refuse_foreign_file(path)
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             db = sqlite_utils.Database(conn)
@@ -96,17 +98,10 @@ def is_fieldapp_database(path: Path | str) -> str | None:
     except DatabaseRefused as exc:
         return str(exc)
     except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorcode", None) == SQLITE_NOTADB:
+            return f"{path} is not a SQLite database"
         return f"{path} cannot be read as a SQLite database: {exc}"
     return None
-
-
-def _refuse_foreign_file(path: Path) -> None:
-    """A file that exists and has content must start with SQLite's header (sqlite3 would only fail later)."""
-    if not path.is_file() or path.stat().st_size == 0:
-        return
-    with path.open("rb") as fh:
-        if fh.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
-            raise DatabaseRefused(f"{path} is not a SQLite database; refusing to use it (check FIELDAPP_DB)")
 
 
 def _known_migrations(db: sqlite_utils.Database) -> list[str]:
