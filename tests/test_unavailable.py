@@ -4,6 +4,9 @@ ready while writes fail, /livez stays 200; nothing of the refused batch is store
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
+
+from litestar.testing import TestClient
 
 from fieldapp import accounts, deployments, records
 from fieldapp.clock import iso, utcnow
@@ -71,11 +74,16 @@ def test_a_form_on_a_full_database_gets_a_503_page_not_a_500(login, db):
     assert "<html" in response.text.lower()
 
 
-def test_a_write_that_stays_locked_is_503_and_healthz_reports_the_lock(login, db, settings):
+def test_a_write_that_stays_locked_is_503_and_healthz_reports_the_lock(login, app, db, settings):
     officer = login("officer1")
+    probe = TestClient(app=app, base_url="http://127.0.0.1")  # a load balancer's checks: no session cookie
     user = accounts.by_username(db, "officer1")
     deployment_id = deployments.current_for_user(db, user)["id"]
     db.conn.execute("PRAGMA busy_timeout = 50")
+    lead = login("lead1")
+    lead_id = accounts.by_username(db, "lead1").id
+    db.conn.execute("UPDATE sessions SET expires_at = ? WHERE user_id = ?",  # due its sliding renewal
+                    [iso(utcnow() + timedelta(minutes=5)), lead_id])
     other = sqlite3.connect(settings.db_path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another writer holds the lock (a stuck backup tool, a long job)
     try:
@@ -83,13 +91,15 @@ def test_a_write_that_stays_locked_is_503_and_healthz_reports_the_lock(login, db
         refused = officer.post_json("/api/sync", {"records": [item]})
         assert refused.status_code == 503, refused.text
         assert refused.headers["retry-after"] == "5"
-        assert officer.get("/healthz").json()["problem"] == "locked"
-        assert officer.get("/livez").status_code == 200
+        assert probe.get("/healthz").json()["problem"] == "locked"
+        assert probe.get("/livez").status_code == 200
+        page = lead.get("/")  # the session's sliding expiry is written before any route runs
+        assert page.status_code == 503 and page.headers["retry-after"] == "5"
     finally:
         other.execute("ROLLBACK")
         other.close()
     assert officer.post_json("/api/sync", {"records": [item]}).status_code == 200
-    assert officer.get("/healthz").status_code == 200  # a write succeeded: ready again at once
+    assert probe.get("/healthz").status_code == 200  # a write succeeded: ready again at once
 
 
 def test_other_database_errors_are_not_taken_for_unavailable(memory_db):
