@@ -15,7 +15,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from fieldapp import por_worker, projections, push_worker, web
+from fieldapp import catch_up_worker, por_worker, projections, push_worker, web
 from fieldapp.alerts import rules as alert_rules
 from fieldapp.db import open_db
 from fieldapp.routes import (
@@ -51,10 +51,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Alert rule thresholds into the database (the projections have no settings), VAPID keys, push sender.
     alert_rules.configure(db, settings.alert_severity, settings.alert_hotspot_score)
     push_sender = push_worker.install(settings, on_startup, on_shutdown)
-    # Records written but not yet projected (the server stopped right after a sync's commit): apply them now.
-    projections.catch_up(db)
+    # Records written but not yet projected (the server stopped right after a sync's commit): applied in the
+    # background, so that a restart answers at once whatever the backlog; the picture says "updating" meanwhile.
+    catch_up = catch_up_worker.install(db, settings, on_startup, on_shutdown)
     env = make_environment()
     env.globals["alert_notice"] = alerts.alert_notice
+    env.globals["picture_behind"] = lambda: projections.behind(db)
     static = create_static_files_router(
         path="/static", directories=[STATIC_DIR], opt={"public": True},
         cache_control=CacheControlHeader(max_age=3600), include_in_schema=False)
@@ -71,6 +73,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
         on_startup=on_startup,
         on_shutdown=[*on_shutdown, lambda: db.conn.close()],
-        state=State({"db": db, "settings": settings, "por_worker": por_feed, "push_worker": push_sender}),
+        state=State({"db": db, "settings": settings, "por_worker": por_feed, "push_worker": push_sender,
+                     "catch_up": catch_up}),
         debug=False,
     )

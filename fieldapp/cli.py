@@ -1,4 +1,4 @@
-"""The `fieldapp` command: serve, demo, user add, migrate, init. Each command is one library call."""
+"""The `fieldapp` command: serve, demo, user add, migrate, init, backup, restore. Each command is one library call."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import getpass
 import sys
 
+from fieldapp.backup import BackupError
+from fieldapp.db import DatabaseRefused
 from fieldapp.settings import Settings
 
 
@@ -31,10 +33,39 @@ def _password(args, prompt: str = "Password: ") -> str:
 def cmd_serve(args, settings: Settings) -> None:
     import uvicorn
     from fieldapp.app import create_app
+    from fieldapp.replica import ReplicaSupervisor
     _secret(settings)
-    app = create_app(settings)
+    app = create_app(settings)  # the database is checked (and created) before Litestream looks at it
+    replica = ReplicaSupervisor(settings.db_path, settings.replica_url) if settings.replica_url else None
+    if replica:
+        replica.start()
+        print(f"fieldapp: replicating to {settings.replica_url} (log {replica.log_path})", flush=True)
     print(f"fieldapp: open http://{args.host}:{args.port}/  (database {settings.db_path})", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", proxy_headers=True)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", proxy_headers=True)
+    finally:
+        if replica:
+            replica.stop()
+
+
+def cmd_backup(args, settings: Settings) -> None:
+    from fieldapp import backup
+    copied = backup.backup(settings.db_path, args.path)
+    print(f"backup of {settings.db_path} written to {copied.path} ({copied.size} bytes, {copied.records} records, "
+          "integrity check ok)")
+
+
+def cmd_restore(args, settings: Settings) -> None:
+    from fieldapp import backup
+    if args.from_replica == bool(args.path):
+        print("error: give either a backup file or --from-replica", file=sys.stderr)
+        raise SystemExit(2)
+    if args.from_replica:
+        copied, kept = backup.restore_from_replica(settings.db_path, settings.replica_url)
+    else:
+        copied, kept = backup.restore(settings.db_path, args.path)
+    print(f"restored {settings.db_path} ({copied.records} records, integrity check ok)"
+          + (f"; the database it replaced is kept as {kept}" if kept else ""))
 
 
 def cmd_demo(args, settings: Settings) -> None:
@@ -93,6 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="create or refresh the synthetic demo data").set_defaults(func=cmd_demo)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
     sub.add_parser("init", help="create the database and secrets").set_defaults(func=cmd_init)
+    backup = sub.add_parser("backup", help="write a checked copy of the live database (safe while serving)")
+    backup.add_argument("path")
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser("restore", help="replace the database by a backup or the replica's latest state "
+                                             "(stop the server first; the old file is kept aside)")
+    restore.add_argument("path", nargs="?")
+    restore.add_argument("--from-replica", action="store_true", help="restore from FIELDAPP_REPLICA_URL")
+    restore.set_defaults(func=cmd_restore)
     user = sub.add_parser("user", help="manage users")
     user_sub = user.add_subparsers(dest="user_command", required=True)
     add = user_sub.add_parser("add", help="create a user (password asked, or read from stdin)")
@@ -111,7 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    args.func(args, Settings.from_env())
+    try:
+        args.func(args, Settings.from_env())
+    except (DatabaseRefused, BackupError) as exc:  # a clear message and exit code, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -40,10 +40,11 @@ def behind(db) -> int:
     return changes.latest_seq(db) - changes.value(db, changes.PROJECTED)
 
 
-def catch_up(db, chunk: int = CHUNK) -> int:
-    """Apply every record written since the cursor, `chunk` records per transaction; returns how many."""
+def catch_up(db, chunk: int = CHUNK, most: int | None = None) -> int:
+    """Apply every record written since the cursor (at most `most`), `chunk` records per transaction; returns
+    how many. `most`: the background catch-up after a restart leaves the write lock free between steps."""
     done = 0
-    while True:
+    while most is None or done < most:
         with write(db):
             cursor = changes.value(db, changes.PROJECTED)
             written = _written_after(db, cursor, chunk)
@@ -52,6 +53,7 @@ def catch_up(db, chunk: int = CHUNK) -> int:
             _apply(db, written)
             db.conn.execute("UPDATE sequences SET value = ? WHERE name = ?", [written[-1][1]["seq"], changes.PROJECTED])
         done += len(written)
+    return done
 
 
 def _written_after(db, cursor: int, limit: int) -> list[tuple[str, dict]]:

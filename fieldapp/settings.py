@@ -39,6 +39,9 @@ class Settings:
                               "send to; empty: the browsers' public push services")
     push_concurrency: int = setting("FIELDAPP_PUSH_CONCURRENCY", 8,
                                     "Web Push sends in flight at once (sender threads of the push worker)")
+    replica_url: str = setting("FIELDAPP_REPLICA_URL", "",
+                               "Litestream replica (file:///dir on another disk, or s3://bucket/path) that "
+                               "`fieldapp serve` keeps up to date; empty: no replica")
     # Tuning that only tests and benchmarks set (poll intervals, backoff of the workers); not from the environment.
     extra: dict = field(default_factory=dict)
 

@@ -6,6 +6,7 @@ import contextvars
 import hmac
 import json
 import secrets
+import sqlite3
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from urllib.parse import quote, urlsplit
@@ -24,6 +25,7 @@ from litestar.response import Redirect, Template
 from sqlite_utils import Database
 
 from fieldapp import accounts, categories, errors, i18n
+from fieldapp.db import unavailable_reason
 from fieldapp.i18n import gettext as _
 from fieldapp.settings import Settings
 
@@ -343,3 +345,23 @@ def is_htmx(request: Request) -> bool:
 
 def json_attr(value) -> str:
     return json.dumps(value, separators=(",", ":"))
+
+
+# How long a device waits before sending again when a write failed for space (an operator must act) or a lock.
+RETRY_AFTER_SECONDS = {"full": 60, "disk": 60, "locked": 5}
+
+
+def database_unavailable_handler(request: Request, exc: sqlite3.OperationalError) -> Response:
+    """A write that failed for a full disk or a lock: 503 with Retry-After (the device keeps its outbox and
+    sends again; a form's page says to try again); any other database error stays a 500."""
+    reason = unavailable_reason(exc)
+    if reason is None:
+        return server_error_handler(request, exc)
+    request.logger.warning("write refused, database %s: %s", reason, exc)
+    response = error_page(request, 503, _("The server cannot save right now. Records waiting on this device are "
+                                          "kept and sent again automatically; try again in a minute."))
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS[reason])
+    return response
+
+
+EXCEPTION_HANDLERS[sqlite3.OperationalError] = database_unavailable_handler

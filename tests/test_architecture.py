@@ -17,8 +17,8 @@ LAYER_NAMES = ["foundation", "storage", "domain", "services", "web", "entry"]
 PLACED = {
     FOUNDATION: ("clock", "ids", "settings", "errors", "geo", "personal_ids", "i18n", "i18n_catalogs", "trend_svg",
                  "workers", "retry"),
-    STORAGE: ("db", "migrations"),
-    SERVICES: ("services", "projections", "por_worker", "push_worker"),
+    STORAGE: ("db", "migrations", "backup"),
+    SERVICES: ("services", "projections", "por_worker", "push_worker", "replica", "catch_up_worker"),
     WEB: ("web", "templating", "routes", "app"),
     ENTRY: ("cli", "__main__", "demo"),
 }

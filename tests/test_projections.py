@@ -135,8 +135,11 @@ def test_the_app_applies_what_was_left_unprojected_when_it_starts(tmp_path):
     sync.ingest(db, officer, sync.SyncBatch(records=items))  # the server stops before projecting
     db.conn.close()
     app = create_app(Settings(db_path=path))
+    app.state.catch_up.start()  # in the background, with the server's start (tests/test_restart.py)
+    assert app.state.catch_up.finished.wait(30)
     assert projections.behind(app.state.db) == 0
     assert _observed(app.state.db) == {item.id for item in items}
+    app.state.catch_up.stop()
     app.state.db.conn.close()
 
 

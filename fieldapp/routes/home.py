@@ -1,11 +1,12 @@
-"""Home (my deployments) and the health check."""
+"""Home (my deployments) and the health checks: /livez (the process answers), /healthz (ready for writes)."""
 
 from __future__ import annotations
 
-from litestar import Controller, Request, get
+from litestar import Controller, Request, Response, get
 from litestar.response import Redirect, Template
 
 from fieldapp import deployments, web
+from fieldapp.db import write_problem
 
 
 class HomeController(Controller):
@@ -21,10 +22,21 @@ class HomeController(Controller):
         return web.render(request, "pages/home.html", "partials/deployments/_list.html",
                           {"deployments": deployments.for_user(db, user)})
 
-    @get("/healthz", opt={"public": True}, include_in_schema=False)
-    async def healthz(self, db: web.DB) -> dict:
-        db.execute("SELECT 1").fetchone()
+    @get("/livez", opt={"public": True}, include_in_schema=False)
+    async def livez(self) -> dict:
+        """The process answers (a supervisor restarts it when this fails); says nothing about the database."""
         return {"status": "ok"}
+
+    @get("/healthz", opt={"public": True}, include_in_schema=False)
+    async def healthz(self, db: web.DB, settings: web.AppSettings) -> Response:
+        """Ready: the database answers and takes writes (503 while the disk is full or writes fail for a lock,
+        so a load balancer sends devices elsewhere or they wait)."""
+        db.execute("SELECT 1").fetchone()
+        problem = write_problem(db, settings.db_path)
+        if problem is not None:
+            return Response({"status": "unavailable", "problem": problem}, status_code=503,
+                            headers={"Retry-After": str(web.RETRY_AFTER_SECONDS[problem])})
+        return Response({"status": "ok"}, status_code=200)
 
 
 ROUTES = [HomeController]
