@@ -30,6 +30,7 @@ from fieldapp.routes import (
     records,
     reports,
 )
+from fieldapp.services.login import LoginGuard
 from fieldapp.settings import Settings
 from fieldapp.templating import make_environment
 
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     push_sender = push_worker.install(settings, on_startup, on_shutdown)
     # Records written but not yet projected (the server stopped right after a sync's commit): apply them now.
     projections.catch_up(db)
+    login_guard = LoginGuard(settings)  # the login throttle and the bounded pool for password checks
     env = make_environment()
     env.globals["alert_notice"] = alerts.alert_notice
     static = create_static_files_router(
@@ -62,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[static, *(handler for module in ROUTE_MODULES for handler in module.ROUTES)],
         guards=[web.access_guard],
         middleware=[DefineMiddleware(web.session_middleware)],
+        before_send=[web.security_headers],  # on every response, 404 and 405 of unmatched paths too
         exception_handlers=web.EXCEPTION_HANDLERS,
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(env)),
         plugins=[HTMXPlugin()],
@@ -70,7 +73,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                                      render_plugins=[ScalarRenderPlugin()]),
         request_max_body_size=settings.max_body_bytes,
         on_startup=on_startup,
-        on_shutdown=[*on_shutdown, lambda: db.conn.close()],
-        state=State({"db": db, "settings": settings, "por_worker": por_feed, "push_worker": push_sender}),
+        on_shutdown=[*on_shutdown, login_guard.close, lambda: db.conn.close()],
+        state=State({"db": db, "settings": settings, "por_worker": por_feed, "push_worker": push_sender,
+                     "login_guard": login_guard}),
         debug=False,
     )

@@ -96,8 +96,32 @@ def content_security_policy(settings) -> str:
             "frame-ancestors 'none'; manifest-src 'self'; worker-src 'self'")
 
 
+HSTS = b"max-age=63072000; includeSubDomains"
+
+
+async def security_headers(message, scope) -> None:
+    """The app's before_send hook: security headers on every response, also those of unmatched paths (404, 405),
+    which the route middleware never sees. A header a route set itself is kept."""
+    if message["type"] != "http.response.start" or scope["type"] != "http":
+        return
+    settings = scope["app"].state.settings
+    headers = list(message.get("headers", []))
+    names = {name.lower() for name, _value in headers}
+    extra = [
+        (b"content-security-policy", content_security_policy(settings).encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"x-frame-options", b"DENY"),
+        (b"permissions-policy", b"camera=(), microphone=(), geolocation=(self)"),
+        (b"cache-control", b"no-store"),
+    ]
+    if secure_cookies(settings, scope):  # served over https: browsers must not come back over plain http
+        extra.append((b"strict-transport-security", HSTS))
+    message["headers"] = headers + [header for header in extra if header[0] not in names]
+
+
 def session_middleware(app):
-    """Sets the user, CSRF token and language of each request, and the security headers of each response."""
+    """Sets the user, CSRF token and language of each request (the security headers: security_headers)."""
 
     async def middleware(scope, receive, send):
         if scope["type"] != "http":
@@ -106,7 +130,8 @@ def session_middleware(app):
         state = scope["app"].state
         db, settings = state.db, state.settings
         cookies = _cookies(scope)
-        found = accounts.session_user(db, cookies.get(SESSION_COOKIE), settings.session_hours)
+        found = accounts.session_user(db, cookies.get(SESSION_COOKIE), settings.session_hours,
+                                     settings.session_max_hours)
         new_anon_csrf = None
         if found:
             user, csrf = found
@@ -122,23 +147,11 @@ def session_middleware(app):
         request_ctx = RequestContext(user, csrf, locale, db, settings)
         token = _context.set(request_ctx)
         locale_token = i18n.set_locale(locale)
-        csp = content_security_policy(settings).encode()
         secure = secure_cookies(settings, scope)
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                names = {h[0].lower() for h in headers}
-                extra = [
-                    (b"content-security-policy", csp),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
-                    (b"x-frame-options", b"DENY"),
-                    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(self)"),
-                ]
-                headers += [h for h in extra if h[0] not in names]
-                if b"cache-control" not in names:
-                    headers.append((b"cache-control", b"no-store"))
                 if new_anon_csrf:
                     cookie = f"{ANON_CSRF_COOKIE}={new_anon_csrf}; Path=/; HttpOnly; SameSite=Lax"
                     headers.append((b"set-cookie", (cookie + ("; Secure" if secure else "")).encode()))
@@ -154,6 +167,23 @@ def session_middleware(app):
     return middleware
 
 
+def cross_site(headers) -> bool:
+    """Whether the browser says a request comes from another site (Sec-Fetch-Site, or an Origin that is not this
+    host). Scripts and tests send neither header: the CSRF token still guards them."""
+    fetch_site = headers.get("sec-fetch-site")
+    if fetch_site is not None:  # every current browser sends it, and a proxy does not rewrite it
+        return fetch_site not in ("same-origin", "none")
+    origin = headers.get("origin")
+    if origin is None:
+        return False
+    try:
+        netloc = urlsplit(origin).netloc.lower()
+    except ValueError:
+        return True
+    own = {(headers.get(name) or "").lower() for name in ("host", "x-forwarded-host")}
+    return origin == "null" or not netloc or netloc not in own
+
+
 async def access_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     """The app's guard, before any controller's: login unless opt public, CSRF on unsafe methods.
 
@@ -163,6 +193,8 @@ async def access_guard(connection: ASGIConnection, handler: BaseRouteHandler) ->
     if not opt.get("public") and user is None:
         await _park_form(connection)
         raise NotAuthorizedException(_("Please log in."))
+    if connection.scope["method"] not in SAFE_METHODS and cross_site(connection.headers):
+        raise PermissionDeniedException(_("This request came from another site and was refused."))
     if connection.scope["method"] not in SAFE_METHODS and not opt.get("csrf_exempt"):
         sent = connection.headers.get("x-csrf-token")
         if not sent:

@@ -1,0 +1,90 @@
+"""What one login attempt does: the throttle first, the argon2id check in a bounded thread pool, an audit row
+for every refused password.
+
+argon2id takes tens of milliseconds of CPU by design; run on the event loop, a handful of anonymous clients
+posting wrong passwords stalled every request of the server. Here at most `workers` checks run at once, in
+threads (the hash releases the GIL), and at most as many again wait; a login beyond that is answered "busy"
+(429) at once instead of queueing without bound. Locked names and addresses are refused before any hashing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from fieldapp import accounts
+from fieldapp.accounts import User
+from fieldapp.throttle import LoginThrottle
+
+BUSY_RETRY_SECONDS = 1
+
+
+class WrongPassword(Exception):
+    """The name and password do not fit (an unknown name looks the same)."""
+
+
+class TooManyAttempts(Exception):
+    """Refused without looking at the password: locked by the throttle, or the checks are all busy."""
+
+    def __init__(self, retry_after: float, busy: bool = False):
+        super().__init__(retry_after)
+        self.retry_after = max(1, math.ceil(retry_after))
+        self.busy = busy
+
+
+class PasswordChecks:
+    """A bounded pool for argon2id checks: `workers` at once, as many again waiting, the rest turned away."""
+
+    def __init__(self, workers: int):
+        self.workers = max(1, workers)
+        self.limit = 2 * self.workers
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="fieldapp-argon2")
+        self._lock = threading.Lock()
+        self._in_flight = 0
+
+    def _done(self, _future) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    async def matches(self, password_hash: str, password: str) -> bool:
+        with self._lock:
+            if self._in_flight >= self.limit:
+                raise TooManyAttempts(BUSY_RETRY_SECONDS, busy=True)
+            self._in_flight += 1
+        future = self._pool.submit(accounts.password_matches, password_hash, password)
+        # Counted down when the check ends, not when the waiting request goes away (a closed connection does not
+        # stop a hash that is already running).
+        future.add_done_callback(self._done)
+        return await asyncio.wrap_future(future)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class LoginGuard:
+    """The app's throttle and password pool (one per app: tests build an app per test)."""
+
+    def __init__(self, settings):
+        self.throttle = LoginThrottle(settings.login_failures_per_account, settings.login_failures_per_address)
+        self.checks = PasswordChecks(settings.login_hashes)
+
+    def close(self) -> None:
+        self.checks.close()
+
+
+async def log_in(db, guard: LoginGuard, username: str, password: str, address: str) -> User:
+    """The user for this name and password; WrongPassword or TooManyAttempts otherwise."""
+    wait = guard.throttle.retry_after(username, address)
+    if wait > 0:
+        raise TooManyAttempts(wait)
+    user, password_hash = accounts.login_candidate(db, username)
+    if await guard.checks.matches(password_hash, password) and user is not None:
+        guard.throttle.succeeded(username)
+        return user
+    locked = guard.throttle.failed(username, address)
+    accounts.record_failed_login(db, user, address, locked)
+    if locked > 0:
+        raise TooManyAttempts(locked)
+    raise WrongPassword(username)
