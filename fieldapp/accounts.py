@@ -163,7 +163,7 @@ def _token_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def start_session(db, user: User, hours: int) -> tuple[str, str]:
+def start_session(db, user: User, hours: int, max_hours: int = 12) -> tuple[str, str]:
     """Create a session; returns (cookie token, CSRF token)."""
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
@@ -171,7 +171,7 @@ def start_session(db, user: User, hours: int) -> tuple[str, str]:
     with write(db):
         db["sessions"].insert({
             "id": _token_key(token), "user_id": user.id, "csrf": csrf,
-            "created_at": iso(now), "expires_at": iso(now + timedelta(hours=hours)),
+            "created_at": iso(now), "expires_at": iso(now + timedelta(hours=min(hours, max_hours))),
         })
         db.execute("DELETE FROM sessions WHERE expires_at < ?", [iso(now)])
         audit.record(db, user.id, "login", "user", user.id)

@@ -74,7 +74,7 @@ class AuthController(Controller):
         except login.TooManyAttempts as refused:
             return Template("pages/login.html", status_code=429, headers={"Retry-After": str(refused.retry_after)},
                             context={**page, "error": _too_many_message(refused)})
-        token, csrf = accounts.start_session(db, user, settings.session_hours)
+        token, csrf = accounts.start_session(db, user, settings.session_hours, settings.session_max_hours)
         if carried:  # a form sent when the session had ended: shown again, to be sent with the new session
             response = Template("pages/resubmit.html", context={
                 "action": carried["carry_action"], "fields": carried["carry"], "csrf": csrf,
