@@ -15,6 +15,9 @@ from fieldapp.throttle import FIRST_LOCK_SECONDS, WINDOW_SECONDS, FailureCounter
 from tests.conftest import CSRF_RE
 
 
+NO_TARPIT = {"login_tarpit_seconds": 0}  # refused logins answered at once, so that the tests wait little
+
+
 class Clock:
     def __init__(self):
         self.now = 1000.0
@@ -31,7 +34,8 @@ def _attempt(client, username, password, **headers):
 
 @pytest.fixture
 def strict_client(db_path):
-    app = create_app(Settings(db_path=db_path, login_failures_per_account=3, login_failures_per_address=5))
+    app = create_app(Settings(db_path=db_path, login_failures_per_account=3, login_failures_per_address=5,
+                              extra=NO_TARPIT))
     with TestClient(app=app, base_url="http://127.0.0.1") as client:
         yield client
 
@@ -148,10 +152,30 @@ def test_password_checks_do_not_block_the_event_loop():
 
 
 def test_a_busy_login_is_answered_429_in_the_users_language(db_path):
-    app = create_app(Settings(db_path=db_path))
+    app = create_app(Settings(db_path=db_path, extra=NO_TARPIT))
     guard = app.state.login_guard
     guard.checks._in_flight = guard.checks.limit  # every slot taken by other logins
     with TestClient(app=app, base_url="http://127.0.0.1") as client:
         response = _attempt(client, "officer1", demo.DEMO_PASSWORD, **{"Accept-Language": "en"})
     assert response.status_code == 429 and response.headers["retry-after"] == "1"
     assert "The server is busy checking other logins." in response.text
+
+
+def test_a_refused_login_is_held_back_before_it_is_answered(db_path):
+    """A flooding connection gets at most one 429 per tarpit period: the wait is an asyncio sleep, not work."""
+    settings = Settings(db_path=db_path, login_failures_per_account=1, extra={"login_tarpit_seconds": 0.3})
+    guard = login_service.LoginGuard(settings)
+    app = create_app(settings)
+    db = app.state.db
+    guard.throttle.failed("officer1", "10.0.0.9")
+
+    async def attempt():
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(login_service.TooManyAttempts):
+            await login_service.log_in(db, guard, "officer1", demo.DEMO_PASSWORD, "10.0.0.9")
+        return asyncio.get_running_loop().time() - started
+
+    try:
+        assert asyncio.run(attempt()) >= 0.3
+    finally:
+        guard.close()

@@ -3,14 +3,17 @@ for every refused password.
 
 argon2id takes tens of milliseconds of CPU by design; run on the event loop, a handful of anonymous clients
 posting wrong passwords stalled every request of the server. Here at most `workers` checks run at once, in
-threads (the hash releases the GIL), and at most as many again wait; a login beyond that is answered "busy"
-(429) at once instead of queueing without bound. Locked names and addresses are refused before any hashing.
+threads of lower priority than the event loop's (the hash releases the GIL), and at most as many again wait; a
+login beyond that is answered "busy" (429) instead of queueing without bound. Locked names and addresses are
+refused before any hashing. Every 429 is held back a moment first (an asyncio sleep costs the server nothing),
+so a flooding client gets one answer a second per connection instead of as many as the server can render.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,6 +22,15 @@ from fieldapp.accounts import User
 from fieldapp.throttle import LoginThrottle
 
 BUSY_RETRY_SECONDS = 1
+TARPIT_SECONDS = 1.0  # how long a refused (429) login waits before it is answered
+HASH_THREAD_NICE = 10  # password checks yield the CPU to the event loop's requests
+
+
+def _lower_priority() -> None:
+    try:  # Linux: a thread id with PRIO_PROCESS sets that thread's nice value (argon2's own threads inherit it)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_THREAD_NICE)
+    except (AttributeError, OSError):
+        pass
 
 
 class WrongPassword(Exception):
@@ -40,7 +52,8 @@ class PasswordChecks:
     def __init__(self, workers: int):
         self.workers = max(1, workers)
         self.limit = 2 * self.workers
-        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="fieldapp-argon2")
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="fieldapp-argon2",
+                                        initializer=_lower_priority)
         self._lock = threading.Lock()
         self._in_flight = 0
 
@@ -69,6 +82,11 @@ class LoginGuard:
     def __init__(self, settings):
         self.throttle = LoginThrottle(settings.login_failures_per_account, settings.login_failures_per_address)
         self.checks = PasswordChecks(settings.login_hashes)
+        self.tarpit_seconds = float((settings.extra or {}).get("login_tarpit_seconds", TARPIT_SECONDS))
+
+    async def refuse(self, refused: TooManyAttempts) -> TooManyAttempts:
+        await asyncio.sleep(self.tarpit_seconds)
+        return refused
 
     def close(self) -> None:
         self.checks.close()
@@ -78,13 +96,17 @@ async def log_in(db, guard: LoginGuard, username: str, password: str, address: s
     """The user for this name and password; WrongPassword or TooManyAttempts otherwise."""
     wait = guard.throttle.retry_after(username, address)
     if wait > 0:
-        raise TooManyAttempts(wait)
+        raise await guard.refuse(TooManyAttempts(wait))
     user, password_hash = accounts.login_candidate(db, username)
-    if await guard.checks.matches(password_hash, password) and user is not None:
+    try:
+        matches = await guard.checks.matches(password_hash, password)
+    except TooManyAttempts as busy:
+        raise await guard.refuse(busy) from None
+    if matches and user is not None:
         guard.throttle.succeeded(username)
         return user
     locked = guard.throttle.failed(username, address)
     accounts.record_failed_login(db, user, address, locked)
     if locked > 0:
-        raise TooManyAttempts(locked)
+        raise await guard.refuse(TooManyAttempts(locked))
     raise WrongPassword(username)
