@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     static = create_static_files_router(
         path="/static", directories=[STATIC_DIR], opt={"public": True},
         cache_control=CacheControlHeader(max_age=3600), include_in_schema=False)
-    return Litestar(
+    app = Litestar(
         route_handlers=[static, *(handler for module in ROUTE_MODULES for handler in module.ROUTES)],
         guards=[web.access_guard],
         middleware=[DefineMiddleware(web.session_middleware)],
@@ -78,3 +78,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
                      "login_guard": login_guard}),
         debug=False,
     )
+    web.document_api_errors(app)
+    return app

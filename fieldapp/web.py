@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from urllib.parse import quote, urlsplit
 
+import msgspec
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
@@ -20,6 +21,7 @@ from litestar.exceptions import (
     PermissionDeniedException,
 )
 from litestar.handlers import BaseRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Redirect, Template
 from sqlite_utils import Database
 
@@ -295,6 +297,44 @@ def _ensure_context(request: Request) -> None:
                             state.settings.default_locale)
     i18n.set_locale(locale)
     _context.set(RequestContext(None, cookies.get(ANON_CSRF_COOKIE, ""), locale, state.db, state.settings))
+
+
+class ErrorBody(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
+    """What a JSON route answers when it refuses a request (error_page and the handlers below)."""
+
+    error: str  # what went wrong, in the user's language
+    status: int  # the HTTP status again, for scripts that only keep the body
+    errors: dict[str, str] = {}  # per field, when a form or subscription was refused (400)
+    login: str = ""  # where to log in (401)
+
+
+_API_ERRORS = {
+    400: "The request could not be understood, or a value was refused (`errors` names the fields).",
+    401: "Not logged in: `login` is the address of the login page.",
+    403: "The role may not do this, the CSRF token is missing or wrong, or the request came from another site.",
+    404: "No such thing, or one the user may not see (answered alike).",
+}
+_BODY_ERRORS = {
+    413: "The body is larger than FIELDAPP_MAX_BODY_BYTES, or a sync batch has too many records.",
+    415: "The body is not of the content type the route reads.",
+}
+
+
+def document_api_errors(app) -> None:
+    """Describe the error bodies of every JSON route (/api/...) in the OpenAPI document, where a route does not
+    describe a status itself. Called once by create_app, before the document is first built."""
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if not route.path.startswith("/api/") or not handler.include_in_schema:
+                continue
+            errors = dict(_API_ERRORS)
+            if handler.http_methods - SAFE_METHODS:
+                errors.update(_BODY_ERRORS)
+            documented = dict(handler.responses or {})
+            for status, description in errors.items():
+                documented.setdefault(status, ResponseSpec(data_container=ErrorBody, description=description,
+                                                           generate_examples=False))
+            handler.responses = documented
 
 
 def error_page(request: Request, status: int, message: str) -> Response:
