@@ -15,7 +15,7 @@ from fieldapp.throttle import FIRST_LOCK_SECONDS, WINDOW_SECONDS, FailureCounter
 from tests.conftest import CSRF_RE
 
 
-NO_TARPIT = {"login_tarpit_seconds": 0}  # refused logins answered at once, so that the tests wait little
+NO_TARPIT = {"login_tarpit_seconds": 0, "login_busy_wait_seconds": 0}  # refused logins answered at once
 
 
 class Clock:
@@ -114,8 +114,9 @@ def test_the_counter_keeps_a_bounded_number_of_keys():
 
 
 def test_password_checks_beyond_the_pool_and_its_queue_are_turned_away_busy():
-    """At most `workers` run and as many wait; a third concurrent login with one worker is answered busy."""
-    checks = login_service.PasswordChecks(workers=1)
+    """At most `workers` run and as many wait; a third concurrent login with one worker, not allowed to wait for a
+    slot, is answered busy."""
+    checks = login_service.PasswordChecks(workers=1, wait_seconds=0)
     password_hash = accounts._hasher.hash("a-long-password")
 
     async def three_at_once():
@@ -128,6 +129,20 @@ def test_password_checks_beyond_the_pool_and_its_queue_are_turned_away_busy():
         checks.close()
     assert first is True and second is True
     assert isinstance(third, login_service.TooManyAttempts) and third.busy and third.retry_after == 1
+
+
+def test_logins_at_the_start_of_a_shift_wait_for_a_slot_instead_of_being_refused():
+    checks = login_service.PasswordChecks(workers=1, wait_seconds=30)
+    password_hash = accounts._hasher.hash("a-long-password")
+
+    async def six_at_once():
+        return await asyncio.gather(*(checks.matches(password_hash, "a-long-password") for _ in range(6)))
+
+    try:
+        assert asyncio.run(six_at_once()) == [True] * 6
+    finally:
+        checks.close()
+    assert checks._in_flight == 0
 
 
 def test_password_checks_do_not_block_the_event_loop():

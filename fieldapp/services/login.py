@@ -3,8 +3,9 @@ for every refused password.
 
 argon2id takes tens of milliseconds of CPU by design; run on the event loop, a handful of anonymous clients
 posting wrong passwords stalled every request of the server. Here at most `workers` checks run at once, in
-threads of lower priority than the event loop's (the hash releases the GIL), and at most as many again wait; a
-login beyond that is answered "busy" (429) instead of queueing without bound. Locked names and addresses are
+threads of lower priority than the event loop's (the hash releases the GIL), and at most as many again wait in
+the pool; a login beyond that waits a moment for a slot (an asyncio sleep) and is then answered "busy" (429)
+instead of queueing without bound. Locked names and addresses are
 refused before any hashing. Every 429 is held back a moment first (an asyncio sleep costs the server nothing),
 so a flooding client gets one answer a second per connection instead of as many as the server can render.
 """
@@ -22,6 +23,8 @@ from fieldapp.accounts import User
 from fieldapp.throttle import LoginThrottle
 
 BUSY_RETRY_SECONDS = 1
+BUSY_WAIT_SECONDS = 2.0  # how long a login waits for a free slot before it is answered busy
+BUSY_POLL_SECONDS = 0.05
 TARPIT_SECONDS = 1.0  # how long a refused (429) login waits before it is answered
 HASH_THREAD_NICE = 10  # password checks yield the CPU to the event loop's requests
 
@@ -49,9 +52,10 @@ class TooManyAttempts(Exception):
 class PasswordChecks:
     """A bounded pool for argon2id checks: `workers` at once, as many again waiting, the rest turned away."""
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, wait_seconds: float = BUSY_WAIT_SECONDS):
         self.workers = max(1, workers)
         self.limit = 2 * self.workers
+        self.wait_seconds = wait_seconds
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="fieldapp-argon2",
                                         initializer=_lower_priority)
         self._lock = threading.Lock()
@@ -61,11 +65,22 @@ class PasswordChecks:
         with self._lock:
             self._in_flight -= 1
 
-    async def matches(self, password_hash: str, password: str) -> bool:
+    def _take_slot(self) -> bool:
         with self._lock:
             if self._in_flight >= self.limit:
-                raise TooManyAttempts(BUSY_RETRY_SECONDS, busy=True)
+                return False
             self._in_flight += 1
+            return True
+
+    async def matches(self, password_hash: str, password: str) -> bool:
+        """Whether the password fits; a login finding every slot taken waits up to wait_seconds (many officers
+        logging in at the start of a shift), then is answered busy."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait_seconds
+        while not self._take_slot():
+            if loop.time() >= deadline:
+                raise TooManyAttempts(BUSY_RETRY_SECONDS, busy=True)
+            await asyncio.sleep(BUSY_POLL_SECONDS)
         future = self._pool.submit(accounts.password_matches, password_hash, password)
         # Counted down when the check ends, not when the waiting request goes away (a closed connection does not
         # stop a hash that is already running).
@@ -81,8 +96,10 @@ class LoginGuard:
 
     def __init__(self, settings):
         self.throttle = LoginThrottle(settings.login_failures_per_account, settings.login_failures_per_address)
-        self.checks = PasswordChecks(settings.login_hashes)
-        self.tarpit_seconds = float((settings.extra or {}).get("login_tarpit_seconds", TARPIT_SECONDS))
+        extra = settings.extra or {}
+        self.checks = PasswordChecks(settings.login_hashes, float(extra.get("login_busy_wait_seconds",
+                                                                            BUSY_WAIT_SECONDS)))
+        self.tarpit_seconds = float(extra.get("login_tarpit_seconds", TARPIT_SECONDS))
 
     async def refuse(self, refused: TooManyAttempts) -> TooManyAttempts:
         await asyncio.sleep(self.tarpit_seconds)
