@@ -8,8 +8,8 @@ import pytest
 from litestar.testing import TestClient
 
 from fieldapp import accounts, alerts, demo, deployments, push
-from fieldapp.app import create_app
 from fieldapp.alerts import rules as alert_rules
+from fieldapp.app import create_app
 from fieldapp.clock import iso, utcnow
 from fieldapp.errors import Forbidden
 from fieldapp.services import recording

@@ -11,9 +11,13 @@ from fieldapp import accounts, demo
 from fieldapp.app import create_app
 from fieldapp.services import login as login_service
 from fieldapp.settings import Settings
-from fieldapp.throttle import FIRST_LOCK_SECONDS, WINDOW_SECONDS, FailureCounter, LoginThrottle
+from fieldapp.throttle import (
+    FIRST_LOCK_SECONDS,
+    WINDOW_SECONDS,
+    FailureCounter,
+    LoginThrottle,
+)
 from tests.conftest import CSRF_RE
-
 
 NO_TARPIT = {"login_tarpit_seconds": 0, "login_busy_wait_seconds": 0}  # refused logins answered at once
 

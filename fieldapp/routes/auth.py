@@ -12,8 +12,8 @@ from litestar.response import Redirect, Template
 
 from fieldapp import accounts, i18n, web
 from fieldapp.i18n import gettext as _
-from fieldapp.services import login
 from fieldapp.record_labels import FIELD_LABELS
+from fieldapp.services import login
 
 PUBLIC = {"public": True}
 FormData = Annotated[dict, Body(media_type=RequestEncodingType.URL_ENCODED)]
