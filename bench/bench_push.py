@@ -81,7 +81,8 @@ def start_server(db_path: Path, concurrency: int) -> tuple[subprocess.Popen, str
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = (db_path.parent / "server.log").open("ab")
-    env = {**os.environ, "FIELDAPP_DB": str(db_path), "FIELDAPP_PUSH_CONCURRENCY": str(concurrency)}
+    env = {**os.environ, "FIELDAPP_DB": str(db_path), "FIELDAPP_PUSH_CONCURRENCY": str(concurrency),
+           "FIELDAPP_PUSH_LOOPBACK": "1"}
     process = subprocess.Popen([sys.executable, "-m", "fieldapp", "serve", "--host", "127.0.0.1", "--port", str(port)],
                                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     deadline = time.monotonic() + 30

@@ -8,7 +8,8 @@ there) or by a lead of the unit.
 
 `sees()` is the rule for one deployment whose assignment is known; `visible_sql()` is the same rule as a
 filter for queries over many (tests/test_access.py checks on generated data that they agree). Callers check
-access once per request through `visible()`, `recordable()` or `editable()` and pass the deployment on.
+access once per request through `visible()`, `record_visible()`, `recordable()` or `editable()` and pass the
+deployment on. A record someone may not see is answered as unknown (NotFound), a deployment as Forbidden.
 
 No web imports.
 """
@@ -78,6 +79,15 @@ def visible(db, user: User, deployment_id: str) -> dict:
         raise NotFound(deployment_id)
     if not can_view(db, user, deployment):
         raise Forbidden(deployment_id)
+    return deployment
+
+
+def record_visible(db, user: User, record: dict) -> dict:
+    """The deployment of a record this user may see; NotFound otherwise, exactly as for an id that does not exist,
+    so that record ids of other units and deployments tell nothing (not even that they exist)."""
+    deployment = _deployment(db, record["deployment_id"])
+    if deployment is None or not can_view(db, user, deployment):
+        raise NotFound(record["id"])
     return deployment
 
 

@@ -12,7 +12,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from fieldapp import audit
-from fieldapp.clock import iso, now_iso, utcnow
+from fieldapp.clock import iso, now_iso, parse, utcnow
 from fieldapp.db import one, write
 from fieldapp.i18n import gettext as _
 from fieldapp.ids import new_id
@@ -112,14 +112,37 @@ def set_password(db, user_id: str, password: str, changed_by: str | None = None)
         audit.record(db, changed_by, "password", "user", user_id)
 
 
+def login_candidate(db, username: str) -> tuple[User | None, str]:
+    """(the active user with this name or None, the hash to check the password against).
+
+    An unknown name gets a dummy hash, so checking it takes as long as checking a real one. The lookup and the
+    check are apart so that the slow check can run away from the event loop (services/login.py)."""
+    row = one(db, "SELECT * FROM users WHERE username = ? AND active = 1", [username.strip().lower()])
+    return (_user(row), row["password_hash"]) if row else (None, _DUMMY_HASH)
+
+
+def password_matches(password_hash: str, password: str) -> bool:
+    """Whether the password fits the argon2id hash (CPU-bound, about 50 ms; safe to call from any thread)."""
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 def authenticate(db, username: str, password: str) -> User | None:
     """The active user with this username and password, or None."""
-    row = one(db, "SELECT * FROM users WHERE username = ? AND active = 1", [username.strip().lower()])
-    try:
-        _hasher.verify(row["password_hash"] if row else _DUMMY_HASH, password)
-    except (VerificationError, InvalidHashError):
-        return None
-    return _user(row) if row else None
+    user, password_hash = login_candidate(db, username)
+    return user if password_matches(password_hash, password) and user is not None else None
+
+
+def record_failed_login(db, user: User | None, address: str, locked_seconds: float) -> None:
+    """An audit row for a refused password: which account (None for an unknown name), from where, and whether
+    the refusal locked further tries."""
+    detail = f"address={address}" + ("" if user else " unknown_user")
+    if locked_seconds:
+        detail += f" locked={int(locked_seconds)}s"
+    with write(db):
+        audit.record(db, None, "login_failed", "user", user.id if user else None, detail)
 
 
 def get_user(db, user_id: str) -> User | None:
@@ -140,7 +163,7 @@ def _token_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def start_session(db, user: User, hours: int) -> tuple[str, str]:
+def start_session(db, user: User, hours: int, max_hours: int = 12) -> tuple[str, str]:
     """Create a session; returns (cookie token, CSRF token)."""
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
@@ -148,24 +171,28 @@ def start_session(db, user: User, hours: int) -> tuple[str, str]:
     with write(db):
         db["sessions"].insert({
             "id": _token_key(token), "user_id": user.id, "csrf": csrf,
-            "created_at": iso(now), "expires_at": iso(now + timedelta(hours=hours)),
+            "created_at": iso(now), "expires_at": iso(now + timedelta(hours=min(hours, max_hours))),
         })
         db.execute("DELETE FROM sessions WHERE expires_at < ?", [iso(now)])
         audit.record(db, user.id, "login", "user", user.id)
     return token, csrf
 
 
-def session_user(db, token: str | None, hours: int) -> tuple[User, str] | None:
-    """(user, csrf token) of a live session; extends its expiry (sliding, at most once a minute)."""
+def session_user(db, token: str | None, hours: int, max_hours: int = 12) -> tuple[User, str] | None:
+    """(user, csrf token) of a live session; extends its expiry (sliding, at most once a minute), but never past
+    max_hours after the login: a stolen cookie kept busy still dies."""
     if not token:
         return None
     key = _token_key(token)
-    row = one(db, "SELECT s.csrf, s.expires_at, u.* FROM sessions s JOIN users u ON u.id = s.user_id "
-                  "WHERE s.id = ? AND u.active = 1", [key])
+    row = one(db, "SELECT s.csrf, s.expires_at, s.created_at AS session_started, u.* FROM sessions s "
+                  "JOIN users u ON u.id = s.user_id WHERE s.id = ? AND u.active = 1", [key])
     now = utcnow()
     if row is None or row["expires_at"] < iso(now):
         return None
-    new_expiry = iso(now + timedelta(hours=hours))
+    last = iso(parse(row["session_started"]) + timedelta(hours=max_hours))
+    if last < iso(now):
+        return None
+    new_expiry = min(iso(now + timedelta(hours=hours)), last)
     if new_expiry[:16] > row["expires_at"][:16]:
         with write(db):
             db.execute("UPDATE sessions SET expires_at = ? WHERE id = ?", [new_expiry, key])

@@ -30,6 +30,7 @@ from fieldapp.routes import (
     records,
     reports,
 )
+from fieldapp.services.login import LoginGuard
 from fieldapp.settings import Settings
 from fieldapp.templating import make_environment
 
@@ -54,16 +55,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Records written but not yet projected (the server stopped right after a sync's commit): applied in the
     # background, so that a restart answers at once whatever the backlog; the picture says "updating" meanwhile.
     catch_up = catch_up_worker.install(db, settings, on_startup, on_shutdown)
+    login_guard = LoginGuard(settings)  # the login throttle and the bounded pool for password checks
     env = make_environment()
     env.globals["alert_notice"] = alerts.alert_notice
     env.globals["picture_behind"] = lambda: projections.behind(db)
     static = create_static_files_router(
         path="/static", directories=[STATIC_DIR], opt={"public": True},
         cache_control=CacheControlHeader(max_age=3600), include_in_schema=False)
-    return Litestar(
+    app = Litestar(
         route_handlers=[static, *(handler for module in ROUTE_MODULES for handler in module.ROUTES)],
         guards=[web.access_guard],
         middleware=[DefineMiddleware(web.session_middleware)],
+        before_send=[web.security_headers],  # on every response, 404 and 405 of unmatched paths too
         exception_handlers=web.EXCEPTION_HANDLERS,
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(env)),
         plugins=[HTMXPlugin()],
@@ -72,8 +75,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
                                      render_plugins=[ScalarRenderPlugin()]),
         request_max_body_size=settings.max_body_bytes,
         on_startup=on_startup,
-        on_shutdown=[*on_shutdown, lambda: db.conn.close()],
+        on_shutdown=[*on_shutdown, login_guard.close, lambda: db.conn.close()],
         state=State({"db": db, "settings": settings, "por_worker": por_feed, "push_worker": push_sender,
-                     "catch_up": catch_up}),
+                     "catch_up": catch_up, "login_guard": login_guard}),
         debug=False,
     )
+    web.document_api_errors(app)
+    return app

@@ -22,6 +22,7 @@ from py_vapid import Vapid
 
 from fieldapp import i18n, retry
 from fieldapp.alerts import LEVELS, TTL_SECONDS, URGENCY
+from fieldapp.alerts.subscriptions import endpoint_allowed
 from fieldapp.i18n import lazy
 
 VAPID_FILE = ".vapid_private.pem"
@@ -102,8 +103,13 @@ def audience(endpoint: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def send(delivery: dict, data: bytes, *, vapid: Vapid, subject: str, timeout: float, session=None) -> Outcome:
-    """Encrypt (aes128gcm) and send one payload to one subscription; never raises for a push service's answer."""
+def send(delivery: dict, data: bytes, *, vapid: Vapid, subject: str, timeout: float, session=None,
+         allowed_hosts: tuple[str, ...] | None = None) -> Outcome:
+    """Encrypt (aes128gcm) and send one payload to one subscription; never raises for a push service's answer.
+
+    allowed_hosts: the push hosts the settings allow; an endpoint outside them is not posted to."""
+    if allowed_hosts is not None and not endpoint_allowed(delivery["endpoint"], allowed_hosts):
+        return Outcome(delivery["id"], "failed", None, None, "push address not allowed by the settings")
     from pywebpush import WebPushException, webpush
     from requests import RequestException
 

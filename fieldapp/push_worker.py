@@ -18,6 +18,7 @@ import time
 
 from fieldapp import push
 from fieldapp.alerts import deliveries
+from fieldapp.alerts.subscriptions import allowed_push_hosts
 from fieldapp.clock import iso, utcnow
 from fieldapp.db import open_db, write
 from fieldapp.workers import BackgroundWorker
@@ -110,6 +111,7 @@ class PushWorker(BackgroundWorker):
         session = requests.Session()
         subject = self.settings.vapid_subject
         default_locale = self.settings.default_locale
+        hosts = allowed_push_hosts(self.settings.push_hosts, self.settings.push_loopback)
         while True:
             row = jobs.get()
             if row is None or self._stop.is_set():
@@ -118,7 +120,8 @@ class PushWorker(BackgroundWorker):
                 break
             try:
                 data = push.payload(row["alert_id"], row["level"], row["locale"] or default_locale)
-                outcome = push.send(row, data, vapid=vapid, subject=subject, timeout=self.timeout, session=session)
+                outcome = push.send(row, data, vapid=vapid, subject=subject, timeout=self.timeout, session=session,
+                                    allowed_hosts=hosts)
             except Exception as exc:  # every claimed row gets an answer, or the coordinator would wait for it
                 log.exception("push send failed")
                 outcome = push.Outcome(row["id"], "failed", error=f"{type(exc).__name__}: {exc}"[:200])

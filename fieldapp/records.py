@@ -328,11 +328,11 @@ def _clock_off(device_time: str | None, now: datetime) -> bool:
 
 
 def visible_record(db, user: User, kind_name: str, record_id: str) -> dict:
-    """The record if the user may see its deployment; NotFound / Forbidden otherwise."""
+    """The record if the user may see its deployment; NotFound otherwise (unknown and hidden ids alike)."""
     record = get(db, kind_name, record_id)
     if record is None:
         raise NotFound(record_id)
-    access.visible(db, user, record["deployment_id"])
+    access.record_visible(db, user, record)
     return record
 
 

@@ -21,6 +21,16 @@ class Settings:
     default_locale: str = setting("FIELDAPP_DEFAULT_LOCALE", "fi",
                                   "UI language when neither the user nor the browser chooses one")
     session_hours: int = setting("FIELDAPP_SESSION_HOURS", 12, "How long a login lasts without activity")
+    session_max_hours: int = setting("FIELDAPP_SESSION_MAX_HOURS", 12,
+                                     "How long a login lasts at most, however active (then log in again)")
+    login_hashes: int = setting("FIELDAPP_LOGIN_HASHES", 1,
+                                "Password checks (argon2id) run at once, off the event loop; a login finding twice "
+                                "as many waiting is answered 429")
+    login_failures_per_account: int = setting("FIELDAPP_LOGIN_FAILURES_PER_ACCOUNT", 10,
+                                              "Failed logins for one username in 15 min before it is locked "
+                                              "(1 min, doubling while failures go on, at most 1 h)")
+    login_failures_per_address: int = setting("FIELDAPP_LOGIN_FAILURES_PER_ADDRESS", 30,
+                                              "Failed logins from one client address in 15 min before it is locked")
     secure_cookies: str = setting("FIELDAPP_SECURE_COOKIES", "auto",
                                   "Secure flag on cookies: auto (when served over https), on, off")
     sync_batch_max: int = setting("FIELDAPP_SYNC_BATCH_MAX", 200, "Most records one sync request may carry")
@@ -37,6 +47,9 @@ class Settings:
                                  "VAPID subject claim for Web Push")
     push_hosts: str = setting("FIELDAPP_PUSH_HOSTS", "", "Push service hosts (comma-separated suffixes) the server may "
                               "send to; empty: the browsers' public push services")
+    push_loopback: int = setting("FIELDAPP_PUSH_LOOPBACK", 0,
+                                 "1: push subscriptions may point at 127.0.0.1/localhost (tests, demos with a local "
+                                 "push service); 0: never")
     push_concurrency: int = setting("FIELDAPP_PUSH_CONCURRENCY", 8,
                                     "Web Push sends in flight at once (sender threads of the push worker)")
     replica_url: str = setting("FIELDAPP_REPLICA_URL", "",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from urllib.parse import quote, urlsplit
 
+import msgspec
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
@@ -21,6 +22,7 @@ from litestar.exceptions import (
     PermissionDeniedException,
 )
 from litestar.handlers import BaseRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Redirect, Template
 from sqlite_utils import Database
 
@@ -98,8 +100,32 @@ def content_security_policy(settings) -> str:
             "frame-ancestors 'none'; manifest-src 'self'; worker-src 'self'")
 
 
+HSTS = b"max-age=63072000; includeSubDomains"
+
+
+async def security_headers(message, scope) -> None:
+    """The app's before_send hook: security headers on every response, also those of unmatched paths (404, 405),
+    which the route middleware never sees. A header a route set itself is kept."""
+    if message["type"] != "http.response.start" or scope["type"] != "http":
+        return
+    settings = scope["app"].state.settings
+    headers = list(message.get("headers", []))
+    names = {name.lower() for name, _value in headers}
+    extra = [
+        (b"content-security-policy", content_security_policy(settings).encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"x-frame-options", b"DENY"),
+        (b"permissions-policy", b"camera=(), microphone=(), geolocation=(self)"),
+        (b"cache-control", b"no-store"),
+    ]
+    if secure_cookies(settings, scope):  # served over https: browsers must not come back over plain http
+        extra.append((b"strict-transport-security", HSTS))
+    message["headers"] = headers + [header for header in extra if header[0] not in names]
+
+
 def session_middleware(app):
-    """Sets the user, CSRF token and language of each request, and the security headers of each response."""
+    """Sets the user, CSRF token and language of each request (the security headers: security_headers)."""
 
     async def middleware(scope, receive, send):
         if scope["type"] != "http":
@@ -108,7 +134,8 @@ def session_middleware(app):
         state = scope["app"].state
         db, settings = state.db, state.settings
         cookies = _cookies(scope)
-        found = accounts.session_user(db, cookies.get(SESSION_COOKIE), settings.session_hours)
+        found = accounts.session_user(db, cookies.get(SESSION_COOKIE), settings.session_hours,
+                                     settings.session_max_hours)
         new_anon_csrf = None
         if found:
             user, csrf = found
@@ -124,23 +151,11 @@ def session_middleware(app):
         request_ctx = RequestContext(user, csrf, locale, db, settings)
         token = _context.set(request_ctx)
         locale_token = i18n.set_locale(locale)
-        csp = content_security_policy(settings).encode()
         secure = secure_cookies(settings, scope)
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                names = {h[0].lower() for h in headers}
-                extra = [
-                    (b"content-security-policy", csp),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
-                    (b"x-frame-options", b"DENY"),
-                    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(self)"),
-                ]
-                headers += [h for h in extra if h[0] not in names]
-                if b"cache-control" not in names:
-                    headers.append((b"cache-control", b"no-store"))
                 if new_anon_csrf:
                     cookie = f"{ANON_CSRF_COOKIE}={new_anon_csrf}; Path=/; HttpOnly; SameSite=Lax"
                     headers.append((b"set-cookie", (cookie + ("; Secure" if secure else "")).encode()))
@@ -156,6 +171,23 @@ def session_middleware(app):
     return middleware
 
 
+def cross_site(headers) -> bool:
+    """Whether the browser says a request comes from another site (Sec-Fetch-Site, or an Origin that is not this
+    host). Scripts and tests send neither header: the CSRF token still guards them."""
+    fetch_site = headers.get("sec-fetch-site")
+    if fetch_site is not None:  # every current browser sends it, and a proxy does not rewrite it
+        return fetch_site not in ("same-origin", "none")
+    origin = headers.get("origin")
+    if origin is None:
+        return False
+    try:
+        netloc = urlsplit(origin).netloc.lower()
+    except ValueError:
+        return True
+    own = {(headers.get(name) or "").lower() for name in ("host", "x-forwarded-host")}
+    return origin == "null" or not netloc or netloc not in own
+
+
 async def access_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     """The app's guard, before any controller's: login unless opt public, CSRF on unsafe methods.
 
@@ -165,6 +197,8 @@ async def access_guard(connection: ASGIConnection, handler: BaseRouteHandler) ->
     if not opt.get("public") and user is None:
         await _park_form(connection)
         raise NotAuthorizedException(_("Please log in."))
+    if connection.scope["method"] not in SAFE_METHODS and cross_site(connection.headers):
+        raise PermissionDeniedException(_("This request came from another site and was refused."))
     if connection.scope["method"] not in SAFE_METHODS and not opt.get("csrf_exempt"):
         sent = connection.headers.get("x-csrf-token")
         if not sent:
@@ -265,6 +299,44 @@ def _ensure_context(request: Request) -> None:
                             state.settings.default_locale)
     i18n.set_locale(locale)
     _context.set(RequestContext(None, cookies.get(ANON_CSRF_COOKIE, ""), locale, state.db, state.settings))
+
+
+class ErrorBody(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
+    """What a JSON route answers when it refuses a request (error_page and the handlers below)."""
+
+    error: str  # what went wrong, in the user's language
+    status: int  # the HTTP status again, for scripts that only keep the body
+    errors: dict[str, str] = {}  # per field, when a form or subscription was refused (400)
+    login: str = ""  # where to log in (401)
+
+
+_API_ERRORS = {
+    400: "The request could not be understood, or a value was refused (`errors` names the fields).",
+    401: "Not logged in: `login` is the address of the login page.",
+    403: "The role may not do this, the CSRF token is missing or wrong, or the request came from another site.",
+    404: "No such thing, or one the user may not see (answered alike).",
+}
+_BODY_ERRORS = {
+    413: "The body is larger than FIELDAPP_MAX_BODY_BYTES, or a sync batch has too many records.",
+    415: "The body is not of the content type the route reads.",
+}
+
+
+def document_api_errors(app) -> None:
+    """Describe the error bodies of every JSON route (/api/...) in the OpenAPI document, where a route does not
+    describe a status itself. Called once by create_app, before the document is first built."""
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if not route.path.startswith("/api/") or not handler.include_in_schema:
+                continue
+            errors = dict(_API_ERRORS)
+            if handler.http_methods - SAFE_METHODS:
+                errors.update(_BODY_ERRORS)
+            documented = dict(handler.responses or {})
+            for status, description in errors.items():
+                documented.setdefault(status, ResponseSpec(data_container=ErrorBody, description=description,
+                                                           generate_examples=False))
+            handler.responses = documented
 
 
 def error_page(request: Request, status: int, message: str) -> Response:

@@ -5,14 +5,24 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from litestar.testing import TestClient
 
-from fieldapp import accounts, alerts, demo, deployments
+from fieldapp import accounts, alerts, demo, deployments, push
 from fieldapp.alerts import rules as alert_rules
+from fieldapp.app import create_app
 from fieldapp.clock import iso, utcnow
 from fieldapp.errors import Forbidden
 from fieldapp.services import recording
 from fieldapp.settings import Settings
+from tests.conftest import Session
 from tests.push_service import PushClient
+
+LOCAL_PUSH = alerts.allowed_push_hosts("", loopback=True)  # the devices below use a push service on 127.0.0.1
+
+
+@pytest.fixture
+def settings(db_path):
+    return Settings(db_path=db_path, push_loopback=1)
 
 
 def user(db, username: str) -> accounts.User:
@@ -227,9 +237,9 @@ def test_device_limit_is_explained(memory_db):
     unit = accounts.ensure_unit(memory_db, "Unit")
     officer = accounts.create_user(memory_db, "o", "long-enough-pw", "officer", unit)
     for n in range(alerts.MAX_DEVICES):
-        alerts.subscribe(memory_db, officer, **_subscription(n))
+        alerts.subscribe(memory_db, officer, **_subscription(n), allowed_hosts=LOCAL_PUSH)
     with pytest.raises(alerts.AlertInvalid):
-        alerts.subscribe(memory_db, officer, **_subscription(99))
+        alerts.subscribe(memory_db, officer, **_subscription(99), allowed_hosts=LOCAL_PUSH)
 
 
 def _subscription(n: int) -> dict:
@@ -344,8 +354,32 @@ def test_push_addresses_outside_the_push_services_are_refused():
     hosts = alerts.allowed_push_hosts("")
     assert ok("https://fcm.googleapis.com/fcm/send/abc", hosts)
     assert ok("https://updates.push.services.mozilla.com/wpush/v2/abc", hosts)
-    assert ok("http://127.0.0.1:9999/push/abc", hosts)
+    for loopback in ("http://127.0.0.1:9999/push/abc", "https://localhost:8080/x", "http://[::1]:25/x",
+                     "http://LOCALHOST:22/x"):
+        assert not ok(loopback, hosts), loopback  # the server's own ports, unless a test setting allows them
+        assert ok(loopback, alerts.allowed_push_hosts("", loopback=True)), loopback
+    assert not ok("http://127.0.0.2:9999/push/abc", alerts.allowed_push_hosts("", loopback=True))
     assert not ok("https://intranet.example.invalid/admin", hosts)
     assert not ok("https://evilfcm.googleapis.com.example.invalid/x", hosts)
     assert not ok("http://fcm.googleapis.com/fcm/send/abc", hosts)
     assert ok("https://push.department.example.invalid/x", alerts.allowed_push_hosts("department.example.invalid"))
+
+
+def test_a_push_address_on_the_servers_loopback_is_refused_unless_the_test_setting_allows_it(db_path):
+    answers = {}
+    for loopback in (0, 1):
+        app = create_app(Settings(db_path=db_path, push_loopback=loopback))
+        with TestClient(app=app, base_url="http://127.0.0.1") as client:
+            officer = Session(client, "officer1")
+            answers[loopback] = officer.post_json("/api/push/subscriptions", device_json(f"loopback{loopback}"),
+                                                  headers={"Accept-Language": "en"})
+    assert answers[0].status_code == 400 and answers[0].json()["errors"]["endpoint"] == \
+        "The browser sent an unusable push address."
+    assert answers[1].status_code == 201
+
+
+def test_the_sender_does_not_post_to_a_stored_loopback_address_the_settings_no_longer_allow():
+    delivery = {"id": 7, "endpoint": "http://127.0.0.1:9/push/old", "p256dh": "", "auth": "", "level": "info"}
+    outcome = push.send(delivery, b"{}", vapid=None, subject="mailto:x@example.invalid", timeout=1,
+                        allowed_hosts=alerts.allowed_push_hosts(""))
+    assert (outcome.outcome, outcome.status_code) == ("failed", None) and "not allowed" in outcome.error

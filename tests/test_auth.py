@@ -1,8 +1,16 @@
 import html
 import re
+from datetime import timedelta
 from urllib.parse import urlencode
 
+import pytest
+from litestar.testing import TestClient
+
 from fieldapp import accounts, demo, deployments, records
+from fieldapp.app import create_app
+from fieldapp.clock import iso, utcnow
+from fieldapp.settings import Settings
+from tests.conftest import Session
 
 
 def test_login_with_right_password_opens_home(login):
@@ -178,3 +186,65 @@ def test_a_form_sent_from_another_site_is_not_carried_through_the_login(login, d
                                headers={"Sec-Fetch-Site": "cross-site"}, data={"notes": "Planted by another site"})
     assert sent.status_code == 303 and sent.headers["location"].startswith("/login")
     assert "Planted" not in session.client.get(sent.headers["location"]).text
+
+
+def test_unmatched_paths_and_methods_get_the_security_headers_too(client):
+    """A 404 or 405 that no route answers skips the route middleware; the headers come from the app's hook."""
+    for response in (client.get("/no-such-page"), client.get("/api/no-such-thing"), client.delete("/login"),
+                     client.get("/healthz")):
+        assert response.status_code in (200, 404, 405)
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"], response.url
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["cache-control"] == "no-store"
+
+
+def test_hsts_only_when_served_over_https(app):
+    with TestClient(app=app, base_url="https://127.0.0.1") as secure:
+        assert secure.get("/login").headers["strict-transport-security"].startswith("max-age=63072000")
+        assert "strict-transport-security" in secure.get("/no-such-page").headers
+    with TestClient(app=app, base_url="http://127.0.0.1") as plain:
+        assert "strict-transport-security" not in plain.get("/login").headers
+        assert "strict-transport-security" in plain.get("/login", headers={"X-Forwarded-Proto": "https"}).headers
+
+
+@pytest.mark.parametrize("headers", [{"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"},
+                                     {"Origin": "https://elsewhere.example.invalid"}, {"Origin": "null"}])
+def test_a_post_from_another_site_is_refused_even_with_the_token(login, headers):
+    session = login("officer1")
+    response = session.post("/logout", data={}, headers={**headers, "Accept-Language": "en"})
+    assert response.status_code == 403
+    assert "This request came from another site and was refused." in response.text
+    assert session.get("/", follow_redirects=False).status_code == 200  # still logged in
+
+
+@pytest.mark.parametrize("headers", [{}, {"Sec-Fetch-Site": "same-origin"}, {"Origin": "http://127.0.0.1"},
+                                     {"Sec-Fetch-Site": "same-origin", "Origin": "http://127.0.0.1"}])
+def test_a_post_from_our_own_pages_or_a_script_is_accepted(login, headers):
+    session = login("officer1")
+    assert session.post("/logout", data={}, headers=headers).status_code == 303
+
+
+def test_a_cross_site_login_post_is_refused(client):
+    token = client.get("/login").text.split('name="_csrf" value="')[1].split('"')[0]
+    response = client.post("/login", data={"_csrf": token, "username": "officer1", "password": demo.DEMO_PASSWORD},
+                           headers={"Sec-Fetch-Site": "cross-site"}, follow_redirects=False)
+    assert response.status_code == 403 and "fieldapp_session" not in response.headers.get("set-cookie", "")
+
+
+def test_a_busy_session_still_ends_after_the_absolute_lifetime(login, db):
+    session = login("officer1")
+    assert session.get("/", follow_redirects=False).status_code == 200
+    started = iso(utcnow() - timedelta(hours=11, minutes=59))
+    db.execute("UPDATE sessions SET created_at = ?", [started])
+    assert session.get("/", follow_redirects=False).status_code == 200
+    db.execute("UPDATE sessions SET created_at = ?", [iso(utcnow() - timedelta(hours=12, minutes=1))])
+    assert session.get("/", follow_redirects=False).status_code == 303
+
+
+def test_the_absolute_lifetime_is_a_setting(db_path):
+    app = create_app(Settings(db_path=db_path, session_max_hours=1))
+    with TestClient(app=app, base_url="http://127.0.0.1") as client:
+        session = Session(client, "officer1")
+        app.state.db.execute("UPDATE sessions SET created_at = ?", [iso(utcnow() - timedelta(minutes=61))])
+        assert session.get("/", follow_redirects=False).status_code == 303

@@ -16,11 +16,13 @@ from fieldapp.push_worker import PushWorker
 from fieldapp.settings import Settings
 from tests.push_service import LocalPushService, verify_vapid
 
+LOCAL_PUSH = alerts.allowed_push_hosts("", loopback=True)  # the push service of these tests runs on 127.0.0.1
+
 
 @pytest.fixture
 def settings(db_path):
     # The sender looks at the queue every 0.1 s so that the tests wait little.
-    return Settings(db_path=db_path, extra={"push_poll_seconds": 0.1, "push_timeout": 3})
+    return Settings(db_path=db_path, push_loopback=1, extra={"push_poll_seconds": 0.1, "push_timeout": 3})
 
 
 @pytest.fixture
@@ -162,7 +164,7 @@ def test_429_with_retry_after_is_retried_later_and_not_before(login, db, service
 def test_server_error_is_queued_again_with_backoff_and_gives_up_after_the_ttl(db):
     lead = accounts.by_username(db, "lead1")
     officer = accounts.by_username(db, "officer1")
-    alerts.subscribe(db, officer, "http://127.0.0.1:9/push/x", *_keys())
+    alerts.subscribe(db, officer, "http://127.0.0.1:9/push/x", *_keys(), allowed_hosts=LOCAL_PUSH)
     alert = alerts.send_alert(db, lead, {"deployment_id": current_deployment(db), "level": "urgent", "message": "m"})
     now = utcnow()
     claimed = alerts.claim_due(db, 10, now)
@@ -182,7 +184,7 @@ def test_server_error_is_queued_again_with_backoff_and_gives_up_after_the_ttl(db
 
 def test_a_claim_whose_sender_died_comes_due_again_after_the_lease(db):
     lead, officer = accounts.by_username(db, "lead1"), accounts.by_username(db, "officer1")
-    alerts.subscribe(db, officer, "http://127.0.0.1:9/push/y", *_keys())
+    alerts.subscribe(db, officer, "http://127.0.0.1:9/push/y", *_keys(), allowed_hosts=LOCAL_PUSH)
     alerts.send_alert(db, lead, {"deployment_id": current_deployment(db), "level": "info", "message": "m"})
     now = utcnow()
     assert len(alerts.claim_due(db, 10, now)) == 1
@@ -194,7 +196,8 @@ def test_queued_alerts_survive_a_restart_of_the_sender(app, db, settings, servic
     # No TestClient: the app's own sender never starts, as if the server died after the lead pressed send.
     lead, officer = accounts.by_username(db, "lead1"), accounts.by_username(db, "officer1")
     device = service.client("phone")
-    alerts.subscribe(db, officer, device.endpoint, device.p256dh, device.subscription_json()["keys"]["auth"])
+    alerts.subscribe(db, officer, device.endpoint, device.p256dh, device.subscription_json()["keys"]["auth"],
+                     allowed_hosts=LOCAL_PUSH)
     alert = alerts.send_alert(db, lead, {"deployment_id": current_deployment(db), "level": "warning", "message": "m"})
     assert delivery(db, alert["id"])["state"] == "queued"
 
@@ -213,9 +216,10 @@ def test_stop_is_prompt_and_hands_back_claims_not_yet_sent(app, db, db_path):
     with LocalPushService(delay=3.0) as slow:
         for n in range(5):
             device = slow.client(f"d{n}")
-            alerts.subscribe(db, officer, device.endpoint, device.p256dh, device.subscription_json()["keys"]["auth"])
+            alerts.subscribe(db, officer, device.endpoint, device.p256dh, device.subscription_json()["keys"]["auth"],
+                     allowed_hosts=LOCAL_PUSH)
         alert = alerts.send_alert(db, lead, {"deployment_id": current_deployment(db), "level": "info", "message": "m"})
-        worker = PushWorker(Settings(db_path=db_path, extra={"push_concurrency": 1, "push_poll_seconds": 0.1}))
+        worker = PushWorker(Settings(db_path=db_path, push_loopback=1, extra={"push_concurrency": 1, "push_poll_seconds": 0.1}))
         worker.start()
         slow.wait_for(1)
         started = time.monotonic()

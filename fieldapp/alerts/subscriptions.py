@@ -40,10 +40,14 @@ def endpoint_key(endpoint: str) -> str:
     return hashlib.sha256(endpoint.encode()).hexdigest()[:16]
 
 
-def allowed_push_hosts(setting: str) -> tuple[str, ...]:
-    """Host suffixes from FIELDAPP_PUSH_HOSTS (comma-separated), or the public push services."""
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def allowed_push_hosts(setting: str, loopback: bool | int = False) -> tuple[str, ...]:
+    """Host suffixes from FIELDAPP_PUSH_HOSTS (comma-separated), or the public push services; the loopback only
+    when FIELDAPP_PUSH_LOOPBACK says so (a local push service in tests and demos)."""
     hosts = tuple(h.strip().lower().lstrip(".") for h in (setting or "").split(",") if h.strip())
-    return hosts or PUBLIC_PUSH_HOSTS
+    return (hosts or PUBLIC_PUSH_HOSTS) + (LOOPBACK_HOSTS if loopback else ())
 
 
 def _host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
@@ -57,10 +61,17 @@ def _endpoint_ok(endpoint: str, allowed: tuple[str, ...] = PUBLIC_PUSH_HOSTS) ->
         return False
     if not parts.hostname or parts.username or parts.password:
         return False
-    # Push services speak https; plain http only on the loopback (a local push service in tests and demos).
-    if parts.hostname in ("127.0.0.1", "localhost", "::1"):
-        return parts.scheme in ("http", "https")
+    # Push services speak https; plain http only on the loopback, and that only when allowed: otherwise any field
+    # user could make the server post to its own ports.
+    if parts.hostname.lower() in LOOPBACK_HOSTS:
+        return parts.hostname.lower() in allowed and parts.scheme in ("http", "https")
     return parts.scheme == "https" and _host_allowed(parts.hostname.lower(), allowed)
+
+
+def endpoint_allowed(endpoint: str, allowed: tuple[str, ...]) -> bool:
+    """Whether the server may post to this push address (checked at subscribing and again at each send, so a row
+    stored under other settings is not used)."""
+    return _endpoint_ok(endpoint, allowed)
 
 
 def validate_subscription(endpoint, p256dh, auth, allowed_hosts: tuple[str, ...] = PUBLIC_PUSH_HOSTS) -> dict:

@@ -143,9 +143,10 @@ class PushApiController(Controller):
     async def add_subscription(self, request: Request, db: web.DB, user: web.CurrentUser, settings: web.AppSettings,
                                data: JSONBody[PushSubscriptionIn]) -> Response:
         """Turn alerts on for this device: the browser's PushSubscription (endpoint and keys)."""
+        hosts = alerts.allowed_push_hosts(settings.push_hosts, settings.push_loopback)
         try:
             row = alerts.subscribe(db, user, data.endpoint, data.keys.get("p256dh"), data.keys.get("auth"),
-                                   request.headers.get("user-agent"), alerts.allowed_push_hosts(settings.push_hosts))
+                                   request.headers.get("user-agent"), hosts)
         except alerts.AlertInvalid as exc:
             message = next(iter(exc.errors.values()))
             return Response({"error": message, "errors": exc.errors, "status": 400}, status_code=400)

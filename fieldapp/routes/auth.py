@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from litestar import Controller, Request, get, post
@@ -12,6 +13,7 @@ from litestar.response import Redirect, Template
 from fieldapp import accounts, i18n, web
 from fieldapp.i18n import gettext as _
 from fieldapp.record_labels import FIELD_LABELS
+from fieldapp.services import login
 
 PUBLIC = {"public": True}
 FormData = Annotated[dict, Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -36,6 +38,13 @@ async def _carried_form(request: Request) -> dict:
     return {"carry_action": action, "carry": fields}
 
 
+def _too_many_message(refused: login.TooManyAttempts) -> str:
+    if refused.busy:
+        return _("The server is busy checking other logins. Try again in a moment.")
+    minutes = max(1, math.ceil(refused.retry_after / 60))
+    return _("Too many failed logins. Try again in %(minutes)s min.", minutes=minutes)
+
+
 class AuthController(Controller):
     """The session: logging in and out, the language, and who is logged in (for scripts).
 
@@ -52,13 +61,20 @@ class AuthController(Controller):
     async def login(self, request: Request, db: web.DB, settings: web.AppSettings,
                     data: FormData) -> Template | Redirect:
         username = str(data.get("username", ""))[:64]
-        user = accounts.authenticate(db, username, str(data.get("password", ""))[:200])
         target = _safe_next(data.get("next"))
         carried = await _carried_form(request)
-        if user is None:
-            return Template("pages/login.html", status_code=400, context={
-                "next": target, "username": username, "error": _("Wrong username or password."), **carried})
-        token, csrf = accounts.start_session(db, user, settings.session_hours)
+        page = {"next": target, "username": username, **carried}
+        address = request.client.host if request.client else "unknown"
+        try:
+            user = await login.log_in(db, request.app.state.login_guard, username,
+                                      str(data.get("password", ""))[:200], address)
+        except login.WrongPassword:
+            return Template("pages/login.html", status_code=400,
+                            context={**page, "error": _("Wrong username or password.")})
+        except login.TooManyAttempts as refused:
+            return Template("pages/login.html", status_code=429, headers={"Retry-After": str(refused.retry_after)},
+                            context={**page, "error": _too_many_message(refused)})
+        token, csrf = accounts.start_session(db, user, settings.session_hours, settings.session_max_hours)
         if carried:  # a form sent when the session had ended: shown again, to be sent with the new session
             response = Template("pages/resubmit.html", context={
                 "action": carried["carry_action"], "fields": carried["carry"], "csrf": csrf,

@@ -1,4 +1,4 @@
-from tests.browser.conftest import axe_violations, log_in
+from tests.browser.conftest import LiveServer, _copy_db, axe_violations, log_in
 
 
 def test_officer_logs_in_and_sees_current_deployment_first(page, shared_server):
@@ -50,3 +50,33 @@ def test_without_javascript_a_form_sent_after_the_session_ended_is_saved_after_l
     finally:
         conn.close()
     context.close()
+
+
+def test_a_locked_login_tells_the_user_when_to_try_again(browser, tmp_path, demo_template):
+    """Chromium's own form posts (Sec-Fetch-Site: same-origin) pass the cross-site check; the throttle's 429 page
+    is the login page with the wait in the user's language, and has no accessibility violations."""
+    path = tmp_path / "locked.db"
+    _copy_db(demo_template, path)
+    server = LiveServer(path, env={"FIELDAPP_LOGIN_FAILURES_PER_ACCOUNT": "3"}).start()
+    context = browser.new_context(locale="fi-FI", viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        for _ in range(3):
+            page.goto(server.url + "/login")
+            page.fill("#username", "officer1")
+            page.fill("#password", "wrong-password")
+            with page.expect_response(lambda r: r.url.endswith("/login") and r.request.method == "POST") as answer:
+                page.click("button[type=submit].primary")
+        assert answer.value.status == 429 and answer.value.headers["retry-after"] == "60"
+        message = page.locator("#login-error").inner_text()
+        assert "Liian monta epäonnistunutta kirjautumista" in message and "1 min" in message
+        assert page.locator("#username").input_value() == "officer1"
+        assert axe_violations(page) == []
+        log_in_again = page.locator("#password")
+        log_in_again.fill("fieldapp-demo")
+        page.click("button[type=submit].primary")
+        page.wait_for_load_state()
+        assert "/login" in page.url  # even the right password waits for the lock to end
+    finally:
+        context.close()
+        server.stop()
