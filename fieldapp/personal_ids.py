@@ -28,7 +28,9 @@ _CODE = re.compile(
     r"(?<![0-9])([0-9]{6})"
     r"(?:([-+A-FU-Y])|([\s/\\]*(?:[-+][\s/\\]*)?))"  # a century sign, or spaces, slashes, a spaced dash, nothing
     r"([0-9]{3})([0-9A-Y])(?![0-9])", re.IGNORECASE)
-_DIGIT = re.compile(r"\d")
+_SIX_DIGITS = re.compile("[0-9]{6}")
+# A digit, or a character the scan reads as one (superscripts, subscripts, circled and other compatibility digits).
+_DIGIT = re.compile(r"[\d\u00b2\u00b3\u00b9\u2070-\u2089\u2460-\u249b\u24ea-\u24ff\u2776-\u2793]")
 # Looked through when scanning: controls but tab and line breaks, Unicode's default-ignorable code points
 # (zero-width spaces and joiners, soft hyphen, bidi controls, variation selectors, tags, ...) and combining marks.
 _INVISIBLE = re.compile(
@@ -43,8 +45,10 @@ _OTHER_DIGIT = re.compile(r"(?![0-9])\d")
 def _scanned(text: str) -> str:
     """The text as the scan reads it: invisible characters gone, compatibility forms folded (full-width digits,
     no-break spaces), every dash a hyphen and every decimal digit an ASCII one."""
-    text = _DASHES.sub("-", _INVISIBLE.sub("", unicodedata.normalize("NFKD", text)))
-    return _OTHER_DIGIT.sub(lambda match: str(unicodedata.decimal(match.group())), text)
+    text = _INVISIBLE.sub("", unicodedata.normalize("NFKD", text))
+    if text.isascii():  # the usual Finnish or Swedish text once its letters lost their dots
+        return text
+    return _OTHER_DIGIT.sub(lambda match: str(unicodedata.decimal(match.group())), _DASHES.sub("-", text))
 
 
 def _valid_date(dd: str, mm: str, yy: str, century: int | None) -> bool:
@@ -61,8 +65,10 @@ def find_identity_codes(text: str) -> list[str]:
     found: list[str] = []
     if not text or _DIGIT.search(text) is None:  # the usual note: one scan for the digit every code has
         return found
-    if not text.isascii() or _INVISIBLE.search(text) is not None:
+    if not (text.isascii() and text.isprintable()):  # anything but plain ASCII on one line is read as it looks
         text = _scanned(text)
+    if _SIX_DIGITS.search(text) is None:  # every code starts with six digits in a row
+        return found
     for match in _CODE.finditer(text):
         digits, sign, between, serial, control = match.groups()
         control = control.upper()

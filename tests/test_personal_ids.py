@@ -71,7 +71,7 @@ def test_the_forms_named_in_the_issue_are_found():
     assert made_up_code(date(1952, 10, 13), 308) == (digits, number, control)
     for text in ("131052-308T", "131052 308T", "131052308T", "131052/308T", "131052-\u200b308T", "13\u200b1052 308T",
                  "hetu131052-308T", "abc131052308T", "131052A308T", "131052a308t", "131052Y308T", "131052 - 308T",
-                 "１３１０５２－３０８Ｔ", "131052–308T", "131052\u00a0308T"):
+                 "１３１０５２－３０８Ｔ", "131052–308T", "131052\u00a0308T", "¹³¹⁰⁵²-³⁰⁸T"):
         assert find_identity_codes(text), text
 
 
