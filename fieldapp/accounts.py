@@ -16,6 +16,8 @@ from fieldapp.clock import iso, now_iso, parse, utcnow
 from fieldapp.db import one, write
 from fieldapp.i18n import gettext as _
 from fieldapp.ids import new_id
+from fieldapp.personal_ids import find_identity_codes
+from fieldapp.text import clean
 
 ROLES = ("officer", "staff", "lead", "admin")
 _hasher = PasswordHasher()  # argon2id with the library's recommended parameters
@@ -221,7 +223,7 @@ def validate_new_user(db, raw: dict) -> dict:
         value = value[-1] if isinstance(value, list) and value else value
         return value if isinstance(value, str) else ""
 
-    values = {"username": text("username").strip().lower(), "display_name": text("display_name").strip(),
+    values = {"username": text("username").strip().lower(), "display_name": clean(text("display_name")).strip(),
               "role": text("role").strip(), "unit_id": text("unit_id").strip(), "password": text("password")}
     errors: dict[str, str] = {}
     if not USERNAME_RE.match(values["username"]):
@@ -230,6 +232,8 @@ def validate_new_user(db, raw: dict) -> dict:
         errors["username"] = _("This username is taken.")
     if len(values["display_name"]) > 80:
         errors["display_name"] = _("The name is too long (at most 80 characters).")
+    elif find_identity_codes(values["display_name"]):
+        errors["display_name"] = _("Remove the personal identity code from the name.")
     if values["role"] not in ROLES:
         errors["role"] = _("Choose a role.")
     if not one(db, "SELECT id FROM units WHERE id = ?", [values["unit_id"]]):

@@ -17,6 +17,7 @@ from fieldapp.geo import in_finland
 from fieldapp.i18n import gettext as _
 from fieldapp.ids import new_id
 from fieldapp.personal_ids import find_identity_codes
+from fieldapp.text import clean
 
 # Officers often arrive before the planned start; check-in opens this long before it.
 CHECK_IN_EARLY = timedelta(hours=3)
@@ -88,6 +89,7 @@ def _clean(raw: dict) -> dict:
         if isinstance(value, list):  # a field sent twice: keep the last, like a browser would
             value = value[-1] if value else None
         if isinstance(value, str):
+            value = clean(value)
             if name in ("notes", "place_name"):
                 value = value.strip()
             else:
@@ -99,10 +101,20 @@ def _clean(raw: dict) -> dict:
                     value = parse(value)  # datetime-local: Helsinki time without a zone
                 except ValueError:
                     pass
+                except OverflowError:  # a time (year 1 or 9999 at the edge of a zone), but none in UTC: _utc()
+                    value = datetime.fromisoformat(value.replace("Z", "+00:00"))
         if value is None:
             continue
         cleaned[name] = value
     return cleaned
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A time entered as UTC; None when there is none (year 1 or 9999 at the edge of a time zone)."""
+    try:
+        return None if value is None else parse(value)
+    except OverflowError:
+        return None
 
 
 def validate_input(db, unit_id: str, raw: dict, *, now: datetime | None = None) -> tuple[dict, list[str]]:
@@ -134,18 +146,20 @@ def validate_input(db, unit_id: str, raw: dict, *, now: datetime | None = None) 
             errors["lat" if lat is None else "lon"] = _("Give both latitude and longitude, or neither.")
         elif lat is not None and not in_finland(lat, lon):
             errors["lat"] = _("The location is outside Finland.")
-    start, end = values.get("starts_at"), values.get("ends_at")
-    if "starts_at" not in errors and start is not None:
-        start = parse(start)
-        if not (now - PLAN_PAST <= start <= now + PLAN_AHEAD):
+    start, end = _utc(values.get("starts_at")), _utc(values.get("ends_at"))
+    if "starts_at" not in errors and values.get("starts_at") is not None:
+        if start is None or not (now - PLAN_PAST <= start <= now + PLAN_AHEAD):
             errors["starts_at"] = _("The start must be at most a year back and two years ahead.")
-    if "ends_at" not in errors and "starts_at" not in errors and end is not None and start is not None:
-        end = parse(end)
-        if end <= start:
+    if "ends_at" not in errors and "starts_at" not in errors and values.get("ends_at") is not None \
+            and start is not None:
+        if end is None:  # beyond what UTC holds: year 1 or 9999
+            errors["ends_at"] = _("The end must be after the start.") if values["ends_at"].year == 1 \
+                else _("A deployment can last at most 31 days.")
+        elif end <= start:
             errors["ends_at"] = _("The end must be after the start.")
         elif end - start > MAX_LENGTH:
             errors["ends_at"] = _("A deployment can last at most 31 days.")
-    for text_field in ("name", "place_name", "notes"):
+    for text_field in ("name", "place_name", "notes"):  # clean text (_clean): the scan sees what is stored
         if text_field not in errors and find_identity_codes(values.get(text_field) or ""):
             errors[text_field] = _("Remove the personal identity code: these records must not identify people.")
     assigned = values.pop("assigned", []) or []

@@ -25,6 +25,7 @@ from fieldapp.geo import in_finland
 from fieldapp.i18n import gettext as _
 from fieldapp.ids import ID_PATTERN, is_valid_id
 from fieldapp.personal_ids import find_identity_codes
+from fieldapp.text import clean
 
 # Finland's bounding box, generous at the edges (Åland to the eastern border).
 MAX_PAST = timedelta(days=7)
@@ -143,6 +144,13 @@ class BatchCache:
         if error is not None:
             raise error[0](*error[1])
         return deployment
+
+
+def unreadable_device_time(value) -> str:
+    """What is kept of a device time that is not a time (the record is flagged: its clock cannot be judged): at
+    most 40 characters of clean text, "?" if that is nothing or holds an identity code."""
+    text = clean(str(value))[:40]
+    return "?" if not text.strip() or find_identity_codes(text) else text
 
 
 def _type_error(kind: RecordKind, field: str) -> str:
@@ -401,8 +409,10 @@ def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime |
             errors["lat"] = _("The location is outside Finland.")
     for text_field in ("notes", "place_name"):
         text = values[text_field]
-        if text and find_identity_codes(text) and text_field not in errors:
-            errors[text_field] = _("Remove the personal identity code: these records must not identify people.")
+        if text and text_field not in errors:
+            text = values[text_field] = clean(text)  # both readings end here: they store the same text
+            if find_identity_codes(text):
+                errors[text_field] = _("Remove the personal identity code: these records must not identify people.")
     if kind_name == "intervention":
         _check_links(db, values, deployment, errors)
     if errors:

@@ -33,6 +33,7 @@ from fieldapp.record_values import (  # noqa: F401 (the kinds, their fields and 
     ValidationFailed,
     content,
     decode,
+    unreadable_device_time,
     validate,
 )
 
@@ -302,7 +303,7 @@ def _insert(db, user: User, rows: list[NewRow], now: datetime, action: str) -> l
 
 
 def _clean_device_time(device_time) -> str | None:
-    """The device's clock as UTC text; unreadable values are kept short (and get the record flagged)."""
+    """The device's clock as UTC text; unreadable values are kept short and clean (and get the record flagged)."""
     if device_time in (None, ""):
         return None
     if isinstance(device_time, str) and len(device_time) == 24 and device_time[19] == "." \
@@ -315,7 +316,7 @@ def _clean_device_time(device_time) -> str | None:
     try:
         return iso(parse(str(device_time)))
     except (ValueError, OverflowError):
-        return str(device_time)[:40]
+        return unreadable_device_time(device_time)
 
 
 def _clock_off(device_time: str | None, now: datetime) -> bool:

@@ -437,3 +437,32 @@ def database_unavailable_handler(request: Request, exc: sqlite3.OperationalError
 
 
 EXCEPTION_HANDLERS[sqlite3.OperationalError] = database_unavailable_handler
+# ---------------------------------------------------------------- request bodies that cannot be read
+
+
+_BODY_DECODERS = frozenset(("decode_json", "parse_multipart_form"))  # Litestar's, reading a JSON or multipart body
+
+
+def _raised_decoding_body(exc: BaseException) -> bool:
+    """Whether Litestar's decoding of the request body raised this (before any handler ran)."""
+    trace = exc.__traceback__
+    while trace is not None:
+        code = trace.tb_frame.f_code
+        if code.co_name in _BODY_DECODERS and "litestar" in code.co_filename:
+            return True
+        trace = trace.tb_next
+    return False
+
+
+def undecodable_body_handler(request: Request, exc: Exception) -> Response:
+    """A body that is not UTF-8 (JSON, a multipart form) or JSON nested too deeply for the decoder is the client's
+    mistake: 400 with what is wrong (these get past Litestar's own 400). Raised anywhere else, it stays a 500."""
+    if not _raised_decoding_body(exc):
+        return server_error_handler(request, exc)
+    if isinstance(exc, UnicodeDecodeError):
+        return error_page(request, 400, _("The request is not valid UTF-8 text."))
+    return error_page(request, 400, _("The JSON in the request is nested too deeply."))
+
+
+EXCEPTION_HANDLERS[UnicodeDecodeError] = undecodable_body_handler
+EXCEPTION_HANDLERS[RecursionError] = undecodable_body_handler

@@ -84,7 +84,10 @@ def _unusual(kind: record_values.RecordKind, name: str) -> st.SearchStrategy:
     if name in ("severity", "people_estimate"):
         return st.one_of(st.integers(0, 8), st.just("2.0"), st.just(" 3"), anything)
     if name in ("notes", "place_name"):
-        return st.one_of(st.text(min_size=119, max_size=122), st.text(min_size=1000, max_size=1001), anything)
+        # What fieldapp.text.clean() removes or composes, and what the identity-code scan looks through.
+        suspicious = st.text(alphabet="aoä\u0308 -1\x00\x1b\u202e\u2066\u200b\u200d\ud800", max_size=20)
+        return st.one_of(st.text(min_size=119, max_size=122), st.text(min_size=1000, max_size=1001), suspicious,
+                         anything)
     return st.one_of(usual.map(lambda v: f" {v} "), usual.map(lambda v: f"{v}\n"), anything)
 
 

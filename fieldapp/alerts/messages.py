@@ -21,6 +21,8 @@ from fieldapp.db import one, write
 from fieldapp.errors import Forbidden, NotFound
 from fieldapp.i18n import gettext as _
 from fieldapp.ids import is_valid_id, new_id
+from fieldapp.personal_ids import find_identity_codes
+from fieldapp.text import clean
 
 LEVELS = ("info", "warning", "urgent")
 MAX_MESSAGE = 280
@@ -54,10 +56,11 @@ def deployment_recipients(db, deployment: dict) -> list[str]:
 
 
 def validate_alert(raw: dict) -> dict:
-    """Level and message of a lead's alert; returns clean values or raises AlertInvalid."""
+    """Level and message of a lead's alert; returns clean values (the message as fieldapp.text.clean() stores text)
+    or raises AlertInvalid."""
     level = raw.get("level")
     message = raw.get("message")
-    message = message.strip() if isinstance(message, str) else ""
+    message = clean(message).strip() if isinstance(message, str) else ""
     errors: dict[str, str] = {}
     if level not in LEVELS:
         errors["level"] = _("Choose a level.")
@@ -66,6 +69,8 @@ def validate_alert(raw: dict) -> dict:
     elif len(message) > MAX_MESSAGE:
         errors["message"] = _("The message is too long (%(n)s characters, at most %(max)s).",
                               n=len(message), max=MAX_MESSAGE)
+    elif find_identity_codes(message):
+        errors["message"] = _("Remove the personal identity code: alerts must not identify people.")
     if not is_valid_id(str(raw.get("deployment_id") or "")):
         errors["deployment_id"] = _("Choose a deployment.")
     if errors:

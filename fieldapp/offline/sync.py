@@ -34,6 +34,8 @@ OFFLINE_PAST = timedelta(days=7)
 OFFLINE_DEPLOYMENTS_MAX = 12
 RECENT_RECORDS_PER_KIND = 20
 PULL_LIMIT = 500
+# The largest integer SQLite stores: a version or conflict id beyond it is no version or conflict of ours.
+SQLITE_INT_MAX = 2**63 - 1
 
 
 class SyncRecord(msgspec.Struct, kw_only=True):
@@ -195,20 +197,22 @@ def _ingest_new(db, user: User, items: list[SyncRecord], run: list[int], results
             receipt = one(db, "SELECT * FROM sync_receipts WHERE record_id = ? AND base_version = 0 AND "
                               "submission_hash = ? AND user_id = ?", [item.id, digest, user.id])
             results[index] = _from_receipt(db, user, item, receipt) if receipt is not None else \
-                _failed(db, user, item, digest, outcome, received)
+                _failed(db, user, item, digest, outcome, received, cache)
         elif isinstance(outcome, Exception):
-            results[index] = _failed(db, user, item, "", outcome, received)
+            results[index] = _failed(db, user, item, "", outcome, received, cache)
         else:
             results[index] = SyncResult(id=item.id, status="duplicate", version=outcome["duplicate_of_version"],
                                         received_at=outcome["received_at"], time_flagged=bool(outcome["time_flagged"]))
 
 
-def _failed(db, user: User, item: SyncRecord, digest: str, exc: Exception, received: datetime) -> SyncResult:
+def _failed(db, user: User, item: SyncRecord, digest: str, exc: Exception, received: datetime,
+            cache: records.BatchCache) -> SyncResult:
     """The answer for a record the records domain refused (nothing of it was stored)."""
     if isinstance(exc, records.ValidationFailed):
         return _rejected(item.id, exc.errors)
-    if isinstance(exc, records.IdConflict):
-        return _conflict(db, user, item, digest, "same_id_other_content", exc.kind_name, exc.existing, received)
+    if isinstance(exc, records.IdConflict):  # create_many() checked the deployment (cache.recordable) first
+        return _conflict(db, user, item, digest, "same_id_other_content", exc.kind_name, exc.existing, received,
+                         cache, cache.recordable(item.deployment_id))
     if isinstance(exc, NotFound):
         return _rejected(item.id, message=_("The deployment or record was not found."))
     if isinstance(exc, Forbidden):
@@ -227,22 +231,29 @@ def _ingest_one(db, user: User, item: SyncRecord, received: datetime, flagged: b
         return _rejected(item.id, {"id": _("The record id is not valid.")})
     if item.kind not in records.KINDS:
         return _rejected(item.id, message=_("Unknown record type."))
+    if item.base_version is not None and not 1 <= item.base_version <= SQLITE_INT_MAX:
+        return _rejected(item.id, {"base_version": _("The version this edit is based on is not valid.")})
+    if item.resolves is not None and not 1 <= item.resolves <= SQLITE_INT_MAX:
+        return _rejected(item.id, {"resolves": _("The conflict this record settles is not valid.")})
     digest = submission_hash(item)
     base = item.base_version or 0
     receipt = one(db, "SELECT * FROM sync_receipts WHERE record_id = ? AND base_version = ? AND submission_hash = ? "
                       "AND user_id = ?", [item.id, base, digest, user.id])
     if receipt is not None:
         return _from_receipt(db, user, item, receipt)
+    deployment, stored_time = None, None  # what the device's values were checked against (a conflict keeps them)
     try:
         with write(db):  # a savepoint: a failure here leaves the rest of the batch alone
             if item.base_version is None:
-                record = records.create(db, user, item.kind, cache.recordable(item.deployment_id), item.values,
+                deployment = cache.recordable(item.deployment_id)
+                record = records.create(db, user, item.kind, deployment, item.values,
                                         record_id=item.id, device_time=item.device_time, action="sync")
             else:
                 current = records.visible_record(db, user, item.kind, item.id)
                 if current["deployment_id"] != item.deployment_id:
                     raise NotFound(item.id)
-                record = records.update(db, user, item.kind, current, access.editable(db, user, current),
+                deployment, stored_time = access.editable(db, user, current), current["occurred_at"]
+                record = records.update(db, user, item.kind, current, deployment,
                                         item.values, base_version=item.base_version)
             duplicate = bool(record.get("duplicate"))
             if not duplicate and item.base_version is None and flagged is not None \
@@ -260,9 +271,11 @@ def _ingest_one(db, user: User, item: SyncRecord, received: datetime, flagged: b
     except records.ValidationFailed as exc:
         return _rejected(item.id, exc.errors)
     except records.IdConflict as exc:
-        return _conflict(db, user, item, digest, "same_id_other_content", exc.kind_name, exc.existing, received)
+        return _conflict(db, user, item, digest, "same_id_other_content", exc.kind_name, exc.existing, received,
+                         cache, deployment)
     except records.StaleVersion as exc:
-        return _conflict(db, user, item, digest, "stale_edit", item.kind, exc.current, received)
+        return _conflict(db, user, item, digest, "stale_edit", item.kind, exc.current, received, cache, deployment,
+                         stored_time)
     except NotFound:
         return _rejected(item.id, message=_("The deployment or record was not found."))
     except Forbidden:
@@ -286,14 +299,25 @@ def _server_version(kind_name: str, row: dict) -> ServerVersion:
 
 
 def _conflict(db, user: User, item: SyncRecord, digest: str, reason: str, server_kind: str, server_row: dict,
-              received: datetime) -> SyncResult:
-    """Keep the device's version beside the server's; nothing is overwritten."""
+              received: datetime, cache: records.BatchCache, deployment: dict,
+              stored_time: str | None = None) -> SyncResult:
+    """Keep the device's version beside the server's; nothing is overwritten. What is kept is what would have been
+    stored: the validated values of the record's own fields (bounded, clean text, no identity code) and the cleaned
+    device time; values that do not pass are refused like any record (rejected, nothing kept)."""
+    raw = item.values
+    if stored_time is not None and not raw.get("occurred_at"):  # as records.update() reads an edit
+        raw = {**raw, "occurred_at": stored_time}
+    try:
+        values = records.validate(db, item.kind, raw, deployment, now=received, stored_time=stored_time, cache=cache)
+    except records.ValidationFailed as exc:
+        return _rejected(item.id, exc.errors)
+    kept = json.dumps(records.content(item.kind, values), sort_keys=True, ensure_ascii=False)
     with write(db):
         cursor = db.execute(
             "INSERT INTO sync_conflicts (record_type, record_id, deployment_id, user_id, reason, base_version, "
             "server_version, device_values, device_time, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [item.kind, item.id, item.deployment_id, user.id, reason, item.base_version, server_row["version"],
-             json.dumps(item.values, sort_keys=True, default=str), item.device_time, iso(received)])
+             kept, records._clean_device_time(item.device_time), iso(received)])
         conflict_id = cursor.lastrowid
         _store_receipt(db, user, item, digest, "conflict", server_row["version"], iso(received), conflict_id)
     return _conflict_result(db, user, item.id, conflict_id, reason, server_kind, server_row)
@@ -326,6 +350,8 @@ def _from_receipt(db, user: User, item: SyncRecord, receipt: dict) -> SyncResult
 
 
 def _resolve(db, user: User, conflict_id: int, resolution: str, record_id: str | None) -> bool:
+    if record_id is not None and not is_valid_id(record_id):
+        return False  # the record saved instead must be one of ours
     cursor = db.execute(
         "UPDATE sync_conflicts SET resolved_at = ?, resolution = ?, resolved_record_id = ? "
         "WHERE id = ? AND user_id = ? AND resolved_at IS NULL",
@@ -334,7 +360,10 @@ def _resolve(db, user: User, conflict_id: int, resolution: str, record_id: str |
 
 
 def resolve(db, user: User, conflict_id: int, resolution: str, record_id: str | None = None) -> bool:
-    """The officer chose between the two versions of a conflict; False if it is not theirs or settled already."""
+    """The officer chose between the two versions of a conflict; False if it is not theirs or settled already.
+    NotFound for an id no conflict can have (beyond what SQLite stores)."""
+    if not 1 <= conflict_id <= SQLITE_INT_MAX:
+        raise NotFound(conflict_id)
     with write(db):
         return _resolve(db, user, conflict_id, resolution, record_id)
 

@@ -17,6 +17,10 @@ from fieldapp.ids import is_valid_id
 from fieldapp.picture.cells import RESOLUTIONS, SEVERITIES
 
 MAX_WINDOW = timedelta(days=366)
+# A custom window lies between these (and a year from now): no field data is older, and the window before it
+# (PictureFilter.previous) and the times shown stay far from the ends of the calendar (year 1, year 9999).
+EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+LATEST_AHEAD = timedelta(days=366)
 WINDOWS = {
     "hour": lazy("Last hour"),
     "today": lazy("Today"),
@@ -44,7 +48,7 @@ def parse_cell(text: str) -> int:
     try:
         if h3.is_valid_cell(text) and h3.get_resolution(text) in RESOLUTIONS:
             return h3.str_to_int(text)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):  # OverflowError: a number beyond 64 bits, or below 0
         pass
     raise FilterInvalid({"cell": _("This map cell is not valid.")})
 
@@ -125,6 +129,8 @@ def parse_filter(db, raw: dict, *, now: datetime | None = None) -> PictureFilter
                 value = None
             if value is None:
                 errors[name] = _("Enter a date and time.")
+            elif not EARLIEST <= value <= now + LATEST_AHEAD:
+                errors[name] = _("Enter a time between the year 2000 and a year from now.")
             elif name == "from":
                 start = value
             else:

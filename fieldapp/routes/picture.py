@@ -193,9 +193,16 @@ class PictureController(Controller):
         return Template("pages/picture/map.html", context=context)
 
     @get("/live")
-    async def live_part(self, request: Request, db: web.DB, user: web.CurrentUser, filters: Filters) -> Template:
-        """The part of the map page that refreshes itself (polled by htmx)."""
-        flt, scope = _filter_and_scope(db, user, filters)
+    async def live_part(self, request: Request, db: web.DB, user: web.CurrentUser, filters: Filters
+                        ) -> Template | Response:
+        """The part of the map page that refreshes itself (polled by htmx); a filter the map page would not have
+        made is a 400, no current deployment a 404 (as on the map page)."""
+        try:
+            flt, scope = _filter_and_scope(db, user, filters)
+        except picture.FilterInvalid as exc:
+            return web.error_page(request, 400, next(iter(exc.errors.values())))
+        except picture.NoDeployment:
+            return web.error_page(request, 404, _("You have no current deployment."))
         view = _view(request, db, scope)
         return Template("partials/picture/_live.html", context={
             "flt": flt, "scope": scope, "qs": _qs(flt.query()), "live": _live_context(db, scope, flt, flt.query(), view)})
