@@ -21,6 +21,7 @@ from fieldapp.db import open_db
 from fieldapp.routes import (
     admin,
     alerts,
+    audit_admin,
     auth,
     deployments,
     home,
@@ -34,7 +35,7 @@ from fieldapp.settings import Settings
 from fieldapp.templating import make_environment
 
 # Each route module exports ROUTES; the order does not matter (literal paths win over parameters).
-ROUTE_MODULES = (auth, home, deployments, records, offline, picture, reports, alerts, admin, por_admin)
+ROUTE_MODULES = (auth, home, deployments, records, offline, picture, reports, alerts, admin, por_admin, audit_admin)
 STATIC_DIR = Path(__file__).parent / "static"
 
 
