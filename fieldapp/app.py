@@ -15,7 +15,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from fieldapp import por_worker, projections, push_worker, web
+from fieldapp import por_worker, projections, push_worker, retention_worker, web
 from fieldapp.alerts import rules as alert_rules
 from fieldapp.db import open_db
 from fieldapp.routes import (
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Alert rule thresholds into the database (the projections have no settings), VAPID keys, push sender.
     alert_rules.configure(db, settings.alert_severity, settings.alert_hotspot_score)
     push_sender = push_worker.install(settings, on_startup, on_shutdown)
+    retention_worker.install(settings, on_startup, on_shutdown)  # the daily purge (retention.py)
     # Records written but not yet projected (the server stopped right after a sync's commit): apply them now.
     projections.catch_up(db)
     env = make_environment()

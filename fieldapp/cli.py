@@ -1,4 +1,4 @@
-"""The `fieldapp` command: serve, demo, user add, migrate, init, audit verify. Each command is one library call."""
+"""The `fieldapp` command: serve, demo, user add, migrate, init, audit verify, purge. Each command is one library call."""
 
 from __future__ import annotations
 
@@ -94,6 +94,12 @@ def cmd_audit_verify(args, settings: Settings) -> None:
           f"newest hash {result.head_hash or '-'}")
 
 
+def cmd_purge(args, settings: Settings) -> None:
+    from fieldapp import retention
+    receipt = retention.purge(_db(settings), retention.Periods.from_settings(settings))
+    print(retention.summary(receipt))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fieldapp", description="Field app for preventive police work")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -121,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser("verify", help="check the audit log's hash chain; names the first broken row (exit 1)"
                          ).set_defaults(func=cmd_audit_verify)
+    sub.add_parser("purge", help="delete what is past its retention period; the receipt goes to the audit log"
+                   ).set_defaults(func=cmd_purge)
     return parser
 
 

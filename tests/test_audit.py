@@ -48,6 +48,8 @@ def test_a_read_of_a_record_detail_writes_a_row(db, login):
     row = rows[-1]
     assert (row["user_id"], row["record_type"], row["outcome"]) == (officer.user["id"], "tension", "ok")
     assert row["at"].endswith("Z") and len(row["hash"]) == 64
+    # the read's own commit did not wait for the disk; the connection is back to waiting for it
+    assert db.execute("PRAGMA synchronous").fetchone()[0] == 2
 
 
 def test_the_deployment_page_is_one_row_with_how_many_of_each_kind_it_showed(db, login):
@@ -72,7 +74,11 @@ def test_a_record_list_a_pull_and_the_bootstrap_are_logged_once_each(db, login):
     assert new == [("list", "deployment"), ("pull", "sync"), ("pull", "bootstrap")]
 
 
-def test_an_empty_pull_is_not_logged(db, login):
+def test_an_empty_pull_or_bootstrap_is_not_logged(db, login):
+    admin = login("admin1")  # sees no deployment: the status strip's bootstrap shows no record
+    before = len(_rows(db))
+    assert admin.get("/api/offline/bootstrap").json()["records"] == []
+    assert len(_rows(db)) == before
     officer = login("officer1")
     newest = officer.get("/api/sync/pull?cursor=0").json()
     while newest["more"]:

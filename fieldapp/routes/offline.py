@@ -111,8 +111,9 @@ class SyncController(Controller):
                                     "false: leave out the recent records (the device pulls changes)"))) -> Bootstrap:
         data = sync.bootstrap(db, user, i18n.get_locale(), with_records=records)
         pages = shell.offline_pages([d["id"] for d in data["deployments"]])
-        audit.read(db, user.id, "pull", "bootstrap", None, deployments=len(data["deployments"]),
-                   records=len(data["records"]))
+        if data["records"]:  # as for a pull: what showed no record is not logged (each app start asks)
+            audit.read(db, user.id, "pull", "bootstrap", None, deployments=len(data["deployments"]),
+                       records=len(data["records"]))
         return Bootstrap(**data, batch_max=settings.sync_batch_max, pages=pages)
 
     @post("/sync/conflicts/{conflict_id:int}/resolve", status_code=200, guards=[json_body],
