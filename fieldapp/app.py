@@ -15,12 +15,13 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from fieldapp import catch_up_worker, por_worker, projections, push_worker, web
+from fieldapp import catch_up_worker, por_worker, projections, push_worker, retention_worker, web
 from fieldapp.alerts import rules as alert_rules
 from fieldapp.db import open_db
 from fieldapp.routes import (
     admin,
     alerts,
+    audit_admin,
     auth,
     deployments,
     home,
@@ -35,7 +36,7 @@ from fieldapp.settings import Settings
 from fieldapp.templating import make_environment
 
 # Each route module exports ROUTES; the order does not matter (literal paths win over parameters).
-ROUTE_MODULES = (auth, home, deployments, records, offline, picture, reports, alerts, admin, por_admin)
+ROUTE_MODULES = (auth, home, deployments, records, offline, picture, reports, alerts, admin, por_admin, audit_admin)
 STATIC_DIR = Path(__file__).parent / "static"
 
 
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Alert rule thresholds into the database (the projections have no settings), VAPID keys, push sender.
     alert_rules.configure(db, settings.alert_severity, settings.alert_hotspot_score)
     push_sender = push_worker.install(settings, on_startup, on_shutdown)
+    retention_worker.install(settings, on_startup, on_shutdown)  # the daily purge (retention.py)
     # Records written but not yet projected (the server stopped right after a sync's commit): applied in the
     # background, so that a restart answers at once whatever the backlog; the picture says "updating" meanwhile.
     catch_up = catch_up_worker.install(db, settings, on_startup, on_shutdown)

@@ -1,4 +1,5 @@
-"""The `fieldapp` command: serve, demo, user add, migrate, init, backup, restore. Each command is one library call."""
+"""The `fieldapp` command: serve, demo, user add, migrate, init, backup, restore, audit verify, purge. Each command is
+one library call."""
 
 from __future__ import annotations
 
@@ -114,6 +115,23 @@ def cmd_user_password(args, settings: Settings) -> None:
     print(f"password of {user.username} changed; their sessions ended")
 
 
+def cmd_audit_verify(args, settings: Settings) -> None:
+    from fieldapp import audit
+    result = audit.verify(_db(settings))
+    if not result.ok:
+        print(f"audit log BROKEN at row {result.broken_id}: {result.reason} ({result.checked} rows before it "
+              "verified)", file=sys.stderr)
+        raise SystemExit(1)
+    print(f"audit log intact: {result.checked} rows from id {result.first_id} to {result.head_id}; "
+          f"newest hash {result.head_hash or '-'}")
+
+
+def cmd_purge(args, settings: Settings) -> None:
+    from fieldapp import retention
+    receipt = retention.purge(_db(settings), retention.Periods.from_settings(settings))
+    print(retention.summary(receipt))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fieldapp", description="Field app for preventive police work")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -145,6 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     password.add_argument("username")
     password.add_argument("--password-stdin", action="store_true")
     password.set_defaults(func=cmd_user_password)
+    audit = sub.add_parser("audit", help="the access log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    audit_sub.add_parser("verify", help="check the audit log's hash chain; names the first broken row (exit 1)"
+                         ).set_defaults(func=cmd_audit_verify)
+    sub.add_parser("purge", help="delete what is past its retention period; the receipt goes to the audit log"
+                   ).set_defaults(func=cmd_purge)
     return parser
 
 

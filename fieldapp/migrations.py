@@ -5,6 +5,8 @@ current domain code (which changes; an old migration must not). tests/test_migra
 registration order and this module free of fieldapp imports.
 """
 
+import hashlib
+
 from sqlite_utils.migrations import Migrations
 
 migrations = Migrations("fieldapp")
@@ -559,3 +561,37 @@ def m009_conflict_saved_over(db):
     db.execute("DROP TABLE sync_conflicts_old")
     db.execute("CREATE INDEX sync_conflicts_user ON sync_conflicts(user_id, resolved_at)")
     db.execute("CREATE INDEX sync_conflicts_record ON sync_conflicts(record_id)")
+
+
+# The audit row's hash as audit.py computes it, frozen here: SHA-256 over the previous row's hash and this
+# row's content, each part prefixed with its length (None as '-'), so no two contents read the same.
+def _m010_row_hash(prev_hash, at, user_id, action, record_type, record_id, detail, outcome):
+    parts = [prev_hash, at, user_id, action, record_type, record_id, detail, outcome]
+    text = "".join("-" if p is None else f"{len(str(p))}:{p}" for p in parts)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@migrations()
+def m010_audit_chain(db):
+    # The access log (2016/680 art. 25): every row says how it ended (outcome: ok, refused, not_found, failed) and
+    # carries a SHA-256 of its content chained to the row before it (audit.verify walks the chain). Rows already
+    # written are chained here, oldest first, from an empty start.
+    db.execute("ALTER TABLE audit_log ADD COLUMN outcome TEXT NOT NULL DEFAULT 'ok'")
+    db.execute("ALTER TABLE audit_log ADD COLUMN prev_hash TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE audit_log ADD COLUMN hash TEXT NOT NULL DEFAULT ''")
+    prev = ""
+    rows = db.execute("SELECT id, at, user_id, action, record_type, record_id, detail, outcome FROM audit_log "
+                      "ORDER BY id").fetchall()
+    for row_id, *content in rows:
+        digest = _m010_row_hash(prev, *content)
+        db.execute("UPDATE audit_log SET prev_hash = ?, hash = ? WHERE id = ?", [prev, digest, row_id])
+        prev = digest
+    db.execute("CREATE INDEX audit_at ON audit_log(at)")
+    db.execute("CREATE INDEX audit_user_at ON audit_log(user_id, at)")
+    # Append-only: no row is ever changed; a row goes only when the retention purge has first written its receipt
+    # (action 'purge', target 'retention', record_id = the id of the oldest row kept), and only rows before that id.
+    db.execute("CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN "
+               "SELECT RAISE(ABORT, 'audit_log is append-only'); END")
+    db.execute("CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log WHEN OLD.id >= COALESCE((SELECT "
+               "MAX(CAST(record_id AS INTEGER)) FROM audit_log WHERE record_type = 'retention' AND action = 'purge'), 0) "
+               "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END")

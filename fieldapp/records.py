@@ -296,9 +296,7 @@ def _insert(db, user: User, rows: list[NewRow], now: datetime, action: str) -> l
             columns = (*_STORED_COLUMNS, *names)
             db.conn.executemany(f"INSERT INTO {KINDS[kind_name].table} ({', '.join(columns)}) "
                                 f"VALUES ({', '.join('?' * len(columns))})", values)
-        db.conn.executemany("INSERT INTO audit_log (at, user_id, action, record_type, record_id, detail) "
-                            "VALUES (?, ?, ?, ?, ?, '')",
-                            [(stamp, user.id, action, row.kind, s.id) for row, s in zip(rows, stored)])
+        audit.append(db, [audit.Row(stamp, user.id, action, row.kind, s.id, "", "ok") for row, s in zip(rows, stored)])
     return stored
 
 

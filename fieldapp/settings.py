@@ -55,6 +55,21 @@ class Settings:
     replica_url: str = setting("FIELDAPP_REPLICA_URL", "",
                                "Litestream replica (file:///dir on another disk, or s3://bucket/path) that "
                                "`fieldapp serve` keeps up to date; empty: no replica")
+    retention_contact_days: int = setting("FIELDAPP_RETENTION_CONTACT_DAYS", 1826,
+                                          "Days a contact is kept after it was entered (616/2019 §34: 5 years)")
+    retention_tension_days: int = setting("FIELDAPP_RETENTION_TENSION_DAYS", 1826,
+                                          "Days a tension observation is kept after it was entered (5 years)")
+    retention_intervention_days: int = setting("FIELDAPP_RETENTION_INTERVENTION_DAYS", 1826,
+                                               "Days an intervention is kept after it was entered (5 years)")
+    retention_deleted_days: int = setting("FIELDAPP_RETENTION_DELETED_DAYS", 0,
+                                          "Days a deleted record keeps its notes, place name and versions "
+                                          "(0: until the next daily purge)")
+    retention_conflict_days: int = setting("FIELDAPP_RETENTION_CONFLICT_DAYS", 90,
+                                           "Days a device's conflicting version is kept")
+    retention_por_days: int = setting("FIELDAPP_RETENTION_POR_DAYS", 30,
+                                      "Days a delivered POR feed payload is kept")
+    retention_audit_days: int = setting("FIELDAPP_RETENTION_AUDIT_DAYS", 2192,
+                                        "Days an audit log row is kept (6 years: a year beyond the records)")
     # Tuning that only tests and benchmarks set (poll intervals, backoff of the workers); not from the environment.
     extra: dict = field(default_factory=dict)
 

@@ -26,7 +26,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Redirect, Template
 from sqlite_utils import Database
 
-from fieldapp import accounts, categories, errors, i18n
+from fieldapp import accounts, audit, categories, errors, i18n
 from fieldapp.db import unavailable_reason
 from fieldapp.i18n import gettext as _
 from fieldapp.settings import Settings
@@ -363,12 +363,19 @@ def not_authorized_handler(request: Request, exc: Exception) -> Response:
     return Redirect(target, status_code=303)
 
 
+def _log_refusal(request: Request, outcome: str) -> None:
+    user = request.scope.get("user")
+    audit.refused(request.app.state.db, user.id if user else None, request.method, request.url.path, outcome)
+
+
 def forbidden_handler(request: Request, exc: Exception) -> Response:
+    _log_refusal(request, "refused")
     detail = getattr(exc, "detail", "") if isinstance(exc, HTTPException) else ""
     return error_page(request, 403, detail or _("Your role does not allow this."))
 
 
 def not_found_handler(request: Request, exc: Exception) -> Response:
+    _log_refusal(request, "not_found")
     _ensure_context(request)
     return error_page(request, 404, _("Not found."))
 

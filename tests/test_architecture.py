@@ -18,7 +18,8 @@ PLACED = {
     FOUNDATION: ("clock", "ids", "settings", "errors", "geo", "personal_ids", "i18n", "i18n_catalogs", "trend_svg",
                  "workers", "retry", "text"),
     STORAGE: ("db", "migrations", "backup"),
-    SERVICES: ("services", "projections", "por_worker", "push_worker", "replica", "catch_up_worker"),
+    SERVICES: ("services", "projections", "por_worker", "push_worker", "replica", "catch_up_worker",
+               "retention_worker"),
     WEB: ("web", "templating", "routes", "app"),
     ENTRY: ("cli", "__main__", "demo"),
 }

@@ -12,7 +12,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.response import Template
 
-from fieldapp import i18n, projections, web
+from fieldapp import audit, i18n, projections, web
 from fieldapp.clock import now_iso
 from fieldapp.i18n import gettext as _
 from fieldapp.offline import shell, sync
@@ -100,7 +100,10 @@ class SyncController(Controller):
                      "and the cursor to send next time; `more` means call again at once.")
     async def sync_pull(self, db: web.DB, user: web.CurrentUser,
                         cursor: int = Parameter(default=0, ge=0)) -> sync.PullResponse:
-        return sync.pull(db, user, cursor)
+        pulled = sync.pull(db, user, cursor)
+        if pulled.records:  # an empty pull showed nothing: devices ask often, and those asks are not logged
+            audit.read(db, user.id, "pull", "sync", None, cursor=cursor, records=len(pulled.records))
+        return pulled
 
     @get("/offline/bootstrap", summary="What a device needs offline")
     async def offline_bootstrap(self, db: web.DB, user: web.CurrentUser, settings: web.AppSettings,
@@ -108,6 +111,9 @@ class SyncController(Controller):
                                     "false: leave out the recent records (the device pulls changes)"))) -> Bootstrap:
         data = sync.bootstrap(db, user, i18n.get_locale(), with_records=records)
         pages = shell.offline_pages([d["id"] for d in data["deployments"]])
+        if data["records"]:  # as for a pull: what showed no record is not logged (each app start asks)
+            audit.read(db, user.id, "pull", "bootstrap", None, deployments=len(data["deployments"]),
+                       records=len(data["records"]))
         return Bootstrap(**data, batch_max=settings.sync_batch_max, pages=pages)
 
     @post("/sync/conflicts/{conflict_id:int}/resolve", status_code=200, guards=[json_body],

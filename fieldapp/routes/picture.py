@@ -17,6 +17,7 @@ from litestar.response import Template
 from urllib.parse import urlencode
 
 from fieldapp import deployments, i18n, picture, trend_svg, web
+from fieldapp import audit
 from fieldapp.clock import HELSINKI, utcnow
 from fieldapp.i18n import gettext as _
 
@@ -297,7 +298,9 @@ class PictureApiController(Controller):
                      "to it; otherwise 403. Kind, severity, trend and time: no free text.")
     async def points_geojson(self, db: web.DB, user: web.CurrentUser, filters: Filters) -> picture.PointCollection:
         flt, scope = _filter_and_scope(db, user, filters)
-        return picture.points(db, scope, flt)
+        found = picture.points(db, scope, flt)
+        audit.read(db, user.id, "view", "picture_points", flt.deployment_id, records=len(found.features))
+        return found
 
 
 def _export(db, user, filters: dict, kind_name: str, fmt: str) -> tuple[picture.PictureFilter, list[dict]]:

@@ -228,6 +228,8 @@ class DeploymentRecordsController(Controller):
             "can_record": access.can_record(db, user, deployment),
             "lists": [_list_data(db, kind_name, deployment_id, DEPLOYMENT_PAGE_LIMIT) for kind_name in PAGE_ORDER],
         }
+        audit.read(db, user.id, "list", "deployment", deployment_id,
+                   **{listing["kind"]: len(listing["rows"]) for listing in context["lists"]})
         return web.render(request, "pages/deployments/detail.html", "partials/records/_overview.html", context)
 
     @get("/{slug:str}", name="record-list")
@@ -239,6 +241,7 @@ class DeploymentRecordsController(Controller):
         context = {"deployment": deployment, "kind": kind_name,
                    "listing": _list_data(db, kind_name, deployment_id, LIST_LIMIT),
                    "can_record": access.can_record(db, user, deployment)}
+        audit.read(db, user.id, "list", "deployment", deployment_id, **{kind_name: len(context["listing"]["rows"])})
         return web.render(request, "pages/records/list.html", "partials/records/_list.html", context)
 
     @get("/{slug:str}/new", name="record-new")
@@ -291,6 +294,7 @@ class RecordController(Controller):
         """One record with its versions (who changed what, when) and its audit trail."""
         kind_name = _kind(kind_name)
         record = records.visible_record(db, user, kind_name, record_id)
+        audit.read(db, user.id, "view", kind_name, record["id"])
         return web.render(request, "pages/records/detail.html", "partials/records/_detail.html",
                           _detail_context(db, user, kind_name, record))
 
