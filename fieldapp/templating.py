@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -9,6 +10,35 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from fieldapp import clock, i18n, web
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+# A static file addressed with its content hash (?v=) never changes, so browsers may keep it for a year.
+IMMUTABLE = b"public, max-age=31536000, immutable"
+_hashes: dict[str, tuple[int, str]] = {}
+
+
+def static_url(path: str) -> str:
+    """/static/<path>?v=<hash of its content> (the hash is recomputed when the file changes)."""
+    file = STATIC_DIR / path
+    mtime = file.stat().st_mtime_ns
+    known = _hashes.get(path)
+    if known is None or known[0] != mtime:
+        known = _hashes[path] = (mtime, hashlib.sha256(file.read_bytes()).hexdigest()[:12])
+    return f"/static/{path}?v={known[1]}"
+
+
+def immutable_when_versioned(app):
+    """ASGI middleware for /static: a request with ?v= gets the year-long immutable Cache-Control."""
+    async def middleware(scope, receive, send):
+        if scope["type"] != "http" or b"v=" not in scope.get("query_string", b""):
+            return await app(scope, receive, send)
+
+        async def send_with_cache(message):
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
+                message = {**message, "headers": [*headers, (b"cache-control", IMMUTABLE)]}
+            await send(message)
+        return await app(scope, receive, send_with_cache)
+    return middleware
 
 
 def _label(list_name: str, code) -> str:
@@ -51,5 +81,7 @@ def make_environment() -> Environment:
         "options": _options,
         "presence_of": _presence_of,
         "LOCALE_NAMES": i18n.LOCALE_NAMES,
+        "date_patterns": i18n.date_patterns,
+        "static": static_url,
     })
     return env

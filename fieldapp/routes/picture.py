@@ -76,7 +76,7 @@ def _trend_context(db, scope: picture.Scope, flt: picture.PictureFilter,
     series = picture.trend(db, scope, flt, cell)
     short = series.step.total_seconds() < 86400
     tick = (lambda at: i18n.format_time(at)) if series.end - series.start <= timedelta(days=1) else (
-        (lambda at: i18n.format_datetime(at)) if short else (lambda at: i18n.format_date(at, "short")))
+        (lambda at: i18n.format_datetime(at)) if short else (lambda at: i18n.format_date(at)))
     if cell is not None:
         title = _("Score over time in the selected cell")
     elif scope.deployment:
