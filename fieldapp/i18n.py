@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import contextvars
 import io
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from babel import Locale, dates, numbers
+from babel import Locale, dates, numbers, units
 from babel.messages import mofile, pofile
 from babel.support import Translations
 
@@ -166,3 +166,11 @@ def format_number(value, decimals: int | None = None) -> str:
     if decimals is not None:
         return numbers.format_decimal(value, format=f"#,##0.{'0' * decimals}" if decimals else "#,##0", locale=get_locale())
     return numbers.format_decimal(value, locale=get_locale())
+
+
+def format_duration(span: timedelta) -> str:
+    """A window's length in words: whole hours up to two days, days after that ("7 päivää", "24 timmar")."""
+    hours = span.total_seconds() / 3600
+    if hours < 48:
+        return units.format_unit(max(1, round(hours)), "duration-hour", length="long", locale=BABEL_LOCALES[get_locale()])
+    return units.format_unit(round(hours / 24), "duration-day", length="long", locale=BABEL_LOCALES[get_locale()])

@@ -58,6 +58,22 @@ def _presence_of(deployment_id: str) -> dict:
     return deployments.presence_state(context.db, context.user, deployment_id)
 
 
+# Where a cell lies from the place it is named after, as the sentence puts it in each language.
+DIRECTIONS = {"north": i18n.lazy("north"), "north-east": i18n.lazy("north-east"), "east": i18n.lazy("east"),
+              "south-east": i18n.lazy("south-east"), "south": i18n.lazy("south"), "south-west": i18n.lazy("south-west"),
+              "west": i18n.lazy("west"), "north-west": i18n.lazy("north-west")}
+
+
+def _place_offset(near) -> str:
+    """ "600 m north-east of Kontula" for a picture.PlaceNear: a hotspot named by a place, not a cell id."""
+    if near.metres < 1000:
+        distance = i18n.format_number(max(100, round(near.metres, -2))) + "\u00a0m"
+    else:
+        distance = i18n.format_number(near.metres / 1000, 1) + "\u00a0km"
+    return i18n.gettext("%(distance)s %(direction)s of %(place)s", distance=distance,
+                        direction=i18n.gettext(DIRECTIONS[near.direction]), place=near.name)
+
+
 def make_environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES_DIR)),
@@ -83,5 +99,7 @@ def make_environment() -> Environment:
         "LOCALE_NAMES": i18n.LOCALE_NAMES,
         "date_patterns": i18n.date_patterns,
         "static": static_url,
+        "duration": i18n.format_duration,
+        "place_offset": _place_offset,
     })
     return env
