@@ -41,7 +41,7 @@ def test_english_is_day_first_with_a_24_hour_clock():
 
 def test_pages_carry_the_date_patterns_the_strip_uses(client):
     page = client.get("/login").text
-    assert re.search(r'data-date-patterns="[^"]*d\.M\.y', page)
+    assert re.search(r'<meta name="fieldapp-date-patterns" content="[^"]*d\.M\.y', page)
 
 
 def test_static_files_have_content_hashed_addresses_cached_for_a_year(client):

@@ -29,11 +29,11 @@
     return parts.year + "-" + parts.month + "-" + parts.day + "T" + parts.hour + ":" + parts.minute;
   }
 
-  // The one date format of the language, from the server (babel's CLDR patterns on <html>), as in pages.
+  // The one date format of the language, from the server (babel's CLDR patterns in a <meta>), as in pages.
   function showTime(ms, withDate) {
     if (!ms) return "";
     var f;
-    try { f = JSON.parse(document.documentElement.getAttribute("data-date-patterns")); } catch (e) { f = null; }
+    try { f = JSON.parse(document.querySelector("meta[name=fieldapp-date-patterns]").content); } catch (e) { f = null; }
     if (!f) return new Date(ms).toISOString();
     var parts = {};
     new Intl.DateTimeFormat("en-GB", {
