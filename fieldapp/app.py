@@ -33,7 +33,7 @@ from fieldapp.routes import (
 )
 from fieldapp.services.login import LoginGuard
 from fieldapp.settings import Settings
-from fieldapp.templating import make_environment
+from fieldapp.templating import immutable_when_versioned, make_environment
 
 # Each route module exports ROUTES; the order does not matter (literal paths win over parameters).
 ROUTE_MODULES = (auth, home, deployments, records, offline, picture, reports, alerts, admin, por_admin, audit_admin)
@@ -63,7 +63,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     env.globals["picture_behind"] = lambda: projections.behind(db)
     static = create_static_files_router(
         path="/static", directories=[STATIC_DIR], opt={"public": True},
-        cache_control=CacheControlHeader(max_age=3600), include_in_schema=False)
+        cache_control=CacheControlHeader(max_age=3600), include_in_schema=False,
+        middleware=[immutable_when_versioned])  # pages ask for /static/...?v=<content hash>
     app = Litestar(
         route_handlers=[static, *(handler for module in ROUTE_MODULES for handler in module.ROUTES)],
         guards=[web.access_guard],

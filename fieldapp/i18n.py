@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import contextvars
 import io
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from babel import dates, numbers
+from babel import Locale, dates, numbers, units
 from babel.messages import mofile, pofile
 from babel.support import Translations
 
-from fieldapp.clock import HELSINKI, parse
+from fieldapp.clock import HELSINKI, parse, utcnow
 
 LOCALES = ("fi", "sv", "en")
 LOCALE_NAMES = {"fi": "Suomi", "sv": "Svenska", "en": "English"}
@@ -106,23 +106,58 @@ def negotiate(user_locale: str | None, cookie_locale: str | None, accept_languag
     return default if default in LOCALES else "fi"
 
 
-def format_datetime(value: str | datetime | None, fmt: str = "short") -> str:
+# One way to write a moment per language, all from CLDR through babel: Finnish and Swedish as written in
+# Finland, and English the Finnish-English way (day first, 24-hour clock, en_FI), never the US short date.
+BABEL_LOCALES = {"fi": "fi", "sv": "sv_FI", "en": "en_FI"}
+
+
+@lru_cache(maxsize=None)
+def date_patterns(locale: str) -> dict:
+    """CLDR patterns of the one date and time format of a language (the strip's script gets the same)."""
+    loc = Locale.parse(BABEL_LOCALES.get(locale, "fi"))
+    return {
+        "date": loc.datetime_skeletons["MMMd"].pattern,
+        "date_year": loc.datetime_skeletons["yMMMd"].pattern,
+        "time": loc.datetime_skeletons["Hm"].pattern,
+        "datetime": loc.datetime_formats["short"],
+        "months": [loc.months["format"]["abbreviated"][m] for m in range(1, 13)],
+    }
+
+
+def _local(value: str | datetime) -> datetime:
+    return parse(value).astimezone(HELSINKI)
+
+
+def _date_text(local: datetime, this_year: int) -> str:
+    patterns = date_patterns(get_locale())
+    pattern = patterns["date"] if local.year == this_year else patterns["date_year"]
+    return dates.format_datetime(local, pattern, locale=BABEL_LOCALES[get_locale()])
+
+
+def _this_year() -> int:
+    return utcnow().astimezone(HELSINKI).year
+
+
+def format_datetime(value: str | datetime | None, this_year: int | None = None) -> str:
+    """Date and time in Helsinki, the year only where it is not this year (this_year: for tests)."""
     if not value:
         return ""
-    return dates.format_datetime(parse(value), fmt, tzinfo=HELSINKI, locale=get_locale())
+    local = _local(value)
+    time_text = dates.format_datetime(local, date_patterns(get_locale())["time"], locale=BABEL_LOCALES[get_locale()])
+    day = _date_text(local, this_year or _this_year())
+    return date_patterns(get_locale())["datetime"].replace("{1}", day).replace("{0}", time_text)
 
 
 def format_time(value: str | datetime | None) -> str:
     if not value:
         return ""
-    return dates.format_time(parse(value), "short", tzinfo=HELSINKI, locale=get_locale())
+    return dates.format_datetime(_local(value), date_patterns(get_locale())["time"], locale=BABEL_LOCALES[get_locale()])
 
 
-def format_date(value: str | datetime | None, fmt: str = "medium") -> str:
+def format_date(value: str | datetime | None, this_year: int | None = None) -> str:
     if not value:
         return ""
-    dt = parse(value).astimezone(HELSINKI)
-    return dates.format_date(dt.date(), fmt, locale=get_locale())
+    return _date_text(_local(value), this_year or _this_year())
 
 
 def format_number(value, decimals: int | None = None) -> str:
@@ -131,3 +166,11 @@ def format_number(value, decimals: int | None = None) -> str:
     if decimals is not None:
         return numbers.format_decimal(value, format=f"#,##0.{'0' * decimals}" if decimals else "#,##0", locale=get_locale())
     return numbers.format_decimal(value, locale=get_locale())
+
+
+def format_duration(span: timedelta) -> str:
+    """A window's length in words: whole hours up to two days, days after that ("7 päivää", "24 timmar")."""
+    hours = span.total_seconds() / 3600
+    if hours < 48:
+        return units.format_unit(max(1, round(hours)), "duration-hour", length="long", locale=BABEL_LOCALES[get_locale()])
+    return units.format_unit(round(hours / 24), "duration-day", length="long", locale=BABEL_LOCALES[get_locale()])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -9,6 +10,35 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from fieldapp import clock, i18n, web
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+# A static file addressed with its content hash (?v=) never changes, so browsers may keep it for a year.
+IMMUTABLE = b"public, max-age=31536000, immutable"
+_hashes: dict[str, tuple[int, str]] = {}
+
+
+def static_url(path: str) -> str:
+    """/static/<path>?v=<hash of its content> (the hash is recomputed when the file changes)."""
+    file = STATIC_DIR / path
+    mtime = file.stat().st_mtime_ns
+    known = _hashes.get(path)
+    if known is None or known[0] != mtime:
+        known = _hashes[path] = (mtime, hashlib.sha256(file.read_bytes()).hexdigest()[:12])
+    return f"/static/{path}?v={known[1]}"
+
+
+def immutable_when_versioned(app):
+    """ASGI middleware for /static: a request with ?v= gets the year-long immutable Cache-Control."""
+    async def middleware(scope, receive, send):
+        if scope["type"] != "http" or b"v=" not in scope.get("query_string", b""):
+            return await app(scope, receive, send)
+
+        async def send_with_cache(message):
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
+                message = {**message, "headers": [*headers, (b"cache-control", IMMUTABLE)]}
+            await send(message)
+        return await app(scope, receive, send_with_cache)
+    return middleware
 
 
 def _label(list_name: str, code) -> str:
@@ -26,6 +56,22 @@ def _presence_of(deployment_id: str) -> dict:
     from fieldapp import deployments
     context = web.ctx()
     return deployments.presence_state(context.db, context.user, deployment_id)
+
+
+# Where a cell lies from the place it is named after, as the sentence puts it in each language.
+DIRECTIONS = {"north": i18n.lazy("north"), "north-east": i18n.lazy("north-east"), "east": i18n.lazy("east"),
+              "south-east": i18n.lazy("south-east"), "south": i18n.lazy("south"), "south-west": i18n.lazy("south-west"),
+              "west": i18n.lazy("west"), "north-west": i18n.lazy("north-west")}
+
+
+def _place_offset(near) -> str:
+    """ "600 m north-east of Kontula" for a picture.PlaceNear: a hotspot named by a place, not a cell id."""
+    if near.metres < 1000:
+        distance = i18n.format_number(max(100, round(near.metres, -2))) + "\u00a0m"
+    else:
+        distance = i18n.format_number(near.metres / 1000, 1) + "\u00a0km"
+    return i18n.gettext("%(distance)s %(direction)s of %(place)s", distance=distance,
+                        direction=i18n.gettext(DIRECTIONS[near.direction]), place=near.name)
 
 
 def make_environment() -> Environment:
@@ -51,5 +97,9 @@ def make_environment() -> Environment:
         "options": _options,
         "presence_of": _presence_of,
         "LOCALE_NAMES": i18n.LOCALE_NAMES,
+        "date_patterns": i18n.date_patterns,
+        "static": static_url,
+        "duration": i18n.format_duration,
+        "place_offset": _place_offset,
     })
     return env

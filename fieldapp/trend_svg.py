@@ -12,7 +12,9 @@ from datetime import datetime
 from markupsafe import Markup, escape
 
 WIDTH, HEIGHT = 640, 260
+NARROW_WIDTH, NARROW_HEIGHT = 300, 220  # drawn 1:1 on a 320-390 px phone, so 15 px text stays 14-18 px
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 64
+CHAR_PX = 9  # width of a tick label character at the stylesheet's 15 px
 
 
 def nice_step(value: float, count: int = 4) -> float:
@@ -48,7 +50,7 @@ def _fmt(value: float) -> str:
 def render(points: Sequence[tuple[datetime, float]], *, chart_id: str, title: str, description: str,
            x_label: str, y_label: str, x_tick: Callable[[datetime], str],
            y_tick: Callable[[float], str] = lambda v: _fmt(v), point_label: Callable[[datetime, float], str] | None = None,
-           width: int = WIDTH, height: int = HEIGHT) -> Markup:
+           width: int = WIDTH, height: int = HEIGHT, css_class: str = "") -> Markup:
     """SVG markup of values over time; the title and description name it for screen readers (role=img)."""
     plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
     ticks = y_ticks(max((v for _t, v in points), default=0))
@@ -63,7 +65,7 @@ def render(points: Sequence[tuple[datetime, float]], *, chart_id: str, title: st
 
     title_id, desc_id = f"{chart_id}-title", f"{chart_id}-desc"
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="trend-chart" id="{escape(chart_id)}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="{escape(("trend-chart " + css_class).strip())}" id="{escape(chart_id)}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-labelledby="{title_id} {desc_id}" focusable="false">',
         f'<title id="{title_id}">{escape(title)}</title>',
         f'<desc id="{desc_id}">{escape(description)}</desc>',
@@ -103,3 +105,11 @@ def render(points: Sequence[tuple[datetime, float]], *, chart_id: str, title: st
         parts.append("</g>")
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def render_for_screens(points: Sequence[tuple[datetime, float]], *, chart_id: str, **labels) -> Markup:
+    """The chart drawn twice, wide for screens from 40rem up and narrow for phones (the stylesheet shows one):
+    an SVG scales its text with its width, so one drawing cannot keep text readable on both."""
+    return Markup(render(points, chart_id=chart_id, css_class="wide", **labels)
+                  + render(points, chart_id=f"{chart_id}-narrow", css_class="narrow",
+                           width=NARROW_WIDTH, height=NARROW_HEIGHT, **labels))

@@ -29,11 +29,33 @@
     return parts.year + "-" + parts.month + "-" + parts.day + "T" + parts.hour + ":" + parts.minute;
   }
 
+  // The one date format of the language, from the server (babel's CLDR patterns in a <meta>), as in pages.
   function showTime(ms, withDate) {
     if (!ms) return "";
-    var options = { timeZone: "Europe/Helsinki", hour: "2-digit", minute: "2-digit" };
-    if (withDate) { options.day = "numeric"; options.month = "numeric"; }
-    try { return new Date(ms).toLocaleString(locale() === "en" ? "en-GB" : locale(), options); } catch (e) { return new Date(ms).toISOString(); }
+    var f;
+    try { f = JSON.parse(document.querySelector("meta[name=fieldapp-date-patterns]").content); } catch (e) { f = null; }
+    if (!f) return new Date(ms).toISOString();
+    var parts = {};
+    new Intl.DateTimeFormat("en-GB", {
+      timeZone: "Europe/Helsinki", year: "numeric", month: "numeric", day: "numeric",
+      hour: "numeric", minute: "2-digit", hourCycle: "h23"
+    }).formatToParts(new Date(ms)).forEach(function (p) { parts[p.type] = p.value; });
+    var nowYear = new Intl.DateTimeFormat("en-GB", { timeZone: "Europe/Helsinki", year: "numeric" }).format(new Date());
+    function two(n) { return (n < 10 ? "0" : "") + n; }
+    var v = { y: +parts.year, M: +parts.month, d: +parts.day, H: +parts.hour % 24, m: +parts.minute };
+    function fill(pattern) {
+      return pattern.replace(/'([^']*)'|y+|M+|d+|H+|m+/g, function (token, quoted) {
+        if (quoted !== undefined) return quoted;
+        var c = token.charAt(0), n = token.length;
+        if (c === "M" && n >= 3) return f.months[v.M - 1];
+        if (c === "y") return String(v.y);
+        return n >= 2 ? two(v[c]) : String(v[c]);
+      });
+    }
+    var time = fill(f.time);
+    if (!withDate) return time;
+    var day = fill(String(v.y) === nowYear ? f.date : f.date_year);
+    return f.datetime.replace("{1}", day).replace("{0}", time);
   }
 
   Client.page = { me: me, strip: strip, text: text, mark: mark, helsinkiInput: helsinkiInput, showTime: showTime };

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 import h3
@@ -306,19 +306,42 @@ def colour_class(score: int, legend: list[LegendEntry]) -> int:
     return legend[-1].colour_class if legend else 0
 
 
+# A cell with nothing in the previous window is "new" only if nothing was seen there for this long before it.
+QUIET_BEFORE_NEW = timedelta(days=90)
+# How far a cell may be from a deployment's place and still be named after it ("600 m north-east of ...").
+PLACE_REACH_KM = 3.0
+DIRECTIONS = ("north", "north-east", "east", "south-east", "south", "south-west", "west", "north-west")
+
+
+@dataclass(frozen=True)
+class PlaceNear:
+    """The named place nearest to a point: its name, how far (m) and in which direction the point lies from it."""
+
+    name: str
+    metres: int
+    direction: str
+
+
 @dataclass
 class Hotspot:
     summary: CellSummary
     previous_score: int
     place: str
+    near: PlaceNear | None = None
+    seen_before: bool = False  # observations in the cell before the previous window (within QUIET_BEFORE_NEW)
 
     @property
     def change(self) -> str:
-        """rising / easing / steady / new, comparing the score with the window just before."""
+        """rising / easing / steady, comparing the score with the window of the same length just before;
+        back (nothing in that window, but earlier) or new (nothing in QUIET_BEFORE_NEW before this window)."""
         if self.previous_score == 0:
-            return "new"
+            return "back" if self.seen_before else "new"
         ratio = self.summary.score / self.previous_score
         return "rising" if ratio >= 1.25 else ("easing" if ratio <= 0.8 else "steady")
+
+    @property
+    def quiet_days(self) -> int:
+        return QUIET_BEFORE_NEW.days
 
     @property
     def change_percent(self) -> int | None:
@@ -336,22 +359,47 @@ def _places(db, scope: Scope) -> list[tuple[float, float, str]]:
     return [(r["lat"], r["lon"], r["place_name"]) for r in rows if r.get("lat") is not None and r.get("place_name")]
 
 
-def nearest_place(places: list[tuple[float, float, str]], lat: float, lon: float, within_km: float) -> str:
-    """The name of the nearest deployment place within reach, or ''."""
-    best, best_km = "", within_km
+def place_near(places: list[tuple[float, float, str]], lat: float, lon: float, within_km: float) -> PlaceNear | None:
+    """The nearest named place within reach, with the distance and direction from it to the point, or None."""
+    best, best_km = None, within_km
     for plat, plon, name in places:
-        km = math.hypot((plat - lat) * 111.0, (plon - lon) * 111.0 * math.cos(math.radians(lat)))
+        north_km = (lat - plat) * 111.0
+        east_km = (lon - plon) * 111.0 * math.cos(math.radians(lat))
+        km = math.hypot(north_km, east_km)
         if km <= best_km:
-            best, best_km = name, km
+            bearing = math.degrees(math.atan2(east_km, north_km)) % 360
+            best, best_km = PlaceNear(name, int(round(km * 1000)), DIRECTIONS[int((bearing + 22.5) // 45) % 8]), km
     return best
 
 
+def nearest_place(places: list[tuple[float, float, str]], lat: float, lon: float, within_km: float) -> str:
+    """The name of the nearest deployment place within reach, or ''."""
+    near = place_near(places, lat, lon, within_km)
+    return near.name if near else ""
+
+
+def _seen_before(db, scope: Scope, flt: PictureFilter, res: int, cells: list[int]) -> set[int]:
+    """Which of these cells had observations in the QUIET_BEFORE_NEW before the previous window."""
+    earlier = flt.previous()
+    lookback = replace(earlier, start=flt.start - QUIET_BEFORE_NEW, end=earlier.start)
+    if not cells or lookback.start >= lookback.end:
+        return set()
+    acc, _complete = _collect(db, scope, lookback, res, cells=cells)
+    return {cell for cell, entry in acc.items() if entry[0]}
+
+
 def hotspots(db, scope: Scope, flt: PictureFilter, res: int, limit: int = HOTSPOT_LIMIT) -> list[Hotspot]:
-    """The same aggregation as the map, as rows sorted by score, with the change from the previous window."""
+    """The same aggregation as the map, as rows sorted by score, with the change from the previous window
+    (of the same length) and the nearest named place."""
     cells = fill_kinds(db, scope, flt, aggregate(db, scope, flt, res)[:limit])
     if not cells:
         return []
     previous = {c.cell: c.score for c in aggregate(db, scope, flt.previous(), res)}
+    seen = _seen_before(db, scope, flt, res, [c.cell for c in cells if not previous.get(c.cell)])
     places = _places(db, scope)
-    reach = max(1.0, cell_size_m(res) / 1000)
-    return [Hotspot(c, previous.get(c.cell, 0), nearest_place(places, *c.centre, reach)) for c in cells]
+    reach = max(PLACE_REACH_KM, cell_size_m(res) / 1000)
+    rows = []
+    for c in cells:
+        near = place_near(places, *c.centre, reach)
+        rows.append(Hotspot(c, previous.get(c.cell, 0), near.name if near else "", near, c.cell in seen))
+    return rows

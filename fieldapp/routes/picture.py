@@ -77,7 +77,7 @@ def _trend_context(db, scope: picture.Scope, flt: picture.PictureFilter,
     series = picture.trend(db, scope, flt, cell)
     short = series.step.total_seconds() < 86400
     tick = (lambda at: i18n.format_time(at)) if series.end - series.start <= timedelta(days=1) else (
-        (lambda at: i18n.format_datetime(at)) if short else (lambda at: i18n.format_date(at, "short")))
+        (lambda at: i18n.format_datetime(at)) if short else (lambda at: i18n.format_date(at)))
     if cell is not None:
         title = _("Score over time in the selected cell")
     elif scope.deployment:
@@ -94,7 +94,7 @@ def _trend_context(db, scope: picture.Scope, flt: picture.PictureFilter,
     else:
         description = _("No observations from %(start)s to %(end)s.", start=i18n.format_datetime(series.start),
                         end=i18n.format_datetime(series.end))
-    svg = trend_svg.render(
+    svg = trend_svg.render_for_screens(
         [(at, score) for at, score, _n in series.points], chart_id=chart_id, title=title, description=description,
         x_label=_("Time (Helsinki)"), y_label=_("Score"), x_tick=tick,
         y_tick=lambda v: i18n.format_number(v), point_label=lambda at, v: f"{i18n.format_datetime(at)}: {i18n.format_number(v)}")
@@ -215,7 +215,7 @@ class PictureController(Controller):
         try:
             flt, scope = _filter_and_scope(db, user, filters)
             view = _view(request, db, scope)
-            cell_res = picture.parse_res(res, default=view["res"] if request.query_params.get("z") else 8)
+            cell_res = picture.parse_res(res, default=view["res"])  # the map's cells for the same view
         except picture.FilterInvalid as exc:
             return Template("pages/picture/hotspots.html", status_code=400, context={
                 **_base_context(db, user, filters, exc.errors), "form": {**_form_values(None, filters), "res": res}})

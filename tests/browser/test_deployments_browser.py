@@ -19,6 +19,7 @@ def _local(dt: datetime) -> str:
 
 def test_lead_creates_deployment_and_officer_checks_in_and_out(page, browser, browser_context_args, live_server):
     log_in(page, live_server.url, "lead1")
+    page.click(".menu summary")  # on a phone the links are behind the Menu button
     page.click("nav a[href='/deployments/new']")
     page.fill("#deployment-name", NAME)
     page.select_option("#deployment-kind", "public_event")

@@ -66,8 +66,10 @@
     map.on("mousemove", function (e) { coords.show(e.latlng); });
     map.on("mouseout", function () { coords.show(map.getCenter(), labels.centre); });
 
+    // A 44 x 48 px touch target around Leaflet's 25 x 41 px pin (picture.css draws the pin).
+    var pin = L.divIcon({ className: "deployment-pin", iconSize: [44, 48], iconAnchor: [22, 46], popupAnchor: [0, -40] });
     (cfg.markers || []).forEach(function (d) {
-      L.marker([d.lat, d.lon], { title: d.name, alt: d.name, keyboard: true })
+      L.marker([d.lat, d.lon], { title: d.name, alt: d.name, keyboard: true, icon: pin })
         .bindPopup(function () {
           var box = text("div", null, "picture-popup");
           box.appendChild(text("strong", d.name));
@@ -244,6 +246,8 @@
       document.querySelectorAll("a[data-keep-view]").forEach(function (a) {
         var href = a.getAttribute("href");
         Object.keys(values).forEach(function (k) { href = setParam(href, k, values[k]); });
+        // A link that names a cell size follows the map's: the list then has the map's cells and scores.
+        if (/[?&]res=/.test(href) && cfg.zoom_res) href = setParam(href, "res", cfg.zoom_res[values.z]);
         a.setAttribute("href", href);
       });
       coords.show(c, labels.centre);
