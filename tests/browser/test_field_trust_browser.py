@@ -181,3 +181,22 @@ def test_check_in_offline_is_kept_on_the_device_says_so_and_reaches_the_server_o
     assert re.fullmatch(r"Checked in at \d\d:\d\d; saved on the server\.", note.inner_text())
     page.wait_for_selector("[data-sync-status][data-waiting='0']")
     assert open_rows() == 1
+
+
+def test_a_refusal_stored_in_finnish_is_shown_in_the_language_of_the_screen(page, shared_server):
+    log_in(page, shared_server.url, "officer1")
+    page.goto(shared_server.url + "/pending")
+    page.wait_for_selector("html[data-pending-rendered]")
+    page.evaluate("""async () => {
+        const O = self.FieldappOutbox, id = O.newId();
+        await O.save({id, kind: "tension", deployment_id: "x", values: {notes: "n"}, user: document.body.dataset.user});
+        await O.applyResults([{id, status: "rejected", message: "Kirjausta ei voitu tallentaa.",
+            message_code: "The record could not be saved. Check the marked fields.",
+            errors: {kind: "Kenttä on pakollinen."}, codes: {kind: "This field is required."}}]);
+        await self.FieldappClient.refreshPending();
+    }""")
+    item = page.locator("[data-list='attention'] li[data-state='rejected']")
+    item.wait_for()
+    assert "The record could not be saved. Check the marked fields." in item.inner_text()
+    assert "Kind: This field is required." in item.inner_text()
+    assert "Kenttä" not in item.inner_text()
