@@ -52,6 +52,7 @@
         .filter(Boolean).join(" · ");
     }
     if (entry.kind === "intervention") return labelOf(categories, "intervention_kind", v.kind);
+    if (entry.kind === "presence") return text(v.action === "check_in" ? "check-in" : "check-out");
     var topics = [].concat(v.topics || []);
     return topics.map(function (t) { return labelOf(categories, "topic", t); }).join(", ");
   }

@@ -169,6 +169,12 @@ def test_check_in_offline_is_kept_on_the_device_says_so_and_reaches_the_server_o
     assert re.fullmatch(r"Checked in at \d\d:\d\d on this device; will send when online\.", note.inner_text())
     assert note.get_attribute("role") == "status"
     page.wait_for_selector("[data-sync-status][data-waiting='1']")
+    page.goto(live_server.url + "/pending")  # the tap waits there like a record, saying what it is
+    tap = page.locator("[data-list='waiting'] li[data-state='waiting']")
+    tap.wait_for()
+    assert "Check-in or check-out · Check in" in tap.inner_text()
+    page.go_back()
+    page.wait_for_selector(f"#presence-{deployment_id}[data-tap='device']")  # the device's copy, with the tap
 
     def open_rows():
         with live_server.db() as conn:
