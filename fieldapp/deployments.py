@@ -261,19 +261,20 @@ def check_in_open(deployment: dict, now: datetime | None = None) -> bool:
     return parse(deployment["starts_at"]) - CHECK_IN_EARLY <= now <= parse(deployment["ends_at"])
 
 
-def check_in(db, user: User, deployment_id: str) -> dict:
+def check_in(db, user: User, deployment_id: str, at: datetime | None = None) -> dict:
     """Start presence at a deployment (a second tap while checked in changes nothing).
 
     An open presence at another deployment is ended first: one person is in one place at a time.
+    `at`: when the officer tapped, for a tap kept on the device while offline (default: now).
     """
     deployment = recordable(db, user, deployment_id)
     with write(db):
         existing = open_presence(db, user, deployment_id)
         if existing:
             return existing
-        if not check_in_open(deployment):
+        if not check_in_open(deployment, at):
             raise PresenceClosed(_("Check-in is possible from three hours before the start until the end."))
-        now = now_iso()
+        now = iso(at) if at else now_iso()
         # A forgotten check-out elsewhere ends at that deployment's planned end (or now, if earlier).
         for other in list(db.query(f"SELECT p.id, p.deployment_id, {PRESENCE_END_SQL} AS until FROM presence p "
                                    "JOIN deployments d ON d.id = p.deployment_id "
@@ -288,14 +289,15 @@ def check_in(db, user: User, deployment_id: str) -> dict:
     return row
 
 
-def check_out(db, user: User, deployment_id: str) -> dict | None:
-    """End the open presence, if any."""
+def check_out(db, user: User, deployment_id: str, at: datetime | None = None) -> dict | None:
+    """End the open presence, if any (`at`: when the officer tapped; never before the check-in)."""
     visible(db, user, deployment_id)
     with write(db):
         existing = open_presence(db, user, deployment_id)
         if not existing:
             return None
-        db.execute("UPDATE presence SET checked_out_at = ? WHERE id = ?", [now_iso(), existing["id"]])
+        until = max(iso(at), existing["checked_in_at"]) if at else now_iso()
+        db.execute("UPDATE presence SET checked_out_at = ? WHERE id = ?", [until, existing["id"]])
         audit.record(db, user.id, "check_out", "deployment", deployment_id)
     return one(db, "SELECT * FROM presence WHERE id = ?", [existing["id"]])
 

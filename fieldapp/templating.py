@@ -8,6 +8,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from fieldapp import clock, i18n, web
+from fieldapp.offline import refusals
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -96,6 +97,7 @@ def make_environment() -> Environment:
         "label": _label,
         "options": _options,
         "presence_of": _presence_of,
+        "refusal_messages": lambda: refusals.catalog(i18n.get_locale()),
         "LOCALE_NAMES": i18n.LOCALE_NAMES,
         "date_patterns": i18n.date_patterns,
         "static": static_url,

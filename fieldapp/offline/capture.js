@@ -74,34 +74,58 @@
     delete form.dataset.dirty;
   }
 
+  // What the toast after a save names and offers: the kind of record, a new one of the same kind, the deployment.
   function formNotice(form, message, kind, links) {
-    var notice = form.parentNode.querySelector("[data-outbox-notice]");
-    if (!notice) {
-      notice = document.createElement("div");
-      notice.setAttribute("data-outbox-notice", "");
-      notice.tabIndex = -1;
-      form.parentNode.insertBefore(notice, form);
-    }
-    notice.setAttribute("role", kind === "error" ? "alert" : "status");
-    notice.className = "notice outbox-notice " + kind;
-    notice.setAttribute("data-state", kind);
-    notice.textContent = "";
-    var p = document.createElement("p");
-    p.textContent = message;
-    notice.appendChild(p);
-    if (links) {
-      var row = document.createElement("p");
-      row.className = "actions";
-      links.forEach(function (link) {
-        var a = document.createElement("a");
-        a.href = link[0];
-        a.textContent = link[1];
-        a.className = "button";
-        row.appendChild(a);
-      });
-      notice.appendChild(row);
-    }
+    return Client.toast.show({ title: form.dataset.kindLabel || "", message: message, state: kind, links: links });
+  }
+
+  function nextSteps(form, edit) {
+    var links = [["/deployments/" + form.dataset.deployment, text("back")]];
+    if (!edit && form.dataset.newLabel) links.unshift([location.pathname, form.dataset.newLabel, "data-new-record"]);
+    return links;
+  }
+
+  // The fields the server requires (marked "required" in the form), checked before anything enters the outbox,
+  // with the server's own message in the language of this screen.
+  function missingRequired(form, values) {
+    var errors = {};
+    form.querySelectorAll("fieldset").forEach(function (fieldset) {
+      if (!fieldset.querySelector("legend .required")) return;
+      var input = fieldset.querySelector("input[name]");
+      if (!input) return;
+      var name = input.name.replace(/\[\]$/, "");
+      var value = values[name];
+      if (value == null || value === "" || (Array.isArray(value) && !value.length)) {
+        errors[name] = page.refusal("This field is required.");
+      }
+    });
+    return errors;
+  }
+
+  function showFieldErrors(form, errors, intro, links) {
+    var notice = formNotice(form, intro, "error", links);
+    var list = document.createElement("ul");
+    Object.keys(errors).forEach(function (name) {
+      var item = document.createElement("li");
+      item.textContent = fieldLabel(form, name) + ": " + errors[name];
+      list.appendChild(item);
+      var field = form.querySelector("#f-" + name);
+      if (!field) return;
+      field.classList.add("invalid");
+      field.setAttribute("data-device-invalid", "");
+      var control = field.querySelector("fieldset") || field;
+      control.setAttribute("aria-invalid", "true");
+    });
+    notice.insertBefore(list, notice.childNodes[1] || null);
     return notice;
+  }
+
+  function clearFieldErrors(form) {
+    form.querySelectorAll("[data-device-invalid]").forEach(function (field) {
+      field.classList.remove("invalid");
+      field.removeAttribute("data-device-invalid");
+      (field.querySelector("fieldset") || field).removeAttribute("aria-invalid");
+    });
   }
 
   function saveForm(form) {
@@ -118,7 +142,17 @@
       kind: form.dataset.outbox, deployment_id: deploymentId, values: formValues(form),
       base_version: baseVersion, device_time: new Date().toISOString(), user: me()
     };
-    var back = [["/deployments/" + deploymentId, text("back")], ["/pending", text("pending")]];
+    var back = nextSteps(form, edit);
+    clearFieldErrors(form);
+    var missing = missingRequired(form, entry.values);
+    if (Object.keys(missing).length) {
+      delete form.dataset.saving;
+      showFieldErrors(form, missing, form.dataset.textCheck || text("attention"), null);
+      var first = form.querySelector("#f-" + Object.keys(missing)[0] + " input, #f-" + Object.keys(missing)[0]);
+      if (first) first.focus();
+      mark("last-save-ms", (performance.now() - tapped).toFixed(1));
+      return;
+    }
     var after = edit && form.dataset.recordUrl ? form.dataset.recordUrl : "/deployments/" + deploymentId;
     Outbox.save(entry).then(function () {
       var notice = formNotice(form, text("saved"), "saved", back);
@@ -154,7 +188,8 @@
           if (versionInput) versionInput.value = String(receipt.version);
         }
         if (!form.dataset.dirty && performance.now() - tapped < FOLLOW_UP_MS) {
-          strip.flashNextPage(text("saved-server"));
+          Client.toast.flashNextPage({ title: form.dataset.kindLabel || "", message: text("saved-server"),
+                                       state: "server", links: edit ? [] : [[location.pathname, form.dataset.newLabel]] });
           location.assign(after);
         }
       });
@@ -184,15 +219,14 @@
     fillForm(form, entry.values);
     form.dataset.replace = entry.id;
     var result = entry.result || {};
-    var notice = formNotice(form, result.message || text("attention"), "error", back);
-    notice.setAttribute("data-record-id", entry.id);
-    var list = document.createElement("ul");
+    // The server's codes are shown in the language of this screen (the text as sent is the fallback).
+    var errors = {};
     Object.keys(result.errors || {}).forEach(function (name) {
-      var item = document.createElement("li");
-      item.textContent = fieldLabel(form, name) + ": " + result.errors[name];
-      list.appendChild(item);
+      errors[name] = page.refusal((result.codes || {})[name], result.errors[name]);
     });
-    notice.insertBefore(list, notice.childNodes[1] || null);
+    var notice = showFieldErrors(form, errors, page.refusal(result.message_code, result.message) || text("attention"),
+                                 back);
+    notice.setAttribute("data-record-id", entry.id);
     notice.focus();
   }
 
@@ -225,6 +259,11 @@
       else if (deviceCopy || !form.querySelector("input[name=id]")) freshForm(form);
       else form.dataset.clientId = form.querySelector("input[name=id]").value || Outbox.newId();
       form.addEventListener("input", function () { form.dataset.dirty = "1"; });
+      // The officer goes on with the next record: the toast about the last one has said its piece.
+      form.addEventListener("change", function () {
+        var toast = document.querySelector("[data-outbox-notice]:not([data-state=error])");
+        if (toast && !form.dataset.saving) Client.toast.hide();
+      });
       addDeviceLinks(form);
       var fix = params.get("outbox");
       if (fix) {
@@ -236,6 +275,27 @@
       }
     });
   }
+
+  // Save in reach: once the page is scrolled into a form, its action bar sticks to the bottom (capture.css).
+  function markScrolled() {
+    var scrolled = window.scrollY > 80;
+    document.querySelectorAll("form[data-outbox]").forEach(function (form) {
+      form.classList.toggle("in-form", scrolled);
+    });
+  }
+  window.addEventListener("scroll", markScrolled, { passive: true });
+
+  // "New contact" right after a save: the form is already empty and ready; go to its top.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("[data-new-record]");
+    var form = document.querySelector("form[data-outbox]");
+    if (!link || !form || editing(form) || form.dataset.dirty) return;
+    event.preventDefault();
+    Client.toast.hide();
+    form.scrollIntoView({ block: "start" });
+    var first = form.querySelector("input:not([type=hidden]), select, textarea");
+    if (first) first.focus({ preventScroll: true });
+  });
 
   document.addEventListener("submit", function (event) {
     var form = event.target;

@@ -14,22 +14,20 @@
   var schedule = Client.schedule;
   var appUpdate = Client.appUpdate;
 
-  function initPage(event) {
-    if (event && event.detail && event.detail.boosted) strip.setMessage("");  // a new page: old news go
+  function initPage() {
     Client.capture.initForms();
-    strip.render();
+    Client.presence.init();
+    strip.newPage();
     pending.refresh();
-    if (document.documentElement.getAttribute("data-device-copy") === "1") strip.setMessage(page.text("device-copy"));
-    strip.showFlash();
+    Client.toast.showFlash();
   }
 
   document.addEventListener("htmx:afterSettle", initPage);
-  // Another tab or the worker finished a round: this page shows what it changed.
-  if (Sync.onMessage) {
-    Sync.onMessage(function (message) {
-      if (message && message.type === "sync-done") { strip.render(); pending.refresh(); }
-    });
-  }
+  // A round here, in another tab or in the worker finished: the pending list shows what it changed (the strip
+  // follows the sync client's events itself).
+  Sync.onMessage(function (message) {
+    if (message && message.type === "sync-done") pending.refresh();
+  });
 
   function start() {
     initPage();

@@ -148,10 +148,13 @@
         .then(function (box) { return box.value.map(unseal).sort(byAge); });
     },
 
-    /* The oldest records of this user that wait to be sent (set-aside ones never block them). */
-    waiting: function (user, limit) {
+    /* The oldest records of this user that wait to be sent (set-aside ones never block them); presence: the
+       check-in and check-out taps instead (kind "presence"), which go to their own address. */
+    waiting: function (user, limit, presence) {
       return Outbox.list().then(function (entries) {
-        return entries.filter(function (e) { return e.state === "waiting" && e.user === user; }).slice(0, limit || 100);
+        return entries.filter(function (e) {
+          return e.state === "waiting" && e.user === user && (e.kind === "presence") === !!presence;
+        }).slice(0, limit || 100);
       });
     },
 

@@ -17,6 +17,15 @@
     }
     return "";
   }
+  // The server's refusals by code (the English message id), in the language of this screen; the pages that
+  // show them (the record form, the pending list) carry the catalog. Unknown codes show the text as it came.
+  function refusal(code, fallback) {
+    var box = document.querySelector("[data-refusal-messages]");
+    var catalog = {};
+    try { catalog = JSON.parse((box && box.getAttribute("data-refusal-messages")) || "{}"); } catch (e) { catalog = {}; }
+    if (code && catalog[code]) return catalog[code];
+    return fallback != null ? fallback : (code || "");
+  }
   function locale() { return document.documentElement.lang || "fi"; }
   function mark(name, value) { document.documentElement.setAttribute("data-" + name, value); }
 
@@ -58,5 +67,5 @@
     return f.datetime.replace("{1}", day).replace("{0}", time);
   }
 
-  Client.page = { me: me, strip: strip, text: text, mark: mark, helsinkiInput: helsinkiInput, showTime: showTime };
+  Client.page = { me: me, strip: strip, text: text, refusal: refusal, mark: mark, helsinkiInput: helsinkiInput, showTime: showTime };
 })(self);

@@ -52,6 +52,7 @@
         .filter(Boolean).join(" · ");
     }
     if (entry.kind === "intervention") return labelOf(categories, "intervention_kind", v.kind);
+    if (entry.kind === "presence") return text(v.action === "check_in" ? "check-in" : "check-out");
     var topics = [].concat(v.topics || []);
     return topics.map(function (t) { return labelOf(categories, "topic", t); }).join(", ");
   }
@@ -81,11 +82,13 @@
     li.appendChild(el("p", "muted", meta.join(" · ")));
     var result = entry.result || {};
     if (state === "rejected" || state === "conflict") {
-      if (result.message) li.appendChild(el("p", "error", result.message));
+      // Codes are shown in the language of this screen; the text as the server sent it is the fallback.
+      if (result.message) li.appendChild(el("p", "error", page.refusal(result.message_code, result.message)));
       if (result.errors && Object.keys(result.errors).length) {
         var errors = el("ul", "pending-errors");
         Object.keys(result.errors).forEach(function (field) {
-          errors.appendChild(el("li", null, (fields[field] || field) + ": " + result.errors[field]));
+          var said = page.refusal((result.codes || {})[field], result.errors[field]);
+          errors.appendChild(el("li", null, (fields[field] || field) + ": " + said));
         });
         li.appendChild(errors);
       }
@@ -115,7 +118,7 @@
       li.appendChild(table);
     }
     var actions = el("p", "actions");
-    if (state === "rejected") {
+    if (state === "rejected" && slugs[entry.kind]) {
       var fixLink = el("a", "button", text("fix"));
       fixLink.href = entry.base_version != null
         ? "/records/" + entry.kind + "/" + entry.id + "/edit?outbox=" + entry.id

@@ -16,8 +16,9 @@ STATIC_DIR = OFFLINE_DIR.parent / "static"
 # it; client.js wires them at start). They are served joined, as /offline/pages.js: one request and one gzip
 # stream (ten small files compress about 5 KB worse than one).
 PAGE_BUNDLE = "pages.js"
-CLIENT_SCRIPTS = ("outbox.js", "sync-client.js", "retry.js", "page.js", "status-strip.js", "pending.js",
-                  "sync-schedule.js", "settle.js", "capture.js", "app-update.js", "device-copies.js", "client.js")
+CLIENT_SCRIPTS = ("outbox.js", "sync-client.js", "retry.js", "sync-state.js", "page.js", "status-strip.js",
+                  "toast.js", "pending.js", "sync-schedule.js", "settle.js", "capture.js", "presence.js",
+                  "app-update.js", "device-copies.js", "client.js")
 # Parts of the worker shared with the pages come first; other areas add fieldapp/offline/sw_*.js.
 WORKER_SHARED = ("outbox.js", "sync-client.js")
 WORKER_MAIN = "sw.js"

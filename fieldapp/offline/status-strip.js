@@ -1,68 +1,98 @@
-/* fieldapp status strip: draws the always-visible strip (online or not, waiting and attention counts,
- * last sync, "log in again", the latest message) from the outbox. Separate so that every part of the
- * page that changes the officer's picture of the device just asks the strip to draw itself again.
+/* fieldapp status strip: draws the always-visible strip (online or not, waiting and attention counts, last
+ * sync, "log in again", what is happening now) from one state (sync-state.js), changed only by events: the
+ * outbox's counts, the sync client's rounds (this page's, another tab's or the worker's), the browser's
+ * network events and the "Sync now" tap. Separate so that every part of the page that changes the officer's
+ * picture of the device just asks the strip to read the outbox again; nobody writes its text directly.
  */
 (function (root) {
   "use strict";
 
   var Client = root.FieldappClient;
   var Outbox = root.FieldappOutbox;
+  var Sync = root.FieldappSync;
+  var SyncState = root.FieldappSyncState;
   var page = Client.page;
-  var FLASH_KEY = "fieldapp-flash";
+  var TICK_MS = 15000;
 
-  var unreachable = false;
-  var lastMessage = "";
+  var state = SyncState.initial(navigator.onLine,
+                                document.documentElement.getAttribute("data-device-copy") === "1");
+  var storageFailed = false;
 
-  function setMessage(message) {
-    lastMessage = message || "";
-    var box = document.querySelector("[data-sync-message]");
-    if (box) box.textContent = lastMessage;
+  function fill(template, values) {
+    return template.replace(/\{(\w+)\}/g, function (whole, name) {
+      if (!(name in values)) return whole;
+      return name === "time" ? page.showTime(values.time, !sameDay(values.time)) : String(values[name]);
+    });
   }
 
-  // The browser may think it is online while the server cannot be reached: the strip says offline then.
-  function setReachable(reachable) { unreachable = !reachable; }
+  function sameDay(ms) { return new Date(ms).toDateString() === new Date().toDateString(); }
 
-  function render() {
+  function draw() {
     var box = page.strip();
-    if (!box) return Promise.resolve();
+    if (!box) return;
     box.hidden = false;
+    var shown = SyncState.view(state);
+    var offline = shown.net === "offline";
+    box.querySelector('[data-net="online"]').hidden = offline;
+    box.querySelector('[data-net="offline"]').hidden = !offline;
+    box.classList.toggle("is-offline", offline);
+    box.dataset.connection = shown.net;
+    box.dataset.activity = state.activity;
+    box.dataset.tone = shown.tone;
+    box.querySelector("[data-waiting-count]").textContent = String(state.waiting);
+    box.querySelector("[data-attention-count]").textContent = String(state.attention);
+    box.querySelector("[data-attention]").hidden = state.attention === 0;
+    var last = box.querySelector("[data-last-sync]");
+    last.textContent = state.lastSync ? page.showTime(state.lastSync, true) : page.text("never");
+    if (state.lastSync) last.setAttribute("datetime", new Date(state.lastSync).toISOString());
+    box.querySelector("[data-login]").hidden = !shown.login;
+    box.dataset.waiting = String(state.waiting);
+    box.dataset.attention = String(state.attention);
+    var text = storageFailed ? page.text("storage-failed") : shown.parts.map(function (part) {
+      return fill(page.text(part[0]), part[1]);
+    }).join(" ");
+    var message = box.querySelector("[data-sync-message]");
+    message.dataset.keys = storageFailed ? "storage-failed" : shown.parts.map(function (p) { return p[0]; }).join(" ");
+    if (message.textContent !== text) message.textContent = text;
+  }
+
+  /* Apply one event and draw the result; events without a time get the present. */
+  function dispatch(event) {
+    if (event.at == null) event.at = Date.now();
+    state = SyncState.next(state, event);
+    draw();
+  }
+
+  /* Read the counts, the last sync and "log in again" from the outbox, and draw. */
+  function render() {
+    if (!page.strip()) return Promise.resolve();
     return Promise.all([Outbox.counts(page.me()), Outbox.getMeta("last_sync"), Outbox.getMeta("login_needed")])
       .then(function (values) {
-        var counts = values[0];
-        var offline = !navigator.onLine || unreachable;
-        box.querySelector('[data-net="online"]').hidden = offline;
-        box.querySelector('[data-net="offline"]').hidden = !offline;
-        box.classList.toggle("is-offline", offline);
-        box.querySelector("[data-waiting-count]").textContent = String(counts.waiting);
-        box.querySelector("[data-attention-count]").textContent = String(counts.attention);
-        box.querySelector("[data-attention]").hidden = counts.attention === 0;
-        box.querySelector("[data-last-sync]").textContent = values[1] ? page.showTime(values[1], true) : page.text("never");
-        if (values[1]) box.querySelector("[data-last-sync]").setAttribute("datetime", new Date(values[1]).toISOString());
-        box.querySelector("[data-login]").hidden = !values[2];
-        box.dataset.waiting = String(counts.waiting);
-        box.dataset.attention = String(counts.attention);
-        var message = box.querySelector("[data-sync-message]");
-        if (message.textContent !== lastMessage) message.textContent = lastMessage;
+        storageFailed = false;
+        dispatch({ type: "stored", waiting: values[0].waiting, attention: values[0].attention,
+                   lastSync: values[1] || null, login: !!values[2] });
       }).catch(function (err) {
-        setMessage(page.text("storage-failed"));
+        storageFailed = true;
+        draw();
         if (window.console) console.error("fieldapp outbox:", err);
       });
   }
 
-  // A message for the page the officer is sent to next (the strip of this page goes with it).
-  function flashNextPage(message) {
-    try { sessionStorage.setItem(FLASH_KEY, message); } catch (e) { /* no flash then */ }
+  // A new page (htmx swapped the body) may or may not be the device's copy.
+  function newPage() {
+    state.deviceCopy = document.documentElement.getAttribute("data-device-copy") === "1";
+    return render();
   }
 
-  function showFlash() {
-    var flash;
-    try { flash = sessionStorage.getItem(FLASH_KEY); sessionStorage.removeItem(FLASH_KEY); } catch (e) { flash = null; }
-    if (flash) setMessage(flash);
-  }
+  window.addEventListener("online", function () { dispatch({ type: "online" }); render(); });
+  window.addEventListener("offline", function () { dispatch({ type: "offline" }); render(); });
+  Sync.onMessage(function (message) {
+    if (!message) return;
+    if (message.type === "sync-start") dispatch({ type: "sync-start" });
+    else if (message.type === "sync-done") { dispatch({ type: "sync-done", result: message.result }); render(); }
+  });
+  setInterval(function () { dispatch({ type: "tick" }); }, TICK_MS);
 
-  window.addEventListener("online", function () { unreachable = false; render(); });
-  window.addEventListener("offline", function () { render(); });
-
-  Client.strip = { render: render, setMessage: setMessage, setReachable: setReachable,
-                   flashNextPage: flashNextPage, showFlash: showFlash };
+  Client.strip = { render: render, dispatch: dispatch, newPage: newPage,
+                   state: function () { return state; } };
 })(self);

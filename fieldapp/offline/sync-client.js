@@ -160,6 +160,33 @@
     });
   }
 
+  // Check-in and check-out taps kept on this device, oldest first, each acknowledged once (the server answers a
+  // resend like the first time). Sent after the records, to their own address.
+  function pushPresence(me, csrf, counts) {
+    return Outbox.waiting(me, DEFAULT_BATCH, true).then(function (taps) {
+      if (!taps.length) return counts;
+      var body = JSON.stringify({ taps: taps.map(function (t) {
+        return { id: t.id, deployment_id: t.deployment_id, action: t.values.action, at: t.values.at };
+      }) });
+      return request("/api/sync/presence", {
+        method: "POST", body: body, headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }
+      }).then(function (response) {
+        if (response.status === 401) throw new SyncError("login", 401);
+        if (!response.ok) throw new SyncError("server", response.status);
+        return response.json();
+      }).then(function (answer) {
+        var results = (answer && answer.results) || [];
+        if (results.length !== taps.length) throw new SyncError("server", 200, "incomplete answer");
+        results.forEach(function (r) {
+          if (r.status === "accepted" || r.status === "duplicate") counts.acknowledged += 1;
+          else counts.attention += 1;
+        });
+        counts.results = counts.results.concat(results);
+        return Outbox.applyResults(results).then(function () { return pushPresence(me, csrf, counts); });
+      });
+    });
+  }
+
   // Changes since the last cursor. The deployments they touch are noted (before the cursor moves on)
   // and their offline pages refreshed; a refresh cut short (page closed) is done on the next round.
   function pull(me) {
@@ -287,6 +314,7 @@
           var me = info.user.username;
           return Outbox.setMeta("session", { user: me, locale: info.locale })
             .then(function () { return push(me, info.csrf, counts); })
+            .then(function () { return pushPresence(me, info.csrf, counts); })
             .then(function () { return Outbox.getMeta("cursor"); })
             .then(function (cursor) {
               // A new device (or user) starts from the recent records, not from the whole history.
@@ -308,8 +336,10 @@
         var login = err && err.kind === "login";
         var done = login ? Outbox.setMeta("login_needed", true) : Promise.resolve();
         return done.catch(function () { return null; }).then(function () {
-          var result = { ok: false, login: login, error: String((err && err.message) || err),
-                         storage: err instanceof Outbox.StorageFailed, acknowledged: counts.acknowledged,
+          var storage = err instanceof Outbox.StorageFailed;
+          var result = { ok: false, login: login, error: String((err && err.message) || err), storage: storage,
+                         failure: storage ? "storage" : (err && err.kind) || "server", status: (err && err.status) || 0,
+                         acknowledged: counts.acknowledged,
                          attention: counts.attention, results: counts.results };
           announce({ type: "sync-done", result: result });
           return result;

@@ -23,29 +23,24 @@
   function schedule(delay) {
     clearTimeout(timer);
     timer = setTimeout(function () { syncNow("timer"); }, delay);
+    return Date.now() + delay;
   }
 
   /* One sync round (send, pull, refresh); a call while one runs makes it run once more after. */
   function syncNow(reason) {
     if (!page.me()) return Promise.resolve(null);
     if (running) { again = true; return running; }
-    if (!navigator.onLine) { strip.setReachable(false); strip.render(); return Promise.resolve(null); }
+    if (!navigator.onLine) { strip.render(); return Promise.resolve(null); }  // the online event sends
     clearTimeout(timer);
     running = Sync.run({ reason: reason }).then(function (result) {
       running = null;
-      var unreachable = !result.ok && !result.login && /network/.test(result.error || "");
-      strip.setReachable(!unreachable);
       if (result.ok) {
         attempt = 0;
         schedule(PERIODIC_MS);
       } else if (!result.login) {
         attempt += 1;
-        schedule(Retry.delay(attempt, BACKOFF_MIN_MS, BACKOFF_MAX_MS));
-      }
-      if (reason === "manual") {
-        if (result.ok) strip.setMessage(result.attention ? page.text("attention") : page.text("synced"));
-        else if (!result.login) strip.setMessage(page.text("sync-failed"));
-        else strip.setMessage("");
+        // The strip says when the next try is (the sync client already told it why this one failed).
+        strip.dispatch({ type: "retry", at: schedule(Retry.delay(attempt, BACKOFF_MIN_MS, BACKOFF_MAX_MS)) });
       }
       page.mark("last-sync-result", result.ok ? "ok" : (result.login ? "login" : "failed"));
       return strip.render().then(function () {
@@ -68,11 +63,11 @@
   document.addEventListener("click", function (event) {
     if (event.target.closest("[data-sync-now]")) {
       attempt = 0;
-      strip.setMessage(page.text("syncing"));
+      strip.dispatch({ type: "sync-now" });
       syncNow("manual");
     }
   });
-  // status-strip.js, loaded first, has already marked the server reachable and drawn the strip.
+  // status-strip.js, loaded first, has already taken the online event and drawn the strip.
   window.addEventListener("online", function () { attempt = 0; syncNow("online"); });
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "visible") syncNow("visible");

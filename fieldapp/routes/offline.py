@@ -15,7 +15,7 @@ from litestar.response import Template
 from fieldapp import audit, i18n, projections, web
 from fieldapp.clock import now_iso
 from fieldapp.i18n import gettext as _
-from fieldapp.offline import shell, sync
+from fieldapp.offline import presence_taps, refusals, shell, sync
 from fieldapp.record_labels import FIELD_LABELS, KIND_SLUGS, KIND_TEXT
 
 PUBLIC = {"public": True}
@@ -91,9 +91,21 @@ class SyncController(Controller):
         except sync.BatchTooLarge as exc:
             return Response({"error": _("Too many records in one request (at most %(n)s).", n=exc.limit),
                              "status": 413, "batch_max": exc.limit}, status_code=413)
+        answer: sync.SyncResponse | dict = sync.SyncResponse(results=results, server_time=now_iso())
+        if any(result.status in ("rejected", "conflict") for result in results):
+            # A refusal is kept on the device for days: its codes let any screen show it in its own language.
+            locale = i18n.get_locale()
+            answer = {"results": [refusals.with_codes(msgspec.to_builtins(result), locale) for result in results],
+                      "server_time": answer.server_time}
         # The device has its answer first; then the picture, alerts and POR feed follow the new records.
-        return Response(sync.SyncResponse(results=results, server_time=now_iso()),
-                        background=BackgroundTask(_project, db))
+        return Response(answer, background=BackgroundTask(_project, db))
+
+    @post("/sync/presence", guards=[json_body], status_code=200, summary="Send check-in and check-out taps",
+          description="Taps kept on a device (each with an id made there and the time tapped), applied in order, "
+                      "each exactly once: a resend gets the first answer (duplicate) and changes nothing.")
+    async def sync_presence(self, db: web.DB, user: web.CurrentUser,
+                            data: JSONBody[presence_taps.PresenceTaps]) -> dict:
+        return {"results": presence_taps.apply(db, user, data.taps), "server_time": now_iso()}
 
     @get("/sync/pull", summary="Changes since a cursor",
          description="Records of the user's deployments changed after `cursor`, in their current state, "
@@ -140,7 +152,7 @@ class OfflinePagesController(Controller):
         """Records on this device: waiting, needing attention, or safe on the server (filled in from IndexedDB)."""
         singular = {kind: texts["one"] for kind, texts in KIND_TEXT.items()}
         context = {
-            "kind_labels": {kind: _(text) for kind, text in singular.items()},
+            "kind_labels": {**{kind: _(text) for kind, text in singular.items()}, "presence": _("Check-in or check-out")},
             "kind_slugs": KIND_SLUGS,
             "field_labels": {name: _(text) for name, text in FIELD_LABELS.items()},
         }

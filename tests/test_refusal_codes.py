@@ -1,0 +1,67 @@
+"""Refused records keep codes, not only sentences: a record set aside on the device is shown in the language of
+the screen that shows it, whatever the language of the sync that refused it."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+from fieldapp import accounts, deployments, records
+from fieldapp.ids import new_id
+from fieldapp.offline import refusals
+
+
+def _current(db) -> dict:
+    return deployments.current_for_user(db, accounts.by_username(db, "officer1"))
+
+
+def test_a_refused_record_carries_the_code_of_each_message_beside_its_text(login, db):
+    officer = login("officer1")
+    item = {"id": new_id(), "kind": "tension", "deployment_id": _current(db)["id"],
+            "values": {"severity": "9", "notes": "no kind"}}
+    response = officer.post_json("/api/sync", {"records": [item]})
+    [result] = response.json()["results"]
+    assert result["status"] == "rejected"
+    assert result["codes"] == {"kind": "This field is required.", "severity": "Choose a severity from 1 to 6."}
+    assert result["message_code"] == "The record could not be saved. Check the marked fields."
+    locale = officer.get("/api/offline/bootstrap?records=false").json()["locale"]
+    assert result["errors"]["kind"] == refusals.catalog(locale)["This field is required."]  # the text stays
+
+
+def test_an_accepted_batch_is_answered_without_codes(login, db):
+    officer = login("officer1")
+    item = {"id": new_id(), "kind": "tension", "deployment_id": _current(db)["id"],
+            "values": {"kind": "provocation", "severity": "3"}}
+    [result] = officer.post_json("/api/sync", {"records": [item]}).json()["results"]
+    assert result["status"] == "accepted" and "codes" not in result and "message_code" not in result
+
+
+def test_every_code_is_translated_and_found_back_from_its_text_in_each_language():
+    assert "This field is required." in refusals.codes()
+    assert refusals.catalog("sv")["This field is required."] == "Fältet är obligatoriskt."
+    for locale in ("fi", "sv", "en"):
+        for code, text in refusals.catalog(locale).items():
+            assert refusals.code_of(text, locale) == code
+
+
+def test_the_pending_list_and_the_form_carry_the_catalog_in_the_screens_language(login, db):
+    officer = login("officer1")
+    deployment_id = _current(db)["id"]
+    for url in ("/pending", f"/deployments/{deployment_id}/tensions/new"):
+        page = officer.get(url, headers={"Accept-Language": "sv"}).text
+        found = re.search(r'data-refusal-messages="([^"]*)"', page)
+        assert found, url
+        catalog = json.loads(html.unescape(found.group(1)))
+        lang = re.search(r'<html lang="(\w+)"', page).group(1)
+        assert catalog == refusals.catalog(lang)
+
+
+def test_the_fields_the_form_marks_required_are_the_ones_the_server_requires(login, db):
+    """capture.js checks the fields marked required before a record enters the outbox."""
+    officer = login("officer1")
+    deployment_id = _current(db)["id"]
+    for kind, slug in (("contact", "contacts"), ("tension", "tensions"), ("intervention", "interventions")):
+        page = officer.get(f"/deployments/{deployment_id}/{slug}/new").text
+        marked = re.findall(r'id="f-(\w+)">\s*<fieldset[^>]*>\s*<legend>[^<]*<span class="required">', page)
+        assert tuple(marked) == records.KINDS[kind].required, kind
