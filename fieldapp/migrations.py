@@ -20,10 +20,13 @@ RENAMED = {"m005_por": "m002_por", "m004_alerts": "m003_alerts", "m002_sync": "m
 def apply(db) -> None:
     """Apply what is pending, after renaming the migrations an older database knows by their old names."""
     if db["_sqlite_migrations"].exists():
-        for old, new in RENAMED.items():
+        known = {row[0] for row in db.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = ?",
+                                              [migrations.name])}
+        for old in known & set(RENAMED):  # a read first: opening a current database takes no write lock
             db.execute("UPDATE _sqlite_migrations SET name = ? WHERE migration_set = ? AND name = ?",
-                       [new, migrations.name, old])
-    migrations.apply(db)
+                       [RENAMED[old], migrations.name, old])
+    if migrations.pending(db):
+        migrations.apply(db)
 
 
 # The category lists m001_core seeds (code, fi, sv, en); afterwards they are edited as data (categories.py).
