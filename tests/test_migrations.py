@@ -67,3 +67,16 @@ def test_a_pending_migration_still_applies_after_the_renaming(tmp_path):
     applied = [m.name for m in migrations.applied(open_db(path))]
     assert applied[applied.index("m006_previous_versions"):][:4] == ["m006_previous_versions", "m007_record_seq", "m008_category_version",
                             "m009_conflict_saved_over"]
+
+
+def test_opening_a_current_database_needs_no_write_lock(tmp_path):
+    path = tmp_path / "busy.db"
+    open_db(path).conn.close()
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process is in the middle of a write
+    try:
+        db = open_db(path)  # would wait for the lock (busy timeout) and fail if opening wrote anything
+        assert [m.name for m in migrations.pending(db)] == []
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
