@@ -159,3 +159,15 @@ def test_each_record_a_sync_batch_creates_has_its_own_audit_row_and_a_resend_add
         trail = audit.for_record(db, "tension", item.id)
         assert [(row["action"], row["username"], row["at"]) for row in trail] == \
             [("sync", "pr_officer", stored["received_at"])]
+
+
+def test_a_form_saved_during_a_restarts_backlog_projects_one_bounded_step_not_the_whole_backlog(memory_db):
+    db = memory_db
+    _unit_id, _lead, officer, deployment = _unit(db)
+    for _ in range(3):  # a backlog of 3 chunks, as after a crash right after big sync batches
+        sync.ingest(db, officer, sync.SyncBatch(records=[_tension_item(deployment["id"])
+                                                         for _ in range(projections.CHUNK)]))
+    assert projections.behind(db) == 3 * projections.CHUNK
+    recording.create(db, officer, "tension", deployment["id"], {"kind": "provocation", "severity": "2"})
+    assert projections.behind(db) == 2 * projections.CHUNK + 1  # the request did one step; the worker the rest
+    assert projections.catch_up(db) == 2 * projections.CHUNK + 1 and projections.behind(db) == 0

@@ -137,7 +137,7 @@ class SyncController(Controller):
 
 async def _project(db) -> None:
     """projections.catch_up() on the event loop (the app's one connection is used from there only)."""
-    projections.catch_up(db)
+    projections.catch_up(db, most=projections.CHUNK)  # a bounded step: a restart's backlog is the worker's
 
 
 class OfflinePagesController(Controller):

@@ -16,7 +16,7 @@ def create(db, user: User, kind_name: str, deployment_id: str, raw: dict, *, rec
     IdConflict otherwise."""
     deployment = access.recordable(db, user, deployment_id)
     record = records.create(db, user, kind_name, deployment, raw, record_id=record_id, device_time=device_time)
-    projections.catch_up(db)
+    projections.catch_up(db, most=projections.CHUNK)  # a bounded step: a restart's backlog is the worker's
     return record
 
 
@@ -30,7 +30,7 @@ def update(db, user: User, kind_name: str, record_id: str, raw: dict, *, base_ve
     """An edit based on `base_version`; StaleVersion when someone saved a newer one meanwhile."""
     record, deployment = editable(db, user, kind_name, record_id)
     updated = records.update(db, user, kind_name, record, deployment, raw, base_version=base_version)
-    projections.catch_up(db)
+    projections.catch_up(db, most=projections.CHUNK)  # a bounded step: a restart's backlog is the worker's
     return updated
 
 
@@ -38,5 +38,5 @@ def delete(db, user: User, kind_name: str, record_id: str) -> dict:
     """Soft-delete; returns the record as it was (its deployment is where the officer goes next)."""
     record, _deployment = editable(db, user, kind_name, record_id)
     records.delete(db, user, kind_name, record)
-    projections.catch_up(db)
+    projections.catch_up(db, most=projections.CHUNK)  # a bounded step: a restart's backlog is the worker's
     return record
