@@ -5,6 +5,7 @@ from tests.browser.conftest import axe_violations, log_in
 
 def test_lead_opens_the_report_from_the_menu_and_changes_the_period(page, shared_server):
     log_in(page, shared_server.url, "lead1")
+    page.click(".menu summary")  # on a phone the links are behind the Menu button
     page.click("nav >> a[href='/reports']")
     page.wait_for_selector("#section-totals")
     assert page.locator(".report-section").count() == 12
