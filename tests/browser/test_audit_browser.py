@@ -30,6 +30,8 @@ def test_admin_finds_an_officers_record_view_in_the_audit_log(browser, live_serv
         context = browser.new_context(viewport={"width": width, "height": 900}, locale="en-GB")
         page = context.new_page()
         log_in(page, live_server.url, "admin1")
+        if page.locator(".menu summary").is_visible():  # on a phone the links are behind the Menu button
+            page.click(".menu summary")
         page.click("nav >> a[href='/admin/audit']")
         page.wait_for_selector("#audit-log tr[data-id]")
         _shot(page, f"audit-{width}.png")
