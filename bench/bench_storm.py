@@ -207,9 +207,14 @@ async def _page(client, tally: Tally, device: Device, page: str) -> httpx.Respon
     return response
 
 
-async def _device(client, tally: Tally, device: Device, start: float, full: bool) -> None:
+async def _device(client, tally: Tally, device: Device, start: float, full: bool, deadline: float) -> None:
     await asyncio.sleep(random.random())  # everyone is back within one second
-    done = await (_full_round(client, tally, device) if full else _sync(client, tally, device))
+    work = _full_round(client, tally, device) if full else _sync(client, tally, device)
+    try:
+        done = await asyncio.wait_for(work, timeout=max(0.1, deadline - (time.perf_counter() - start)))
+    except asyncio.TimeoutError:
+        tally.error(f"not done within {deadline:.0f} s")
+        return
     if done:
         tally.done.append(time.perf_counter() - start)
 
@@ -220,8 +225,10 @@ async def _lead_map(client, tally: Tally, lead: Device, bbox: str, stop: asyncio
         await asyncio.sleep(0.1)
 
 
-async def storm(url: str, devices: list[Device], lead: Device, deployment: dict, *, full: bool) -> tuple[Tally, float]:
-    """Every device reconnects within one second; returns the tally and the seconds until the last one was done."""
+async def storm(url: str, devices: list[Device], lead: Device, deployment: dict, *, full: bool,
+                deadline: float = 180.0) -> tuple[Tally, float]:
+    """Every device reconnects within one second; returns the tally and the seconds until the last one was done
+    (a device not done `deadline` seconds after the storm began is counted as an error and left)."""
     tally = Tally()
     bbox = f"{deployment['lon'] - 0.05},{deployment['lat'] - 0.03},{deployment['lon'] + 0.05},{deployment['lat'] + 0.03}"
     limits = httpx.Limits(max_connections=len(devices) + 2, max_keepalive_connections=len(devices) + 2)
@@ -229,7 +236,7 @@ async def storm(url: str, devices: list[Device], lead: Device, deployment: dict,
         stop = asyncio.Event()
         lead_task = asyncio.create_task(_lead_map(client, tally, lead, bbox, stop))
         start = time.perf_counter()
-        await asyncio.gather(*(_device(client, tally, device, start, full) for device in devices))
+        await asyncio.gather(*(_device(client, tally, device, start, full, deadline) for device in devices))
         elapsed = time.perf_counter() - start
         stop.set()
         await lead_task
@@ -278,13 +285,17 @@ def _serve_storm(db_path: Path, deployment: dict, outboxes: list[Device], lead: 
     return {"baseline": baseline, "tally": tally, "seconds": seconds, "ids": ids, "stored": stored_ids(db_path, ids)}
 
 
-def run(workdir: Path, devices: int, records: int, round_devices: int) -> dict:
+def run(workdir: Path, devices: int, records: int, round_devices: int, show=None) -> dict:
     """Both storms, each on a fresh database and server; returns the figures and counts (tests/test_storm.py
-    checks the counts)."""
+    checks the counts). show(name, part) is called as soon as each storm is over."""
     report = {"sync": _serve_storm(workdir / "sync.db", *build(workdir / "sync.db", devices + 1, records), full=False)}
+    if show:
+        show("sync", report["sync"])
     if round_devices:
         report["round"] = _serve_storm(workdir / "round.db", *build(workdir / "round.db", round_devices + 1, records),
                                        full=True)
+        if show:
+            show("round", report["round"])
     return report
 
 
@@ -296,23 +307,22 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=None)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="fieldapp-storm-", dir=args.dir))
-    report = run(workdir, args.devices, args.records, args.round)
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end")
-    for name, title in (("sync", f"sync only: {args.devices} devices x {args.records} records, all reconnecting "
-                                 "within 1 s (goal: all acknowledged within 5 s, p95 <= 1 s)"),
-                        ("round", f"full round: {args.round} officers on one deployment: session, sync, pull to the "
-                                  "end, bootstrap, pages (goal: every device done within 30 s)")):
-        if name not in report:
-            continue
-        part = report[name]
+    titles = {"sync": f"sync only: {args.devices} devices x {args.records} records, all reconnecting within 1 s "
+                      "(goal: all acknowledged within 5 s, p95 <= 1 s)",
+              "round": f"full round: {args.round} officers on one deployment: session, sync, pull to the end, "
+                       "bootstrap, pages (goal: every device done within 30 s)"}
+
+    def show(name: str, part: dict) -> None:
         stored, tally = part["stored"], part["tally"]
-        print(f"\n{title}")
+        print(f"\n{titles[name]}  [load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} cores]")
         print("  unloaded, one device's full round and the lead's map meanwhile:")
         print("\n".join("  " + line for line in describe(part["baseline"])))
         print(f"  storm: {len(tally.done)} of {len(part['ids']) // max(args.records, 1)} devices done, the last after "
               f"{max(tally.done) if tally.done else float('nan'):.2f} s; {len(tally.acknowledged)} of {len(part['ids'])} "
               f"records acknowledged; stored {len(stored)}, {sum(1 for n in stored.values() if n > 1)} more than once")
-        print("\n".join(describe(tally)))
+        print("\n".join(describe(tally)), flush=True)
+
+    run(workdir, args.devices, args.records, args.round, show)
 
 
 if __name__ == "__main__":
