@@ -287,3 +287,9 @@ def test_a_configured_tile_server_becomes_the_base_map(db_path):
         page = Session(client, "lead1").get("/picture")
     assert tiles in page.text.replace("&#34;", '"') and 'class="picture-map plain"' not in page.text
     assert "https://tiles.police.example.invalid" in page.headers["content-security-policy"]
+
+
+def test_the_custom_window_says_start_and_end_in_finnish_not_sender(login):
+    page = login("lead1").get("/picture/hotspots?window=custom", headers={"Accept-Language": "fi"}).text
+    assert '<label for="f-from">Alku</label>' in page and '<label for="f-to">Loppu</label>' in page
+    assert "Lähettäjä" not in page  # "From" is an alert's sender in Finnish
