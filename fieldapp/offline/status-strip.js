@@ -51,6 +51,8 @@
     var text = storageFailed ? page.text("storage-failed") : shown.parts.map(function (part) {
       return fill(page.text(part[0]), part[1]);
     }).join(" ");
+    // "All saved on the server (time)" names the last sync itself: the line would only repeat it.
+    box.querySelector(".sync-last").hidden = !storageFailed && shown.parts.some(function (p) { return p[0] === "all-saved"; });
     var message = box.querySelector("[data-sync-message]");
     message.dataset.keys = storageFailed ? "storage-failed" : shown.parts.map(function (p) { return p[0]; }).join(" ");
     if (message.textContent !== text) message.textContent = text;

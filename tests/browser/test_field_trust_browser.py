@@ -96,9 +96,11 @@ def test_sync_now_offline_then_reconnect_ends_with_all_saved_and_the_time(contex
     page.click("[data-sync-now]")
     page.wait_for_selector("[data-sync-message][data-keys='offline-will-send']")
     assert strip_message(page) == "Offline: will send when online."
+    assert page.locator(".sync-last").is_visible()  # offline, when it last synced still matters
     context.set_offline(False)
     page.wait_for_selector("[data-sync-message][data-keys='all-saved']", timeout=30000)
     assert re.fullmatch(r"All saved on the server \(\d\d[.:]\d\d\)\.", strip_message(page))
+    assert not page.locator(".sync-last").is_visible()  # the message names the time: no second line saying it
 
 
 def test_a_failed_sync_says_why_and_when_it_tries_again(context, live_server):
