@@ -11,5 +11,14 @@
     return Math.max(base, Math.round(ceiling * (0.5 + Math.random() * 0.5)));
   }
 
-  root.FieldappRetry = { delay: delay };
+  /* A Retry-After header (delta-seconds or an HTTP date) as milliseconds from now; 0 when absent or unreadable,
+     at most an hour (a broken header must not stop a device for days). */
+  function afterHeader(value, now) {
+    if (!value) return 0;
+    var text = String(value).trim();
+    var ms = /^\d+$/.test(text) ? Number(text) * 1000 : Date.parse(text) - (now == null ? Date.now() : now);
+    return isFinite(ms) && ms > 0 ? Math.min(ms, 3600 * 1000) : 0;
+  }
+
+  root.FieldappRetry = { delay: delay, afterHeader: afterHeader };
 })(self);

@@ -20,7 +20,7 @@ CLIENT_SCRIPTS = ("outbox.js", "sync-client.js", "retry.js", "sync-state.js", "p
                   "toast.js", "pending.js", "sync-schedule.js", "settle.js", "capture.js", "presence.js",
                   "app-update.js", "device-copies.js", "client.js")
 # Parts of the worker shared with the pages come first; other areas add fieldapp/offline/sw_*.js.
-WORKER_SHARED = ("outbox.js", "sync-client.js")
+WORKER_SHARED = ("outbox.js", "retry.js", "sync-client.js")
 WORKER_MAIN = "sw.js"
 MANIFEST = "manifest.json"  # served as /manifest.webmanifest
 SKIPPED_STATIC = {"MANIFEST.json"}  # vendoring notes, not needed by the browser

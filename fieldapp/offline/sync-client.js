@@ -25,10 +25,11 @@
     };
   }
 
-  function SyncError(kind, status, detail) {
+  function SyncError(kind, status, detail, retryAfterMs) {
     this.name = "SyncError";
     this.kind = kind;        // "network", "server", "login"
     this.status = status || 0;
+    this.retryAfterMs = retryAfterMs || 0;  // the server asked to wait this long (429/503 with Retry-After)
     this.message = kind + (status ? " " + status : "") + (detail ? ": " + detail : "");
   }
   SyncError.prototype = Object.create(Error.prototype);
@@ -126,6 +127,11 @@
               retriedCsrf = true;  // the token changed (new login in another tab): fetch it again
               return session().then(function (info) { csrf = info.csrf; return round(); });
             }
+            var wait = (response.status === 429 || response.status === 503) &&
+              self.FieldappRetry.afterHeader(response.headers.get("retry-after"));
+            // Busy or unable to write: the whole round stops and waits as asked (halving the batch and trying
+            // again at once would only add to a crowd at the server).
+            if (wait) throw new SyncError("server", response.status, "retry after", wait);
             var whole = response.status === 400 || response.status === 413 || response.status >= 500;
             if (whole && entries.length > 1) {
               batchMax = Math.ceil(entries.length / 2);  // halve and go on, nothing is dropped
@@ -339,6 +345,7 @@
           var storage = err instanceof Outbox.StorageFailed;
           var result = { ok: false, login: login, error: String((err && err.message) || err), storage: storage,
                          failure: storage ? "storage" : (err && err.kind) || "server", status: (err && err.status) || 0,
+                         retryAfterMs: (err && err.retryAfterMs) || 0,
                          acknowledged: counts.acknowledged,
                          attention: counts.attention, results: counts.results };
           announce({ type: "sync-done", result: result });

@@ -40,7 +40,10 @@
       } else if (!result.login) {
         attempt += 1;
         // The strip says when the next try is (the sync client already told it why this one failed).
-        strip.dispatch({ type: "retry", at: schedule(Retry.delay(attempt, BACKOFF_MIN_MS, BACKOFF_MAX_MS)) });
+        // At least what the server asked for (Retry-After), with a random part so a crowd does not return at once.
+        var wait = Math.max(Retry.delay(attempt, BACKOFF_MIN_MS, BACKOFF_MAX_MS),
+                            result.retryAfterMs ? result.retryAfterMs + Math.round(Math.random() * 1000) : 0);
+        strip.dispatch({ type: "retry", at: schedule(wait) });
       }
       page.mark("last-sync-result", result.ok ? "ok" : (result.login ? "login" : "failed"));
       return strip.render().then(function () {

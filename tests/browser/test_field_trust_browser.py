@@ -208,3 +208,36 @@ def test_a_refusal_stored_in_finnish_is_shown_in_the_language_of_the_screen(page
     assert "The record could not be saved. Check the marked fields." in item.inner_text()
     assert "Kind: This field is required." in item.inner_text()
     assert "Kenttä" not in item.inner_text()
+
+
+def test_a_busy_server_is_given_the_time_it_asks_for_and_the_batch_is_not_split(browser, live_server):
+    """503 with Retry-After: one request, no halved batches sent at once, the next try no sooner than asked."""
+    context = browser.new_context(service_workers="block")  # so that page.route sees every sync request
+    page = context.new_page()
+    sent = []
+
+    def busy(route):
+        sent.append(route.request.post_data_json)
+        route.fulfill(status=503, headers={"Retry-After": "600", "Content-Type": "application/json"},
+                      body='{"error": "busy", "status": 503}')
+
+    page.route("**/api/sync", busy)
+    log_in(page, live_server.url, "officer1")
+    deployment_id = page.locator("#deployment-list li a").first.get_attribute("href").rsplit("/", 1)[1]
+    for n in range(3):
+        page.goto(f"{live_server.url}/deployments/{deployment_id}/tensions/new")
+        page.check("form[data-outbox] input[name='kind'][value='verbal_confrontation']")
+        page.check("form[data-outbox] input[name='severity'][value='3']")
+        page.fill("form[data-outbox] textarea[name=notes]", f"busy server {n}")
+        page.click("form[data-outbox] button[type=submit]")
+        page.wait_for_selector(f"[data-sync-status][data-waiting='{n + 1}']", timeout=30000)
+    before = len(sent)
+    page.click("[data-sync-now]")
+    page.wait_for_selector("[data-sync-message][data-keys='reason-server retry-at']", timeout=30000)
+    assert len(sent) == before + 1 and len(sent[-1]["records"]) == 3  # one whole batch, not halves at once
+    assert page.evaluate("() => self.FieldappRetry.afterHeader('600')") == 600_000
+    assert page.evaluate("() => self.FieldappRetry.afterHeader('nonsense')") == 0
+    assert page.evaluate("() => self.FieldappRetry.afterHeader(String(10 ** 9))") == 3600 * 1000
+    page.wait_for_timeout(1500)
+    assert len(sent) == before + 1  # nothing more within the wait the server asked for
+    context.close()
