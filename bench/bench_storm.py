@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import json
 import os
 import random
@@ -271,13 +272,20 @@ def describe(tally: Tally) -> list[str]:
     return lines
 
 
+def _run(coro):
+    """asyncio.run() in a thread of its own (the caller may have a loop running: tests/test_storm.py after
+    Playwright's sync API in the same process)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def _serve_storm(db_path: Path, deployment: dict, outboxes: list[Device], lead: Device, *, full: bool) -> dict:
     """One server on this database: the unloaded baseline (one extra device), then the storm of the rest."""
     quiet, outboxes = outboxes[0], outboxes[1:]
     process, url = start_server(db_path)
     try:
-        baseline, _ = asyncio.run(storm(url, [quiet], lead, deployment, full=True))
-        tally, seconds = asyncio.run(storm(url, outboxes, lead, deployment, full=full))
+        baseline, _ = _run(storm(url, [quiet], lead, deployment, full=True))
+        tally, seconds = _run(storm(url, outboxes, lead, deployment, full=full))
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 
 import pytest
 from litestar.testing import TestClient
@@ -20,6 +21,13 @@ from fieldapp.throttle import (
 from tests.conftest import CSRF_RE
 
 NO_TARPIT = {"login_tarpit_seconds": 0, "login_busy_wait_seconds": 0}  # refused logins answered at once
+
+
+def run_isolated(coro):
+    """asyncio.run() in a thread of its own: in a full run the browser tests (Playwright's sync API) leave an
+    event loop running in this thread, where asyncio.run() refuses to start."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 class Clock:
@@ -128,7 +136,7 @@ def test_password_checks_beyond_the_pool_and_its_queue_are_turned_away_busy():
                                     return_exceptions=True)
 
     try:
-        first, second, third = asyncio.run(three_at_once())
+        first, second, third = run_isolated(three_at_once())
     finally:
         checks.close()
     assert first is True and second is True
@@ -143,7 +151,7 @@ def test_logins_at_the_start_of_a_shift_wait_for_a_slot_instead_of_being_refused
         return await asyncio.gather(*(checks.matches(password_hash, "a-long-password") for _ in range(6)))
 
     try:
-        assert asyncio.run(six_at_once()) == [True] * 6
+        assert run_isolated(six_at_once()) == [True] * 6
     finally:
         checks.close()
     assert checks._in_flight == 0
@@ -164,7 +172,7 @@ def test_password_checks_do_not_block_the_event_loop():
         return check.result()
 
     try:
-        assert asyncio.run(run()) is False
+        assert run_isolated(run()) is False
     finally:
         checks.close()
     assert ticks >= 5
@@ -195,6 +203,6 @@ def test_a_refused_login_is_held_back_before_it_is_answered(db_path):
         return asyncio.get_running_loop().time() - started
 
     try:
-        assert asyncio.run(attempt()) >= 0.3
+        assert run_isolated(attempt()) >= 0.3
     finally:
         guard.close()

@@ -39,14 +39,16 @@
     box.dataset.connection = shown.net;
     box.dataset.activity = state.activity;
     box.dataset.tone = shown.tone;
-    box.querySelector("[data-waiting-count]").textContent = String(state.waiting);
+    // Until the outbox has been read the strip does not know how many records wait: it must not say 0.
+    box.querySelector("[data-waiting-count]").textContent = counted ? String(state.waiting) : "…";
     box.querySelector("[data-attention-count]").textContent = String(state.attention);
     box.querySelector("[data-attention]").hidden = state.attention === 0;
     var last = box.querySelector("[data-last-sync]");
     last.textContent = state.lastSync ? page.showTime(state.lastSync, true) : page.text("never");
     if (state.lastSync) last.setAttribute("datetime", new Date(state.lastSync).toISOString());
     box.querySelector("[data-login]").hidden = !shown.login;
-    box.dataset.waiting = String(state.waiting);
+    if (counted) box.dataset.waiting = String(state.waiting);
+    else delete box.dataset.waiting;
     box.dataset.attention = String(state.attention);
     var text = storageFailed ? page.text("storage-failed") : shown.parts.map(function (part) {
       return fill(page.text(part[0]), part[1]);
@@ -59,6 +61,8 @@
   }
 
   /* Apply one event and draw the result; events without a time get the present. */
+  var counted = false;  // the outbox has been read on this page
+
   function dispatch(event) {
     if (event.at == null) event.at = Date.now();
     state = SyncState.next(state, event);
@@ -71,6 +75,7 @@
     return Promise.all([Outbox.counts(page.me()), Outbox.getMeta("last_sync"), Outbox.getMeta("login_needed")])
       .then(function (values) {
         storageFailed = false;
+        counted = true;
         dispatch({ type: "stored", waiting: values[0].waiting, attention: values[0].attention,
                    lastSync: values[1] || null, login: !!values[2] });
       }).catch(function (err) {
