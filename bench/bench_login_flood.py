@@ -27,7 +27,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,34 +44,11 @@ from fieldapp import accounts, demo, deployments  # noqa: E402
 from fieldapp.clock import HELSINKI, iso, utcnow  # noqa: E402
 from fieldapp.db import open_db  # noqa: E402
 from fieldapp.ids import new_id  # noqa: E402
+from serve import start_server  # noqa: E402
 
 GOAL = 2.0
 THROTTLE_OFF = {"FIELDAPP_LOGIN_FAILURES_PER_ACCOUNT": "1000000000",
                 "FIELDAPP_LOGIN_FAILURES_PER_ADDRESS": "1000000000"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(db_path: Path, env: dict) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (db_path.parent / "server.log").open("ab")
-    process = subprocess.Popen([sys.executable, "-m", "fieldapp", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                               env={**os.environ, "FIELDAPP_DB": str(db_path), **env}, stdout=log,
-                               stderr=subprocess.STDOUT, cwd=ROOT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.terminate()
-    raise RuntimeError("server did not start")
 
 
 def csrf_of(page: str) -> str:

@@ -18,13 +18,10 @@ Goals (issue 5): fan-out <= 10 s; the lead's requests < 100 ms meanwhile (shown 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,12 +37,7 @@ from fieldapp.clock import now_iso  # noqa: E402
 from fieldapp.db import open_db  # noqa: E402
 from fieldapp.ids import new_id  # noqa: E402
 from tests.push_service import LocalPushService  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from serve import start_server  # noqa: E402
 
 
 def build(path: Path, service: LocalPushService, devices: int) -> tuple[str, dict]:
@@ -75,24 +67,6 @@ def build(path: Path, service: LocalPushService, devices: int) -> tuple[str, dic
     db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.conn.close()
     return deployment[0], clients
-
-
-def start_server(db_path: Path, concurrency: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (db_path.parent / "server.log").open("ab")
-    env = {**os.environ, "FIELDAPP_DB": str(db_path), "FIELDAPP_PUSH_CONCURRENCY": str(concurrency),
-           "FIELDAPP_PUSH_LOOPBACK": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "fieldapp", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                               env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError("server did not start")
 
 
 def log_in(client: httpx.Client, username: str) -> str:
@@ -128,7 +102,8 @@ def main() -> None:
     db_path = workdir / "fieldapp.db"
     with LocalPushService(delay=args.latency_ms / 1000) as service:
         deployment_id, clients = build(db_path, service, args.devices)
-        process, url = start_server(db_path, args.concurrency)
+        process, url = start_server(db_path, {"FIELDAPP_PUSH_CONCURRENCY": str(args.concurrency),
+                                                        "FIELDAPP_PUSH_LOOPBACK": "1"})
         try:
             with httpx.Client(base_url=url, follow_redirects=False, timeout=30) as lead:
                 csrf = log_in(lead, "lead1")

@@ -28,10 +28,8 @@ import concurrent.futures
 import json
 import os
 import random
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +44,7 @@ import httpx  # noqa: E402
 import msgspec  # noqa: E402
 
 from bench_sync import _batch  # noqa: E402
+from serve import start_server  # noqa: E402
 from fieldapp import accounts, demo  # noqa: E402
 from fieldapp.clock import now_iso  # noqa: E402
 from fieldapp.db import open_db  # noqa: E402
@@ -62,12 +61,6 @@ class Device:
     csrf: str
     body: bytes = b""
     ids: list[str] = field(default_factory=list)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def build(path: Path, devices: int, records: int) -> tuple[dict, list[Device], Device]:
@@ -95,24 +88,6 @@ def build(path: Path, devices: int, records: int) -> tuple[dict, list[Device], D
     db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.conn.close()
     return deployment, out, Device("lead1", lead_token, lead_csrf)
-
-
-def start_server(db_path: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (db_path.parent / "storm-server.log").open("ab")
-    env = {**os.environ, "FIELDAPP_DB": str(db_path)}
-    process = subprocess.Popen([sys.executable, "-m", "fieldapp", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                               env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("server did not start")
 
 
 def _headers(device: Device) -> dict:
@@ -282,7 +257,7 @@ def _run(coro):
 def _serve_storm(db_path: Path, deployment: dict, outboxes: list[Device], lead: Device, *, full: bool) -> dict:
     """One server on this database: the unloaded baseline (one extra device), then the storm of the rest."""
     quiet, outboxes = outboxes[0], outboxes[1:]
-    process, url = start_server(db_path)
+    process, url = start_server(db_path, log_name="storm-server.log")
     try:
         baseline, _ = _run(storm(url, [quiet], lead, deployment, full=True))
         tally, seconds = _run(storm(url, outboxes, lead, deployment, full=full))
