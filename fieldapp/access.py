@@ -9,7 +9,8 @@ there) or by a lead of the unit.
 `sees()` is the rule for one deployment whose assignment is known; `visible_sql()` is the same rule as a
 filter for queries over many (tests/test_access.py checks on generated data that they agree). Callers check
 access once per request through `visible()`, `record_visible()`, `recordable()` or `editable()` and pass the
-deployment on. A record someone may not see is answered as unknown (NotFound), a deployment as Forbidden.
+deployment on. A record someone may not see is answered as unknown (NotFound), and so is another unit's deployment; a
+deployment of one's own unit one is not at is Forbidden (colleagues know it exists; the page says why).
 
 No web imports.
 """
@@ -73,9 +74,10 @@ def can_record(db, user: User, deployment: dict) -> bool:
 
 
 def visible(db, user: User, deployment_id: str) -> dict:
-    """The deployment if this user may see it; NotFound for unknown ids, Forbidden otherwise."""
+    """The deployment if this user may see it. NotFound for unknown ids and for another unit's deployments (so that
+    their ids tell nothing, not even that they exist); Forbidden for a deployment of one's own unit one is not at."""
     deployment = _deployment(db, deployment_id)
-    if deployment is None:
+    if deployment is None or deployment["unit_id"] != user.unit_id:
         raise NotFound(deployment_id)
     if not can_view(db, user, deployment):
         raise Forbidden(deployment_id)

@@ -330,11 +330,15 @@ def test_edit_of_unknown_deployment_is_404(login):
     assert lead.post("/deployments/nope/edit", data={"name": "x"}).status_code == 404
 
 
-def test_lead_of_another_unit_cannot_edit(login, db, other_lead):
+def test_lead_of_another_unit_cannot_edit_and_is_answered_as_for_an_unknown_deployment(login, db, other_lead):
     deployment = _make(db)
     other = login("lead_turku")
-    assert other.get(f"/deployments/{deployment['id']}/edit").status_code == 403
-    assert other.post(f"/deployments/{deployment['id']}/edit", data=_form(db, name="Kaapattu")).status_code == 403
+    assert other.get(f"/deployments/{deployment['id']}/edit").status_code == 404
+    assert other.post(f"/deployments/{deployment['id']}/edit", data=_form(db, name="Kaapattu")).status_code == 404
+    unknown = "01900000-0000-7000-8000-000000000000"
+    english = {"Accept-Language": "en"}
+    assert (other.get(f"/deployments/{deployment['id']}", headers=english).text.replace(deployment["id"], "ID")
+            == other.get(f"/deployments/{unknown}", headers=english).text.replace(unknown, "ID"))
     assert deployments.get(db, deployment["id"])["name"] == "Testitapahtuma"
     assert "Testitapahtuma" not in other.get("/").text
 
@@ -402,7 +406,7 @@ def test_staff_check_in_at_pop_up_station_but_not_elsewhere(login, db):
 def test_admin_and_other_unit_cannot_check_in(login, db, other_lead):
     deployment = _make(db)
     assert login("admin1").post(f"/deployments/{deployment['id']}/check-in", data={}).status_code == 403
-    assert login("lead_turku").post(f"/deployments/{deployment['id']}/check-in", data={}).status_code == 403
+    assert login("lead_turku").post(f"/deployments/{deployment['id']}/check-in", data={}).status_code == 404
 
 
 def test_check_in_to_unknown_deployment_is_404(login):

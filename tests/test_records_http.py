@@ -394,12 +394,13 @@ def test_every_route_is_refused_to_users_outside_the_deployment(login, db, demo,
     pages = [f"/deployments/{deployment_id}", f"/deployments/{deployment_id}/contacts",
              *[f"/deployments/{deployment_id}/{slug}/new" for slug in SLUG_KIND]]
     record_pages = [f"/records/tension/{tension['id']}", f"/records/tension/{tension['id']}/edit"]
-    for url, status in [(url, 403) for url in pages] + [(url, 404) for url in record_pages]:  # a record: as unknown
+    hidden = 404 if username == "lead_turku" else 403  # another unit's deployment is answered as an unknown one
+    for url, status in [(url, hidden) for url in pages] + [(url, 404) for url in record_pages]:  # a record: as unknown
         assert session.get(url).status_code == status, url
         assert session.get(url, headers={"HX-Request": "true"}).status_code == status, url
     contacts_before = db.execute("SELECT COUNT(*) FROM contacts").fetchone()[0]
     for slug in SLUG_KIND:
-        assert save(session, deployment_id, slug).status_code == 403
+        assert save(session, deployment_id, slug).status_code == hidden
     assert db.execute("SELECT COUNT(*) FROM contacts").fetchone()[0] == contacts_before
     assert session.post(f"/records/tension/{tension['id']}", data={
         "version": "1", "kind": "provocation", "severity": "6"}).status_code == 404

@@ -1,0 +1,311 @@
+"""Every route × every role × own and other unit: who may use what, and another unit's object is answered like none.
+
+The table ACCESS below is the declared rule for every route the app has; the first test fails when a route is
+added without a line here (or a line outlives its route), so nobody adds a route without saying who may use it.
+The matrix then asks every route as anonymous, officer, staff, lead and admin of the demo unit and as officer,
+staff and lead of a second unit, with path parameters naming an object of the demo unit, one of the second
+unit and one that does not exist, and checks:
+
+- a role the table does not allow gets 401/403 (anonymous: 401 or a redirect to the login page);
+- an allowed role never gets 401/403 for its own unit's objects on a read, and a lead reads its unit's
+  objects (200);
+- an object of another unit is answered exactly like an unknown one (same status), its content never shown;
+- no request at all answers 5xx.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import h3
+import pytest
+
+from fieldapp import access, accounts, demo, deployments
+from fieldapp.alerts import messages as alert_messages
+from fieldapp.clock import iso, utcnow
+from fieldapp.db import write
+from fieldapp.ids import new_id
+from fieldapp.services import recording
+
+PUBLIC = "public"  # anyone, logged in or not
+LOGGED_IN = "logged_in"  # every role
+FIELD = frozenset({"officer", "staff", "lead"})
+LEAD = frozenset({"lead"})
+LEAD_ADMIN = frozenset({"lead", "admin"})
+ADMIN = frozenset({"admin"})
+ALL_ROLES = frozenset({"officer", "staff", "lead", "admin"})
+
+# (method, path as the app declares it) -> who may use it. OPTIONS answers are open by design (no data).
+ACCESS: dict[tuple[str, str], object] = {
+    ("GET", "/static/{file_path:path}"): PUBLIC,
+    ("HEAD", "/static/{file_path:path}"): PUBLIC,
+    ("POST", "/language"): PUBLIC,
+    ("GET", "/login"): PUBLIC,
+    ("POST", "/login"): PUBLIC,
+    ("POST", "/logout"): LOGGED_IN,
+    ("GET", "/api/session"): LOGGED_IN,
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/livez"): PUBLIC,
+    ("GET", "/"): LOGGED_IN,
+    ("POST", "/deployments"): LEAD,
+    ("GET", "/deployments/new"): LEAD,
+    ("GET", "/deployments/{deployment_id:str}/edit"): LEAD,
+    ("POST", "/deployments/{deployment_id:str}/edit"): LEAD,
+    ("POST", "/deployments/{deployment_id:str}/check-in"): FIELD,
+    ("POST", "/deployments/{deployment_id:str}/check-out"): FIELD,
+    ("GET", "/deployments/{deployment_id:str}"): LOGGED_IN,
+    ("GET", "/deployments/{deployment_id:str}/{slug:str}"): LOGGED_IN,
+    ("POST", "/deployments/{deployment_id:str}/{slug:str}"): LOGGED_IN,
+    ("GET", "/deployments/{deployment_id:str}/{slug:str}/new"): LOGGED_IN,
+    ("GET", "/records/{kind_name:str}/{record_id:str}"): LOGGED_IN,
+    ("POST", "/records/{kind_name:str}/{record_id:str}"): LOGGED_IN,
+    ("GET", "/records/{kind_name:str}/{record_id:str}/edit"): LOGGED_IN,
+    ("POST", "/records/{kind_name:str}/{record_id:str}/delete"): LOGGED_IN,
+    ("GET", "/manifest.webmanifest"): PUBLIC,
+    ("GET", "/offline/{name:str}"): PUBLIC,
+    ("GET", "/sw.js"): PUBLIC,
+    ("GET", "/api/offline/bootstrap"): LOGGED_IN,
+    ("POST", "/api/sync"): LOGGED_IN,
+    ("POST", "/api/sync/presence"): LOGGED_IN,
+    ("GET", "/api/sync/pull"): LOGGED_IN,
+    ("POST", "/api/sync/conflicts/{conflict_id:int}/resolve"): LOGGED_IN,
+    ("GET", "/offline"): LOGGED_IN,
+    ("GET", "/pending"): LOGGED_IN,
+    ("GET", "/picture"): FIELD,
+    ("GET", "/picture/hotspots"): FIELD,
+    ("GET", "/picture/live"): FIELD,
+    ("GET", "/picture/cells/{cell:str}"): FIELD,
+    ("GET", "/api/picture/cells"): FIELD,
+    ("GET", "/api/picture/cells/{cell:str}"): FIELD,
+    ("GET", "/api/picture/points"): FIELD,
+    ("GET", "/api/picture/export/interventions.csv"): LEAD,
+    ("GET", "/api/picture/export/interventions.geojson"): LEAD,
+    ("GET", "/api/picture/export/partner-cells.csv"): LEAD,
+    ("GET", "/api/picture/export/partner-cells.geojson"): LEAD,
+    ("GET", "/api/picture/export/tensions.csv"): LEAD,
+    ("GET", "/api/picture/export/tensions.geojson"): LEAD,
+    ("GET", "/reports"): LEAD,
+    ("GET", "/reports/export.csv"): LEAD,
+    ("GET", "/alerts"): FIELD,
+    ("POST", "/alerts"): LEAD,
+    ("GET", "/alerts/new"): LEAD,
+    ("GET", "/alerts/{alert_id:str}"): FIELD,
+    ("GET", "/alerts/{alert_id:str}/deliveries"): LEAD,
+    ("GET", "/alerts/devices"): FIELD,
+    ("POST", "/alerts/devices/{subscription_id:str}/delete"): FIELD,
+    ("GET", "/api/push/key"): FIELD,
+    ("POST", "/api/push/subscriptions"): FIELD,
+    ("DELETE", "/api/push/subscriptions"): FIELD,
+    ("GET", "/api/alerts/unread"): FIELD,
+    ("GET", "/admin/users"): ADMIN,
+    ("POST", "/admin/users"): ADMIN,
+    ("GET", "/admin/users/new"): ADMIN,
+    ("GET", "/admin/users/{user_id:str}"): ADMIN,
+    ("POST", "/admin/users/{user_id:str}/deactivate"): ADMIN,
+    ("POST", "/admin/users/{user_id:str}/reactivate"): ADMIN,
+    ("POST", "/admin/users/{user_id:str}/end-sessions"): ADMIN,
+    ("POST", "/admin/users/{user_id:str}/password"): ADMIN,
+    ("GET", "/admin/por"): ADMIN,
+    ("POST", "/admin/por/retry"): ADMIN,
+    ("GET", "/admin/audit"): ADMIN,
+    ("GET", "/admin/audit/export.csv"): ADMIN,
+    ("GET", "/schema"): LOGGED_IN,
+    ("GET", "/schema/scalar"): LOGGED_IN,
+    ("GET", "/schema/openapi.json"): LOGGED_IN,
+    ("GET", "/schema/{path:str}"): LOGGED_IN,
+}
+
+# Who asks: (label, username or None for anonymous, role, home unit: "A" demo unit, "B" the second unit).
+ASKERS = [("anonymous", None, None, None), ("officer", "officer1", "officer", "A"), ("staff", "staff1", "staff", "A"),
+          ("lead", "lead1", "lead", "A"), ("admin", "admin1", "admin", "A"),
+          ("officer B", "officer_b", "officer", "B"), ("staff B", "staff_b", "staff", "B"),
+          ("lead B", "lead_b", "lead", "B")]
+PARAM = re.compile(r"\{(\w+):(\w+)\}")
+SECRET = "matrix-secret-note"  # written in unit A's and B's records: must never reach the other unit
+
+
+def _routes(app) -> set[tuple[str, str]]:
+    found = set()
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            for method in handler.http_methods:
+                if method != "OPTIONS":
+                    found.add((method, route.path))
+    return found
+
+
+def test_every_route_declares_who_may_use_it(app):
+    routes = _routes(app)
+    assert sorted(routes - ACCESS.keys()) == [], "routes without a line in ACCESS: say who may use them"
+    assert sorted(ACCESS.keys() - routes) == [], "lines in ACCESS for routes that no longer exist"
+
+
+def _second_unit(db) -> dict:
+    """Unit B with a lead, an officer (assigned) and staff, a current deployment, records, an alert."""
+    unit = accounts.ensure_unit(db, "Turku preventive unit (matrix test)")
+    users = {name: accounts.create_user(db, name, demo.DEMO_PASSWORD, role, unit, name.title())
+             for name, role in (("lead_b", "lead"), ("officer_b", "officer"), ("staff_b", "staff"))}
+    now = utcnow()
+    with write(db):
+        deployment = deployments.save(db, users["lead_b"], {
+            "name": "Matrix B market day", "kind": "youth_event", "place_name": "Kauppatori", "lat": 60.4518,
+            "lon": 22.2666, "starts_at": iso(now - timedelta(hours=1)), "ends_at": iso(now + timedelta(hours=5)),
+            "notes": ""}, assigned=[users["officer_b"].id, users["staff_b"].id])
+    return {"unit": unit, "users": users, "deployment": deployment}
+
+
+def _objects(db, unit: str, deployment: dict, author, lead) -> dict:
+    """One object of each kind a path can name, in one unit."""
+    tension = recording.create(db, author, "tension", deployment["id"],
+                               {"kind": "provocation", "severity": "3", "notes": f"{SECRET} {unit}",
+                                "lat": deployment["lat"], "lon": deployment["lon"]})
+    with write(db):
+        alert = alert_messages.create(db, unit_id=deployment["unit_id"], deployment_id=deployment["id"], level="info",
+                                      message=f"Matrix alert {unit}", kind="manual", recipients=[author.id],
+                                      created_by=lead.id)
+        subscription = new_id()
+        db["push_subscriptions"].insert({"id": subscription, "user_id": author.id,
+                                         "endpoint": f"https://push.invalid/matrix/{subscription}",
+                                         "p256dh": "x", "auth": "y", "created_at": iso(utcnow())})
+    victim = accounts.create_user(db, f"victim_{unit.lower()}", demo.DEMO_PASSWORD, "officer",
+                                  deployment["unit_id"], f"Victim {unit}")
+    cell = db.execute("SELECT cell FROM picture_obs WHERE tension_id = ?", [tension["id"]]).fetchone()[0]
+    return {"deployment_id": deployment["id"], "slug": "tensions", "kind_name": "tension", "record_id": tension["id"],
+            "alert_id": alert["id"], "subscription_id": subscription, "user_id": victim.id,
+            "cell": h3.int_to_str(cell), "conflict_id": None}
+
+
+def _conflict(session, deployment_id: str) -> int:
+    """A same-id-other-content conflict of the session's user, made through the sync protocol."""
+    record_id = new_id()
+    first = {"id": record_id, "kind": "tension", "deployment_id": deployment_id,
+             "values": {"kind": "provocation", "severity": "3"}, "base_version": None, "device_time": iso(utcnow())}
+    other = {**first, "values": {"kind": "provocation", "severity": "4"}}
+    for item in (first, other):
+        response = session.post_json("/api/sync", {"records": [item]})
+        assert response.status_code == 200, response.text
+    [result] = response.json()["results"]
+    assert result["status"] == "conflict", result
+    return result["conflict_id"]
+
+
+UNKNOWN = {"deployment_id": "0" * 26, "slug": "tensions", "kind_name": "tension", "record_id": "0" * 26,
+           "alert_id": "0" * 26, "subscription_id": "0" * 26, "user_id": "0" * 26,
+           "cell": h3.latlng_to_cell(0.0, 0.0, 9),  # a valid cell where no unit works
+           "conflict_id": 999_999}
+FIXED = {"file_path": "css/app.css", "name": "pages.js", "path": "openapi.yaml"}
+OWN_UNIT_SCOPED = {"deployment_id", "record_id", "alert_id", "subscription_id", "conflict_id"}
+
+
+def _url(path: str, objects: dict) -> str:
+    return PARAM.sub(lambda m: str(objects.get(m.group(1), FIXED.get(m.group(1), "x"))), path)
+
+
+QUERY = {"/api/picture/points": "?deployment={deployment_id}"}
+
+
+def _sees(db, user, path: str, values: dict) -> bool:
+    """Whether a field user sees (or, on a form for a new record, may record in) the deployment a path names."""
+    if user is None or not ({"{deployment_id", "{record_id"} & set(re.findall(r"\{\w+", path + QUERY.get(path, "")))):
+        return True
+    deployment = deployments.get(db, values["deployment_id"])
+    if path.endswith("/new") or path.endswith("/edit"):
+        return access.can_record(db, user, deployment)
+    return access.can_view(db, user, deployment)
+
+
+def _allowed(rule, role) -> bool:
+    if rule == PUBLIC:
+        return True
+    if rule == LOGGED_IN:
+        return role is not None
+    return role in rule
+
+
+def _refused(status: int, location: str, role) -> bool:
+    if role is None:
+        return status == 401 or (status in (302, 303) and "/login" in location)
+    return status in (401, 403)
+
+
+def _ask(session, method: str, url: str):
+    headers = {"Accept-Language": "en"}
+    if method == "GET" or method == "HEAD":
+        return session.client.request(method, url, headers=headers, follow_redirects=False)
+    if url.startswith("/api/"):
+        return session.client.request(method, url, json={}, follow_redirects=False,
+                                      headers={**headers, "X-CSRF-Token": session.csrf})
+    return session.client.request(method, url, data={"_csrf": session.csrf}, headers=headers,
+                                  follow_redirects=False)
+
+
+class _Anonymous:
+    csrf = ""
+
+    def __init__(self, client):
+        self.client = client
+
+
+def test_every_route_every_role_own_and_other_unit(app, db, client, login):
+    b = _second_unit(db)
+    officer1 = accounts.by_username(db, "officer1")
+    deployment_a = deployments.current_for_user(db, officer1)
+    objects = {"A": _objects(db, "A", deployment_a, officer1, accounts.by_username(db, "lead1")),
+               "B": _objects(db, "B", b["deployment"], b["users"]["officer_b"], b["users"]["lead_b"])}
+    sessions = {label: (_Anonymous(client) if username is None else login(username))
+                for label, username, _role, _unit in ASKERS}
+    objects["A"]["conflict_id"] = _conflict(sessions["officer"], objects["A"]["deployment_id"])
+    objects["B"]["conflict_id"] = _conflict(sessions["officer B"], objects["B"]["deployment_id"])
+
+    problems: list[str] = []
+    routes = sorted(_routes(app), key=lambda r: (r[1] in ("/logout",), r[0] != "GET", r[1]))
+    asked = 0
+    # Reads first, for everyone; then writes (a delete must not take away what a later read asks for); logout last.
+    phases = [[r for r in routes if r[0] in ("GET", "HEAD")], [r for r in routes if r[0] not in ("GET", "HEAD")]]
+    for phase, (label, username, role, unit) in [(p, a) for p in phases for a in ASKERS]:
+        session = sessions[label]
+        user = accounts.by_username(db, username) if username else None
+        other = {"A": "B", "B": "A", None: "B"}[unit]
+        for method, path in phase:
+            rule = ACCESS[(method, path)]
+            if path == "/logout":
+                continue  # asked last, below: it ends the session the rest of the matrix uses
+            params = {m.group(1) for m in PARAM.finditer(path)}
+            variants = {"own": objects[unit or "A"]}
+            if params & (OWN_UNIT_SCOPED | {"cell"}):
+                variants.update({"other": objects[other], "unknown": UNKNOWN})
+            elif "user_id" in params:  # administrators manage the users of every unit: no other-unit rule
+                variants["unknown"] = UNKNOWN
+            statuses = {}
+            for variant, values in variants.items():
+                response = _ask(session, method, _url(path, values) + QUERY.get(path, "").format(**values))
+                asked += 1
+                status, location = response.status_code, response.headers.get("location", "")
+                statuses[variant] = status
+                where = f"{label} {method} {path} ({variant}) -> {status}"
+                if status >= 500:
+                    problems.append(f"{where}: server error")
+                hidden = params & OWN_UNIT_SCOPED and status == 404  # a refusal that hides the object
+                if not _allowed(rule, role) or (variant == "own" and not _sees(db, user, path, values)):
+                    if not (_refused(status, location, role) or hidden):
+                        problems.append(f"{where}: role not allowed but not refused")
+                    continue
+                if _refused(status, location, role) and variant == "own" and method == "GET":
+                    problems.append(f"{where}: allowed role refused")
+                if variant == "other" and SECRET in response.text:
+                    problems.append(f"{where}: another unit's content shown")
+                if (variant == "own" and method == "GET" and role == "lead" and params & OWN_UNIT_SCOPED
+                        and status != 200):
+                    problems.append(f"{where}: a lead cannot read its own unit's object")
+            if "other" in statuses and _allowed(rule, role) and statuses["other"] != statuses["unknown"]:
+                problems.append(f"{label} {method} {path}: another unit's object answered {statuses['other']}, "
+                                f"an unknown one {statuses['unknown']}")
+    for label, _username, role, _unit in ASKERS:
+        if role is not None:
+            response = _ask(sessions[label], "POST", "/logout")
+            asked += 1
+            if response.status_code >= 400:
+                problems.append(f"{label} POST /logout -> {response.status_code}")
+    assert asked > 8 * 70
+    assert problems == [], "\n".join(problems)
