@@ -146,6 +146,9 @@ def _map_labels() -> dict:
         "linked": _("Linked interventions"), "byKind": _("By kind"), "reportedTrend": _("Reported trend"),
         "legend": _("Score (severity-weighted)"), "centre": _("Map centre"), "failed": _("The map data could not be loaded."),
         "cells": _("%(n)s cells", n="{n}"), "noData": _("No observations with these filters."),
+        "tilesOffline": _("Offline: this device keeps the map only around its deployments' places; the rest of the "
+                          "background map is missing."),
+        "tilesFailed": _("Part of the background map could not be loaded from the tile server."),
     }
 
 

@@ -43,7 +43,16 @@
     var map = L.map(el, { zoomControl: true, attributionControl: !!cfg.tile_url, minZoom: 4, maxZoom: 18 })
       .setView([parseFloat(el.dataset.lat), parseFloat(el.dataset.lon)], parseInt(el.dataset.zoom, 10));
     if (cfg.tile_url) {
-      L.tileLayer(cfg.tile_url, { maxZoom: 19, attribution: "" }).addTo(map);
+      // A tile neither on the network nor on this device is left out (no broken image) and the note says why.
+      var tilesNote = document.getElementById("map-tiles-note");
+      L.tileLayer(cfg.tile_url, { maxZoom: 19, attribution: "" }).on("tileerror", function (e) {
+        e.tile.classList.add("tile-missing");
+        if (!tilesNote) return;
+        tilesNote.textContent = navigator.onLine === false ? labels.tilesOffline : labels.tilesFailed;
+        tilesNote.hidden = false;
+      }).on("load", function () {
+        if (tilesNote && navigator.onLine !== false && !el.querySelector(".tile-missing")) tilesNote.hidden = true;
+      }).addTo(map);
     }
     L.control.scale({ imperial: false }).addTo(map);
     var state = { map: map, timer: null, cells: null, points: null, legend: null, selected: null, seq: 0 };
