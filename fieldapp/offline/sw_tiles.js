@@ -123,14 +123,24 @@
     });
   }
 
-  // One refresh at a time; offline or logged out, the tiles kept stay as they are.
+  // One refresh at a time; one asked for meanwhile runs after it (with a plan read after the ask). Offline or
+  // logged out, the tiles kept stay as they are.
+  var again = false;
   function refresh() {
-    if (running) return running;
+    if (running) {
+      again = true;
+      return running;
+    }
     running = fetch(PLAN_URL, { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } })
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (plan) { return plan ? apply(plan) : null; })
       .catch(function () { return null; })
-      .then(function (result) { running = null; return result; });
+      .then(function (result) {
+        running = null;
+        if (!again) return result;
+        again = false;
+        return refresh();
+      });
     return running;
   }
 
