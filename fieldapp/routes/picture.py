@@ -182,6 +182,7 @@ class PictureController(Controller):
             "cell_url": "/api/picture/cells/",
             "detail_url": "/picture/cells/",
             "query": _qs(raw),
+            "live_url": "/picture/live?" + _qs(raw),
             "points_url": ("/api/picture/points?" + _qs(raw)) if scope.points_allowed else "",
             "tile_url": settings.tile_url,
             "zoom_res": {z: picture.res_for_zoom(z) for z in range(0, 20)},

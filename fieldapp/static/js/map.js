@@ -262,9 +262,21 @@
       coords.show(c, labels.centre);
     }
 
+    // The summary and its top hotspots follow the map's cell size: when a zoom changes it, they are loaded again
+    // for this view (their next refresh keeps it: the answer's own poll URL names it).
+    function followCellSize() {
+      var live = document.getElementById("picture-live");
+      var res = cfg.zoom_res[String(map.getZoom())];
+      if (!live || !window.htmx || !cfg.live_url || String(res) === live.dataset.res) return;
+      var c = map.getCenter();
+      window.htmx.ajax("GET", cfg.live_url + "&z=" + map.getZoom() + "&lat=" + c.lat.toFixed(5) + "&lon=" + c.lng.toFixed(5),
+        { target: "#picture-live", swap: "outerHTML" });
+    }
+
     var pending = null;
     map.on("moveend", function () {
       keepView();
+      followCellSize();
       window.clearTimeout(pending);
       pending = window.setTimeout(loadCells, 200);
     });
