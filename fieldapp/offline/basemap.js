@@ -6,14 +6,23 @@
 
   var Sync = root.FieldappSync;
 
-  function askWorker() {
+  function tell(type) {
     var workers = root.navigator && root.navigator.serviceWorker;
-    if (workers && workers.controller) workers.controller.postMessage({ type: "basemap" });
+    if (workers && workers.controller) workers.controller.postMessage({ type: type });
   }
 
+  function refresh() { tell("basemap"); }
+
   Sync.onMessage(function (message) {
-    if (message && message.type === "sync-done" && message.result && message.result.ok) askWorker();
+    if (message && message.type === "sync-done" && message.result && message.result.ok) refresh();
   });
 
-  (root.FieldappClient = root.FieldappClient || {}).basemap = { refresh: askWorker };
+  // Logging out: the deployments' areas are not left for the next person on this phone (the worker finishes the
+  // deletion even when the page has gone on to the login page).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.matches && form.matches('form[action="/logout"]')) tell("forget-tiles");
+  }, true);
+
+  (root.FieldappClient = root.FieldappClient || {}).basemap = { refresh: refresh };
 })(self);

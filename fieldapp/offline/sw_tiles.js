@@ -16,6 +16,7 @@
   var PARALLEL = 4;
   var EARTH_M_PER_DEGREE = 111320;
   var running = null;
+  var generation = 0;  // forget() moves it on: a fill still running then stores nothing more
 
   function cacheName(plan, area) {
     return PREFIX + plan.key + "-" + area.id;
@@ -85,8 +86,9 @@
   function fill(plan, used) {
     var queue = tilesOf(plan);
     var state = { used: used, stored: 0, full: false, failed: 0 };
+    var mine = generation;
     function next() {
-      if (state.full || !queue.length) return Promise.resolve();
+      if (state.full || !queue.length || mine !== generation) return Promise.resolve();
       var tile = queue.shift();
       return caches.open(tile.cache).then(function (cache) {
         return cache.match(tile.url).then(function (hit) {
@@ -95,6 +97,7 @@
             if (!response.ok) { state.failed += 1; return null; }
             var type = response.headers.get("Content-Type") || "image/png";
             return response.blob().then(function (blob) {
+              if (mine !== generation) return null;
               if (state.used + blob.size > plan.cap_bytes) { state.full = true; return null; }
               state.used += blob.size;  // counted before the put: the other fetches in flight see it at once
               state.stored += 1;
@@ -145,6 +148,7 @@
   }
 
   function forget() {
+    generation += 1;
     return tileCacheNames().then(function (names) {
       return Promise.all(names.map(function (name) { return caches.delete(name); }));
     });
@@ -153,7 +157,7 @@
   self.addEventListener("message", function (event) {
     var type = (event.data || {}).type;
     if (type === "basemap") event.waitUntil(refresh());
-    else if (type === "forget-pages") event.waitUntil(forget());  // logged out: the deployments' areas go too
+    else if (type === "forget-tiles" || type === "forget-pages") event.waitUntil(forget());  // logged out, wiped
   });
 
   // Images only (tiles are <img>); the pages' own requests are sw.js's.

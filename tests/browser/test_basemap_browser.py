@@ -198,6 +198,11 @@ def test_deployment_tiles_are_cached_shown_offline_and_dropped_when_the_deployme
             left = page.evaluate(TILE_CACHES)
             assert [name[-36:] for name in left] == [upcoming]
             assert all(url in wanted for cache in left.values() for url in cache["urls"])
+
+            # Logging out forgets the areas too: the next person on this phone does not get them.
+            with page.expect_navigation():
+                page.evaluate("document.querySelector('form[action=\"/logout\"]').requestSubmit()")
+            _wait_until(page, lambda p: p.evaluate(TILE_CACHES) == {}, 30)
         finally:
             context.set_offline(False)
             server.stop()
