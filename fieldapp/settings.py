@@ -38,6 +38,8 @@ class Settings:
     tile_url: str = setting("FIELDAPP_TILE_URL", "",
                             "XYZ raster tile URL template ({z}/{x}/{y}, optional {s}) of the department's own tile "
                             "server; empty: the map says it has no background map")
+    tile_attribution: str = setting("FIELDAPP_TILE_ATTRIBUTION", "",
+                                    "Credit line the tile server's licence asks for, shown on the map (plain text)")
     tile_radius_m: int = setting("FIELDAPP_TILE_RADIUS_M", 1000,
                                  "Radius in metres around a deployment's place whose map tiles (zoom 10-17) a device "
                                  "keeps for offline use")

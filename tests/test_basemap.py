@@ -5,12 +5,18 @@ The worker itself is tested in Chromium (tests/browser/test_basemap_browser.py).
 from __future__ import annotations
 
 import pytest
+from litestar.testing import TestClient
 
+import html
+import json
+import re
 from datetime import timedelta
 
 from fieldapp import accounts, basemap, web
 from fieldapp.clock import iso, utcnow
+from fieldapp.app import create_app
 from fieldapp.settings import Settings
+from tests.conftest import Session
 
 TILES = "https://tiles.example.invalid/basemap/{z}/{x}/{y}.png"
 
@@ -89,3 +95,11 @@ def test_with_a_tile_server_the_map_has_no_such_note(login):
 
 def test_the_plan_needs_a_login(client):
     assert client.get("/api/offline/basemap").status_code == 401
+
+
+def test_the_tile_servers_credit_line_reaches_the_map_as_text(db_path):
+    settings = Settings(db_path=db_path, tile_url=TILES, tile_attribution="© Maanmittauslaitos <b>")
+    with TestClient(app=create_app(settings), base_url="http://127.0.0.1") as client:
+        page = Session(client, "officer1").get("/picture").text
+    data_map = json.loads(html.unescape(re.search(r'data-map="([^"]+)"', page).group(1)))
+    assert data_map["tile_attribution"] == "© Maanmittauslaitos &lt;b&gt;"  # Leaflet writes it as HTML: escaped

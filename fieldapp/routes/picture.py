@@ -15,6 +15,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Template
 from urllib.parse import urlencode
+from html import escape
 
 from fieldapp import deployments, i18n, picture, trend_svg, web
 from fieldapp import audit
@@ -185,6 +186,7 @@ class PictureController(Controller):
             "live_url": "/picture/live?" + _qs(raw),
             "points_url": ("/api/picture/points?" + _qs(raw)) if scope.points_allowed else "",
             "tile_url": settings.tile_url,
+            "tile_attribution": escape(settings.tile_attribution),  # Leaflet writes it as HTML
             "zoom_res": {z: picture.res_for_zoom(z) for z in range(0, 20)},
             "refresh_seconds": LIVE_SECONDS if flt.live else 0,
             "markers": [{"name": d["name"], "place": d["place_name"], "lat": d["lat"], "lon": d["lon"]}

@@ -45,7 +45,7 @@
     if (cfg.tile_url) {
       // A tile neither on the network nor on this device is left out (no broken image) and the note says why.
       var tilesNote = document.getElementById("map-tiles-note");
-      L.tileLayer(cfg.tile_url, { maxZoom: 19, attribution: "" }).on("tileerror", function (e) {
+      L.tileLayer(cfg.tile_url, { maxZoom: 19, attribution: cfg.tile_attribution || "" }).on("tileerror", function (e) {
         e.tile.classList.add("tile-missing");
         if (!tilesNote) return;
         tilesNote.textContent = navigator.onLine === false ? labels.tilesOffline : labels.tilesFailed;
