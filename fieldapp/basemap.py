@@ -16,6 +16,7 @@ from fieldapp.offline import sync
 
 MIN_ZOOM, MAX_ZOOM = 10, 17  # the whole town around the place down to street level (issue 11: up to 17)
 SUBDOMAINS = "abc"  # Leaflet's default for {s}
+MAX_RADIUS_M = 5000  # some 4,000 tiles at zoom 17: a larger radius would only list tiles the byte cap never keeps
 
 
 def tile_origins(tile_url: str) -> list[str]:
@@ -38,9 +39,10 @@ def plan(db, user: User, tile_url: str, radius_m: int, cap_mb: int) -> dict:
     if not tile_url:
         return {"template": "", "key": "", "areas": [], "cap_bytes": 0, "radius_m": 0,
                 "min_zoom": MIN_ZOOM, "max_zoom": MAX_ZOOM, "subdomains": SUBDOMAINS}
+    radius_m = min(max(0, radius_m), MAX_RADIUS_M)
     key = hashlib.sha256(f"{tile_url}|{radius_m}".encode()).hexdigest()[:8]
     areas = [{"id": d["id"], "lat": d["lat"], "lon": d["lon"]}
              for d in sync.offline_deployments(db, user)
              if d["status"] != "past" and d["lat"] is not None and d["lon"] is not None]
     return {"template": tile_url, "key": key, "areas": areas, "cap_bytes": max(0, cap_mb) * 1024 * 1024,
-            "radius_m": max(0, radius_m), "min_zoom": MIN_ZOOM, "max_zoom": MAX_ZOOM, "subdomains": SUBDOMAINS}
+            "radius_m": radius_m, "min_zoom": MIN_ZOOM, "max_zoom": MAX_ZOOM, "subdomains": SUBDOMAINS}

@@ -41,8 +41,8 @@ class Settings:
     tile_attribution: str = setting("FIELDAPP_TILE_ATTRIBUTION", "",
                                     "Credit line the tile server's licence asks for, shown on the map (plain text)")
     tile_radius_m: int = setting("FIELDAPP_TILE_RADIUS_M", 1000,
-                                 "Radius in metres around a deployment's place whose map tiles (zoom 10-17) a device "
-                                 "keeps for offline use")
+                                 "Radius in metres (at most 5000) around a deployment's place whose map tiles "
+                                 "(zoom 10-17) a device keeps for offline use")
     tile_cache_mb: int = setting("FIELDAPP_TILE_CACHE_MB", 50,
                                  "Most megabytes of map tiles a device keeps for all its deployments together")
     por_url: str = setting("FIELDAPP_POR_URL", "", "Endpoint of the POR situation picture feed; empty: nothing is queued")

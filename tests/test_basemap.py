@@ -78,6 +78,7 @@ def test_the_cache_key_changes_with_the_tile_server_and_the_radius(db):
     assert basemap.plan(db, officer, TILES, 900, 7)["key"] != key
     assert basemap.plan(db, officer, TILES.replace("basemap", "ortho"), 600, 7)["key"] != key
     assert basemap.plan(db, officer, TILES, 600, 7)["key"] == key
+    assert basemap.plan(db, officer, TILES, 50_000, 7)["radius_m"] == basemap.MAX_RADIUS_M
 
 
 @pytest.mark.parametrize("tile_url", [""])
