@@ -36,7 +36,15 @@ class Settings:
     sync_batch_max: int = setting("FIELDAPP_SYNC_BATCH_MAX", 200, "Most records one sync request may carry")
     max_body_bytes: int = setting("FIELDAPP_MAX_BODY_BYTES", 2_000_000, "Largest request body accepted")
     tile_url: str = setting("FIELDAPP_TILE_URL", "",
-                            "Map tile URL template of the department's own tile server; empty: plain background")
+                            "XYZ raster tile URL template ({z}/{x}/{y}, optional {s}) of the department's own tile "
+                            "server; empty: the map says it has no background map")
+    tile_attribution: str = setting("FIELDAPP_TILE_ATTRIBUTION", "",
+                                    "Credit line the tile server's licence asks for, shown on the map (plain text)")
+    tile_radius_m: int = setting("FIELDAPP_TILE_RADIUS_M", 1000,
+                                 "Radius in metres (at most 5000) around a deployment's place whose map tiles "
+                                 "(zoom 10-17) a device keeps for offline use")
+    tile_cache_mb: int = setting("FIELDAPP_TILE_CACHE_MB", 50,
+                                 "Most megabytes of map tiles a device keeps for all its deployments together")
     por_url: str = setting("FIELDAPP_POR_URL", "", "Endpoint of the POR situation picture feed; empty: nothing is queued")
     por_token: str = setting("FIELDAPP_POR_TOKEN", "", "Bearer token for the POR feed")
     alert_severity: int = setting("FIELDAPP_ALERT_SEVERITY", 5,

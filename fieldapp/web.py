@@ -26,7 +26,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Redirect, Template
 from sqlite_utils import Database
 
-from fieldapp import accounts, audit, categories, errors, i18n
+from fieldapp import accounts, audit, basemap, categories, errors, i18n
 from fieldapp.db import unavailable_reason
 from fieldapp.i18n import gettext as _
 from fieldapp.settings import Settings
@@ -91,12 +91,10 @@ def secure_cookies(settings, scope) -> bool:
 
 
 def content_security_policy(settings) -> str:
-    img = "'self' data:"
-    if settings.tile_url:
-        parts = urlsplit(settings.tile_url.replace("{s}", "a"))
-        img += f" {parts.scheme}://{parts.netloc.replace('a.', '*.', 1) if '{s}' in settings.tile_url else parts.netloc}"
-    return ("default-src 'self'; script-src 'self'; style-src 'self'; img-src " + img + "; "
-            "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    # The tile server, only when one is configured: the map's <img> tiles, and the worker's fetches that cache them.
+    tiles = "".join(" " + origin for origin in basemap.tile_origins(settings.tile_url))
+    return ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:" + tiles + "; "
+            "connect-src 'self'" + tiles + "; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
             "frame-ancestors 'none'; manifest-src 'self'; worker-src 'self'")
 
 

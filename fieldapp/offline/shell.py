@@ -18,7 +18,7 @@ STATIC_DIR = OFFLINE_DIR.parent / "static"
 PAGE_BUNDLE = "pages.js"
 CLIENT_SCRIPTS = ("outbox.js", "sync-client.js", "retry.js", "sync-state.js", "page.js", "status-strip.js",
                   "toast.js", "pending.js", "sync-schedule.js", "settle.js", "capture.js", "presence.js",
-                  "app-update.js", "device-copies.js", "client.js")
+                  "app-update.js", "device-copies.js", "basemap.js", "client.js")
 # Parts of the worker shared with the pages come first; other areas add fieldapp/offline/sw_*.js.
 WORKER_SHARED = ("outbox.js", "retry.js", "sync-client.js")
 WORKER_MAIN = "sw.js"

@@ -15,6 +15,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Template
 from urllib.parse import urlencode
+from html import escape
 
 from fieldapp import deployments, i18n, picture, trend_svg, web
 from fieldapp import audit
@@ -146,6 +147,9 @@ def _map_labels() -> dict:
         "linked": _("Linked interventions"), "byKind": _("By kind"), "reportedTrend": _("Reported trend"),
         "legend": _("Score (severity-weighted)"), "centre": _("Map centre"), "failed": _("The map data could not be loaded."),
         "cells": _("%(n)s cells", n="{n}"), "noData": _("No observations with these filters."),
+        "tilesOffline": _("Offline: this device keeps the map only around its deployments' places; the rest of the "
+                          "background map is missing."),
+        "tilesFailed": _("Part of the background map could not be loaded from the tile server."),
     }
 
 
@@ -179,8 +183,10 @@ class PictureController(Controller):
             "cell_url": "/api/picture/cells/",
             "detail_url": "/picture/cells/",
             "query": _qs(raw),
+            "live_url": "/picture/live?" + _qs(raw),
             "points_url": ("/api/picture/points?" + _qs(raw)) if scope.points_allowed else "",
             "tile_url": settings.tile_url,
+            "tile_attribution": escape(settings.tile_attribution),  # Leaflet writes it as HTML
             "zoom_res": {z: picture.res_for_zoom(z) for z in range(0, 20)},
             "refresh_seconds": LIVE_SECONDS if flt.live else 0,
             "markers": [{"name": d["name"], "place": d["place_name"], "lat": d["lat"], "lon": d["lon"]}

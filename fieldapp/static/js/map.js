@@ -43,7 +43,16 @@
     var map = L.map(el, { zoomControl: true, attributionControl: !!cfg.tile_url, minZoom: 4, maxZoom: 18 })
       .setView([parseFloat(el.dataset.lat), parseFloat(el.dataset.lon)], parseInt(el.dataset.zoom, 10));
     if (cfg.tile_url) {
-      L.tileLayer(cfg.tile_url, { maxZoom: 19, attribution: "" }).addTo(map);
+      // A tile neither on the network nor on this device is left out (no broken image) and the note says why.
+      var tilesNote = document.getElementById("map-tiles-note");
+      L.tileLayer(cfg.tile_url, { maxZoom: 19, attribution: cfg.tile_attribution || "" }).on("tileerror", function (e) {
+        e.tile.classList.add("tile-missing");
+        if (!tilesNote) return;
+        tilesNote.textContent = navigator.onLine === false ? labels.tilesOffline : labels.tilesFailed;
+        tilesNote.hidden = false;
+      }).on("load", function () {
+        if (tilesNote && navigator.onLine !== false && !el.querySelector(".tile-missing")) tilesNote.hidden = true;
+      }).addTo(map);
     }
     L.control.scale({ imperial: false }).addTo(map);
     var state = { map: map, timer: null, cells: null, points: null, legend: null, selected: null, seq: 0 };
@@ -253,9 +262,21 @@
       coords.show(c, labels.centre);
     }
 
+    // The summary and its top hotspots follow the map's cell size: when a zoom changes it, they are loaded again
+    // for this view (their next refresh keeps it: the answer's own poll URL names it).
+    function followCellSize() {
+      var live = document.getElementById("picture-live");
+      var res = cfg.zoom_res[String(map.getZoom())];
+      if (!live || !window.htmx || !cfg.live_url || String(res) === live.dataset.res) return;
+      var c = map.getCenter();
+      window.htmx.ajax("GET", cfg.live_url + "&z=" + map.getZoom() + "&lat=" + c.lat.toFixed(5) + "&lon=" + c.lng.toFixed(5),
+        { target: "#picture-live", swap: "outerHTML" });
+    }
+
     var pending = null;
     map.on("moveend", function () {
       keepView();
+      followCellSize();
       window.clearTimeout(pending);
       pending = window.setTimeout(loadCells, 200);
     });
