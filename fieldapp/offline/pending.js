@@ -151,6 +151,13 @@
     var box = document.querySelector("[data-pending]");
     if (!box) return Promise.resolve();
     return Promise.all([Outbox.list(), Outbox.sent(50), Outbox.getMeta("bootstrap")]).then(function (values) {
+      // A conflict shows the officer's version beside the server's: sealed here, it is opened by the server for this
+      // screen only (offline, the server's version is shown alone).
+      var conflicts = values[0].filter(function (e) { return e.state === "conflict" && e.sealed && e.user === me(); });
+      return Promise.all(conflicts.map(function (e) {
+        return root.FieldappSync.open(e).then(function (opened) { e.values = opened; }, function () { return null; });
+      })).then(function () { return values; });
+    }).then(function (values) {
       var entries = values[0];
       var boot = values[2];
       var lists = { attention: [], waiting: [], sent: [] };
