@@ -224,4 +224,4 @@ def test_opening_a_tampered_or_anothers_sealed_record_is_a_400_with_the_reason(l
     response = colleague.post_json("/api/sync/open", {"sealed": envelope})
     assert response.status_code == 400 and "toinen käyttäjä" in response.json()["error"]
     response = officer.post_json("/api/sync/open", {"sealed": {**envelope, "ct": _flip(envelope["ct"])}})
-    assert response.status_code == 400 and response.json()["code"] == "tampered"
+    assert response.status_code == 400 and "muutettu tallentamisen jälkeen" in response.json()["error"]

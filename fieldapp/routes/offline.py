@@ -164,8 +164,7 @@ class SyncController(Controller):
         try:
             values = sealing.open_sealed(sealing.load(settings.data_dir), data.sealed, user.username)
         except sealing.SealBroken as exc:
-            return Response({"error": sync.seal_refusal(exc.code), "status": 400, "code": exc.code},
-                            status_code=400)
+            return Response({"error": sync.seal_refusal(exc.code), "status": 400}, status_code=400)
         audit.read(db, user.id, "open", "sealed", None, kid=data.sealed.kid)
         return Opened(values=values)
 
