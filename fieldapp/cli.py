@@ -25,6 +25,12 @@ def _secret(settings: Settings) -> None:
         settings.secret("session_secret")
 
 
+def _outbox_keys(settings: Settings) -> None:
+    """The outbox key pair beside the database (mode 0600), made on first start (fieldapp/offline/sealing.py)."""
+    from fieldapp.offline import sealing
+    sealing.load(settings.data_dir)
+
+
 def _password(args, prompt: str = "Password: ") -> str:
     if args.password_stdin or not sys.stdin.isatty():
         return sys.stdin.readline().rstrip("\n")
@@ -36,6 +42,7 @@ def cmd_serve(args, settings: Settings) -> None:
     from fieldapp.app import create_app
     from fieldapp.replica import ReplicaSupervisor
     _secret(settings)
+    _outbox_keys(settings)
     app = create_app(settings)  # the database is checked (and created) before Litestream looks at it
     replica = ReplicaSupervisor(settings.db_path, settings.replica_url) if settings.replica_url else None
     if replica:
@@ -84,6 +91,7 @@ def cmd_migrate(args, settings: Settings) -> None:
 def cmd_init(args, settings: Settings) -> None:
     _db(settings)
     _secret(settings)
+    _outbox_keys(settings)
     print(f"database ready at {settings.db_path}; secrets in {settings.data_dir}")
 
 

@@ -104,6 +104,17 @@ def test_a_record_sealed_by_one_officer_does_not_open_in_anothers_name(tmp_path)
     assert refused.value.code == "tampered"
 
 
+def test_init_makes_the_outbox_key_file_and_keeps_it(tmp_path, monkeypatch):
+    db_file = tmp_path / "data" / "fieldapp.db"
+    monkeypatch.setenv("FIELDAPP_DB", str(db_file))
+    cli_main(["init"])
+    path = db_file.parent / sealing.KEY_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    first = path.read_text()
+    cli_main(["init"])
+    assert path.read_text() == first
+
+
 def test_rotate_outbox_key_command_adds_a_key_and_keeps_the_old(settings, capsys, monkeypatch):
     first = sealing.load(settings.data_dir).current.kid
     monkeypatch.setenv("FIELDAPP_DB", str(settings.db_path))

@@ -125,6 +125,24 @@ def test_a_tampered_sealed_record_is_refused_with_the_reason_and_kept_on_the_dev
     assert "changed after it was saved" in item.inner_text()  # (the browser asks for English)
 
 
+def test_a_record_saved_before_the_device_had_the_key_is_sealed_once_the_key_comes(context, sealed_server):
+    page = context.new_page()
+    deployment_id = start(page, sealed_server)
+    published = page.evaluate("self.FieldappOutbox.getMeta('seal_key')")
+    page.evaluate("self.FieldappOutbox.setMeta('seal_key', null)")  # a device that never received the key
+    context.set_offline(True)
+    mark = marker()
+    save_form(page, sealed_server, deployment_id, "contact", f"{mark} before the key")
+    assert mark in json.dumps(_outbox(page), ensure_ascii=False)  # nothing to seal with yet
+    page.evaluate("async (key) => { await self.FieldappOutbox.setSealKey(key);"
+                  " return self.FieldappOutbox.sealWaiting(); }", published)
+    [entry] = [e for e in _outbox(page) if e["state"] == "waiting"]
+    assert mark not in json.dumps(entry, ensure_ascii=False) and entry["sealed"]["kid"] == published["kid"]
+    context.set_offline(False)
+    wait_for_waiting(page, 0)
+    assert rows_with(sealed_server, mark)["contact"] == [entry["id"]]
+
+
 def test_after_a_key_rotation_old_sealed_records_sync_and_new_ones_are_sealed_to_the_new_key(
         context, tmp_path, demo_template):
     _copy_db(demo_template, tmp_path / "live.db")
