@@ -218,14 +218,18 @@
   // What a record waiting here holds: sealed values are opened by the server (online only) and kept in memory.
   function fillFromOutbox(form, entry) {
     form.dataset.replace = entry.id;
-    if (!entry.sealed) { fillForm(form, entry.values); return; }
-    Sync.open(entry).then(function (values) {
+    if (!entry.sealed) { fillForm(form, entry.values); return Promise.resolve(); }
+    return Sync.open(entry).then(function (values) {
       if (!form.dataset.dirty) fillForm(form, values);
     }, function (err) { if (window.console) console.warn("fieldapp: the sealed record cannot be opened now", err); });
   }
 
+  // The form filled again with what was typed (opened first if sealed), then the server's reasons on it.
   function showRejection(form, entry, back) {
-    fillFromOutbox(form, entry);
+    return fillFromOutbox(form, entry).then(function () { showReasons(form, entry, back); });
+  }
+
+  function showReasons(form, entry, back) {
     var result = entry.result || {};
     // The server's codes are shown in the language of this screen (the text as sent is the fallback).
     var errors = {};

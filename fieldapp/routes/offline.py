@@ -101,7 +101,9 @@ class SyncController(Controller):
     @post("/sync", guards=[json_body], status_code=200, summary="Send outbox records",
           description="Up to FIELDAPP_SYNC_BATCH_MAX records in one transaction; one result per record: accepted, "
                       "duplicate (the same receipt as the first time), conflict (both versions kept) or rejected "
-                      "(validation errors in the user's language). 413 when the body or the batch is too large, "
+                      "(validation errors in the user's language; a sealed record that cannot be opened, with the reason). A "
+                      "record carries `sealed` (its values sealed on the device to the key of /api/offline/seal-key) "
+                      "or plain `values`. 413 when the body or the batch is too large, "
                       "415 for a content type other than JSON, 400 for malformed JSON.")
     async def sync_batch(self, db: web.DB, user: web.CurrentUser, settings: web.AppSettings,
                          data: JSONBody[sync.SyncBatch]) -> sync.SyncResponse | Response:
