@@ -118,7 +118,10 @@
       li.appendChild(table);
     }
     var actions = el("p", "actions");
-    if (state === "rejected" && slugs[entry.kind]) {
+    // A sealed record the server could not open cannot be opened for a form either: it can only be discarded.
+    // (Those refusals are the server's only messages that speak of sealing: fieldapp/offline/sync.py seal_refusal.)
+    var unopenable = entry.sealed && /seal/i.test(result.message_code || "");
+    if (state === "rejected" && slugs[entry.kind] && !unopenable) {
       var fixLink = el("a", "button", text("fix"));
       fixLink.href = entry.base_version != null
         ? "/records/" + entry.kind + "/" + entry.id + "/edit?outbox=" + entry.id

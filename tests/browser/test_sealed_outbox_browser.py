@@ -123,6 +123,8 @@ def test_a_tampered_sealed_record_is_refused_with_the_reason_and_kept_on_the_dev
     item = page.locator(f"[data-list='attention'] li[data-id='{tampered}']")
     item.wait_for()
     assert "changed after it was saved" in item.inner_text()  # (the browser asks for English)
+    assert item.locator("a", has_text="Fix and save again").count() == 0  # nothing to fill a form with
+    assert item.locator("[data-action='discard']").count() == 1
 
 
 def test_a_record_saved_before_the_device_had_the_key_is_sealed_once_the_key_comes(context, sealed_server):
