@@ -1,5 +1,5 @@
-"""The `fieldapp` command: serve, demo, user add, migrate, init, backup, restore, audit verify, purge. Each command is
-one library call."""
+"""The `fieldapp` command: serve, demo, user add, migrate, init, backup, restore, audit verify, purge,
+rotate-outbox-key. Each command is one library call."""
 
 from __future__ import annotations
 
@@ -25,6 +25,12 @@ def _secret(settings: Settings) -> None:
         settings.secret("session_secret")
 
 
+def _outbox_keys(settings: Settings) -> None:
+    """The outbox key pair beside the database (mode 0600), made on first start (fieldapp/offline/sealing.py)."""
+    from fieldapp.offline import sealing
+    sealing.load(settings.data_dir)
+
+
 def _password(args, prompt: str = "Password: ") -> str:
     if args.password_stdin or not sys.stdin.isatty():
         return sys.stdin.readline().rstrip("\n")
@@ -36,6 +42,7 @@ def cmd_serve(args, settings: Settings) -> None:
     from fieldapp.app import create_app
     from fieldapp.replica import ReplicaSupervisor
     _secret(settings)
+    _outbox_keys(settings)
     app = create_app(settings)  # the database is checked (and created) before Litestream looks at it
     replica = ReplicaSupervisor(settings.db_path, settings.replica_url) if settings.replica_url else None
     if replica:
@@ -84,6 +91,7 @@ def cmd_migrate(args, settings: Settings) -> None:
 def cmd_init(args, settings: Settings) -> None:
     _db(settings)
     _secret(settings)
+    _outbox_keys(settings)
     print(f"database ready at {settings.db_path}; secrets in {settings.data_dir}")
 
 
@@ -132,6 +140,13 @@ def cmd_purge(args, settings: Settings) -> None:
     print(retention.summary(receipt))
 
 
+def cmd_rotate_outbox_key(args, settings: Settings) -> None:
+    from fieldapp.offline import sealing
+    ring = sealing.rotate(settings.data_dir)
+    print(f"new outbox key {ring.current.kid} in {sealing.key_path(settings.data_dir)}; devices seal to it from their "
+          f"next sync; {len(ring.keys) - 1} older key(s) kept to open what devices sealed before")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fieldapp", description="Field app for preventive police work")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -167,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser("verify", help="check the audit log's hash chain; names the first broken row (exit 1)"
                          ).set_defaults(func=cmd_audit_verify)
+    sub.add_parser("rotate-outbox-key", help="make a new key for sealing device outboxes (older keys are kept)") \
+        .set_defaults(func=cmd_rotate_outbox_key)
     sub.add_parser("purge", help="delete what is past its retention period; the receipt goes to the audit log"
                    ).set_defaults(func=cmd_purge)
     return parser

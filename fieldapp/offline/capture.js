@@ -215,9 +215,21 @@
     return label ? label.textContent.replace(/\s*\(.*\)\s*$/, "").trim() : name;
   }
 
-  function showRejection(form, entry, back) {
-    fillForm(form, entry.values);
+  // What a record waiting here holds: sealed values are opened by the server (online only) and kept in memory.
+  function fillFromOutbox(form, entry) {
     form.dataset.replace = entry.id;
+    if (!entry.sealed) { fillForm(form, entry.values); return Promise.resolve(); }
+    return Sync.open(entry).then(function (values) {
+      if (!form.dataset.dirty) fillForm(form, values);
+    }, function (err) { if (window.console) console.warn("fieldapp: the sealed record cannot be opened now", err); });
+  }
+
+  // The form filled again with what was typed (opened first if sealed), then the server's reasons on it.
+  function showRejection(form, entry, back) {
+    return fillFromOutbox(form, entry).then(function () { showReasons(form, entry, back); });
+  }
+
+  function showReasons(form, entry, back) {
     var result = entry.result || {};
     // The server's codes are shown in the language of this screen (the text as sent is the fallback).
     var errors = {};
@@ -242,7 +254,9 @@
           if (select.querySelector('option[value="' + e.id + '"]')) return;
           var option = document.createElement("option");
           option.value = e.id;
-          option.textContent = "• " + (e.values.occurred_at || "").slice(11, 16) + " · " + text("saved");
+          // (a sealed record's own time is not readable here: the time it was saved is)
+          var at = e.values.occurred_at ? e.values.occurred_at.slice(11, 16) : page.showTime(e.saved_at).slice(-5);
+          option.textContent = "• " + at + " · " + text("saved");
           select.appendChild(option);
         });
       }).catch(function () { /* the server's choices are still there */ });
@@ -270,7 +284,7 @@
         Outbox.get(fix).then(function (entry) {
           if (!entry || entry.kind !== form.dataset.outbox) return;
           if (entry.state === "rejected") showRejection(form, entry, null);
-          else { fillForm(form, entry.values); form.dataset.replace = entry.id; }
+          else fillFromOutbox(form, entry);
         });
       }
     });

@@ -4,8 +4,11 @@
  * Stores:  outbox  records saved on this device, until the server acknowledged them
  *          sent    receipts of acknowledged records (the "safe on server" list, newest kept)
  *          copies  records of the user's deployments pulled from the server (colleagues' too)
- *          meta    small values: cursor, last sync, bootstrap data, session
- * A later issue encrypts records at save time: that change belongs in seal() and unseal() only.
+ *          meta    small values: cursor, last sync, bootstrap data, session, the server's outbox key
+ * Sealed: a record's values are encrypted at save time to the server's outbox key (fieldapp/offline/sealing.py:
+ * a fresh ECDH P-256 key per record, HKDF-SHA-256, AES-256-GCM, bound to the key id and the user). This device
+ * cannot read them back; only a header (kind, deployment, times, state) stays readable. Check-in taps are not
+ * sealed (no one else's data). A record saved before the device ever had the key is sealed once it has it.
  */
 (function (root) {
   "use strict";
@@ -98,9 +101,93 @@
     return box;
   }
 
-  // The single place where a record becomes what is stored, and back (encryption goes here).
+  // The single place where a record becomes what is stored, and back: the values are sealed (below) before the
+  // record reaches a transaction; a stored record is its header and its sealed values, nothing to undo.
   function seal(entry) { return entry; }
   function unseal(stored) { return stored; }
+
+  // --- Sealing (WebCrypto). The format is fieldapp/offline/sealing.py's: change both together. ---
+  var subtle = root.crypto && root.crypto.subtle;
+  var encoder = root.TextEncoder ? new root.TextEncoder() : null;
+  var SEAL_INFO = "fieldapp outbox v1";
+  var serverKeys = {};
+
+  function b64(buffer) {
+    var bytes = new Uint8Array(buffer);
+    var binary = "";
+    for (var i = 0; i < bytes.length; i++) binary += String.fromCharCode(bytes[i]);
+    return root.btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  function unb64(text) {
+    var binary = root.atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+    var bytes = new Uint8Array(binary.length);
+    for (var i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    return bytes;
+  }
+
+  // Blank values mean "not given" to the server: they are left out of what is sealed (as of what is sent).
+  function given(values) {
+    var out = {};
+    Object.keys(values || {}).forEach(function (name) { if (values[name] !== "") out[name] = values[name]; });
+    return out;
+  }
+
+  function sealable(entry) {
+    return entry.kind !== "presence" && !entry.sealed && Object.keys(given(entry.values)).length > 0;
+  }
+
+  function serverKey(published) {
+    if (!serverKeys[published.kid]) {
+      serverKeys[published.kid] = subtle.importKey("raw", unb64(published.key), { name: "ECDH", namedCurve: "P-256" },
+                                                   false, []);
+    }
+    return serverKeys[published.kid];
+  }
+
+  /* values -> {v, kid, epk, iv, ct}: only the server's private key opens it. */
+  function sealValues(published, values, user) {
+    var iv = root.crypto.getRandomValues(new Uint8Array(12));
+    var epk = null;
+    return Promise.all([
+      serverKey(published),
+      subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false, ["deriveBits"])
+    ]).then(function (keys) {
+      return Promise.all([subtle.deriveBits({ name: "ECDH", public: keys[0] }, keys[1].privateKey, 256),
+                          subtle.exportKey("raw", keys[1].publicKey)]);
+    }).then(function (derived) {
+      epk = new Uint8Array(derived[1]);
+      return subtle.importKey("raw", derived[0], "HKDF", false, ["deriveKey"]);
+    }).then(function (shared) {
+      return subtle.deriveKey({ name: "HKDF", hash: "SHA-256", salt: epk, info: encoder.encode(SEAL_INFO) }, shared,
+                              { name: "AES-GCM", length: 256 }, false, ["encrypt"]);
+    }).then(function (aes) {
+      var bound = encoder.encode("fieldapp-outbox/1|" + published.kid + "|" + user);
+      return subtle.encrypt({ name: "AES-GCM", iv: iv, additionalData: bound }, aes,
+                            encoder.encode(JSON.stringify(given(values))));
+    }).then(function (ct) {
+      return { v: 1, kid: published.kid, epk: b64(epk), iv: b64(iv), ct: b64(ct) };
+    });
+  }
+
+  function sealKey() {
+    if (!subtle || !encoder) return Promise.resolve(null);
+    return transaction(["meta"], "readonly", function (meta) { return one(meta, "seal_key"); })
+      .then(function (box) { return box.value ? box.value.value : null; });
+  }
+
+  // The entry with its values sealed (when this device has the server's key), ready to be stored.
+  function sealed(entry) {
+    if (!sealable(entry)) return Promise.resolve(entry);
+    return sealKey().then(function (published) {
+      if (!published) return entry;
+      return sealValues(published, entry.values, entry.user).then(function (envelope) {
+        entry.sealed = envelope;
+        entry.values = {};
+        return entry;
+      });
+    });
+  }
 
   // UUIDv7: 48-bit Unix time in ms, version 7, 12 + 62 random bits, variant 10.
   function newId() {
@@ -122,8 +209,9 @@
     StorageFailed: StorageFailed,
     newId: newId,
 
-    /* Keep a record on this device. entry: {id, kind, deployment_id, values, base_version, device_time, user}.
-       Saving the same id again replaces it (a double tap stays one record). */
+    /* Keep a record on this device, its values sealed. entry: {id, kind, deployment_id, values, base_version,
+       device_time, user}. Saving the same id again replaces it (a double tap stays one record). Resolves with what
+       is stored: `values` is empty and `sealed` holds them once sealed. */
     save: function (entry) {
       var stored = {
         id: entry.id, kind: entry.kind, deployment_id: entry.deployment_id, values: entry.values || {},
@@ -132,8 +220,8 @@
         resolves: entry.resolves == null ? null : entry.resolves,
         saved_at: entry.saved_at || Date.now(), state: "waiting", result: null
       };
-      return transaction(["outbox"], "readwrite", function (outbox) {
-        outbox.put(seal(stored));
+      return sealed(stored).then(function (ready) {
+        return transaction(["outbox"], "readwrite", function (outbox) { outbox.put(seal(ready)); });
       }).then(function () { return stored; });
     },
 
@@ -184,7 +272,7 @@
               sent.put({ id: entry.id, kind: entry.kind, deployment_id: entry.deployment_id, user: entry.user,
                          saved_at: entry.saved_at, device_time: entry.device_time, acked_at: now,
                          status: result.status, version: result.version, received_at: result.received_at,
-                         values: entry.values });
+                         values: entry.sealed ? {} : entry.values });
               outbox.delete(entry.id);
             } else if (result.status === "rejected" || result.status === "conflict") {
               entry.state = result.status;
@@ -279,6 +367,42 @@
       return transaction(["copies"], "readonly", function (copies) {
         return all(copies.index("deployment_id"), deploymentId);
       }).then(function (box) { return box.value; });
+    },
+
+    /* The server's outbox key ({kid, alg, key}), from the bootstrap or /api/offline/seal-key. */
+    setSealKey: function (published) {
+      if (!published || !published.kid || !published.key) return Promise.resolve();
+      return Outbox.setMeta("seal_key", { kid: published.kid, alg: published.alg, key: published.key });
+    },
+
+    /* Seal what waits unsealed (saved before this device had the server's key). Resolves with how many. */
+    sealWaiting: function () {
+      return sealKey().then(function (published) {
+        if (!published) return 0;
+        return Outbox.list().then(function (entries) {
+          return Promise.all(entries.filter(sealable).map(function (entry) {
+            return sealValues(published, entry.values, entry.user).then(function (envelope) {
+              return { id: entry.id, sealed: envelope, was: JSON.stringify(entry.values) };
+            });
+          }));
+        }).then(function (done) {
+          if (!done.length) return 0;
+          return transaction(["outbox"], "readwrite", function (outbox) {
+            done.forEach(function (item) {
+              var request = outbox.get(item.id);
+              request.onsuccess = function () {
+                var current = request.result;
+                // Replaced meanwhile (saved again, sealed by another tab): that version stands.
+                if (!current || current.sealed || JSON.stringify(current.values) !== item.was) return;
+                current.sealed = item.sealed;
+                current.values = {};
+                outbox.put(seal(current));
+              };
+            });
+            return done.length;
+          });
+        });
+      });
     },
 
     getMeta: function (key) {

@@ -118,7 +118,10 @@
       li.appendChild(table);
     }
     var actions = el("p", "actions");
-    if (state === "rejected" && slugs[entry.kind]) {
+    // A sealed record the server could not open cannot be opened for a form either: it can only be discarded.
+    // (Those refusals are the server's only messages that speak of sealing: fieldapp/offline/sync.py seal_refusal.)
+    var unopenable = entry.sealed && /seal/i.test(result.message_code || "");
+    if (state === "rejected" && slugs[entry.kind] && !unopenable) {
       var fixLink = el("a", "button", text("fix"));
       fixLink.href = entry.base_version != null
         ? "/records/" + entry.kind + "/" + entry.id + "/edit?outbox=" + entry.id
@@ -151,6 +154,13 @@
     var box = document.querySelector("[data-pending]");
     if (!box) return Promise.resolve();
     return Promise.all([Outbox.list(), Outbox.sent(50), Outbox.getMeta("bootstrap")]).then(function (values) {
+      // A conflict shows the officer's version beside the server's: sealed here, it is opened by the server for this
+      // screen only (offline, the server's version is shown alone).
+      var conflicts = values[0].filter(function (e) { return e.state === "conflict" && e.sealed && e.user === me(); });
+      return Promise.all(conflicts.map(function (e) {
+        return root.FieldappSync.open(e).then(function (opened) { e.values = opened; }, function () { return null; });
+      })).then(function () { return values; });
+    }).then(function (values) {
       var entries = values[0];
       var boot = values[2];
       var lists = { attention: [], waiting: [], sent: [] };

@@ -78,8 +78,10 @@
     var body = JSON.stringify({
       sent_at: new Date().toISOString(),
       records: entries.map(function (e) {
-        var item = { id: e.id, kind: e.kind, deployment_id: e.deployment_id, values: givenValues(e.values),
-                     base_version: e.base_version, device_time: e.device_time };
+        var item = { id: e.id, kind: e.kind, deployment_id: e.deployment_id, base_version: e.base_version,
+                     device_time: e.device_time };
+        if (e.sealed) item.sealed = e.sealed;  // only the server opens it
+        else item.values = givenValues(e.values);
         if (e.resolves != null) item.resolves = e.resolves;
         return item;
       })
@@ -291,6 +293,7 @@
         var keep = { user: me, locale: data.locale, fetched_at: Date.now(), deployments: data.deployments,
                      categories: data.categories, pages: data.pages };
         return Outbox.putCopies(data.records)
+          .then(function () { return Outbox.setSealKey(data.seal_key); })  // a rotated key is used from now on
           .then(function () { return Outbox.setMeta("batch_max", data.batch_max); })
           .then(function () { return Outbox.getMeta("cursor"); })
           .then(function (cursor) {
@@ -303,6 +306,18 @@
           .then(function () { return keep; });
       });
     });
+  }
+
+  // The server's outbox key, fetched once when this device has none; then anything saved before is sealed.
+  function sealKey() {
+    return Outbox.getMeta("seal_key").then(function (known) {
+      if (known) return null;
+      return request("/api/offline/seal-key").then(function (response) {
+        if (response.status === 401) throw new SyncError("login", 401);
+        if (!response.ok) return null;  // sent unsealed this time (over TLS); sealed once the key comes
+        return response.json().then(function (published) { return Outbox.setSealKey(published); });
+      });
+    }).then(function () { return Outbox.sealWaiting(); });
   }
 
   var Sync = {
@@ -319,6 +334,7 @@
         return session().then(function (info) {
           var me = info.user.username;
           return Outbox.setMeta("session", { user: me, locale: info.locale })
+            .then(function () { return sealKey(); })
             .then(function () { return push(me, info.csrf, counts); })
             .then(function () { return pushPresence(me, info.csrf, counts); })
             .then(function () { return Outbox.getMeta("cursor"); })
@@ -362,6 +378,21 @@
           return response.json();
         });
       }).then(function (body) { return body.results[0]; });
+    },
+
+    /* The values of a record this user sealed here, opened by the server for the officer to see again (a form to
+       fix, a conflict): kept in memory only, never stored. Rejects offline or when it cannot be opened. */
+    open: function (entry) {
+      if (!entry || !entry.sealed) return Promise.resolve((entry && entry.values) || {});
+      return session().then(function (info) {
+        return request("/api/sync/open", {
+          method: "POST", body: JSON.stringify({ sealed: entry.sealed }),
+          headers: { "Content-Type": "application/json", "X-CSRF-Token": info.csrf }
+        });
+      }).then(function (response) {
+        if (!response.ok) throw new SyncError(response.status === 401 ? "login" : "server", response.status);
+        return response.json();
+      }).then(function (body) { return body.values || {}; });
     },
 
     /* A response worth keeping as an offline page: a full HTML page, not a redirect to the login. */

@@ -25,7 +25,7 @@ from fieldapp.db import one, write
 from fieldapp.errors import Forbidden, NotFound
 from fieldapp.i18n import gettext as _
 from fieldapp.ids import is_valid_id
-from fieldapp.offline import changes
+from fieldapp.offline import changes, sealing
 
 Status = Literal["accepted", "duplicate", "conflict", "rejected"]
 # Deployments a device keeps offline: current and upcoming ones, and those that ended recently
@@ -48,6 +48,7 @@ class SyncRecord(msgspec.Struct, kw_only=True):
     base_version: int | None = None  # None: a new record; N: an edit of version N
     device_time: str | None = None   # the device's clock when the record was saved
     resolves: int | None = None      # a conflict this record settles ("save mine as a new record", "use my version")
+    sealed: sealing.SealedRecord | None = None  # the values, sealed to the server's key (then `values` is empty)
 
 
 class SyncBatch(msgspec.Struct, kw_only=True):
@@ -134,13 +135,16 @@ class BatchTooLarge(ValueError):
         self.limit = limit
 
 
-def ingest(db, user: User, batch: SyncBatch, *, max_records: int | None = None) -> list[SyncResult]:
+def ingest(db, user: User, batch: SyncBatch, *, max_records: int | None = None,
+           keys: sealing.Keyring | None = None) -> list[SyncResult]:
     """Store a batch in one transaction and answer one result per record, in the order sent.
 
     New records go through records.create_many() together (validated first, then one statement per
     table); a rejected or conflicting record writes nothing of its own and never affects the others.
     Edits, conflict resolutions and a second submission of an id already in the batch each start a new run.
     Every record created is audited with a row of its own (action 'sync'), in the same transaction.
+    Sealed records are opened with `keys` first; one that cannot be opened is rejected with the reason (the
+    device keeps it) and the others go on.
     The caller runs projections.catch_up() after this returns (the situation picture, alerts and POR feed
     follow the records; routes/offline.py does it once the device has its answer).
     """
@@ -148,12 +152,15 @@ def ingest(db, user: User, batch: SyncBatch, *, max_records: int | None = None) 
         raise BatchTooLarge(max_records)
     cache = records.BatchCache(db, user)
     results: list[SyncResult | None] = [None] * len(batch.records)
+    _open_sealed(batch.records, results, user, keys)  # before hashing: a resend hashes its content, not ciphertext
     with write(db):
         received = utcnow()
         flagged = clock_off(batch.sent_at, received)
         run: list[int] = []
         run_ids: set[str] = set()
         for index, item in enumerate(batch.records):
+            if results[index] is not None:  # a sealed record that could not be opened: refused already
+                continue
             new = item.base_version is None and item.resolves is None
             if new and item.id not in run_ids:
                 run.append(index)
@@ -165,6 +172,30 @@ def ingest(db, user: User, batch: SyncBatch, *, max_records: int | None = None) 
                 results[index] = _ingest_one(db, user, item, received, flagged, cache)
         _ingest_new(db, user, batch.records, run, results, received, flagged, cache)
     return results
+
+
+def seal_refusal(code: str) -> str:
+    """Why a sealed record was refused, in the user's language."""
+    if code == "unknown_key":
+        return _("The record is sealed with a key this server does not have. It is kept on the device: "
+                 "ask the administrator.")
+    if code == "tampered":
+        return _("The sealed record was changed after it was saved, or was saved by another user, and cannot be "
+                 "opened. It is kept on the device.")
+    return _("The sealed record is damaged and cannot be opened. It is kept on the device.")
+
+
+def _open_sealed(items: list[SyncRecord], results: list, user: User, keys: sealing.Keyring | None) -> None:
+    """Replace each sealed record's values by what it holds; refuse (in results) those that cannot be opened."""
+    for index, item in enumerate(items):
+        if item.sealed is None:
+            continue
+        try:
+            if item.values or keys is None:
+                raise sealing.SealBroken("malformed" if item.values else "unknown_key")
+            item.values = sealing.open_sealed(keys, item.sealed, user.username)
+        except sealing.SealBroken as exc:
+            results[index] = _rejected(item.id, message=seal_refusal(exc.code))
 
 
 def _ingest_new(db, user: User, items: list[SyncRecord], run: list[int], results: list, received: datetime,

@@ -15,7 +15,7 @@ from litestar.response import Template
 from fieldapp import audit, i18n, projections, web
 from fieldapp.clock import now_iso
 from fieldapp.i18n import gettext as _
-from fieldapp.offline import presence_taps, refusals, shell, sync
+from fieldapp.offline import presence_taps, refusals, sealing, shell, sync
 from fieldapp.record_labels import FIELD_LABELS, KIND_SLUGS, KIND_TEXT
 
 PUBLIC = {"public": True}
@@ -33,6 +33,25 @@ class Bootstrap(msgspec.Struct, kw_only=True):
     categories: dict[str, list[list[str]]]
     records: list[sync.PulledRecord]
     pages: list[str]
+    seal_key: SealKey
+
+
+class SealKey(msgspec.Struct, kw_only=True):
+    """The server's current outbox key: devices seal each record's values to it at save time."""
+
+    kid: str
+    alg: str
+    key: str  # the uncompressed P-256 point, base64url
+
+
+class OpenSealed(msgspec.Struct, kw_only=True):
+    """A record this user sealed on their device, to be shown again (a fix form, a conflict)."""
+
+    sealed: sealing.SealedRecord
+
+
+class Opened(msgspec.Struct, kw_only=True):
+    values: dict
 
 
 class Resolved(msgspec.Struct):
@@ -82,12 +101,15 @@ class SyncController(Controller):
     @post("/sync", guards=[json_body], status_code=200, summary="Send outbox records",
           description="Up to FIELDAPP_SYNC_BATCH_MAX records in one transaction; one result per record: accepted, "
                       "duplicate (the same receipt as the first time), conflict (both versions kept) or rejected "
-                      "(validation errors in the user's language). 413 when the body or the batch is too large, "
+                      "(validation errors in the user's language; a sealed record that cannot be opened, with the reason). A "
+                      "record carries `sealed` (its values sealed on the device to the key of /api/offline/seal-key) "
+                      "or plain `values`. 413 when the body or the batch is too large, "
                       "415 for a content type other than JSON, 400 for malformed JSON.")
     async def sync_batch(self, db: web.DB, user: web.CurrentUser, settings: web.AppSettings,
                          data: JSONBody[sync.SyncBatch]) -> sync.SyncResponse | Response:
         try:
-            results = sync.ingest(db, user, data, max_records=settings.sync_batch_max)
+            results = sync.ingest(db, user, data, max_records=settings.sync_batch_max,
+                                  keys=sealing.load(settings.data_dir))
         except sync.BatchTooLarge as exc:
             return Response({"error": _("Too many records in one request (at most %(n)s).", n=exc.limit),
                              "status": 413, "batch_max": exc.limit}, status_code=413)
@@ -126,7 +148,27 @@ class SyncController(Controller):
         if data["records"]:  # as for a pull: what showed no record is not logged (each app start asks)
             audit.read(db, user.id, "pull", "bootstrap", None, deployments=len(data["deployments"]),
                        records=len(data["records"]))
-        return Bootstrap(**data, batch_max=settings.sync_batch_max, pages=pages)
+        return Bootstrap(**data, batch_max=settings.sync_batch_max, pages=pages,
+                         seal_key=SealKey(**sealing.load(settings.data_dir).public()))
+
+    @get("/offline/seal-key", summary="The key devices seal records to",
+         description="The server's current outbox key (ECDH P-256 with HKDF-SHA-256 and AES-256-GCM). After a "
+                     "rotation the new key is given here; records sealed to an older key still open.")
+    async def seal_key(self, user: web.CurrentUser, settings: web.AppSettings) -> SealKey:
+        return SealKey(**sealing.load(settings.data_dir).public())
+
+    @post("/sync/open", guards=[json_body], status_code=200, summary="Open a record sealed on this device",
+          description="The values of a record this user sealed on their device, to show it again (a form to fix, "
+                      "a conflict to settle); the device keeps them in memory only. 400 when it cannot be opened "
+                      "(changed, sealed by another user, or with a key this server does not have).")
+    async def open_sealed(self, db: web.DB, user: web.CurrentUser, settings: web.AppSettings,
+                          data: JSONBody[OpenSealed]) -> Opened | Response:
+        try:
+            values = sealing.open_sealed(sealing.load(settings.data_dir), data.sealed, user.username)
+        except sealing.SealBroken as exc:
+            return Response({"error": sync.seal_refusal(exc.code), "status": 400}, status_code=400)
+        audit.read(db, user.id, "open", "sealed", None, kid=data.sealed.kid)
+        return Opened(values=values)
 
     @post("/sync/conflicts/{conflict_id:int}/resolve", status_code=200, guards=[json_body],
           summary="Settle a conflict")
