@@ -26,14 +26,17 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Redirect, Template
 from sqlite_utils import Database
 
-from fieldapp import accounts, audit, categories, errors, i18n
+from fieldapp import accounts, audit, categories, devices, errors, i18n
 from fieldapp.db import unavailable_reason
 from fieldapp.i18n import gettext as _
+from fieldapp.offline import shell
 from fieldapp.settings import Settings
 
 SESSION_COOKIE = "fieldapp_session"
 ANON_CSRF_COOKIE = "fieldapp_csrf"
 LANG_COOKIE = "fieldapp_lang"
+DEVICE_COOKIE = "fieldapp_device"  # names the registered device (devices.py); outlives logins
+DEVICE_COOKIE_DAYS = 400
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -134,8 +137,18 @@ def session_middleware(app):
         state = scope["app"].state
         db, settings = state.db, state.settings
         cookies = _cookies(scope)
+        device = devices.by_token(db, cookies.get(DEVICE_COOKIE))
+        if device is not None and device["revoked_at"]:  # a lost device: wipe it, whatever it asked for
+            await revoked_device_response(scope, send, device, cookies)
+            return
         found = accounts.session_user(db, cookies.get(SESSION_COOKIE), settings.session_hours,
                                      settings.session_max_hours)
+        if found:
+            exists, tied_to = devices.session_device(db, cookies.get(SESSION_COOKIE))
+            if tied_to is not None and (device is None or device["id"] != tied_to):
+                found = None  # a session cookie carried to another browser is not a login there
+            elif device is not None and device["user_id"] == found[0].id:
+                devices.seen(db, device, _served_version(scope))
         new_anon_csrf = None
         if found:
             user, csrf = found
@@ -169,6 +182,55 @@ def session_middleware(app):
             _context.reset(token)
 
     return middleware
+
+
+def _served_version(scope) -> str | None:
+    """The app version a device is given when it fetches the service worker (else None: unchanged)."""
+    if scope.get("path") != "/sw.js":
+        return None
+    return shell.worker_source()[0]  # a hash of what the worker caches (kept until a file changes)
+
+
+REVOKED_HEADERS = [(b"clear-site-data", b'"cache", "storage"'), (b"x-fieldapp-device", b"revoked")]
+
+
+async def revoked_device_response(scope, send, device: dict, cookies: dict) -> None:
+    """401 for every request of a revoked device, with Clear-Site-Data (the browser deletes caches, storage and
+    the service worker) and the page or JSON that makes the app delete them itself too. Its cookies are
+    dropped, so the browser starts afresh: a new login registers a new device."""
+    state = scope["app"].state
+    db, settings = state.db, state.settings
+    devices.wipe_delivered(db, device)
+    locale = i18n.negotiate(None, cookies.get(LANG_COOKIE), _header(scope, b"accept-language"),
+                            settings.default_locale)
+    locale_token = i18n.set_locale(locale)
+    token = _context.set(RequestContext(None, cookies.get(ANON_CSRF_COOKIE, ""), locale, db, settings))
+    try:
+        message = _("This device has been taken out of use and the fieldapp data on it was deleted.")
+        accept = _header(scope, b"accept") or ""
+        if scope["path"].startswith("/api/") or ("application/json" in accept and "text/html" not in accept):
+            body = json.dumps({"error": message, "status": 401, "login": "/login", "device": "revoked"}).encode()
+            content_type = b"application/json"
+        else:
+            partial = _header(scope, b"hx-request") == "true" and _header(scope, b"hx-boosted") != "true"
+            name = "partials/devices/_revoked.html" if partial else "pages/devices/revoked.html"
+            body = scope["app"].template_engine.get_template(name).render(
+                revoked=True, request=Request(scope)).encode()
+            content_type = b"text/html; charset=utf-8"
+    finally:
+        _context.reset(token)
+        i18n._current.reset(locale_token)
+    secure = "; Secure" if secure_cookies(settings, scope) else ""
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *REVOKED_HEADERS]
+    for name in (SESSION_COOKIE, DEVICE_COOKIE):
+        headers.append((b"set-cookie", f"{name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}".encode()))
+    await send({"type": "http.response.start", "status": 401, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def set_device_cookie(response, token: str, settings, scope) -> None:
+    response.set_cookie(DEVICE_COOKIE, token, httponly=True, samesite="lax", path="/",
+                        max_age=DEVICE_COOKIE_DAYS * 24 * 3600, secure=secure_cookies(settings, scope))
 
 
 def cross_site(headers) -> bool:
