@@ -370,6 +370,7 @@ class ErrorBody(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
     status: int  # the HTTP status again, for scripts that only keep the body
     errors: dict[str, str] = {}  # per field, when a form or subscription was refused (400)
     login: str = ""  # where to log in (401)
+    device: str = ""  # "revoked": this device was taken out of use and must delete its data (401)
 
 
 _API_ERRORS = {

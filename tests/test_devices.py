@@ -72,7 +72,7 @@ def test_a_session_cookie_carried_to_another_browser_is_no_login_there(login, ap
     assert officer.get("/api/session").status_code == 200
 
 
-ROUTES = ["/", "/api/session", "/api/sync/pull?cursor=0", "/api/offline/bootstrap", "/devices", "/login",
+ROUTES = ["/", "/api/session", "/api/sync/pull?cursor=0", "/api/offline/bootstrap", "/devices", "/login", "/admin/devices",
           "/static/css/app.css", "/sw.js", "/offline/pages.js", "/device/revoked"]  # (an unmatched path skips the route middleware: a plain 404)
 
 

@@ -175,7 +175,9 @@ class RevokedController(Controller):
     dependencies = web.DEPENDENCIES
 
     @get("/revoked")
-    async def revoked(self, request: Request, user: web.UserIfAny) -> Template:
+    async def revoked(self, request: Request, user: web.UserIfAny) -> Template | Redirect:
+        if user is not None:  # a device in use: what it says would not be true here
+            return Redirect("/devices", status_code=303)
         return web.render(request, "pages/devices/revoked.html", "partials/devices/_revoked.html", {"revoked": False})
 
 
