@@ -58,6 +58,17 @@ def test_a_revoked_phone_deletes_its_databases_caches_and_worker_at_its_next_req
     _sync_now(page, server)
     page.goto(f"{server.url}/deployments/{deployment_id}")
     assert page.locator(link).count() == 1
+    # After a sync the device reports what its outbox holds, by itself.
+    deadline = time.monotonic() + 15
+    while True:
+        conn = server.db()
+        reported = conn.execute("SELECT waiting FROM devices WHERE user_id = (SELECT id FROM users WHERE "
+                                "username = 'officer1')").fetchone()[0]
+        conn.close()
+        if reported is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert reported == 0
     # One record stays on the device (set aside: the server refused it), and the device reports it while online.
     context.set_offline(True)
     outbox_save(page, [{"kind": "tension", "deployment_id": deployment_id, "values": {"notes": marker()}}])
@@ -121,9 +132,21 @@ def test_after_12_hours_without_the_server_colleagues_records_are_gone_and_captu
     server = live_server
     colleague = _colleague_syncs_a_tension(server, deployment_id, f"{marker()} from officer2")
     link = f"a[href='/records/tension/{colleague}']"
+    # Copies this device should no longer keep: another deployment's, and a record of two days ago.
+    page.evaluate("""async (deployment) => {
+        const old = new Date(Date.now() - 48 * 3600 * 1000).toISOString();
+        await self.FieldappOutbox.putCopies([
+            {id: "stale-other", kind: "tension", deployment_id: "ended-long-ago", version: 1,
+             record: {occurred_at: new Date().toISOString()}},
+            {id: "stale-old", kind: "tension", deployment_id: deployment, version: 1, record: {occurred_at: old}}]);
+    }""", deployment_id)
     _sync_now(page, server)
+    deadline = time.monotonic() + 15  # the copies are bounded right after the sync
+    while page.evaluate("async () => (await self.FieldappOutbox.copiesFor('ended-long-ago')).length"):
+        assert time.monotonic() < deadline, "another deployment's copy was kept"
+        time.sleep(0.3)
     copies = page.evaluate("async (id) => (await self.FieldappOutbox.copiesFor(id)).map(c => c.id)", deployment_id)
-    assert colleague in copies
+    assert colleague in copies and "stale-old" not in copies
     page.goto(f"{server.url}/deployments/{deployment_id}")  # kept by the worker for offline
     context.set_offline(True)
     page.goto(f"{server.url}/deployments/{deployment_id}")
