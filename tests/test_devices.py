@@ -240,3 +240,17 @@ def test_bootstrap_and_pull_keep_only_the_current_and_next_deployment_and_the_la
     assert recent["id"] in booted and old["id"] not in booted
     pulled = {r.id for r in sync.pull(db, officer, 0, limit=10_000).records}
     assert recent["id"] in pulled and old["id"] not in pulled
+
+
+def test_an_htmx_request_of_a_revoked_device_gets_the_partial_that_wipes(login, db):
+    officer = login("officer1")
+    _revoke_as_admin(login, _device_of(db, officer)["id"])
+    response = officer.get("/devices", headers={"HX-Request": "true"})
+    assert response.status_code == 401 and response.headers["x-fieldapp-device"] == "revoked"
+    assert 'data-device-revoked="1"' in response.text and "<html" not in response.text
+
+
+def test_the_page_after_the_wipe_is_public_and_sends_a_logged_in_user_to_their_devices(client, login):
+    page = client.get("/device/revoked", headers={"Accept-Language": "en"})
+    assert page.status_code == 200 and "taken out of use" in page.text and "data-device-revoked" not in page.text
+    assert login("officer1").get("/device/revoked", follow_redirects=False).headers["location"] == "/devices"
