@@ -194,10 +194,9 @@ def _served_version(scope) -> str | None:
 REVOKED_HEADERS = [(b"clear-site-data", b'"cache", "storage"'), (b"x-fieldapp-device", b"revoked")]
 
 
-async def revoked_device_response(scope, send, device: dict, cookies: dict) -> None:
-    """401 for every request of a revoked device, with Clear-Site-Data (the browser deletes caches, storage and
-    the service worker) and the page or JSON that makes the app delete them itself too. Its cookies are
-    dropped, so the browser starts afresh: a new login registers a new device."""
+def _revoked_answer(scope, device: dict, cookies: dict) -> tuple[bytes, str]:
+    """(body, content type) of the 401 a revoked device gets: JSON for scripts, else the page (or for htmx its
+    partial) whose data-device-revoked makes the app delete its own storage too. Logs the wipe once."""
     state = scope["app"].state
     db, settings = state.db, state.settings
     devices.wipe_delivered(db, device)
@@ -210,22 +209,50 @@ async def revoked_device_response(scope, send, device: dict, cookies: dict) -> N
         accept = _header(scope, b"accept") or ""
         if scope["path"].startswith("/api/") or ("application/json" in accept and "text/html" not in accept):
             body = json.dumps({"error": message, "status": 401, "login": "/login", "device": "revoked"}).encode()
-            content_type = b"application/json"
-        else:
-            partial = _header(scope, b"hx-request") == "true" and _header(scope, b"hx-boosted") != "true"
-            name = "partials/devices/_revoked.html" if partial else "pages/devices/revoked.html"
-            body = scope["app"].template_engine.get_template(name).render(
-                revoked=True, request=Request(scope)).encode()
-            content_type = b"text/html; charset=utf-8"
+            return body, "application/json"
+        partial = _header(scope, b"hx-request") == "true" and _header(scope, b"hx-boosted") != "true"
+        name = "partials/devices/_revoked.html" if partial else "pages/devices/revoked.html"
+        body = scope["app"].template_engine.get_template(name).render(revoked=True, request=Request(scope)).encode()
+        return body, "text/html; charset=utf-8"
     finally:
         _context.reset(token)
         i18n._current.reset(locale_token)
+
+
+def _dropped_cookies(settings, scope) -> list[bytes]:
     secure = "; Secure" if secure_cookies(settings, scope) else ""
-    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *REVOKED_HEADERS]
-    for name in (SESSION_COOKIE, DEVICE_COOKIE):
-        headers.append((b"set-cookie", f"{name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}".encode()))
+    return [f"{name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}".encode()
+            for name in (SESSION_COOKIE, DEVICE_COOKIE)]
+
+
+async def revoked_device_response(scope, send, device: dict, cookies: dict) -> None:
+    """401 for every request of a revoked device, with Clear-Site-Data (the browser deletes caches, storage and
+    the service worker) and the page or JSON that makes the app delete them itself too. Its cookies are
+    dropped, so the browser starts afresh: a new login registers a new device."""
+    body, content_type = _revoked_answer(scope, device, cookies)
+    headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode()),
+               *REVOKED_HEADERS, *((b"set-cookie", cookie) for cookie in _dropped_cookies(scope["app"].state.settings,
+                                                                                          scope))]
     await send({"type": "http.response.start", "status": 401, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def revoked_device_error(request: Request) -> Response | None:
+    """The same 401 for a path no route matched (the session middleware runs only for routes), or None when the
+    request does not come from a revoked device."""
+    if "user" in request.scope:  # the middleware ran: it would have answered already
+        return None
+    cookies = _cookies(request.scope)
+    device = devices.by_token(request.app.state.db, cookies.get(DEVICE_COOKIE))
+    if device is None or not device["revoked_at"]:
+        return None
+    body, content_type = _revoked_answer(request.scope, device, cookies)
+    response = Response(body, status_code=401, media_type=content_type,
+                        headers={name.decode(): value.decode() for name, value in REVOKED_HEADERS})
+    for cookie in _dropped_cookies(request.app.state.settings, request.scope):
+        name = cookie.decode().split("=", 1)[0]
+        response.delete_cookie(name, path="/")
+    return response
 
 
 def set_device_cookie(response, token: str, settings, scope) -> None:
@@ -444,6 +471,9 @@ def not_found_handler(request: Request, exc: Exception) -> Response:
 
 
 def http_exception_handler(request: Request, exc: HTTPException) -> Response:
+    revoked = revoked_device_error(request)
+    if revoked is not None:
+        return revoked
     _ensure_context(request)
     messages = {
         400: _("The request could not be understood."),

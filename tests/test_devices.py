@@ -73,7 +73,7 @@ def test_a_session_cookie_carried_to_another_browser_is_no_login_there(login, ap
 
 
 ROUTES = ["/", "/api/session", "/api/sync/pull?cursor=0", "/api/offline/bootstrap", "/devices", "/login", "/admin/devices",
-          "/static/css/app.css", "/sw.js", "/offline/pages.js", "/device/revoked"]  # (an unmatched path skips the route middleware: a plain 404)
+          "/static/css/app.css", "/sw.js", "/offline/pages.js", "/device/revoked", "/no-such-page"]
 
 
 def test_a_revoked_device_gets_401_with_clear_site_data_on_every_route(login, db):
