@@ -35,16 +35,21 @@
     return match ? match[1] : null;
   }
 
+  // Delete the cached pages for which keep(path, storedAtMs) is false; resolves with how many went.
   function prunePages(keep) {
     if (!root.caches) return Promise.resolve(0);
     return root.caches.has(Sync.PAGES_CACHE).then(function (exists) {
       if (!exists) return 0;
       return root.caches.open(Sync.PAGES_CACHE).then(function (cache) {
         return cache.keys().then(function (requests) {
-          var gone = requests.filter(function (request) { return !keep(new URL(request.url).pathname); });
-          return Promise.all(gone.map(function (request) { return cache.delete(request); }))
-            .then(function () { return gone.length; });
-        });
+          return Promise.all(requests.map(function (request) {
+            return cache.match(request, { ignoreVary: true }).then(function (response) {
+              var stored = Date.parse((response && response.headers.get("Date")) || "") || 0;
+              if (keep(new URL(request.url).pathname, stored)) return 0;
+              return cache.delete(request).then(function () { return 1; });
+            });
+          }));
+        }).then(function (gone) { return gone.reduce(function (a, b) { return a + b; }, 0); });
       });
     });
   }
@@ -125,18 +130,21 @@
         }).catch(function () { return false; });
     },
 
-    /* After a sync: keep only the copies and pages of the deployments the server still sends (current and next)
-       and records of the last keep_hours. */
+    /* After a sync: keep only the copies of the deployments the server still sends (current and next) and of
+       records of the last keep_hours; of the cached pages, those the server names for offline work (refreshed
+       by each sync) and others younger than keep_hours that are not of a deployment no longer sent. */
     bound: function (now) {
       now = now || Date.now();
       return Promise.all([Outbox.getMeta("bootstrap"), Wipe.policy()]).then(function (values) {
         var bootstrap = values[0], policy = values[1];
         if (!bootstrap || !bootstrap.deployments) return null;
         var keep = bootstrap.deployments.map(function (d) { return d.id; });
-        var since = new Date(now - policy.keep_hours * HOUR_MS).toISOString();
-        return Promise.all([Outbox.pruneCopies(keep, since), prunePages(function (path) {
+        var oldest = now - policy.keep_hours * HOUR_MS;
+        var named = bootstrap.pages || [];
+        return Promise.all([Outbox.pruneCopies(keep, new Date(oldest).toISOString()), prunePages(function (path, stored) {
           var deployment = deploymentOf(path);
-          return !deployment || keep.indexOf(deployment) >= 0;
+          if (deployment && keep.indexOf(deployment) < 0) return false;
+          return named.indexOf(path) >= 0 || stored >= oldest;
         })]);
       }).catch(function () { return null; });
     }

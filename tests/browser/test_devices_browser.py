@@ -139,6 +139,11 @@ def test_after_12_hours_without_the_server_colleagues_records_are_gone_and_captu
             {id: "stale-other", kind: "tension", deployment_id: "ended-long-ago", version: 1,
              record: {occurred_at: new Date().toISOString()}},
             {id: "stale-old", kind: "tension", deployment_id: deployment, version: 1, record: {occurred_at: old}}]);
+        const pages = await caches.open("fieldapp-pages");
+        const page = (when) => new Response("<!doctype html><html><body>a record</body></html>",
+            {headers: {"Content-Type": "text/html", "Date": new Date(when).toUTCString()}});
+        await pages.put("/records/tension/seen-two-days-ago", page(Date.now() - 48 * 3600 * 1000));
+        await pages.put("/records/tension/seen-an-hour-ago", page(Date.now() - 3600 * 1000));
     }""", deployment_id)
     _sync_now(page, server)
     deadline = time.monotonic() + 15  # the copies are bounded right after the sync
@@ -147,6 +152,9 @@ def test_after_12_hours_without_the_server_colleagues_records_are_gone_and_captu
         time.sleep(0.3)
     copies = page.evaluate("async (id) => (await self.FieldappOutbox.copiesFor(id)).map(c => c.id)", deployment_id)
     assert colleague in copies and "stale-old" not in copies
+    cached = page.evaluate("async () => (await (await caches.open('fieldapp-pages')).keys()).map(r => r.url)")
+    assert not any(url.endswith("seen-two-days-ago") for url in cached)
+    assert any(url.endswith("seen-an-hour-ago") for url in cached)
     page.goto(f"{server.url}/deployments/{deployment_id}")  # kept by the worker for offline
     context.set_offline(True)
     page.goto(f"{server.url}/deployments/{deployment_id}")
