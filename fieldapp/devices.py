@@ -19,7 +19,7 @@ import secrets
 from datetime import timedelta
 
 from fieldapp import audit
-from fieldapp.clock import iso, now_iso, parse, utcnow
+from fieldapp.clock import iso, now_iso, utcnow
 from fieldapp.db import one, write
 from fieldapp.i18n import gettext as _
 from fieldapp.ids import new_id
@@ -221,8 +221,3 @@ def offline_window(deployments: list[dict], now=None) -> list[dict]:
     upcoming = sorted((d for d in deployments if d["starts_at"] > now_text), key=lambda d: d["starts_at"])
     return current + upcoming[:1]
 
-
-def hours_ago(value: str | None) -> float | None:
-    if not value:
-        return None
-    return (utcnow() - parse(value)).total_seconds() / 3600
