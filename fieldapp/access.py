@@ -112,3 +112,11 @@ def editable(db, user: User, record: dict) -> dict:
     if deployment is None or not can_edit(db, user, record, deployment):
         raise Forbidden(record["id"])
     return deployment
+
+
+def device_managed(user: User, device: dict | None) -> dict:
+    """A registered device (devices.py) if this user may see, rename or revoke it: their own, or any for an
+    administrator. Anyone else's is answered as unknown (NotFound)."""
+    if device is None or not (user.role == "admin" or device["user_id"] == user.id):
+        raise NotFound(device["id"] if device else "")
+    return device

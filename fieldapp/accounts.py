@@ -165,8 +165,8 @@ def _token_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def start_session(db, user: User, hours: int, max_hours: int = 12) -> tuple[str, str]:
-    """Create a session; returns (cookie token, CSRF token)."""
+def start_session(db, user: User, hours: int, max_hours: int = 12, device_id: str | None = None) -> tuple[str, str]:
+    """Create a session (tied to the device it was started on, devices.py); returns (cookie token, CSRF token)."""
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
     now = utcnow()
@@ -174,6 +174,7 @@ def start_session(db, user: User, hours: int, max_hours: int = 12) -> tuple[str,
         db["sessions"].insert({
             "id": _token_key(token), "user_id": user.id, "csrf": csrf,
             "created_at": iso(now), "expires_at": iso(now + timedelta(hours=min(hours, max_hours))),
+            "device_id": device_id,
         })
         db.execute("DELETE FROM sessions WHERE expires_at < ?", [iso(now)])
         audit.record(db, user.id, "login", "user", user.id)

@@ -24,6 +24,7 @@ from fieldapp.routes import (
     audit_admin,
     auth,
     deployments,
+    devices,
     home,
     offline,
     picture,
@@ -38,7 +39,7 @@ from fieldapp.templating import immutable_when_versioned, make_environment
 
 # Each route module exports ROUTES; the order does not matter (literal paths win over parameters).
 ROUTE_MODULES = (auth, home, deployments, records, offline, picture, reports, alerts, admin, por_admin, audit_admin,
-                 basemap_routes)
+                 basemap_routes, devices)
 STATIC_DIR = Path(__file__).parent / "static"
 
 

@@ -598,3 +598,28 @@ def m010_audit_chain(db):
     db.execute("CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log WHEN OLD.id >= COALESCE((SELECT "
                "MAX(CAST(record_id AS INTEGER)) FROM audit_log WHERE record_type = 'retention' AND action = 'purge'), 0) "
                "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END")
+
+
+@migrations()
+def m016_devices(db):
+    # Registered devices (issue 12): each browser install that logs in. Only a hash of the device cookie is kept.
+    # A revoked device is answered 401 with Clear-Site-Data on its next request (wiped_at: when that happened);
+    # waiting is how many records its outbox held when it last reported (they go with the wipe).
+    db.execute("""CREATE TABLE devices (
+        id TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        user_id TEXT NOT NULL REFERENCES users(id),
+        name TEXT NOT NULL DEFAULT '',
+        user_agent TEXT NOT NULL DEFAULT '',
+        app_version TEXT NOT NULL DEFAULT '',
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        waiting INTEGER,
+        waiting_at TEXT,
+        revoked_at TEXT,
+        revoked_by TEXT REFERENCES users(id),
+        wiped_at TEXT
+    )""")
+    db.execute("CREATE INDEX devices_user ON devices(user_id, last_seen)")
+    db.execute("ALTER TABLE sessions ADD COLUMN device_id TEXT REFERENCES devices(id)")
+    db.execute("CREATE INDEX sessions_device ON sessions(device_id)")

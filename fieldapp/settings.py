@@ -23,6 +23,8 @@ class Settings:
     session_hours: int = setting("FIELDAPP_SESSION_HOURS", 12, "How long a login lasts without activity")
     session_max_hours: int = setting("FIELDAPP_SESSION_MAX_HOURS", 12,
                                      "How long a login lasts at most, however active (then log in again)")
+    device_forget_hours: int = setting("FIELDAPP_DEVICE_FORGET_HOURS", 12,
+                                       "Hours without reaching the server after which a device forgets others' records")
     login_hashes: int = setting("FIELDAPP_LOGIN_HASHES", 1,
                                 "Password checks (argon2id) run at once, off the event loop; a login finding twice "
                                 "as many waiting is answered 429")

@@ -26,14 +26,17 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Redirect, Template
 from sqlite_utils import Database
 
-from fieldapp import accounts, audit, basemap, categories, errors, i18n
+from fieldapp import accounts, audit, basemap, categories, devices, errors, i18n
 from fieldapp.db import unavailable_reason
 from fieldapp.i18n import gettext as _
+from fieldapp.offline import shell
 from fieldapp.settings import Settings
 
 SESSION_COOKIE = "fieldapp_session"
 ANON_CSRF_COOKIE = "fieldapp_csrf"
 LANG_COOKIE = "fieldapp_lang"
+DEVICE_COOKIE = "fieldapp_device"  # names the registered device (devices.py); outlives logins
+DEVICE_COOKIE_DAYS = 400
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -132,8 +135,18 @@ def session_middleware(app):
         state = scope["app"].state
         db, settings = state.db, state.settings
         cookies = _cookies(scope)
+        device = devices.by_token(db, cookies.get(DEVICE_COOKIE))
+        if device is not None and device["revoked_at"]:  # a lost device: wipe it, whatever it asked for
+            await revoked_device_response(scope, send, device, cookies)
+            return
         found = accounts.session_user(db, cookies.get(SESSION_COOKIE), settings.session_hours,
                                      settings.session_max_hours)
+        if found:
+            exists, tied_to = devices.session_device(db, cookies.get(SESSION_COOKIE))
+            if tied_to is not None and (device is None or device["id"] != tied_to):
+                found = None  # a session cookie carried to another browser is not a login there
+            elif device is not None and device["user_id"] == found[0].id:
+                devices.seen(db, device, _served_version(scope))
         new_anon_csrf = None
         if found:
             user, csrf = found
@@ -167,6 +180,82 @@ def session_middleware(app):
             _context.reset(token)
 
     return middleware
+
+
+def _served_version(scope) -> str | None:
+    """The app version a device is given when it fetches the service worker (else None: unchanged)."""
+    if scope.get("path") != "/sw.js":
+        return None
+    return shell.worker_source()[0]  # a hash of what the worker caches (kept until a file changes)
+
+
+REVOKED_HEADERS = [(b"clear-site-data", b'"cache", "storage"'), (b"x-fieldapp-device", b"revoked")]
+
+
+def _revoked_answer(scope, device: dict, cookies: dict) -> tuple[bytes, str]:
+    """(body, content type) of the 401 a revoked device gets: JSON for scripts, else the page (or for htmx its
+    partial) whose data-device-revoked makes the app delete its own storage too. Logs the wipe once."""
+    state = scope["app"].state
+    db, settings = state.db, state.settings
+    devices.wipe_delivered(db, device)
+    locale = i18n.negotiate(None, cookies.get(LANG_COOKIE), _header(scope, b"accept-language"),
+                            settings.default_locale)
+    locale_token = i18n.set_locale(locale)
+    token = _context.set(RequestContext(None, cookies.get(ANON_CSRF_COOKIE, ""), locale, db, settings))
+    try:
+        message = _("This device has been taken out of use and the fieldapp data on it was deleted.")
+        accept = _header(scope, b"accept") or ""
+        if scope["path"].startswith("/api/") or ("application/json" in accept and "text/html" not in accept):
+            body = json.dumps({"error": message, "status": 401, "login": "/login", "device": "revoked"}).encode()
+            return body, "application/json"
+        partial = _header(scope, b"hx-request") == "true" and _header(scope, b"hx-boosted") != "true"
+        name = "partials/devices/_revoked.html" if partial else "pages/devices/revoked.html"
+        body = scope["app"].template_engine.get_template(name).render(revoked=True, request=Request(scope)).encode()
+        return body, "text/html; charset=utf-8"
+    finally:
+        _context.reset(token)
+        i18n._current.reset(locale_token)
+
+
+def _dropped_cookies(settings, scope) -> list[bytes]:
+    secure = "; Secure" if secure_cookies(settings, scope) else ""
+    return [f"{name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}".encode()
+            for name in (SESSION_COOKIE, DEVICE_COOKIE)]
+
+
+async def revoked_device_response(scope, send, device: dict, cookies: dict) -> None:
+    """401 for every request of a revoked device, with Clear-Site-Data (the browser deletes caches, storage and
+    the service worker) and the page or JSON that makes the app delete them itself too. Its cookies are
+    dropped, so the browser starts afresh: a new login registers a new device."""
+    body, content_type = _revoked_answer(scope, device, cookies)
+    headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode()),
+               *REVOKED_HEADERS, *((b"set-cookie", cookie) for cookie in _dropped_cookies(scope["app"].state.settings,
+                                                                                          scope))]
+    await send({"type": "http.response.start", "status": 401, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def revoked_device_error(request: Request) -> Response | None:
+    """The same 401 for a path no route matched (the session middleware runs only for routes), or None when the
+    request does not come from a revoked device."""
+    if "user" in request.scope:  # the middleware ran: it would have answered already
+        return None
+    cookies = _cookies(request.scope)
+    device = devices.by_token(request.app.state.db, cookies.get(DEVICE_COOKIE))
+    if device is None or not device["revoked_at"]:
+        return None
+    body, content_type = _revoked_answer(request.scope, device, cookies)
+    response = Response(body, status_code=401, media_type=content_type,
+                        headers={name.decode(): value.decode() for name, value in REVOKED_HEADERS})
+    for cookie in _dropped_cookies(request.app.state.settings, request.scope):
+        name = cookie.decode().split("=", 1)[0]
+        response.delete_cookie(name, path="/")
+    return response
+
+
+def set_device_cookie(response, token: str, settings, scope) -> None:
+    response.set_cookie(DEVICE_COOKIE, token, httponly=True, samesite="lax", path="/",
+                        max_age=DEVICE_COOKIE_DAYS * 24 * 3600, secure=secure_cookies(settings, scope))
 
 
 def cross_site(headers) -> bool:
@@ -306,6 +395,7 @@ class ErrorBody(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
     status: int  # the HTTP status again, for scripts that only keep the body
     errors: dict[str, str] = {}  # per field, when a form or subscription was refused (400)
     login: str = ""  # where to log in (401)
+    device: str = ""  # "revoked": this device was taken out of use and must delete its data (401)
 
 
 _API_ERRORS = {
@@ -379,6 +469,9 @@ def not_found_handler(request: Request, exc: Exception) -> Response:
 
 
 def http_exception_handler(request: Request, exc: HTTPException) -> Response:
+    revoked = revoked_device_error(request)
+    if revoked is not None:
+        return revoked
     _ensure_context(request)
     messages = {
         400: _("The request could not be understood."),

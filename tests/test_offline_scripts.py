@@ -59,7 +59,7 @@ def test_only_the_outbox_touches_indexeddb():
     assert touching == ["outbox.js"]
 
 
-@pytest.mark.parametrize("name", ["outbox.js", "sync-client.js", "retry.js"])
+@pytest.mark.parametrize("name", shell.WORKER_SHARED)
 def test_scripts_shared_with_the_worker_have_no_dom(name):
     code = _code(shell.OFFLINE_DIR / name)
     assert not re.search(r"\b(document|window)\b", code), f"{name} uses the DOM; the service worker has none"

@@ -17,6 +17,7 @@
   var DB_VERSION = 1;
   var SENT_KEPT = 200;
   var opening = null;
+  var wiped = false;  // this device was revoked and its databases deleted: nothing may create them again
 
   function StorageFailed(cause) {
     this.name = "StorageFailed";
@@ -28,7 +29,7 @@
   function open() {
     if (opening) return opening;
     opening = new Promise(function (resolve, reject) {
-      if (!root.indexedDB) { reject(new StorageFailed()); return; }
+      if (!root.indexedDB || wiped) { reject(new StorageFailed()); return; }
       var request;
       try {
         request = root.indexedDB.open(DB_NAME, DB_VERSION);
@@ -419,6 +420,50 @@
       return transaction(["copies", "meta"], "readwrite", function (copies, meta) {
         copies.clear();
         ["bootstrap", "cursor", "session"].forEach(function (key) { meta.delete(key); });
+      });
+    },
+
+    /* Issue 12, bounded copies: keep only the copies of these deployments (null: any) whose record happened at
+       or after `since` (an ISO time; null: any). Resolves with how many were deleted. */
+    pruneCopies: function (keepIds, since) {
+      var dropped = { value: 0 };
+      return transaction(["copies"], "readwrite", function (copies) {
+        var request = copies.openCursor();
+        request.onsuccess = function () {
+          var cursor = request.result;
+          if (!cursor) return;
+          var copy = cursor.value || {};
+          var record = copy.record || {};
+          var inWindow = !keepIds || keepIds.indexOf(copy.deployment_id) >= 0;
+          var recent = !since || !record.occurred_at || record.occurred_at >= since;
+          if (!inWindow || !recent) { cursor.delete(); dropped.value += 1; }
+          cursor.continue();
+        };
+      }).then(function () { return dropped.value; });
+    },
+
+    /* Issue 12, a revoked device: delete every IndexedDB database of this origin, the outbox included, and
+       refuse to create one again in this page or worker. Resolves with the names deleted. */
+    wipeDevice: function () {
+      var idb = root.indexedDB;
+      wiped = true;
+      if (!idb) return Promise.resolve([]);
+      var closing = opening ? opening.then(function (db) { db.close(); }, function () { return null; }) : Promise.resolve();
+      opening = null;
+      return closing.then(function () {
+        if (!idb.databases) return [DB_NAME];
+        return idb.databases().then(function (list) {
+          var names = list.map(function (d) { return d.name; });
+          return names.indexOf(DB_NAME) >= 0 ? names : names.concat([DB_NAME]);
+        }, function () { return [DB_NAME]; });
+      }).then(function (names) {
+        return Promise.all(names.map(function (name) {
+          return new Promise(function (resolve) {
+            var request = idb.deleteDatabase(name);
+            request.onsuccess = request.onerror = function () { resolve(name); };
+            // onblocked: another tab or the worker still holds it; their onversionchange closes it, then success.
+          });
+        }));
       });
     },
 

@@ -56,7 +56,10 @@
 
   // The stored copy of a page, marked so that the page script knows it is the device's copy.
   function deviceCopy(request) {
-    return caches.open(PAGES_CACHE).then(function (cache) {
+    // Issue 12 (device-wipe.js): after too long without the server, colleagues' records go before any copy is shown.
+    return self.FieldappDeviceWipe.checkStale().then(function () {
+      return caches.open(PAGES_CACHE);
+    }).then(function (cache) {
       return cache.match(request.url, { ignoreVary: true }).then(function (hit) {
         return hit || cache.match(request.url, { ignoreVary: true, ignoreSearch: true });
       }).then(function (hit) {

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from fieldapp import access, categories, records
+from fieldapp import access, categories, devices, records
 from fieldapp import deployments as deployments_domain
 from fieldapp.accounts import User
 from fieldapp.clock import iso, parse, utcnow
@@ -30,7 +30,6 @@ from fieldapp.offline import changes, sealing
 Status = Literal["accepted", "duplicate", "conflict", "rejected"]
 # Deployments a device keeps offline: current and upcoming ones, and those that ended recently
 # (records may be added up to 7 days back).
-OFFLINE_PAST = timedelta(days=7)
 OFFLINE_DEPLOYMENTS_MAX = 12
 RECENT_RECORDS_PER_KIND = 20
 PULL_LIMIT = 500
@@ -409,10 +408,10 @@ def conflicts_of(db, user: User, open_only: bool = True) -> list[dict]:
 # --- Out: what a device keeps offline -------------------------------------------------------------
 
 def offline_deployments(db, user: User) -> list[dict]:
-    """The deployments a device keeps for offline work: current, upcoming and recently ended ones."""
-    since = iso(utcnow() - OFFLINE_PAST)
-    rows = [d for d in deployments_domain.for_user(db, user) if d["ends_at"] >= since]
-    return [d for d in rows if access.can_record(db, user, d)][:OFFLINE_DEPLOYMENTS_MAX]
+    """The deployments a device keeps for offline work: the current ones (ended in the last day too) and the next
+    one (devices.offline_window, issue 12: a lost phone holds as little as the work needs)."""
+    rows = [d for d in deployments_domain.for_user(db, user) if access.can_record(db, user, d)]
+    return devices.offline_window(rows)[:OFFLINE_DEPLOYMENTS_MAX]
 
 
 def _device_copy(kind_name: str, row: dict) -> dict:
@@ -425,10 +424,12 @@ def _device_copy(kind_name: str, row: dict) -> dict:
 def recent_records(db, deployment_ids: list[str]) -> list[PulledRecord]:
     """The newest records of each deployment, as a device keeps them."""
     out: list[PulledRecord] = []
+    since = devices.offline_since()  # of the last day only
     for deployment_id in deployment_ids:
         for kind_name in records.KINDS:
             for row in records.for_deployment(db, kind_name, deployment_id, limit=RECENT_RECORDS_PER_KIND):
-                out.append(_pulled(kind_name, row))
+                if row["occurred_at"] >= since:
+                    out.append(_pulled(kind_name, row))
     return out
 
 
@@ -442,17 +443,20 @@ def pull(db, user: User, cursor: int, limit: int = PULL_LIMIT) -> PullResponse:
     """Records of the user's deployments changed after `cursor`, each in its current state, and the new cursor."""
     cursor = max(0, int(cursor))
     newest = changes.latest_seq(db)
-    visible = [d["id"] for d in deployments_domain.for_user(db, user)]
+    visible = [d["id"] for d in offline_deployments(db, user)]  # what the device keeps, nothing more
     if not visible or cursor >= newest:
         # A cursor past the end (the server was restored from a backup) comes back to the end.
         return PullResponse(cursor=newest, more=False, records=[])
     marks = ",".join("?" * len(visible))
+    since = devices.offline_since()
     found: list[tuple[int, PulledRecord]] = []
     for kind_name, kind in records.KINDS.items():
         for row in db.query(
                 f"SELECT r.*, u.display_name AS author FROM {kind.table} r LEFT JOIN users u ON u.id = r.created_by "
-                f"WHERE r.deployment_id IN ({marks}) AND r.seq > ? AND r.seq <= ? ORDER BY r.seq LIMIT ?",
-                [*visible, cursor, newest, limit]):
+                f"WHERE r.deployment_id IN ({marks}) AND r.seq > ? AND r.seq <= ? "
+                # of the last day only (older ones the device drops itself); deletions always
+                f"AND (r.occurred_at >= ? OR r.deleted_at IS NOT NULL) ORDER BY r.seq LIMIT ?",
+                [*visible, cursor, newest, since, limit]):
             found.append((row["seq"], _pulled(kind_name, row)))
     found.sort(key=lambda pair: pair[0])
     more = len(found) >= limit

@@ -10,7 +10,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 
-from fieldapp import accounts, i18n, web
+from fieldapp import accounts, devices, i18n, web
 from fieldapp.i18n import gettext as _
 from fieldapp.record_labels import FIELD_LABELS
 from fieldapp.services import login
@@ -74,7 +74,10 @@ class AuthController(Controller):
         except login.TooManyAttempts as refused:
             return Template("pages/login.html", status_code=429, headers={"Retry-After": str(refused.retry_after)},
                             context={**page, "error": _too_many_message(refused)})
-        token, csrf = accounts.start_session(db, user, settings.session_hours, settings.session_max_hours)
+        device_id, device_token = devices.register(db, user, request.cookies.get(web.DEVICE_COOKIE),
+                                                   request.headers.get("user-agent", ""))
+        token, csrf = accounts.start_session(db, user, settings.session_hours, settings.session_max_hours,
+                                             device_id=device_id)
         if carried:  # a form sent when the session had ended: shown again, to be sent with the new session
             response = Template("pages/resubmit.html", context={
                 "action": carried["carry_action"], "fields": carried["carry"], "csrf": csrf,
@@ -83,6 +86,8 @@ class AuthController(Controller):
             response = Redirect(target, status_code=303)
         response.set_cookie(web.SESSION_COOKIE, token, httponly=True, samesite="lax", path="/",
                             secure=web.secure_cookies(settings, request.scope))
+        if device_token:
+            web.set_device_cookie(response, device_token, settings, request.scope)
         return response
 
     @post("/logout")
