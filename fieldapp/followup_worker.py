@@ -1,6 +1,6 @@
 """The follow-up reminders while the server runs: a thread with its own connection that sends the due day's
-reminders (followups.remind_due) soon after start and then every hour, so a follow-up made or reassigned during
-its due day is reminded that day too (`settings.extra`: followup_first_seconds, followup_every_seconds)."""
+reminders (followups.remind_due) five minutes after start and then every hour, so a follow-up made or reassigned
+during its due day is reminded that day too (`settings.extra`: followup_first_seconds, followup_every_seconds)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class FollowupWorker(BackgroundWorker):
         extra = settings.extra or {}
         self.settings = settings
         self.wake_push = wake_push
-        self.first_seconds = float(extra.get("followup_first_seconds", 60))
+        self.first_seconds = float(extra.get("followup_first_seconds", 300))
         self.every_seconds = float(extra.get("followup_every_seconds", 3600))
         self.runs = 0
         super().__init__()

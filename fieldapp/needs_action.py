@@ -19,6 +19,7 @@ from fieldapp.i18n import lazy
 HOTSPOT_RES = 8  # cells about 0.9 km across, as the hotspot alert rule uses
 HOTSPOT_WINDOW = "7d"  # this week against the week before
 HOTSPOT_CHANGES = ("rising", "new", "back")
+ITEMS_SHOWN = 5  # per section; a link leads to the whole list
 
 
 @dataclass
@@ -33,7 +34,7 @@ class Section:
 
 def overdue_followups(db, user: User, now: datetime) -> Section:
     """Open follow-ups of the unit whose due day has passed, the oldest first."""
-    return Section("overdue_followups", lazy("Overdue follow-ups"), followups.overdue(db, user, limit=20, now=now),
+    return Section("overdue_followups", lazy("Overdue follow-ups"), followups.overdue(db, user, limit=ITEMS_SHOWN, now=now),
                    followups.count_overdue(db, user, now))
 
 
@@ -42,7 +43,7 @@ def rising_hotspots(db, user: User, now: datetime) -> Section:
     flt = picture.parse_filter(db, {"window": HOTSPOT_WINDOW}, now=now)
     rows = [h for h in picture.hotspots(db, picture.Scope(user.unit_id), flt, HOTSPOT_RES)
             if h.change in HOTSPOT_CHANGES]
-    return Section("rising_hotspots", lazy("Hotspots rising"), rows[:10], len(rows))
+    return Section("rising_hotspots", lazy("Hotspots rising"), rows[:ITEMS_SHOWN], len(rows))
 
 
 # The page's sections, in order. Problems due for review and measures past their date join here.
