@@ -342,6 +342,18 @@ def reassign(db, user: User, followup_id: str, owner_id, *, now: datetime | None
     return visible(db, user, followup_id, now)
 
 
+def cleanup(db, deployment_ids: list[str]) -> None:
+    """Drop the follow-ups of these deployments, their device receipts and reminders (demo data reloaded)."""
+    marks = ",".join("?" * len(deployment_ids))
+    inner = f"SELECT id FROM followups WHERE deployment_id IN ({marks})"
+    keys = f"SELECT id FROM alerts WHERE rule = 'followup_due' AND json_extract(detail, '$.followup_id') IN ({inner})"
+    db.execute(f"DELETE FROM push_deliveries WHERE alert_id IN ({keys})", deployment_ids)
+    db.execute(f"DELETE FROM alert_recipients WHERE alert_id IN ({keys})", deployment_ids)
+    db.execute(f"DELETE FROM alerts WHERE id IN ({keys})", deployment_ids)
+    db.execute(f"DELETE FROM followup_actions WHERE followup_id IN ({inner})", deployment_ids)
+    db.execute(f"DELETE FROM followups WHERE deployment_id IN ({marks})", deployment_ids)
+
+
 # ---------------------------------------------------------------- the reminder on the due day
 
 

@@ -144,3 +144,13 @@ def test_feedback_synced_from_a_device_is_applied_once(login, db):
     assert wrong.status_code == 415
     bad = officer.post_json("/api/sync/followups", {"actions": [{"id": "x"}]})
     assert bad.status_code == 400
+
+
+def test_reloading_the_demo_replaces_its_followups_and_reminders(db):
+    from fieldapp import followups
+    followups.remind_due(db, followups.utcnow())
+    before = db.execute("SELECT COUNT(*) FROM followups").fetchone()[0]
+    demo.load(db)
+    assert db.execute("SELECT COUNT(*) FROM followups").fetchone()[0] == before
+    assert db.execute("SELECT COUNT(*) FROM followups f LEFT JOIN deployments d ON d.id = f.deployment_id "
+                      "WHERE d.id IS NULL").fetchone()[0] == 0
