@@ -154,3 +154,55 @@ def test_reloading_the_demo_replaces_its_followups_and_reminders(db):
     assert db.execute("SELECT COUNT(*) FROM followups").fetchone()[0] == before
     assert db.execute("SELECT COUNT(*) FROM followups f LEFT JOIN deployments d ON d.id = f.deployment_id "
                       "WHERE d.id IS NULL").fetchone()[0] == 0
+
+
+def test_the_device_keeps_the_own_followup_pages_for_offline_work(login, db):
+    officer = login("officer1")
+    mine = open_followup_of(db, "officer1")["id"]
+    pages = officer.get("/api/offline/bootstrap").json()["pages"]
+    assert "/followups" in pages and f"/followups/{mine}" in pages
+    theirs = open_followup_of(db, "officer2")["id"]
+    assert f"/followups/{theirs}" not in pages
+
+
+ROUTES = [("GET", "/followups"), ("GET", "/followups/{id}"), ("POST", "/followups/{id}/given"),
+          ("POST", "/followups/{id}/cannot"), ("POST", "/followups/{id}/owner"), ("GET", "/followups/settings"),
+          ("POST", "/followups/settings"), ("GET", "/needs-action"), ("POST", "/api/sync/followups")]
+# Who gets what for officer1's open follow-up (a refused form is 400: nothing valid was sent).
+EXPECTED = {
+    "officer1": [200, 200, 400, 400, 403, 403, 403, 403, 200],
+    "officer2": [200, 404, 404, 404, 403, 403, 403, 403, 200],
+    "staff1": [200, 404, 404, 404, 403, 403, 403, 403, 200],
+    "lead1": [200, 200, 400, 400, 400, 200, 400, 200, 200],
+    "admin1": [403, 403, 403, 403, 403, 403, 403, 403, 403],
+    "lead9": [200, 404, 404, 404, 404, 200, 400, 200, 200],
+}
+
+
+@pytest.mark.parametrize("username", list(EXPECTED))
+def test_every_route_answers_each_role_as_its_access_says(login, db, other_lead, username):
+    fid = open_followup_of(db, "officer1")["id"]
+    session = login(username)
+    answers = []
+    for method, path in ROUTES:
+        url = path.replace("{id}", fid)
+        if method == "GET":
+            answers.append(session.get(url).status_code)
+        elif url.startswith("/api/"):
+            answers.append(session.post_json(url, {"actions": []}).status_code)
+        else:
+            answers.append(session.post(url, {"given_how": "", "cannot_reason": "", "owner_id": "", "due_days": ""}
+                                        ).status_code)
+    assert answers == EXPECTED[username]
+    assert db.execute("SELECT state, owner_id FROM followups WHERE id = ?", [fid]).fetchone()[0] == "open"
+
+
+def test_anonymous_gets_the_login_for_every_route(client, db):
+    fid = open_followup_of(db, "officer1")["id"]
+    for method, path in ROUTES:
+        url = path.replace("{id}", fid)
+        response = client.request(method, url, follow_redirects=False,
+                                  **({"json": {"actions": []}} if url.startswith("/api/") else {}))
+        expected = (401, 403) if url.startswith("/api/") else (303,)  # a page: to the login; the API: refused
+        assert response.status_code in expected, (url, response.status_code)
+        assert response.status_code == 401 or "/login" in response.headers.get("location", "/login")
