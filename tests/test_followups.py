@@ -266,3 +266,47 @@ def test_the_report_counts_promised_given_on_time_late_open_overdue_and_the_shar
     # Outside the period: nothing.
     assert reports.followup_numbers(db, scope, iso(now - timedelta(days=90)), iso(now - timedelta(days=60)),
                                     now=now)["promised"] == 0
+
+
+def test_report_numbers_match_what_was_done_on_generated_data(unit):
+    """Random contacts and interventions; each follow-up given before or after its day, closed as cannot be done
+    or left open; the report's numbers are what the test did, counted by the test itself."""
+    import random
+    rng = random.Random(14)
+    db = unit["db"]
+    expected = dict.fromkeys(("promised", "given_on_time", "given_late", "cannot", "open_overdue", "open"), 0)
+    for _ in range(40):
+        days_ago = rng.randint(20, 40)
+        if rng.random() < 0.25:
+            values = {"occurred_at": iso(utcnow() - timedelta(days=days_ago)), "kind": "dialogue",
+                      "outcome": rng.choice(["ongoing", "resolved"])}
+            record = records.store_unchecked(db, unit["officer"], "intervention", unit["deployment"]["id"], values)
+        else:
+            flags = {"feedback_promised": rng.random() < 0.6, "follow_up": rng.random() < 0.3,
+                     "feedback_given": rng.random() < 0.1}
+            values = {"occurred_at": iso(utcnow() - timedelta(days=days_ago)), "topics": ["rumour"], **flags}
+            record = records.store_unchecked(db, unit["officer"], "contact", unit["deployment"]["id"], values)
+        projections.catch_up(db)
+        row = followup_of(db, record["id"])
+        if row is None:
+            continue
+        expected["promised"] += 1
+        fid, due_on = row[0], datetime.fromisoformat(state_of(db, record["id"])["due_on"]).date()
+        noon = datetime(due_on.year, due_on.month, due_on.day, 12, tzinfo=HELSINKI)
+        choice = rng.choice(["on_time", "late", "cannot", "open"])
+        if choice in ("on_time", "late"):
+            shift = -rng.randint(0, 3) if choice == "on_time" else rng.randint(1, 3)
+            followups.mark_given(db, unit["officer"], fid, {"given_how": "phone",
+                                                            "given_at": iso(noon + timedelta(days=shift))})
+            expected["given_on_time" if choice == "on_time" else "given_late"] += 1
+        elif choice == "cannot":
+            followups.mark_cannot(db, unit["officer"], fid, "Moved away.")
+            expected["cannot"] += 1
+        else:
+            expected["open_overdue"] += 1  # every due day here is at least six days ago
+    closed = expected["given_on_time"] + expected["given_late"] + expected["cannot"]
+    expected["share_closed"] = round(100 * closed / expected["promised"])
+    scope = reports._Scope(unit["lead"], reports.ReportQuery())
+    now = utcnow()
+    assert expected["promised"] > 15
+    assert reports.followup_numbers(db, scope, iso(now - timedelta(days=60)), iso(now), now=now) == expected

@@ -206,3 +206,9 @@ def test_anonymous_gets_the_login_for_every_route(client, db):
         expected = (401, 403) if url.startswith("/api/") else (303,)  # a page: to the login; the API: refused
         assert response.status_code in expected, (url, response.status_code)
         assert response.status_code == 401 or "/login" in response.headers.get("location", "/login")
+
+
+def test_the_period_report_page_has_the_followup_section(login):
+    lead = login("lead1")
+    page = lead.get("/reports")
+    assert page.status_code == 200 and 'id="section-followups"' in page.text and 'data-code="share_closed"' in page.text
