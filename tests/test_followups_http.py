@@ -212,3 +212,16 @@ def test_the_period_report_page_has_the_followup_section(login):
     lead = login("lead1")
     page = lead.get("/reports")
     assert page.status_code == 200 and 'id="section-followups"' in page.text and 'data-code="share_closed"' in page.text
+
+
+def test_the_needs_action_page_is_logged_once_and_not_at_every_refresh(login, db):
+    lead = login("lead1")
+
+    def logged():
+        return db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'view' AND record_type = 'needs_action'"
+                          ).fetchone()[0]
+    before = logged()
+    lead.get("/needs-action")
+    lead.get("/needs-action", headers={"HX-Request": "true"})
+    lead.get("/needs-action", headers={"HX-Request": "true"})
+    assert logged() == before + 1

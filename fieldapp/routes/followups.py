@@ -140,7 +140,8 @@ class NeedsActionController(Controller):
     @get("/", name="needs-action")
     async def page(self, request: Request, db: web.DB, user: web.CurrentUser) -> Template:
         found = needs_action.sections(db, user)
-        audit.read(db, user.id, "view", "needs_action", user.unit_id, items=needs_action.total(found))
+        if not web.is_htmx(request):  # the page is logged; its refresh every minute shows the same and is not
+            audit.read(db, user.id, "view", "needs_action", user.unit_id, items=needs_action.total(found))
         return web.render(request, "pages/needs_action/page.html", "partials/needs_action/_sections.html",
                           {"sections": found, "refresh_seconds": REFRESH_SECONDS, "needs_action_page": True})
 
