@@ -15,7 +15,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from fieldapp import catch_up_worker, por_worker, projections, push_worker, retention_worker, web
+from fieldapp import catch_up_worker, followup_worker, por_worker, projections, push_worker, retention_worker, web
 from fieldapp.alerts import rules as alert_rules
 from fieldapp.db import open_db
 from fieldapp.routes import (
@@ -25,6 +25,7 @@ from fieldapp.routes import (
     auth,
     deployments,
     devices,
+    followups,
     home,
     offline,
     picture,
@@ -39,7 +40,7 @@ from fieldapp.templating import immutable_when_versioned, make_environment
 
 # Each route module exports ROUTES; the order does not matter (literal paths win over parameters).
 ROUTE_MODULES = (auth, home, deployments, records, offline, picture, reports, alerts, admin, por_admin, audit_admin,
-                 basemap_routes, devices)
+                 basemap_routes, devices, followups)
 STATIC_DIR = Path(__file__).parent / "static"
 
 
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     alert_rules.configure(db, settings.alert_severity, settings.alert_hotspot_score)
     push_sender = push_worker.install(settings, on_startup, on_shutdown)
     retention_worker.install(settings, on_startup, on_shutdown)  # the daily purge (retention.py)
+    followup_worker.install(settings, on_startup, on_shutdown, push_sender.wake)  # due-day reminders (followups.py)
     # Records written but not yet projected (the server stopped right after a sync's commit): applied in the
     # background, so that a restart answers at once whatever the backlog; the picture says "updating" meanwhile.
     catch_up = catch_up_worker.install(db, settings, on_startup, on_shutdown)

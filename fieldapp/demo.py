@@ -13,6 +13,7 @@ from fieldapp import deployments as deployments_domain
 from fieldapp import por
 from fieldapp import picture
 from fieldapp import alerts
+from fieldapp import followups
 from fieldapp.clock import iso, utcnow
 from fieldapp.db import write
 from fieldapp.ids import new_id
@@ -59,6 +60,7 @@ CLEANUPS: list = []
 CLEANUPS.append(por.cleanup)  # queued POR feed rows of the demo records
 CLEANUPS.append(picture.cleanup)  # situation picture cells and roll-ups of the demo records
 CLEANUPS.append(alerts.cleanup)  # alerts (inbox, push deliveries) of the demo deployments
+CLEANUPS.append(followups.cleanup)  # follow-ups of the demo deployments and their reminders
 
 
 def _users(db, unit_id: str) -> dict[str, accounts.User]:

@@ -601,6 +601,56 @@ def m010_audit_chain(db):
 
 
 @migrations()
+def m011_followups(db):
+    # The follow-up queue (issue 14): a contact or intervention that promised feedback or needs a follow-up has one
+    # follow-up (unique per record), owned by an officer, due on a day (Helsinki), open until done or "cannot be
+    # done" with a reason. How feedback was given is a code; the note is short and checked for identity codes.
+    db.executescript(
+        """
+        CREATE TABLE followups (
+            id TEXT PRIMARY KEY,
+            unit_id TEXT NOT NULL REFERENCES units(id),
+            record_type TEXT NOT NULL CHECK (record_type IN ('contact', 'intervention')),
+            record_id TEXT NOT NULL,
+            deployment_id TEXT NOT NULL REFERENCES deployments(id),
+            feedback_promised INTEGER NOT NULL DEFAULT 0,
+            owner_id TEXT NOT NULL REFERENCES users(id),
+            due_on TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'done', 'cannot')),
+            given_at TEXT,
+            given_how TEXT CHECK (given_how IN ('in_person', 'phone', 'partner', 'community_meeting')),
+            note TEXT NOT NULL DEFAULT '',
+            cannot_reason TEXT NOT NULL DEFAULT '',
+            closed_at TEXT,
+            closed_by TEXT REFERENCES users(id),
+            reminded_at TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (record_type, record_id)
+        );
+        CREATE INDEX followups_owner ON followups(owner_id, state, due_on);
+        CREATE INDEX followups_unit ON followups(unit_id, state, due_on);
+        -- One row per action a device sent (its own id): a resend gets the first answer and changes nothing.
+        CREATE TABLE followup_actions (
+            id TEXT PRIMARY KEY,
+            followup_id TEXT NOT NULL,
+            user_id TEXT NOT NULL REFERENCES users(id),
+            content_hash TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        -- Days from the record to its follow-up's due day, per unit (a lead edits it; no row: the default).
+        CREATE TABLE unit_followup_settings (
+            unit_id TEXT PRIMARY KEY REFERENCES units(id),
+            due_days INTEGER NOT NULL CHECK (due_days BETWEEN 1 AND 365),
+            updated_by TEXT REFERENCES users(id),
+            updated_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+@migrations()
 def m016_devices(db):
     # Registered devices (issue 12): each browser install that logs in. Only a hash of the device cookie is kept.
     # A revoked device is answered 401 with Clear-Site-Data on its next request (wiped_at: when that happened);

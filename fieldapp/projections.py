@@ -6,7 +6,8 @@ from records follows that sequence here, with a cursor of its own ('projected' i
 
 - the situation picture's observations and roll-ups (fieldapp/picture/rollups.py),
 - the POR feed's outbox (fieldapp/por.py, only when an endpoint is configured),
-- the automatic alert rules (fieldapp/alerts/rules.py: severe tension, hotspot cell).
+- the automatic alert rules (fieldapp/alerts/rules.py: severe tension, hotspot cell),
+- the follow-up queue (fieldapp/followups.py: feedback promised, follow-up needed).
 
 Each of them looks at a record's current state, so applying a record twice changes nothing (an observation
 is replaced, a POR version or an alert has a unique key): after a crash between the records' commit and
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import logging
 
-from fieldapp import alerts, picture, por
+from fieldapp import alerts, followups, picture, por
 from fieldapp.db import write
 from fieldapp.offline import changes
 from fieldapp.record_values import decode
@@ -95,3 +96,5 @@ def _hooks(db, by_kind: dict[str, list[dict]]) -> None:
         por.records_written(db, kind_name, kind_records)
     for kind_name, kind_records in by_kind.items():
         alerts.records_written(db, kind_name, kind_records)
+    for kind_name, kind_records in by_kind.items():
+        followups.records_written(db, kind_name, kind_records)

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from babel import dates as babel_dates
 
-from fieldapp import audit, categories
+from fieldapp import audit, categories, followups
 from fieldapp import deployments as deployments_domain
 from fieldapp.accounts import User
 from fieldapp.clock import HELSINKI, iso, utcnow
@@ -298,6 +298,7 @@ def build(db, user: User, query: ReportQuery, *, action: str = "report_view") ->
         report.sections.append(Section(key, _(title), _category_rows(db, list_name, counted, locale), note=note))
         if key == "contacts_topic":
             report.sections.append(_feedback(db, scope, start, end))
+            report.sections.append(_followups(db, scope, start, end))
         if key == "interventions_outcome":
             report.sections.append(_referrals(db, scope, start, end, locale))
     report.sections.append(_presence(db, scope, start, end, locale))
@@ -346,6 +347,42 @@ def _feedback(db, scope: _Scope, start: str, end: str) -> Section:
         Row("given", _("Feedback given"), row[1]),
         Row("promised_not_given", _("Promised, not yet given"), row[2]),
     ])
+
+
+def followup_numbers(db, scope: _Scope, start: str, end: str, now: datetime | None = None) -> dict[str, int]:
+    """The follow-ups of the period's contacts and interventions (fieldapp/followups.py): how many there are, given
+    on or before the due day, given late, cannot be done, open past the day, open; and the share closed (given or
+    cannot be done, per cent, rounded)."""
+    on = followups.today(now).isoformat()
+    numbers = dict.fromkeys(("promised", "given_on_time", "given_late", "cannot", "open_overdue", "open"), 0)
+    for table, kind_name in (("contacts", "contact"), ("interventions", "intervention")):
+        sql, params = scope.records(table, start, end, " JOIN followups f ON f.record_type = ? AND f.record_id = r.id")
+        for state, due_on, given_at in db.execute(f"SELECT f.state, f.due_on, f.given_at {sql}",
+                                                  [kind_name, *params]).fetchall():
+            numbers["promised"] += 1
+            if state == "done":
+                late = given_at is not None and followups.local_day(given_at).isoformat() > due_on
+                numbers["given_late" if late else "given_on_time"] += 1
+            elif state == "cannot":
+                numbers["cannot"] += 1
+            else:
+                numbers["open_overdue" if due_on < on else "open"] += 1
+    closed = numbers["given_on_time"] + numbers["given_late"] + numbers["cannot"]
+    numbers["share_closed"] = round(closed * 100 / numbers["promised"]) if numbers["promised"] else 0
+    return numbers
+
+
+def _followups(db, scope: _Scope, start: str, end: str) -> Section:
+    numbers = followup_numbers(db, scope, start, end)
+    return Section("followups", _("Follow-ups: no black hole"), [
+        Row("promised", _("Feedback promised or follow-up needed"), numbers["promised"]),
+        Row("given_on_time", _("Given on time"), numbers["given_on_time"]),
+        Row("given_late", _("Given late"), numbers["given_late"]),
+        Row("cannot", _("Cannot be done"), numbers["cannot"]),
+        Row("open_overdue", _("Open, overdue"), numbers["open_overdue"]),
+        Row("open", _("Open, not yet due"), numbers["open"]),
+        Row("share_closed", _("Share closed (%)"), numbers["share_closed"]),
+    ], note=_("Follow-ups of the period's contacts and interventions; closed means given or cannot be done."))
 
 
 def _referrals(db, scope: _Scope, start: str, end: str, locale: str) -> Section:

@@ -66,6 +66,8 @@ def _delete_dependants(db, record_type: str) -> dict[str, int]:
                                    [record_type]).rowcount,
     }
     db.execute(f"DELETE FROM sync_receipts WHERE record_type = ? AND record_id IN ({ids})", [record_type])
+    # A record's follow-up (its note and reason) goes with it (fieldapp/followups.py).
+    db.execute(f"DELETE FROM followups WHERE record_type = ? AND record_id IN ({ids})", [record_type])
     if record_type == "tension":
         db.execute(f"DELETE FROM picture_obs WHERE tension_id IN ({ids})")
         db.execute(f"DELETE FROM picture_links WHERE tension_id IN ({ids})")

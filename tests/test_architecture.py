@@ -19,7 +19,7 @@ PLACED = {
                  "workers", "retry", "text"),
     STORAGE: ("db", "migrations", "backup"),
     SERVICES: ("services", "projections", "por_worker", "push_worker", "replica", "catch_up_worker",
-               "retention_worker"),
+               "retention_worker", "followup_worker"),
     WEB: ("web", "templating", "routes", "app"),
     ENTRY: ("cli", "__main__", "demo"),
 }

@@ -17,6 +17,7 @@
   function initPage() {
     Client.capture.initForms();
     Client.presence.init();
+    Client.feedback.init();
     strip.newPage();
     pending.refresh();
     Client.toast.showFlash();

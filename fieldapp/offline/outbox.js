@@ -206,6 +206,9 @@
     return a.saved_at === b.saved_at ? (a.id < b.id ? -1 : 1) : a.saved_at - b.saved_at;
   }
 
+  // Kinds kept in the outbox that are not field records: each is sent to its own address (sync-client.js).
+  var SIDE_KINDS = ["presence", "feedback"];
+
   var Outbox = {
     StorageFailed: StorageFailed,
     newId: newId,
@@ -237,12 +240,15 @@
         .then(function (box) { return box.value.map(unseal).sort(byAge); });
     },
 
-    /* The oldest records of this user that wait to be sent (set-aside ones never block them); presence: the
-       check-in and check-out taps instead (kind "presence"), which go to their own address. */
-    waiting: function (user, limit, presence) {
+    /* The oldest records of this user that wait to be sent (set-aside ones never block them); side: instead the
+       entries of one kind that go to their own address ("presence": check-in and check-out taps, true meaning
+       the same; "feedback": feedback given on a follow-up). */
+    waiting: function (user, limit, side) {
+      var kind = side === true ? "presence" : (side || null);
       return Outbox.list().then(function (entries) {
         return entries.filter(function (e) {
-          return e.state === "waiting" && e.user === user && (e.kind === "presence") === !!presence;
+          return e.state === "waiting" && e.user === user &&
+            (kind ? e.kind === kind : SIDE_KINDS.indexOf(e.kind) < 0);
         }).slice(0, limit || 100);
       });
     },

@@ -17,7 +17,8 @@ from babel.messages.extract import extract_from_file
 from fieldapp import i18n
 
 FIELDAPP = Path(__file__).resolve().parent.parent
-SOURCES = ("record_values.py", "records.py", "offline/sync.py", "deployments.py")
+SOURCES = ("record_values.py", "records.py", "offline/sync.py", "deployments.py", "followups.py",
+           "offline/followup_actions.py")
 
 
 @lru_cache(maxsize=1)
@@ -26,7 +27,7 @@ def codes() -> tuple[str, ...]:
     found: dict[str, None] = {}
     for name in SOURCES:
         for _line, message, _comments, _context in extract_from_file(
-                "python", str(FIELDAPP / name), keywords={"_": None, "gettext": None}):
+                "python", str(FIELDAPP / name), keywords={"_": None, "gettext": None, "lazy": None}):
             if isinstance(message, str) and "%(" not in message:
                 found[message] = None
     return tuple(found)

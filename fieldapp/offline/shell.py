@@ -17,7 +17,7 @@ STATIC_DIR = OFFLINE_DIR.parent / "static"
 # stream (ten small files compress about 5 KB worse than one).
 PAGE_BUNDLE = "pages.js"
 CLIENT_SCRIPTS = ("outbox.js", "sync-client.js", "retry.js", "sync-state.js", "page.js", "status-strip.js",
-                  "toast.js", "pending.js", "sync-schedule.js", "settle.js", "capture.js", "presence.js",
+                  "toast.js", "pending.js", "sync-schedule.js", "settle.js", "capture.js", "presence.js", "feedback.js",
                   "app-update.js", "device-copies.js", "device-wipe.js", "device-page.js", "basemap.js", "client.js")
 # Parts of the worker shared with the pages come first; other areas add fieldapp/offline/sw_*.js.
 WORKER_SHARED = ("outbox.js", "retry.js", "sync-client.js", "device-wipe.js")

@@ -195,6 +195,34 @@
     });
   }
 
+  // Feedback given on follow-ups, marked on this device (offline at a community visit, say), oldest first, each
+  // acknowledged once like a presence tap (the server answers a resend like the first time).
+  function pushFeedback(me, csrf, counts) {
+    return Outbox.waiting(me, DEFAULT_BATCH, "feedback").then(function (entries) {
+      if (!entries.length) return counts;
+      var body = JSON.stringify({ actions: entries.map(function (e) {
+        return { id: e.id, followup_id: e.values.followup_id, given_how: e.values.given_how,
+                 given_at: e.values.given_at, note: e.values.note || "" };
+      }) });
+      return request("/api/sync/followups", {
+        method: "POST", body: body, headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }
+      }).then(function (response) {
+        if (response.status === 401) throw new SyncError("login", 401);
+        if (!response.ok) throw new SyncError("server", response.status);
+        return response.json();
+      }).then(function (answer) {
+        var results = (answer && answer.results) || [];
+        if (results.length !== entries.length) throw new SyncError("server", 200, "incomplete answer");
+        results.forEach(function (r) {
+          if (r.status === "accepted" || r.status === "duplicate") counts.acknowledged += 1;
+          else counts.attention += 1;
+        });
+        counts.results = counts.results.concat(results);
+        return Outbox.applyResults(results).then(function () { return pushFeedback(me, csrf, counts); });
+      });
+    });
+  }
+
   // Changes since the last cursor. The deployments they touch are noted (before the cursor moves on)
   // and their offline pages refreshed; a refresh cut short (page closed) is done on the next round.
   function pull(me) {
@@ -337,6 +365,7 @@
             .then(function () { return sealKey(); })
             .then(function () { return push(me, info.csrf, counts); })
             .then(function () { return pushPresence(me, info.csrf, counts); })
+            .then(function () { return pushFeedback(me, info.csrf, counts); })
             .then(function () { return Outbox.getMeta("cursor"); })
             .then(function (cursor) {
               // A new device (or user) starts from the recent records, not from the whole history.

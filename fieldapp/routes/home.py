@@ -5,12 +5,13 @@ from __future__ import annotations
 from litestar import Controller, Request, Response, get
 from litestar.response import Redirect, Template
 
-from fieldapp import deployments, web
+from fieldapp import deployments, followups, needs_action, web
 from fieldapp.db import write_problem
 
 
 class HomeController(Controller):
-    """The start page: an officer's deployments, current first; admins go to their users."""
+    """The start page: an officer's deployments, current first, and own follow-ups due soonest first; a lead's
+    "needs action" above the deployments; admins go to their users."""
 
     path = "/"
     dependencies = web.DEPENDENCIES
@@ -19,8 +20,12 @@ class HomeController(Controller):
     async def home(self, request: Request, db: web.DB, user: web.CurrentUser) -> Template | Redirect:
         if user.role == "admin":
             return Redirect("/admin/users", status_code=303)
-        return web.render(request, "pages/home.html", "partials/deployments/_list.html",
-                          {"deployments": deployments.for_user(db, user)})
+        context = {"deployments": deployments.for_user(db, user)}
+        if user.role == "lead":
+            context.update(sections=needs_action.sections(db, user), refresh_seconds=60)
+        else:
+            context["my_followups"] = followups.own_queue(db, user)
+        return web.render(request, "pages/home.html", "partials/deployments/_list.html", context)
 
     @get("/livez", opt={"public": True}, include_in_schema=False)
     async def livez(self) -> dict:

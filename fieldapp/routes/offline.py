@@ -12,7 +12,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.response import Template
 
-from fieldapp import audit, i18n, projections, web
+from fieldapp import audit, followups, i18n, projections, web
 from fieldapp.clock import now_iso
 from fieldapp.i18n import gettext as _
 from fieldapp.offline import presence_taps, refusals, sealing, shell, sync
@@ -20,6 +20,7 @@ from fieldapp.record_labels import FIELD_LABELS, KIND_SLUGS, KIND_TEXT
 
 PUBLIC = {"public": True}
 NO_CACHE = {"Cache-Control": "no-cache"}
+OWN_FOLLOWUPS_KEPT = 20  # open follow-ups whose pages a device keeps for offline work, due soonest first
 
 
 class Bootstrap(msgspec.Struct, kw_only=True):
@@ -145,6 +146,8 @@ class SyncController(Controller):
                                     "false: leave out the recent records (the device pulls changes)"))) -> Bootstrap:
         data = sync.bootstrap(db, user, i18n.get_locale(), with_records=records)
         pages = shell.offline_pages([d["id"] for d in data["deployments"]])
+        # The own follow-ups too: feedback is often given at a community visit without network.
+        pages += ["/followups", *(f"/followups/{row['id']}" for row in followups.own_queue(db, user, limit=OWN_FOLLOWUPS_KEPT))]
         if data["records"]:  # as for a pull: what showed no record is not logged (each app start asks)
             audit.read(db, user.id, "pull", "bootstrap", None, deployments=len(data["deployments"]),
                        records=len(data["records"]))
@@ -194,7 +197,8 @@ class OfflinePagesController(Controller):
         """Records on this device: waiting, needing attention, or safe on the server (filled in from IndexedDB)."""
         singular = {kind: texts["one"] for kind, texts in KIND_TEXT.items()}
         context = {
-            "kind_labels": {**{kind: _(text) for kind, text in singular.items()}, "presence": _("Check-in or check-out")},
+            "kind_labels": {**{kind: _(text) for kind, text in singular.items()}, "presence": _("Check-in or check-out"),
+                            "feedback": _("Feedback given")},
             "kind_slugs": KIND_SLUGS,
             "field_labels": {name: _(text) for name, text in FIELD_LABELS.items()},
         }

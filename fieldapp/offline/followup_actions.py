@@ -1,0 +1,95 @@
+"""Feedback given, from a device's outbox: each action applied exactly once, whatever the resends.
+
+No web imports. An officer at a community visit without network marks a follow-up's feedback given; the outbox
+keeps it (kind "feedback", an id made on the device) and sends it to POST /api/sync/followups like a presence tap.
+The answer is kept in followup_actions (the action's id, a hash of what it said, the outcome), written in the same
+transaction as the change, so a resend (lost acknowledgement, two senders) gets the first answer and changes
+nothing; the same id with other content is refused (as the record sync answers a conflict).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal
+
+import msgspec
+
+from fieldapp import followups
+from fieldapp.clock import iso, utcnow
+from fieldapp.db import one, write
+from fieldapp.errors import NotFound
+from fieldapp.i18n import gettext as _
+from fieldapp.i18n import lazy
+from fieldapp.ids import is_valid_id
+
+ACTIONS_MAX = 100
+# The outcome codes kept with a receipt (English source texts, translated when answered).
+NOT_FOUND = lazy("The follow-up was not found.")
+CLOSED = lazy("This follow-up is already closed.")
+OTHER_CONTENT = lazy("This id was already used for something else.")
+INVALID = lazy("The values were refused.")
+
+
+class FeedbackAction(msgspec.Struct, kw_only=True):
+    id: str
+    followup_id: str
+    given_how: str = ""
+    given_at: str | None = None  # the device's clock when the officer marked it
+    note: str = ""
+
+
+class FeedbackActions(msgspec.Struct, kw_only=True):
+    actions: list[FeedbackAction]
+
+
+class ActionResult(msgspec.Struct, kw_only=True, omit_defaults=True):
+    id: str
+    status: Literal["accepted", "duplicate", "rejected"]
+    message: str | None = None
+    message_code: str | None = None
+    errors: dict[str, str] = {}
+
+
+def _digest(action: FeedbackAction) -> str:
+    content = {"followup_id": action.followup_id, "given_how": action.given_how, "given_at": action.given_at,
+               "note": action.note}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def _rejected(action_id: str, code: str, errors: dict | None = None) -> ActionResult:
+    return ActionResult(id=action_id, status="rejected", message=_(code), message_code=code, errors=errors or {})
+
+
+def apply(db, user, actions: list[FeedbackAction]) -> list[ActionResult]:
+    """Apply the actions in the order made; one answer per action, a resend answered like the first time."""
+    return [_apply_one(db, user, action) for action in actions[:ACTIONS_MAX]]
+
+
+def _apply_one(db, user, action: FeedbackAction) -> ActionResult:
+    if not is_valid_id(action.id):
+        return _rejected(action.id, "The record id is not valid.")
+    digest = _digest(action)
+    with write(db):
+        seen = one(db, "SELECT user_id, content_hash, outcome FROM followup_actions WHERE id = ?", [action.id])
+        if seen is not None:
+            if seen["user_id"] != user.id or seen["content_hash"] != digest:
+                return _rejected(action.id, OTHER_CONTENT)
+            if seen["outcome"] == "applied":
+                return ActionResult(id=action.id, status="duplicate")
+            return _rejected(action.id, seen["outcome"])
+        code, errors = None, {}
+        try:
+            with write(db):  # a savepoint: a refused action writes nothing but its receipt
+                followups.mark_given(db, user, action.followup_id, {
+                    "given_how": action.given_how, "given_at": action.given_at, "note": action.note})
+        except NotFound:
+            code = NOT_FOUND
+        except followups.FollowupInvalid as exc:
+            code, errors = (CLOSED, {}) if "state" in exc.errors else (INVALID, exc.errors)
+        db.execute("INSERT INTO followup_actions (id, followup_id, user_id, content_hash, outcome, created_at) "
+                   "VALUES (?, ?, ?, ?, ?, ?)",
+                   [action.id, action.followup_id, user.id, digest, code or "applied", iso(utcnow())])
+    if code:
+        return _rejected(action.id, code, errors)
+    return ActionResult(id=action.id, status="accepted")

@@ -1,0 +1,312 @@
+"""The follow-up queue (fieldapp/followups.py): made from the records, each state change, the reminder, the
+report's numbers, the offline actions' exactly-once answers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from fieldapp import accounts, deployments, followups, needs_action, projections, records, reports
+from fieldapp.clock import HELSINKI, iso, utcnow
+from fieldapp.errors import NotFound
+from fieldapp.ids import new_id
+from fieldapp.offline import followup_actions
+from fieldapp.services import recording
+
+PW = "long-enough-pw"
+
+
+@pytest.fixture
+def unit(memory_db):
+    """A unit with a lead, two officers, staff, an admin; a deployment of last month with everyone assigned;
+    a lead of another unit."""
+    db = memory_db
+    unit_id = accounts.ensure_unit(db, "Unit A")
+    other = accounts.ensure_unit(db, "Unit B")
+    people = {
+        "lead": accounts.create_user(db, "lead", PW, "lead", unit_id, "Lead"),
+        "officer": accounts.create_user(db, "officer", PW, "officer", unit_id, "Officer"),
+        "officer2": accounts.create_user(db, "officer2", PW, "officer", unit_id, "Officer Two"),
+        "staff": accounts.create_user(db, "staff", PW, "staff", unit_id, "Staff"),
+        "admin": accounts.create_user(db, "admin", PW, "admin", None, "Admin"),
+        "other_lead": accounts.create_user(db, "otherlead", PW, "lead", other, "Other Lead"),
+    }
+    start = utcnow() - timedelta(days=40)
+    deployment = deployments.save(db, people["lead"], {
+        "name": "Community visit", "kind": "community_visit", "place_name": "Hall", "lat": 60.17, "lon": 24.94,
+        "starts_at": iso(start), "ends_at": iso(start + timedelta(days=39)), "notes": ""},
+        assigned=[people["officer"].id, people["officer2"].id, people["staff"].id])
+    return {"db": db, "deployment": deployment, **people}
+
+
+def contact(u, who="officer", days_ago=30, **flags) -> dict:
+    """A contact of `days_ago` (older than a form allows: stored as demo data is), projected."""
+    values = {"occurred_at": iso(utcnow() - timedelta(days=days_ago)), "topics": ["rumour"], **flags}
+    record = records.store_unchecked(u["db"], u[who], "contact", u["deployment"]["id"], values)
+    projections.catch_up(u["db"])
+    return record
+
+
+def followup_of(db, record_id: str) -> dict | None:
+    row = db.execute("SELECT id FROM followups WHERE record_id = ?", [record_id]).fetchone()
+    return None if row is None else db.execute("SELECT * FROM followups WHERE id = ?", [row[0]]).fetchone()
+
+
+def state_of(db, record_id: str) -> dict:
+    cursor = db.execute("SELECT * FROM followups WHERE record_id = ?", [record_id])
+    return dict(zip([c[0] for c in cursor.description], cursor.fetchone()))
+
+
+# ---------------------------------------------------------------- made from the records
+
+
+def test_a_contact_with_feedback_promised_becomes_an_open_followup_owned_by_its_officer_due_in_the_units_days(unit):
+    db = unit["db"]
+    record = contact(unit, feedback_promised=True, days_ago=3)
+    row = state_of(db, record["id"])
+    assert row["state"] == "open" and row["owner_id"] == unit["officer"].id and row["feedback_promised"] == 1
+    occurred = datetime.fromisoformat(record["occurred_at"].replace("Z", "+00:00")).astimezone(HELSINKI).date()
+    assert row["due_on"] == (occurred + timedelta(days=followups.DEFAULT_DUE_DAYS)).isoformat()
+
+
+def test_the_units_due_days_are_the_leads_to_set_and_apply_to_new_followups(unit):
+    db = unit["db"]
+    assert followups.set_due_days(db, unit["lead"], "7") == 7
+    with pytest.raises(followups.FollowupInvalid):
+        followups.set_due_days(db, unit["lead"], "0")
+    with pytest.raises(NotFound):
+        followups.set_due_days(db, unit["officer"], "3")
+    record = contact(unit, follow_up=True, days_ago=1)
+    due = datetime.fromisoformat(state_of(db, record["id"])["due_on"]).date()
+    assert (due - (utcnow() - timedelta(days=1)).astimezone(HELSINKI).date()).days == 7
+
+
+def test_records_that_ask_for_nothing_make_no_followup_and_a_resend_makes_no_second(unit):
+    db = unit["db"]
+    plain = contact(unit)
+    given = contact(unit, feedback_promised=True, feedback_given=True)
+    ongoing = recording.create(db, unit["officer"], "intervention", unit["deployment"]["id"],
+                               {"kind": "dialogue", "outcome": "ongoing", "occurred_at": iso(utcnow())})
+    assert followup_of(db, plain["id"]) is None and followup_of(db, given["id"]) is None
+    assert followup_of(db, ongoing["id"]) is not None
+    db.execute("UPDATE sequences SET value = 0 WHERE name = 'projected'")  # everything projected again
+    projections.catch_up(db)
+    assert db.execute("SELECT COUNT(*) FROM followups").fetchone()[0] == 1
+
+
+def test_a_contact_edited_to_feedback_given_closes_its_followup_and_a_deleted_one_drops_it(unit):
+    db = unit["db"]
+    first = contact(unit, feedback_promised=True)
+    second = contact(unit, follow_up=True)
+    recording.update(db, unit["officer"], "contact", first["id"],
+                     {"topics": ["rumour"], "feedback_promised": True, "feedback_given": True}, base_version=1)
+    assert state_of(db, first["id"])["state"] == "done"
+    recording.delete(db, unit["officer"], "contact", second["id"])
+    assert followup_of(db, second["id"]) is None
+
+
+# ---------------------------------------------------------------- state changes
+
+
+def test_open_to_done_records_when_how_and_the_note_and_marks_the_contact_feedback_given(unit):
+    db = unit["db"]
+    record = contact(unit, feedback_promised=True)
+    fid = state_of(db, record["id"])["id"]
+    when = (utcnow() - timedelta(hours=2)).astimezone(HELSINKI).strftime("%Y-%m-%dT%H:%M")
+    done = followups.mark_given(db, unit["officer"], fid, {"given_how": "community_meeting", "given_at": when,
+                                                           "note": "Told the group what was done."})
+    assert done["state"] == "done" and done["given_how"] == "community_meeting" and done["closed_by"] == unit["officer"].id
+    assert done["note"] == "Told the group what was done." and done["given_at"].startswith(iso(utcnow())[:4])
+    stored = db.execute("SELECT feedback_given, version FROM contacts WHERE id = ?", [record["id"]]).fetchone()
+    assert tuple(stored) == (1, 2)  # a new version of the contact, the old one in its history
+    assert db.execute("SELECT COUNT(*) FROM record_versions WHERE record_id = ?", [record["id"]]).fetchone()[0] == 1
+    actions = [r[0] for r in db.execute("SELECT action FROM audit_log WHERE record_id = ?", [fid])]
+    assert "followup_done" in actions
+    assert followups.own_queue(db, unit["officer"]) == []
+    with pytest.raises(followups.FollowupInvalid) as closed:
+        followups.mark_given(db, unit["officer"], fid, {"given_how": "phone"})
+    assert "state" in closed.value.errors
+
+
+def test_feedback_given_needs_how_and_refuses_an_identity_code_in_the_note(unit):
+    db = unit["db"]
+    fid = state_of(db, contact(unit, feedback_promised=True)["id"])["id"]
+    with pytest.raises(followups.FollowupInvalid) as missing:
+        followups.mark_given(db, unit["officer"], fid, {"given_how": "", "note": ""})
+    assert set(missing.value.errors) == {"given_how"}
+    with pytest.raises(followups.FollowupInvalid) as personal:
+        followups.mark_given(db, unit["officer"], fid, {"given_how": "phone", "note": "called 131052-308T"})
+    assert set(personal.value.errors) == {"note"}
+    assert db.execute("SELECT state FROM followups WHERE id = ?", [fid]).fetchone()[0] == "open"
+
+
+def test_a_time_given_in_the_future_is_taken_as_now(unit):
+    db = unit["db"]
+    fid = state_of(db, contact(unit, follow_up=True)["id"])["id"]
+    now = utcnow()
+    done = followups.mark_given(db, unit["officer"], fid, {"given_how": "phone",
+                                                           "given_at": iso(now + timedelta(days=3))}, now=now)
+    assert done["given_at"] == iso(now)
+
+
+def test_overdue_is_an_open_followup_past_its_day_and_shows_on_the_leads_needs_action(unit):
+    db = unit["db"]
+    late = contact(unit, feedback_promised=True, days_ago=30)  # due 16 days ago
+    fresh = contact(unit, feedback_promised=True, days_ago=1)
+    overdue = followups.overdue(db, unit["lead"])
+    assert [row["record_id"] for row in overdue] == [late["id"]] and overdue[0]["overdue"]
+    assert not followups.visible(db, unit["lead"], state_of(db, fresh["id"])["id"])["overdue"]
+    section = needs_action.sections(db, unit["lead"])[0]
+    assert section.key == "overdue_followups" and section.total == 1
+    assert needs_action.sections(db, unit["officer"]) == []
+    # The day after the fresh one's due day, it is overdue too.
+    later = utcnow() + timedelta(days=followups.DEFAULT_DUE_DAYS + 1)
+    assert followups.count_overdue(db, unit["lead"], later) == 2
+
+
+def test_own_queue_is_due_soonest_first_and_only_the_owners(unit):
+    db = unit["db"]
+    newer = contact(unit, follow_up=True, days_ago=2)
+    older = contact(unit, follow_up=True, days_ago=20)
+    contact(unit, who="officer2", follow_up=True, days_ago=25)
+    assert [row["record_id"] for row in followups.own_queue(db, unit["officer"])] == [older["id"], newer["id"]]
+
+
+def test_a_lead_reassigns_and_the_new_owner_sees_it_and_the_old_does_not(unit):
+    db = unit["db"]
+    fid = state_of(db, contact(unit, follow_up=True)["id"])["id"]
+    with pytest.raises(NotFound):
+        followups.reassign(db, unit["officer"], fid, unit["officer2"].id)
+    with pytest.raises(followups.FollowupInvalid):
+        followups.reassign(db, unit["lead"], fid, unit["other_lead"].id)  # not of the unit
+    followups.reassign(db, unit["lead"], fid, unit["officer2"].id)
+    assert followups.visible(db, unit["officer2"], fid)["owner_id"] == unit["officer2"].id
+    with pytest.raises(NotFound):
+        followups.visible(db, unit["officer"], fid)
+    with pytest.raises(NotFound):
+        followups.visible(db, unit["other_lead"], fid)
+    with pytest.raises(NotFound):
+        followups.visible(db, unit["admin"], fid)
+
+
+def test_cannot_be_done_needs_a_reason(unit):
+    db = unit["db"]
+    fid = state_of(db, contact(unit, follow_up=True)["id"])["id"]
+    with pytest.raises(followups.FollowupInvalid) as empty:
+        followups.mark_cannot(db, unit["officer"], fid, "  ")
+    assert "cannot_reason" in empty.value.errors
+    closed = followups.mark_cannot(db, unit["officer"], fid, "The group has moved away.")
+    assert closed["state"] == "cannot" and closed["cannot_reason"] == "The group has moved away."
+    assert followups.unit_queue(db, unit["lead"], state="cannot")[0]["id"] == fid
+
+
+# ---------------------------------------------------------------- the reminder
+
+
+def test_the_owner_gets_one_content_free_reminder_on_the_due_day(unit):
+    db = unit["db"]
+    record = contact(unit, feedback_promised=True, days_ago=1)
+    row = state_of(db, record["id"])
+    due = datetime.fromisoformat(row["due_on"]).replace(hour=9, tzinfo=HELSINKI).astimezone(timezone.utc)
+    assert followups.remind_due(db, due - timedelta(days=1)) == 0  # the day before: nothing
+    assert followups.remind_due(db, due) == 1
+    assert followups.remind_due(db, due + timedelta(hours=3)) == 0  # once
+    alert = db.execute("SELECT unit_id, message, rule, kind FROM alerts WHERE source_key LIKE 'followup:%'").fetchall()
+    assert [tuple(a) for a in alert] == [(row["unit_id"], "", "followup_due", "auto")]
+    recipients = db.execute("SELECT user_id FROM alert_recipients").fetchall()
+    assert [r[0] for r in recipients] == [unit["officer"].id]
+
+
+def test_a_closed_followup_gets_no_reminder(unit):
+    db = unit["db"]
+    record = contact(unit, follow_up=True, days_ago=1)
+    row = state_of(db, record["id"])
+    followups.mark_cannot(db, unit["officer"], row["id"], "Moved away.")
+    due = datetime.fromisoformat(row["due_on"]).replace(hour=9, tzinfo=HELSINKI).astimezone(timezone.utc)
+    assert followups.remind_due(db, due) == 0
+
+
+# ---------------------------------------------------------------- offline actions
+
+
+def test_feedback_sent_from_a_device_is_applied_once_and_a_resend_is_a_duplicate(unit):
+    db = unit["db"]
+    fid = state_of(db, contact(unit, feedback_promised=True)["id"])["id"]
+    action = followup_actions.FeedbackAction(id=new_id(), followup_id=fid, given_how="in_person",
+                                             given_at=iso(utcnow() - timedelta(minutes=30)), note="At the visit.")
+    first = followup_actions.apply(db, unit["officer"], [action])
+    again = followup_actions.apply(db, unit["officer"], [action])
+    assert [r.status for r in first + again] == ["accepted", "duplicate"]
+    changed = followup_actions.FeedbackAction(id=action.id, followup_id=fid, given_how="phone")
+    assert followup_actions.apply(db, unit["officer"], [changed])[0].status == "rejected"
+    assert db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'followup_done'").fetchone()[0] == 1
+    other = followup_actions.FeedbackAction(id=new_id(), followup_id=fid, given_how="phone")
+    refused = followup_actions.apply(db, unit["officer2"], [other])[0]
+    assert refused.status == "rejected" and refused.message_code == followup_actions.NOT_FOUND
+
+
+# ---------------------------------------------------------------- the period report
+
+
+def test_the_report_counts_promised_given_on_time_late_open_overdue_and_the_share_closed(unit):
+    db = unit["db"]
+    now = utcnow()
+    made = [contact(unit, feedback_promised=True, days_ago=30) for _ in range(5)]
+    made += [contact(unit, follow_up=True, days_ago=2)]  # open, not overdue
+    ids = [state_of(db, r["id"])["id"] for r in made]
+    # On time: given 20 days ago (due 16 days ago); late: given yesterday; one cannot be done; two open overdue.
+    followups.mark_given(db, unit["officer"], ids[0], {"given_how": "phone", "given_at": iso(now - timedelta(days=20))})
+    followups.mark_given(db, unit["officer"], ids[1], {"given_how": "phone", "given_at": iso(now - timedelta(days=1))})
+    followups.mark_cannot(db, unit["officer"], ids[2], "Moved away.")
+    scope = reports._Scope(unit["lead"], reports.ReportQuery())
+    numbers = reports.followup_numbers(db, scope, iso(now - timedelta(days=60)), iso(now + timedelta(days=1)), now=now)
+    assert numbers == {"promised": 6, "given_on_time": 1, "given_late": 1, "cannot": 1, "open_overdue": 2,
+                       "open": 1, "share_closed": 50}
+    # Outside the period: nothing.
+    assert reports.followup_numbers(db, scope, iso(now - timedelta(days=90)), iso(now - timedelta(days=60)),
+                                    now=now)["promised"] == 0
+
+
+def test_report_numbers_match_what_was_done_on_generated_data(unit):
+    """Random contacts and interventions; each follow-up given before or after its day, closed as cannot be done
+    or left open; the report's numbers are what the test did, counted by the test itself."""
+    import random
+    rng = random.Random(14)
+    db = unit["db"]
+    expected = dict.fromkeys(("promised", "given_on_time", "given_late", "cannot", "open_overdue", "open"), 0)
+    for _ in range(40):
+        days_ago = rng.randint(20, 40)
+        if rng.random() < 0.25:
+            values = {"occurred_at": iso(utcnow() - timedelta(days=days_ago)), "kind": "dialogue",
+                      "outcome": rng.choice(["ongoing", "resolved"])}
+            record = records.store_unchecked(db, unit["officer"], "intervention", unit["deployment"]["id"], values)
+        else:
+            flags = {"feedback_promised": rng.random() < 0.6, "follow_up": rng.random() < 0.3,
+                     "feedback_given": rng.random() < 0.1}
+            values = {"occurred_at": iso(utcnow() - timedelta(days=days_ago)), "topics": ["rumour"], **flags}
+            record = records.store_unchecked(db, unit["officer"], "contact", unit["deployment"]["id"], values)
+        projections.catch_up(db)
+        row = followup_of(db, record["id"])
+        if row is None:
+            continue
+        expected["promised"] += 1
+        fid, due_on = row[0], datetime.fromisoformat(state_of(db, record["id"])["due_on"]).date()
+        noon = datetime(due_on.year, due_on.month, due_on.day, 12, tzinfo=HELSINKI)
+        choice = rng.choice(["on_time", "late", "cannot", "open"])
+        if choice in ("on_time", "late"):
+            shift = -rng.randint(0, 3) if choice == "on_time" else rng.randint(1, 3)
+            followups.mark_given(db, unit["officer"], fid, {"given_how": "phone",
+                                                            "given_at": iso(noon + timedelta(days=shift))})
+            expected["given_on_time" if choice == "on_time" else "given_late"] += 1
+        elif choice == "cannot":
+            followups.mark_cannot(db, unit["officer"], fid, "Moved away.")
+            expected["cannot"] += 1
+        else:
+            expected["open_overdue"] += 1  # every due day here is at least six days ago
+    closed = expected["given_on_time"] + expected["given_late"] + expected["cannot"]
+    expected["share_closed"] = round(100 * closed / expected["promised"])
+    scope = reports._Scope(unit["lead"], reports.ReportQuery())
+    now = utcnow()
+    assert expected["promised"] > 15
+    assert reports.followup_numbers(db, scope, iso(now - timedelta(days=60)), iso(now), now=now) == expected

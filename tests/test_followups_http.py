@@ -1,0 +1,227 @@
+"""The follow-up pages, the needs-action page and the feedback sync address, for every role."""
+
+from __future__ import annotations
+
+import pytest
+
+from fieldapp import accounts, demo
+from fieldapp.ids import new_id
+
+OTHER_UNIT = "Tampere preventive unit (test)"
+
+
+def open_followup_of(db, username: str) -> dict:
+    cursor = db.execute("SELECT f.* FROM followups f JOIN users u ON u.id = f.owner_id WHERE u.username = ? "
+                        "AND f.state = 'open' ORDER BY f.due_on LIMIT 1", [username])
+    return dict(zip([c[0] for c in cursor.description], cursor.fetchone()))
+
+
+@pytest.fixture
+def other_lead(db):
+    unit = accounts.ensure_unit(db, OTHER_UNIT)
+    accounts.create_user(db, "lead9", demo.DEMO_PASSWORD, "lead", unit, "Lead Nine")
+    return "lead9"
+
+
+def test_the_demo_has_open_followups_for_officers_and_overdue_ones_for_the_lead(db):
+    assert db.execute("SELECT COUNT(*) FROM followups WHERE state = 'open'").fetchone()[0] > 0
+    assert db.execute("SELECT COUNT(*) FROM followups WHERE state = 'open' AND due_on < date('now')").fetchone()[0] > 0
+
+
+def test_anonymous_is_sent_to_the_login_and_the_api_answers_401(client, db):
+    fid = open_followup_of(db, "officer1")["id"]
+    for url in ("/followups", f"/followups/{fid}", "/needs-action", "/followups/settings"):
+        response = client.get(url, follow_redirects=False)
+        assert response.status_code == 303 and "/login" in response.headers["location"], url
+    response = client.post("/api/sync/followups", json={"actions": []})
+    assert response.status_code in (401, 403)
+
+
+def test_admin_has_no_followups_nor_needs_action(login, db):
+    admin = login("admin1")
+    fid = open_followup_of(db, "officer1")["id"]
+    for url in ("/followups", f"/followups/{fid}", "/needs-action", "/followups/settings"):
+        assert admin.get(url).status_code == 403, url
+    assert admin.post(f"/followups/{fid}/given", {"given_how": "phone"}).status_code == 403
+    assert admin.post_json("/api/sync/followups", {"actions": []}).status_code == 403
+
+
+def test_an_officer_sees_the_own_queue_on_the_start_page_and_marks_feedback_given(login, db):
+    officer = login("officer1")
+    mine = open_followup_of(db, "officer1")
+    home = officer.get("/")
+    assert home.status_code == 200 and 'id="my-followups"' in home.text and f"/followups/{mine['id']}" in home.text
+    queue = officer.get("/followups")
+    assert queue.status_code == 200 and f"/followups/{mine['id']}" in queue.text
+    assert officer.get(f"/followups/{mine['id']}").status_code == 200
+    response = officer.post(f"/followups/{mine['id']}/given", {"given_how": "phone", "given_at": "", "note": "Told."})
+    assert response.status_code == 303
+    row = db.execute("SELECT state, given_how, note FROM followups WHERE id = ?", [mine["id"]]).fetchone()
+    assert tuple(row) == ("done", "phone", "Told.")
+
+
+def test_a_refused_form_comes_back_with_the_error_and_what_was_typed(login, db):
+    officer = login("officer1")
+    mine = open_followup_of(db, "officer1")
+    response = officer.post(f"/followups/{mine['id']}/given",
+                            {"given_how": "phone", "given_at": "", "note": "hetu 131052-308T kept"})
+    assert response.status_code == 400 and "hetu 131052-308T kept" in response.text and 'id="error-note"' in response.text
+    response = officer.post(f"/followups/{mine['id']}/cannot", {"cannot_reason": ""})
+    assert response.status_code == 400 and 'id="error-cannot_reason"' in response.text
+    garbled = officer.post(f"/followups/{mine['id']}/given", {"given_how": "phone", "given_at": "yesterday-ish"})
+    assert garbled.status_code == 400 and "yesterday-ish" in garbled.text
+    assert db.execute("SELECT state FROM followups WHERE id = ?", [mine["id"]]).fetchone()[0] == "open"
+
+
+def test_an_officer_cannot_see_a_colleagues_followup_nor_reassign_nor_use_lead_pages(login, db):
+    officer = login("officer1")
+    theirs = open_followup_of(db, "officer2")
+    assert officer.get(f"/followups/{theirs['id']}").status_code == 404
+    assert officer.post(f"/followups/{theirs['id']}/given", {"given_how": "phone"}).status_code == 404
+    mine = open_followup_of(db, "officer1")
+    assert officer.post(f"/followups/{mine['id']}/owner", {"owner_id": mine["owner_id"]}).status_code == 403
+    assert officer.get("/needs-action").status_code == 403
+    assert officer.get("/followups/settings").status_code == 403
+    assert officer.post("/followups/settings", {"due_days": "3"}).status_code == 403
+
+
+def test_staff_have_an_own_queue(login):
+    staff = login("staff1")
+    assert staff.get("/followups").status_code == 200
+    assert staff.get("/needs-action").status_code == 403
+
+
+def test_the_lead_starts_on_needs_action_sees_the_units_queue_and_reassigns(login, db):
+    lead = login("lead1")
+    home = lead.get("/")
+    assert home.status_code == 200 and 'id="needs-action"' in home.text and 'data-section="overdue_followups"' in home.text
+    page = lead.get("/needs-action")
+    assert page.status_code == 200 and "<html" in page.text and 'hx-trigger="every 60s"' in page.text
+    partial = lead.get("/needs-action", headers={"HX-Request": "true"})
+    assert partial.status_code == 200 and "<html" not in partial.text and 'id="needs-action"' in partial.text
+    assert 'class="badge flag overdue"' in lead.get("/followups").text
+    assert lead.get("/followups?state=done").status_code == 200
+    theirs = open_followup_of(db, "officer2")
+    officer1 = db.execute("SELECT id FROM users WHERE username = 'officer1'").fetchone()[0]
+    assert lead.get(f"/followups/{theirs['id']}").status_code == 200
+    assert lead.post(f"/followups/{theirs['id']}/owner", {"owner_id": officer1}).status_code == 303
+    assert db.execute("SELECT owner_id FROM followups WHERE id = ?", [theirs["id"]]).fetchone()[0] == officer1
+    refused = lead.post(f"/followups/{theirs['id']}/owner", {"owner_id": "nobody"})
+    assert refused.status_code == 400 and 'id="error-owner_id"' in refused.text
+
+
+def test_the_lead_sets_the_units_due_days(login, db):
+    lead = login("lead1")
+    assert lead.get("/followups/settings").status_code == 200
+    refused = lead.post("/followups/settings", {"due_days": "many"})
+    assert refused.status_code == 400 and 'value="many"' in refused.text
+    assert lead.post("/followups/settings", {"due_days": "10"}).status_code == 303
+    assert db.execute("SELECT due_days FROM unit_followup_settings").fetchone()[0] == 10
+
+
+def test_a_lead_of_another_unit_sees_nothing_of_this_units_followups(login, db, other_lead):
+    lead = login(other_lead)
+    fid = open_followup_of(db, "officer1")["id"]
+    assert lead.get(f"/followups/{fid}").status_code == 404
+    assert lead.post(f"/followups/{fid}/given", {"given_how": "phone"}).status_code == 404
+    assert lead.post(f"/followups/{fid}/owner", {"owner_id": "x"}).status_code == 404
+    assert fid not in lead.get("/followups").text
+    assert 'data-total="0"' in lead.get("/needs-action").text
+
+
+def test_feedback_synced_from_a_device_is_applied_once(login, db):
+    officer = login("officer1")
+    fid = open_followup_of(db, "officer1")["id"]
+    action = {"id": new_id(), "followup_id": fid, "given_how": "community_meeting", "note": "At the mosque visit."}
+    first = officer.post_json("/api/sync/followups", {"actions": [action]})
+    again = officer.post_json("/api/sync/followups", {"actions": [action]})
+    assert first.status_code == 200 and [r["status"] for r in first.json()["results"]] == ["accepted"]
+    assert [r["status"] for r in again.json()["results"]] == ["duplicate"]
+    assert db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'followup_done' AND record_id = ?",
+                      [fid]).fetchone()[0] == 1
+    wrong = officer.client.post("/api/sync/followups", content=b"actions", headers={
+        "X-CSRF-Token": officer.csrf, "Content-Type": "text/plain"})
+    assert wrong.status_code == 415
+    bad = officer.post_json("/api/sync/followups", {"actions": [{"id": "x"}]})
+    assert bad.status_code == 400
+
+
+def test_reloading_the_demo_replaces_its_followups_and_reminders(db):
+    from fieldapp import followups
+    followups.remind_due(db, followups.utcnow())
+    before = db.execute("SELECT COUNT(*) FROM followups").fetchone()[0]
+    demo.load(db)
+    assert db.execute("SELECT COUNT(*) FROM followups").fetchone()[0] == before
+    assert db.execute("SELECT COUNT(*) FROM followups f LEFT JOIN deployments d ON d.id = f.deployment_id "
+                      "WHERE d.id IS NULL").fetchone()[0] == 0
+
+
+def test_the_device_keeps_the_own_followup_pages_for_offline_work(login, db):
+    officer = login("officer1")
+    mine = open_followup_of(db, "officer1")["id"]
+    pages = officer.get("/api/offline/bootstrap").json()["pages"]
+    assert "/followups" in pages and f"/followups/{mine}" in pages
+    theirs = open_followup_of(db, "officer2")["id"]
+    assert f"/followups/{theirs}" not in pages
+
+
+ROUTES = [("GET", "/followups"), ("GET", "/followups/{id}"), ("POST", "/followups/{id}/given"),
+          ("POST", "/followups/{id}/cannot"), ("POST", "/followups/{id}/owner"), ("GET", "/followups/settings"),
+          ("POST", "/followups/settings"), ("GET", "/needs-action"), ("POST", "/api/sync/followups")]
+# Who gets what for officer1's open follow-up (a refused form is 400: nothing valid was sent).
+EXPECTED = {
+    "officer1": [200, 200, 400, 400, 403, 403, 403, 403, 200],
+    "officer2": [200, 404, 404, 404, 403, 403, 403, 403, 200],
+    "staff1": [200, 404, 404, 404, 403, 403, 403, 403, 200],
+    "lead1": [200, 200, 400, 400, 400, 200, 400, 200, 200],
+    "admin1": [403, 403, 403, 403, 403, 403, 403, 403, 403],
+    "lead9": [200, 404, 404, 404, 404, 200, 400, 200, 200],
+}
+
+
+@pytest.mark.parametrize("username", list(EXPECTED))
+def test_every_route_answers_each_role_as_its_access_says(login, db, other_lead, username):
+    fid = open_followup_of(db, "officer1")["id"]
+    session = login(username)
+    answers = []
+    for method, path in ROUTES:
+        url = path.replace("{id}", fid)
+        if method == "GET":
+            answers.append(session.get(url).status_code)
+        elif url.startswith("/api/"):
+            answers.append(session.post_json(url, {"actions": []}).status_code)
+        else:
+            answers.append(session.post(url, {"given_how": "", "cannot_reason": "", "owner_id": "", "due_days": ""}
+                                        ).status_code)
+    assert answers == EXPECTED[username]
+    assert db.execute("SELECT state, owner_id FROM followups WHERE id = ?", [fid]).fetchone()[0] == "open"
+
+
+def test_anonymous_gets_the_login_for_every_route(client, db):
+    fid = open_followup_of(db, "officer1")["id"]
+    for method, path in ROUTES:
+        url = path.replace("{id}", fid)
+        response = client.request(method, url, follow_redirects=False,
+                                  **({"json": {"actions": []}} if url.startswith("/api/") else {}))
+        expected = (401, 403) if url.startswith("/api/") else (303,)  # a page: to the login; the API: refused
+        assert response.status_code in expected, (url, response.status_code)
+        assert response.status_code == 401 or "/login" in response.headers.get("location", "/login")
+
+
+def test_the_period_report_page_has_the_followup_section(login):
+    lead = login("lead1")
+    page = lead.get("/reports")
+    assert page.status_code == 200 and 'id="section-followups"' in page.text and 'data-code="share_closed"' in page.text
+
+
+def test_the_needs_action_page_is_logged_once_and_not_at_every_refresh(login, db):
+    lead = login("lead1")
+
+    def logged():
+        return db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'view' AND record_type = 'needs_action'"
+                          ).fetchone()[0]
+    before = logged()
+    lead.get("/needs-action")
+    lead.get("/needs-action", headers={"HX-Request": "true"})
+    lead.get("/needs-action", headers={"HX-Request": "true"})
+    assert logged() == before + 1
