@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     env = make_environment()
     env.globals["alert_notice"] = alerts.alert_notice
     env.globals["picture_behind"] = lambda: projections.behind(db)
+    env.globals.update(problems.TEMPLATE_GLOBALS)  # the deployment page's partners and "open a problem"
     static = create_static_files_router(
         path="/static", directories=[STATIC_DIR], opt={"public": True},
         cache_control=CacheControlHeader(max_age=3600), include_in_schema=False,

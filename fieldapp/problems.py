@@ -596,3 +596,16 @@ def public_summary(db, problem: dict) -> dict | None:
         "ORDER BY due_date IS NULL, due_date, created_at", [problem["id"]])]
     return {"title": problem["public_title"], "state": problem["state"], "outcome": problem.get("outcome"),
             "measures": measures}
+
+
+def cleanup(db, deployment_ids: list[str]) -> None:
+    """Before deployments are removed (demo reset): forget who was at them and which problem came from them."""
+    if not deployment_ids:
+        return
+    marks = ",".join("?" * len(deployment_ids))
+    db.execute(f"DELETE FROM deployment_partners WHERE deployment_id IN ({marks})", deployment_ids)
+    db.execute(f"UPDATE problems SET deployment_id = NULL WHERE deployment_id IN ({marks})", deployment_ids)
+    db.execute(f"UPDATE interventions SET referral_partner_id = NULL WHERE deployment_id IN ({marks})", deployment_ids)
+    for kind, table in RECORD_TABLES.items():
+        db.execute(f"DELETE FROM problem_records WHERE record_type = ? AND record_id IN (SELECT id FROM {table} "
+                   f"WHERE deployment_id IN ({marks}))", [kind, *deployment_ids])

@@ -346,3 +346,34 @@ def problems_for_hotspots(db, user, scope: picture.Scope) -> dict:
     return {"problem_cells": problems.open_problem_cells(db, scope.unit_id),
             "open_problems": problems.for_unit(db, scope.unit_id, "open") if problems.may_read(user) else [],
             "problems_for_cell": problems.problems_for_cell, "may_open_problem": problems.may_edit(db, user)}
+
+
+def _deployment_partners(deployment_id: str) -> dict:
+    """For a deployment's page: the partners who were there, the unit's active partners to choose from, and
+    whether the user may open a problem from it."""
+    context = web.ctx()
+    db, user = context.db, context.user
+    if user is None or not partners.may_read(user):
+        return {"present": [], "choices": [], "may_open_problem": False}
+    return {"present": partners.for_deployment(db, deployment_id),
+            "choices": partners.for_unit(db, user.unit_id, active_only=True) if user.role == "lead" else [],
+            "may_open_problem": problems.may_edit(db, user)}
+
+
+def _referral_partners() -> list[dict]:
+    """The active partners of the user's unit an intervention's referral may name."""
+    context = web.ctx()
+    if context.user is None or not partners.may_read(context.user):
+        return []
+    return partners.for_unit(context.db, context.user.unit_id, active_only=True)
+
+
+def _partner_name(partner_id: str) -> str:
+    """A partner's name for a record's page (the record's reader sees the unit's directory)."""
+    row = web.ctx().db.execute("SELECT name FROM partners WHERE id = ?", [partner_id]).fetchone()
+    return row[0] if row else partner_id
+
+
+# Template globals (registered in app.py): what other areas' pages show of this one without a route of their own.
+TEMPLATE_GLOBALS = {"deployment_partners": _deployment_partners, "referral_partners": _referral_partners,
+                    "partner_name": _partner_name}
