@@ -268,3 +268,12 @@ def test_partners_of_a_deployment_and_their_use(unit):
     assert partners.usage(db, entry["id"]) == {"problems": 1, "referrals": 0, "deployments": 1}
     with pytest.raises(Forbidden):
         partners.set_for_deployment(db, u["officer"], u["dep"], [])
+
+
+def test_the_migration_seeds_an_editable_list_of_partner_kinds(memory_db):
+    from fieldapp import categories
+    from fieldapp.migrations import M012_PARTNER_KINDS
+    assert [code for code, _label in categories.options(memory_db, "partner_kinds", "fi")] == \
+        [code for code, *_labels in M012_PARTNER_KINDS]
+    memory_db.execute("UPDATE categories SET active = 0 WHERE list = 'partner_kinds' AND code = 'business'")
+    assert "business" not in categories.codes(memory_db, "partner_kinds")
