@@ -82,6 +82,8 @@ def _routes(s):
         ("GET", "/partners/export.csv", None, {**READ, "lead_other": 200}),
         ("POST", f"/partners/deployments/{d}", {"partner_ids": part},
          {"officer1": 403, "staff1": 403, "lead1": 303, "admin1": 403, "lead_other": 403}),
+        ("POST", f"/problems/{p}/records", {"deployment": d},
+         {"officer1": 403, "staff1": 403, "lead1": 303, "admin1": 400, "lead_other": 404}),
         ("POST", f"/problems/{p}/close", {"outcome": "better"},
          {"officer1": 403, "staff1": 403, "lead1": 303, "admin1": 400, "lead_other": 404}),  # closed by lead1
     ]
@@ -201,3 +203,14 @@ def test_an_intervention_can_refer_to_a_partner_of_the_units_directory(sessions,
     page = officer.get(f"/records/intervention/{stored['id']}")
     assert f'<a href="/partners/{seeded["partner"]["id"]}">Kontula youth centre</a>' in page.text
     assert partners.usage(db, seeded["partner"]["id"])["referrals"] == 1
+
+
+def test_a_lead_links_the_records_of_another_deployment_and_they_count(sessions, seeded, db):
+    lead = sessions["lead1"]
+    problem_id = seeded["problem"]["id"]
+    assert lead.post(f"/problems/{problem_id}/records", {"deployment": "nonsense"}).status_code == 400
+    assert lead.post(f"/problems/{problem_id}/records", {"deployment": seeded["deployment"]}).status_code == 303
+    counts = problems.record_counts(db, problem_id)
+    expected = len(problems.deployment_records(db, seeded["deployment"]))
+    assert sum(counts.values()) == expected > 0
+    assert [row["action"] for row in audit.for_record(db, "problem", problem_id)][-1] == "link"

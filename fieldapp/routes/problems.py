@@ -152,6 +152,7 @@ class ProblemsController(Controller):
                 "measure_form": measure_form or {"what": "", "who": "", "due_date": "", "public": ""},
                 "today": utcnow().date().isoformat(), "public": problems.public_summary(db, problem),
                 "change": problems.trend_change(problem["trend_before"], problem["trend_after"]),
+                "deployment_options": deployments.for_user(db, user) if user.role != "admin" else [],
                 "problems_page": True}
 
     @get("/{problem_id:str}/edit")
@@ -200,6 +201,26 @@ class ProblemsController(Controller):
             return web.render(request, "pages/problems/detail.html", "partials/problems/_detail.html",
                               self._detail(db, user, problem, exc.errors), status=400)
         return _redirect(request, f"/problems/{problem_id}#measures")
+
+    @post("/{problem_id:str}/records")
+    async def link_deployment_records(self, request: Request, db: web.DB, user: web.CurrentUser,
+                                      problem_id: FromPath[str]) -> Template | Response:
+        """Link the records of one more deployment the user can see (leads and allowed officers)."""
+        problem = problems.get(db, user, problem_id)
+        if not problems.may_edit(db, user):
+            raise Forbidden(problem_id)
+        raw = web.form_dict(await request.form())
+        deployment_id = raw.get("deployment")
+        deployment_id = deployment_id if isinstance(deployment_id, str) else ""
+        try:
+            deployment = access.visible(db, user, deployment_id) if user.role != "admin" else None
+        except (NotFound, Forbidden):
+            deployment = None
+        if deployment is None:
+            return web.render(request, "pages/problems/detail.html", "partials/problems/_detail.html",
+                              self._detail(db, user, problem, {"deployment": _("Choose a deployment.")}), status=400)
+        problems.link_records(db, user, problem, problems.deployment_records(db, deployment["id"]))
+        return _redirect(request, f"/problems/{problem_id}")
 
     @post("/{problem_id:str}/close")
     async def close_problem(self, request: Request, db: web.DB, user: web.CurrentUser,
