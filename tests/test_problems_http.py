@@ -214,3 +214,24 @@ def test_a_lead_links_the_records_of_another_deployment_and_they_count(sessions,
     expected = len(problems.deployment_records(db, seeded["deployment"]))
     assert sum(counts.values()) == expected > 0
     assert [row["action"] for row in audit.for_record(db, "problem", problem_id)][-1] == "link"
+
+
+def test_deployment_page_records_who_was_there_and_opens_a_problem_from_it(sessions, seeded, db):
+    lead, officer = sessions["lead1"], sessions["officer1"]
+    deployment_id, partner_id = seeded["deployment"], seeded["partner"]["id"]
+    page = lead.get(f"/deployments/{deployment_id}")
+    assert f'href="/problems/new?deployment={deployment_id}"' in page.text
+    assert lead.post(f"/partners/deployments/{deployment_id}", {"partner_ids": partner_id}).status_code == 303
+    assert [p["id"] for p in partners.for_deployment(db, deployment_id)] == [partner_id]
+    assert re.search(rf'value="{partner_id}" checked', lead.get(f"/deployments/{deployment_id}").text)
+    officer_page = officer.get(f"/deployments/{deployment_id}")
+    assert f'<a href="/partners/{partner_id}">Kontula youth centre</a>' in officer_page.text
+    assert "/problems/new?deployment=" not in officer_page.text
+    form = lead.get(f"/problems/new?deployment={deployment_id}")
+    assert re.search(rf'value="{partner_id}" checked', form.text)  # who was there, proposed
+    response = lead.post("/problems", {"title": "After the event", "place_name": "Somewhere",
+                                       "deployment": deployment_id, "partner_ids": partner_id})
+    assert response.status_code == 303
+    problem = problems.get(db, accounts.by_username(db, "lead1"), response.headers["location"].rsplit("/", 1)[1])
+    assert problem["origin"] == "deployment" and problem["deployment_id"] == deployment_id
+    assert sum(problem["record_counts"].values()) == len(problems.deployment_records(db, deployment_id)) > 0

@@ -79,7 +79,9 @@ class ProblemsController(Controller):
     def _form(self, request: Request, db, user, form: dict, origin_context: dict, errors: dict | None = None,
               status: int = 200, problem: dict | None = None) -> Template:
         context = {"form": form, "errors": errors or {}, "problem": problem, **origin_context,
-                   "partner_options": partners.for_unit(db, user.unit_id, active_only=True), "problems_page": True}
+                   "partner_options": [p for p in partners.for_unit(db, user.unit_id)  # inactive: only if chosen
+                                       if p["active"] or p["id"] in form.get("partner_ids", [])],
+                   "problems_page": True}
         return web.render(request, "pages/problems/form.html", "partials/problems/_form.html", context, status=status)
 
     @get("/", name="problems")
