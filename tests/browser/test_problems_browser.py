@@ -1,6 +1,6 @@
 """POR problems in Chromium at 390 px: a lead opens a problem from the hotspot list; the list then says so."""
 
-from tests.browser.conftest import log_in
+from tests.browser.conftest import axe_violations, log_in
 
 
 def test_lead_opens_a_problem_from_the_hotspot_list_on_a_phone(page, live_server):
@@ -23,6 +23,7 @@ def test_lead_opens_a_problem_from_the_hotspot_list_on_a_phone(page, live_server
     assert page.inner_text("h1") == "Evenings on the square"
     assert cell in page.inner_text("#problem")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert axe_violations(page) == []
 
     with live_server.db() as conn:
         problem_id, = conn.execute("SELECT id FROM problems WHERE title = 'Evenings on the square'").fetchone()
