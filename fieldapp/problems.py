@@ -609,3 +609,10 @@ def cleanup(db, deployment_ids: list[str]) -> None:
     for kind, table in RECORD_TABLES.items():
         db.execute(f"DELETE FROM problem_records WHERE record_type = ? AND record_id IN (SELECT id FROM {table} "
                    f"WHERE deployment_id IN ({marks}))", [kind, *deployment_ids])
+
+
+def public_summaries(db, unit_id: str) -> list[dict]:
+    """public_summary() of every open problem of the unit that has a public title (for partners' pages)."""
+    rows = db.query("SELECT * FROM problems WHERE unit_id = ? AND state = 'open' AND public_title != '' "
+                    "ORDER BY opened_at", [unit_id])
+    return [public_summary(db, row) for row in rows]

@@ -196,6 +196,7 @@ def test_public_summary_has_the_public_title_and_public_measures_only(unit):
     assert summary == {"title": "Safer evenings in Kallio", "state": "open", "outcome": None,
                        "measures": [{"what": "Public walk", "state": "agreed", "due_date": "2027-01-10"}]}
     assert "internal" not in json.dumps(summary).lower() and "Officer" not in json.dumps(summary)
+    assert problems.public_summaries(db, u["unit_id"]) == [summary]
 
 
 # ------------------------------------------------------------------------------------------ partners
