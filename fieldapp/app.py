@@ -30,6 +30,7 @@ from fieldapp.routes import (
     offline,
     picture,
     por_admin,
+    problems,
     records,
     reports,
 )
@@ -40,7 +41,7 @@ from fieldapp.templating import immutable_when_versioned, make_environment
 
 # Each route module exports ROUTES; the order does not matter (literal paths win over parameters).
 ROUTE_MODULES = (auth, home, deployments, records, offline, picture, reports, alerts, admin, por_admin, audit_admin,
-                 basemap_routes, devices, followups)
+                 basemap_routes, devices, followups, problems)
 STATIC_DIR = Path(__file__).parent / "static"
 
 
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     env = make_environment()
     env.globals["alert_notice"] = alerts.alert_notice
     env.globals["picture_behind"] = lambda: projections.behind(db)
+    env.globals.update(problems.TEMPLATE_GLOBALS)  # the deployment page's partners and "open a problem"
     static = create_static_files_router(
         path="/static", directories=[STATIC_DIR], opt={"public": True},
         cache_control=CacheControlHeader(max_age=3600), include_in_schema=False,

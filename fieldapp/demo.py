@@ -14,6 +14,7 @@ from fieldapp import por
 from fieldapp import picture
 from fieldapp import alerts
 from fieldapp import followups
+from fieldapp import demo_problems, problems
 from fieldapp.clock import iso, utcnow
 from fieldapp.db import write
 from fieldapp.ids import new_id
@@ -61,6 +62,7 @@ CLEANUPS.append(por.cleanup)  # queued POR feed rows of the demo records
 CLEANUPS.append(picture.cleanup)  # situation picture cells and roll-ups of the demo records
 CLEANUPS.append(alerts.cleanup)  # alerts (inbox, push deliveries) of the demo deployments
 CLEANUPS.append(followups.cleanup)  # follow-ups of the demo deployments and their reminders
+CLEANUPS.append(problems.cleanup)  # partners at demo deployments, problems opened from them
 
 
 def _users(db, unit_id: str) -> dict[str, accounts.User]:
@@ -129,6 +131,7 @@ def load(db, seed: int = 7) -> str:
                 author = rng.choice(authors)
                 _demo_records(db, rng, author, deployment, kind, at, spot, counts)
     projections.catch_up(db)  # the situation picture, alerts and POR feed of the demo records
+    demo_problems.load(db, lead)  # partner directory and a POR problem
     return (f"demo data ready: {counts['contact']} contacts, {counts['tension']} tension observations, "
             f"{counts['intervention']} interventions\n"
             f"demo logins (password '{DEMO_PASSWORD}', demo only): " + ", ".join(u for u, _r, _n in DEMO_USERS))

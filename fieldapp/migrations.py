@@ -651,6 +651,119 @@ def m011_followups(db):
 
 
 @migrations()
+def m012_problems_partners(db):
+    # The partner directory (organisations only: a contact person is a role, never a name) and POR problems:
+    # an area (h3 cells and/or a named place), linked field records (links, counted live), partners, agreed
+    # measures, a review date and an outcome with the area's tension before and after. problem_versions keeps
+    # a problem's previous versions (the current one is its row with its cells, links and measures).
+    db.execute("""
+        CREATE TABLE partners (
+            id TEXT PRIMARY KEY,
+            unit_id TEXT NOT NULL REFERENCES units(id),
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            languages TEXT NOT NULL DEFAULT '[]',
+            area TEXT NOT NULL DEFAULT '',
+            offers TEXT NOT NULL DEFAULT '',
+            contact_role TEXT NOT NULL DEFAULT '',
+            active INTEGER NOT NULL DEFAULT 1,
+            version INTEGER NOT NULL DEFAULT 1,
+            created_by TEXT REFERENCES users(id),
+            created_at TEXT NOT NULL,
+            updated_by TEXT REFERENCES users(id),
+            updated_at TEXT NOT NULL
+        )""")
+    db.execute("CREATE UNIQUE INDEX partners_unit_name ON partners(unit_id, lower(name))")
+    db.execute("""
+        CREATE TABLE problems (
+            id TEXT PRIMARY KEY,
+            unit_id TEXT NOT NULL REFERENCES units(id),
+            title TEXT NOT NULL,
+            place_name TEXT NOT NULL DEFAULT '',
+            description TEXT NOT NULL DEFAULT '',
+            origin TEXT NOT NULL CHECK (origin IN ('hotspot', 'deployment', 'manual')),
+            deployment_id TEXT REFERENCES deployments(id),
+            state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'closed')),
+            review_date TEXT,
+            public_title TEXT NOT NULL DEFAULT '',
+            outcome TEXT CHECK (outcome IN ('better', 'no_change', 'worse')),
+            trend_before TEXT,
+            trend_after TEXT,
+            opened_at TEXT NOT NULL,
+            closed_at TEXT,
+            version INTEGER NOT NULL DEFAULT 1,
+            created_by TEXT REFERENCES users(id),
+            created_at TEXT NOT NULL,
+            updated_by TEXT REFERENCES users(id),
+            updated_at TEXT NOT NULL
+        )""")
+    db.execute("CREATE INDEX problems_unit_state ON problems(unit_id, state, review_date)")
+    db.execute("""
+        CREATE TABLE problem_cells (
+            problem_id TEXT NOT NULL REFERENCES problems(id),
+            cell TEXT NOT NULL,
+            PRIMARY KEY (problem_id, cell)
+        ) WITHOUT ROWID""")
+    db.execute("""
+        CREATE TABLE problem_records (
+            problem_id TEXT NOT NULL REFERENCES problems(id),
+            record_type TEXT NOT NULL CHECK (record_type IN ('contact', 'tension', 'intervention')),
+            record_id TEXT NOT NULL,
+            PRIMARY KEY (problem_id, record_type, record_id)
+        ) WITHOUT ROWID""")
+    db.execute("CREATE INDEX problem_records_record ON problem_records(record_id)")
+    db.execute("""
+        CREATE TABLE problem_partners (
+            problem_id TEXT NOT NULL REFERENCES problems(id),
+            partner_id TEXT NOT NULL REFERENCES partners(id),
+            PRIMARY KEY (problem_id, partner_id)
+        ) WITHOUT ROWID""")
+    db.execute("CREATE INDEX problem_partners_partner ON problem_partners(partner_id)")
+    db.execute("""
+        CREATE TABLE problem_measures (
+            id TEXT PRIMARY KEY,
+            problem_id TEXT NOT NULL REFERENCES problems(id),
+            what TEXT NOT NULL,
+            who TEXT NOT NULL DEFAULT '',
+            due_date TEXT,
+            state TEXT NOT NULL DEFAULT 'agreed' CHECK (state IN ('agreed', 'in_progress', 'done', 'dropped')),
+            public INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""")
+    db.execute("CREATE INDEX problem_measures_problem ON problem_measures(problem_id)")
+    db.execute("""
+        CREATE TABLE problem_versions (
+            problem_id TEXT NOT NULL REFERENCES problems(id),
+            version INTEGER NOT NULL,
+            data TEXT NOT NULL,
+            changed_by TEXT REFERENCES users(id),
+            changed_at TEXT NOT NULL,
+            PRIMARY KEY (problem_id, version)
+        )""")
+    # Officers a lead allows to open and edit problems of their unit (leads and administrators always may).
+    db.execute("""
+        CREATE TABLE problem_openers (
+            user_id TEXT PRIMARY KEY REFERENCES users(id),
+            granted_by TEXT REFERENCES users(id),
+            granted_at TEXT NOT NULL
+        )""")
+    # Who was there: partners present at a deployment.
+    db.execute("""
+        CREATE TABLE deployment_partners (
+            deployment_id TEXT NOT NULL REFERENCES deployments(id),
+            partner_id TEXT NOT NULL REFERENCES partners(id),
+            PRIMARY KEY (deployment_id, partner_id)
+        ) WITHOUT ROWID""")
+    db.execute("CREATE INDEX deployment_partners_partner ON deployment_partners(partner_id)")
+    # A referral may name a partner of the directory besides the kind of service (referral_target).
+    db.execute("ALTER TABLE interventions ADD COLUMN referral_partner_id TEXT REFERENCES partners(id)")
+    for sort, (code, fi, sv, en) in enumerate(M012_PARTNER_KINDS):
+        db.execute("INSERT OR IGNORE INTO categories (list, code, label_fi, label_sv, label_en, sort, active) "
+                   "VALUES ('partner_kinds', ?, ?, ?, ?, ?, 1)", [code, fi, sv, en, sort])
+
+
+@migrations()
 def m016_devices(db):
     # Registered devices (issue 12): each browser install that logs in. Only a hash of the device cookie is kept.
     # A revoked device is answered 401 with Clear-Site-Data on its next request (wiped_at: when that happened);
@@ -673,3 +786,17 @@ def m016_devices(db):
     db.execute("CREATE INDEX devices_user ON devices(user_id, last_seen)")
     db.execute("ALTER TABLE sessions ADD COLUMN device_id TEXT REFERENCES devices(id)")
     db.execute("CREATE INDEX sessions_device ON sessions(device_id)")
+# The partner organisations' kinds (code, fi, sv, en), seeded by m012 and then edited as data like every list.
+M012_PARTNER_KINDS = [
+    ("ngo", "Järjestö", "Organisation", "NGO"),
+    ("religious_community", "Uskonnollinen yhteisö", "Religiöst samfund", "Religious community"),
+    ("school", "Oppilaitos", "Läroanstalt", "School"),
+    ("youth_services", "Kaupungin nuorisopalvelut", "Stadens ungdomstjänster", "City youth services"),
+    ("social_services", "Sosiaalipalvelut", "Socialtjänster", "Social services"),
+    ("anchor_team", "Ankkuri-tiimi", "Ankkuri-team", "Anchor team"),
+    ("mediation_office", "Sovittelutoimisto", "Medlingsbyrå", "Mediation office"),
+    ("victim_support", "Rikosuhripäivystys", "Brottsofferjouren", "Victim Support"),
+    ("village_actor", "Kylätoimija", "Byaktör", "Village actor"),
+    ("business", "Yritys tai kauppakeskus", "Företag eller köpcentrum", "Business or shopping centre"),
+    ("other", "Muu", "Annan", "Other"),
+]

@@ -71,6 +71,7 @@ class InterventionInput(_Common, kw_only=True):
     kind: Code | None = None
     outcome: Outcome | None = None
     referral_target: Code | None = None
+    referral_partner_id: str | None = None  # a partner of the directory (partners.py), besides the kind of service
     tension_id: str | None = None
     contact_id: str | None = None
 
@@ -159,6 +160,7 @@ def _type_error(kind: RecordKind, field: str) -> str:
     messages = {
         "tension_id": _("Choose a record of the same deployment."),
         "contact_id": _("Choose a record of the same deployment."),
+        "referral_partner_id": _("Choose a partner of the directory."),
         "occurred_at": _("Enter a date and time."),
         "lat": _("Enter the latitude as a number."),
         "lon": _("Enter the longitude as a number."),
@@ -283,7 +285,7 @@ def _quick_struct(kind: RecordKind, codes: dict[str, frozenset[str]]) -> type | 
             type_ = typing.Literal.__getitem__(_TRUE_TEXT)
         elif field.name == "occurred_at":
             type_ = str
-        elif field.name in ("tension_id", "contact_id"):
+        elif field.name in ("tension_id", "contact_id", "referral_partner_id"):
             type_ = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
         default = field.default if field.default is not msgspec.NODEFAULT else \
             msgspec.field(default_factory=field.default_factory)
@@ -453,6 +455,14 @@ def _check_links(db, values: dict, deployment: dict, errors: dict) -> None:
             if is_valid_id(linked) else None
         if row is None or row["deployment_id"] != deployment["id"]:
             errors[field] = _("Choose a record of the same deployment.")
+    partner_id = values.get("referral_partner_id")
+    if partner_id:  # an active partner of the deployment's unit
+        row = one(db, "SELECT 1 FROM partners WHERE id = ? AND unit_id = ? AND active = 1",
+                  [partner_id, deployment["unit_id"]]) if is_valid_id(partner_id) else None
+        if row is None:
+            errors["referral_partner_id"] = _("Choose a partner of the directory.")
+    else:
+        values["referral_partner_id"] = None
 
 
 # ---------------------------------------------------------------- stored rows

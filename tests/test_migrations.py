@@ -38,7 +38,8 @@ def test_the_migrations_module_imports_nothing_of_fieldapp():
 
 def test_the_first_migration_seeds_the_frozen_category_lists(tmp_path):
     db = open_db(tmp_path / "seeded.db")
-    stored = {(r["list"], r["code"]): (r["label_fi"], r["label_sv"], r["label_en"]) for r in db["categories"].rows}
+    stored = {(r["list"], r["code"]): (r["label_fi"], r["label_sv"], r["label_en"]) for r in db["categories"].rows
+              if r["list"] in SEEDED_CATEGORIES}  # later migrations seed lists of their own (m012: partner_kinds)
     expected = {(name, code): (fi, sv, en) for name, items in SEEDED_CATEGORIES.items() for code, fi, sv, en in items}
     assert stored == expected
 

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from html import escape
 
 from fieldapp import deployments, i18n, picture, trend_svg, web
+from fieldapp.routes.problems import problems_for_hotspots
 from fieldapp import audit
 from fieldapp.clock import HELSINKI, utcnow
 from fieldapp.i18n import gettext as _
@@ -235,6 +236,7 @@ class PictureController(Controller):
             "hotspots": picture.hotspots(db, scope, flt, cell_res),
             "qs": _qs(raw), "poll_url": "/picture/hotspots?" + _qs(raw, res=cell_res), "live_seconds": LIVE_SECONDS,
             "updated_at": utcnow(),
+            **problems_for_hotspots(db, user, scope),
         })
 
     @get("/cells/{cell:str}")
