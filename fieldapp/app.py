@@ -26,6 +26,7 @@ from fieldapp.routes import (
     deployments,
     home,
     offline,
+    partner_summary,
     picture,
     por_admin,
     records,
@@ -36,7 +37,8 @@ from fieldapp.settings import Settings
 from fieldapp.templating import immutable_when_versioned, make_environment
 
 # Each route module exports ROUTES; the order does not matter (literal paths win over parameters).
-ROUTE_MODULES = (auth, home, deployments, records, offline, picture, reports, alerts, admin, por_admin, audit_admin)
+ROUTE_MODULES = (auth, home, deployments, records, offline, picture, reports, alerts, admin, por_admin, audit_admin,
+                 partner_summary)
 STATIC_DIR = Path(__file__).parent / "static"
 
 

@@ -598,3 +598,27 @@ def m010_audit_chain(db):
     db.execute("CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log WHEN OLD.id >= COALESCE((SELECT "
                "MAX(CAST(record_id AS INTEGER)) FROM audit_log WHERE record_type = 'retention' AND action = 'purge'), 0) "
                "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END")
+
+
+@migrations()
+def m013_public_links(db):
+    # What partners may see (issue 14): a lead publishes a partner summary as a read-only link with an expiry. The
+    # summary is kept as it was published (JSON, already under the disclosure rule: no free text, no count of 1-4),
+    # so a link shows the same numbers until it expires or is revoked. The token is the only key a partner has.
+    db.executescript(
+        """
+        CREATE TABLE public_links (
+            id TEXT PRIMARY KEY,
+            token TEXT NOT NULL UNIQUE,
+            unit_id TEXT NOT NULL REFERENCES units(id),
+            created_by TEXT NOT NULL REFERENCES users(id),
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            revoked_at TEXT,
+            revoked_by TEXT REFERENCES users(id),
+            query TEXT NOT NULL DEFAULT '{}',
+            summary TEXT NOT NULL
+        );
+        CREATE INDEX public_links_unit ON public_links(unit_id, created_at);
+        """
+    )
