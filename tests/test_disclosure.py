@@ -179,11 +179,13 @@ def test_no_partner_output_holds_free_text_or_a_count_below_five(login, client, 
     assert any(f["id"] == big and f["properties"]["observations"] == 8 for f in features)
     for row in csv.DictReader(io.StringIO(text)):
         values = [v for k, v in row.items() if k not in ("cell", "res", "score", "merged")]
-        assert _numbers_ok([None if v in ("<5", "") else int(v) for v in values]), row
+        assert _numbers_ok([None if v in ("<5", "", "suppressed") else int(v) for v in values]), row
     for body in (page, public):
         counts = _html_counts(body)
         assert 8 in counts and all(n >= MIN_COUNT for n in counts)
         assert "fewer than 5" in body
+        together = [int(re.sub(r"\D", "", n)) for n in re.findall(r"together ([\d,]+)", body)]
+        assert together and all(n >= MIN_COUNT for n in together)  # small counts only ever shown summed to 5+
 
 
 def test_the_domain_summary_counts_only_cells_of_five_or_more(db, generated):

@@ -77,7 +77,8 @@ class PartnerCellProperties(msgspec.Struct, kw_only=True):
     """What partners get: a cell and counts under the disclosure rule (picture/disclosure.py). No times of single
     observations, no text, no deployments. null is "fewer than 5": a cell with fewer than 5 observations is merged
     into a coarser cell (merged: true, its res smaller) or, still fewer than 5 at resolution 5, shown with null
-    counts; a count by kind or trend of 1-4 is null, with as many others as it takes that none can be worked out."""
+    counts; a count by kind or trend of 1-4 is null, with as many others as it takes that none can be worked out
+    (the nulls of one cell hold 5 or more together)."""
 
     cell: str
     res: int
@@ -137,15 +138,17 @@ def partner_collection(cells: list[DisclosedCell], flt: PictureFilter, res: int)
 
 PARTNER_CSV_FIELDS = ["cell", "res", "observations", "score", "rising", "steady", "easing", "linked_interventions",
                       "merged"]
-FEWER = "<5"  # a hidden count in the partner CSV
+FEWER = "<5"  # the partner CSV: fewer than 5 observations (a withheld area) or linked interventions
+SUPPRESSED = "suppressed"  # the partner CSV: a count by kind or trend not shown on its own (see PartnerCellProperties)
 
 
-def _count(value: int | None) -> int | str:
-    return FEWER if value is None else value
+def _count(value: int | None, hidden: str = FEWER) -> int | str:
+    return hidden if value is None else value
 
 
 def partner_csv(db, cells: list[DisclosedCell]) -> str:
-    """Disclosed cells as CSV: one column per tension kind, counts only; a hidden count is "<5"."""
+    """Disclosed cells as CSV: one column per tension kind, counts only; "<5" for a withheld area's observations or
+    a cell's linked interventions, "suppressed" for a count by kind or trend not shown on its own."""
     kinds = [code for code, *_ in categories.DEFAULTS["tension_kind"]]
     kinds += sorted({k for c in cells for k in c.kinds} - set(kinds))
     out = io.StringIO()
@@ -156,8 +159,9 @@ def partner_csv(db, cells: list[DisclosedCell]) -> str:
             writer.writerow([c.h3, c.res, FEWER, "", "", "", "", "", "1"] + [""] * len(kinds))
             continue
         trends = [c.trends.get(t, 0) for t in ("rising", "steady", "easing")]
-        writer.writerow([c.h3, c.res, c.observations, c.score, *map(_count, trends), _count(c.linked),
-                         "1" if c.merged else "0"] + [_count(c.kinds.get(k, 0)) for k in kinds])
+        writer.writerow([c.h3, c.res, c.observations, c.score, *(_count(t, SUPPRESSED) for t in trends),
+                         _count(c.linked), "1" if c.merged else "0"]
+                        + [_count(c.kinds.get(k, 0), SUPPRESSED) for k in kinds])
     return out.getvalue()
 
 
