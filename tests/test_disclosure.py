@@ -206,6 +206,39 @@ def test_partner_summary_of_one_area_holds_only_that_area(login, db, generated):
     assert all(h3.cell_to_parent(c, 7) == area for c in cells if h3.get_resolution(c) >= 7)
 
 
+def test_open_problems_reach_partners_through_the_hook_and_stay_in_a_published_link(db, generated):
+    lead = _user(db, "lead1")
+    flt = picture.parse_filter(db, {"window": "7d"})
+
+    def provider(_db, unit_id, area, start, end):
+        assert unit_id == lead.unit_id and area is None and start < end
+        return [picture.PublicProblem(title="Iltaoleskelu ostoskeskuksella", measures=[
+            picture.PublicMeasure(what="Nuorisotyön ilta", state="agreed", due="2026-12-20")])]
+
+    summary = picture.summarise(db, picture.Scope(lead.unit_id), flt, 8, problems=provider)
+    link = public_links.publish(db, lead, summary, {"window": "7d"}, 2)
+    opened = public_links.open_link(db, link["token"])
+    assert opened.state == "open" and opened.summary.problems[0].title == "Iltaoleskelu ostoskeskuksella"
+    assert opened.summary.problems[0].measures[0].due == "2026-12-20"
+
+
+def test_the_public_page_shows_the_problems_the_hook_gives(login, client, db, monkeypatch):
+    from fieldapp.picture import disclosure
+    monkeypatch.setattr(disclosure, "open_problems_for_partners", lambda *_a: [picture.PublicProblem(
+        title="Iltaoleskelu ostoskeskuksella", measures=[picture.PublicMeasure(what="Nuorisotyön ilta", state="agreed")])])
+    text = client.get(f"/shared/{_publish(login('lead1'))}").text
+    assert "Iltaoleskelu ostoskeskuksella" in text and "Nuorisotyön ilta" in text
+
+
+def test_an_area_finer_than_the_cells_is_taken_as_its_cell(db, generated):
+    lead = _user(db, "lead1")
+    flt = picture.parse_filter(db, {"window": "7d"})
+    fine = h3.str_to_int(h3.latlng_to_cell(*BIG_SPOT, 9))
+    summary = picture.summarise(db, picture.Scope(lead.unit_id), flt, 8, fine)
+    assert summary.area == h3.latlng_to_cell(*BIG_SPOT, 8)
+    assert [c.cell for c in summary.cells] == [h3.latlng_to_cell(*BIG_SPOT, 8)]
+
+
 # --- the lead's form -------------------------------------------------------------------------------
 
 def test_bad_values_are_refused_with_the_form_kept(login):
@@ -253,7 +286,9 @@ def test_a_revoked_link_is_gone_and_an_unknown_one_not_found(login, client, db):
     lead = login("lead1")
     token = _publish(lead)
     link_id = next(db.query("SELECT id FROM public_links WHERE token = ?", [token]))["id"]
-    assert lead.post(f"/partner-summary/links/{link_id}/revoke", data={}).status_code == 303
+    revoked = lead.post(f"/partner-summary/links/{link_id}/revoke", data={}, htmx=True)
+    assert revoked.status_code == 200 and 'id="partner-links"' in revoked.text and "<html" not in revoked.text
+    assert lead.post(f"/partner-summary/links/{link_id}/revoke", data={}).status_code == 303  # again: no change
     client.cookies.set("fieldapp_lang", "sv")
     gone = client.get(f"/shared/{token}")
     assert gone.status_code == 410 and "Länken har dragits tillbaka" in gone.text

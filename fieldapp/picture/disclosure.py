@@ -180,7 +180,7 @@ class PublicMeasure(msgspec.Struct, kw_only=True):
     """An agreed measure of an open problem, as written for partners."""
 
     what: str
-    state: str
+    state: str  # a code of the problems module (shown through the category list "measure_state", else as it is)
     due: str | None = None
 
 
@@ -218,14 +218,17 @@ def change_between(score: int, previous: int) -> str | None:
 
 def open_problems_for_partners(db, unit_id: str, area: int | None, start: str, end: str) -> list[PublicProblem]:
     """HOOK for the POR problems module (built alongside, wired by the lead after merge): the open problems of this
-    unit (and area) with their public titles and measures. Nothing until then."""
+    unit (and area: an h3 cell, or None for the whole unit) with their public titles and measures (a measure's state
+    as a code: the page shows label("measure_state", code)). Nothing until then."""
     return []
 
 
 def summarise(db, scope: Scope, flt: PictureFilter, res: int, area: int | None = None,
-              problems=open_problems_for_partners) -> PartnerSummary:
+              problems=None) -> PartnerSummary:
     """The partner summary of an area (a unit, or one cell of it) and period: disclosed cells with the change from
     the period before, and the open problems (problems: the hook above)."""
+    if area is not None and _res(area) > res:
+        area = parent_of(area, res)
     disclosed = partner_view(db, scope, flt, res, area)
     previous = {c.cell: c.score for c in aggregate(db, scope, flt.previous(), res)}
     shown = [d for d in disclosed if not d.withheld]
@@ -241,5 +244,5 @@ def summarise(db, scope: Scope, flt: PictureFilter, res: int, area: int | None =
         start=iso(flt.start), end=iso(flt.end), res=res, size_m=cell_size_m(res), area=area_h3, cells=cells,
         withheld_areas=len(disclosed) - len(shown), observations_shown=sum(d.observations or 0 for d in shown),
         change=change_between(score_now, score_before),
-        problems=list(problems(db, scope.unit_id, area, iso(flt.start), iso(flt.end))))
+        problems=list((problems or open_problems_for_partners)(db, scope.unit_id, area, iso(flt.start), iso(flt.end))))
 
