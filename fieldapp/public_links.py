@@ -106,9 +106,9 @@ class Opened:
     expires_at: str | None = None
 
 
-def open_link(db, token: str) -> Opened:
-    """The summary behind a token while the link is open. Every opening of a link is audited (no user: partners
-    have none), also one that came too late; a token that names no link is not."""
+def open_link(db, token: str, user_id: str | None = None) -> Opened:
+    """The summary behind a token while the link is open. Every opening of a link is audited (user_id None for a
+    partner, who has no account), also one that came too late; a token that names no link is not."""
     link = one(db, "SELECT * FROM public_links WHERE token = ?", [token]) if TOKEN_RE.fullmatch(token or "") \
         else None
     if link is None or not secrets.compare_digest(link["token"], token):
@@ -116,7 +116,8 @@ def open_link(db, token: str) -> Opened:
     found = state(link)
     if found != "open":
         with write(db):
-            audit.record(db, None, "view", "public_link", link["id"], json.dumps({"state": found}), outcome="refused")
+            audit.record(db, user_id, "view", "public_link", link["id"], json.dumps({"state": found}),
+                         outcome="refused")
         return Opened(found, expires_at=link["expires_at"])
-    audit.read(db, None, "view", "public_link", link["id"], state=found)
+    audit.read(db, user_id, "view", "public_link", link["id"], state=found)
     return Opened("open", msgspec.json.decode(link["summary"], type=PartnerSummary), link["expires_at"])

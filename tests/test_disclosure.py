@@ -351,3 +351,11 @@ def test_a_lead_of_another_unit_sees_only_their_own_links_and_cannot_revoke_othe
     mine = _publish(other)
     summary = json.loads(next(db.query("SELECT summary FROM public_links WHERE token = ?", [mine]))["summary"])
     assert summary["cells"] == []  # the other unit has no records: nothing of lead1's unit leaks into its link
+
+
+def test_a_cell_page_leads_the_lead_to_what_partners_may_see_of_it(login, db, generated):
+    cell = h3.latlng_to_cell(*BIG_SPOT, 8)
+    page = login("lead1").get(f"/picture/cells/{cell}?window=7d").text
+    assert f'href="/partner-summary?area={cell}"' in page
+    summary = login("lead1").get(f"/partner-summary?window=7d&res=9&area={cell}")
+    assert summary.status_code == 200 and h3.latlng_to_cell(*BIG_SPOT, 9) in summary.text

@@ -12,7 +12,8 @@ The rule (issue 14, "what partners may see"):
   interventions of 1-4 is hidden.
 
 Every answer is computed for one area, period and cell size. Two answers for different sizes or periods could be
-subtracted from each other; public links are therefore snapshots of one answer (disclosure_links.py).
+subtracted from each other; public links are therefore snapshots of one answer (fieldapp/public_links.py), and every partner output is in
+the audit log, so what was given to whom can be reviewed.
 """
 
 from __future__ import annotations

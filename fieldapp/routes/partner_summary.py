@@ -138,7 +138,7 @@ class PublicSummaryController(Controller):
 
     @get("/{token:str}", name="public_summary", opt={"public": True})
     async def public_summary(self, db: web.DB, user: web.UserIfAny, token: FromPath[str]) -> Template:
-        opened = public_links.open_link(db, token)
+        opened = public_links.open_link(db, token, user.id if user else None)  # a lead looking: in the log by name
         if opened.state == "open":
             return Template("pages/partner_summary/public.html", headers=PUBLIC_HEADERS, context={
                 "summary": opened.summary, "expires_at": opened.expires_at})
