@@ -205,6 +205,7 @@ class PartnerSummary(msgspec.Struct, kw_only=True):
     observations_shown: int
     change: str | None  # of the cells shown together
     problems: list[PublicProblem]
+    unit: str = ""  # the police unit's name (who shares this)
 
 
 def change_between(score: int, previous: int) -> str | None:
@@ -241,9 +242,10 @@ def summarise(db, scope: Scope, flt: PictureFilter, res: int, area: int | None =
     score_now = sum(d.score or 0 for d in shown)
     score_before = sum(previous.get(m, 0) for d in shown for m in d.members)
     area_h3 = h3.int_to_str(area) if area is not None else None
+    unit = db.execute("SELECT name FROM units WHERE id = ?", [scope.unit_id]).fetchone()
     return PartnerSummary(
         start=iso(flt.start), end=iso(flt.end), res=res, size_m=cell_size_m(res), area=area_h3, cells=cells,
         withheld_areas=len(disclosed) - len(shown), observations_shown=sum(d.observations or 0 for d in shown),
-        change=change_between(score_now, score_before),
+        change=change_between(score_now, score_before), unit=unit[0] if unit else "",
         problems=list((problems or open_problems_for_partners)(db, scope.unit_id, area, iso(flt.start), iso(flt.end))))
 
