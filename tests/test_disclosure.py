@@ -360,3 +360,14 @@ def test_a_cell_page_leads_the_lead_to_what_partners_may_see_of_it(login, db, ge
     assert f'href="/partner-summary?area={cell}"' in page
     summary = login("lead1").get(f"/partner-summary?window=7d&res=9&area={cell}")
     assert summary.status_code == 200 and h3.latlng_to_cell(*BIG_SPOT, 9) in summary.text
+
+
+def test_a_partner_can_change_the_language_of_the_public_page_without_javascript(login, client, db):
+    token = _publish(login("lead1"))
+    page = client.get(f"/shared/{token}")
+    csrf = re.search(r'name="_csrf" value="([^"]+)"', page.text).group(1)
+    assert f'name="next" value="/shared/{token}"' in page.text
+    response = client.post("/language", data={"_csrf": csrf, "locale": "sv", "next": f"/shared/{token}"},
+                           follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == f"/shared/{token}"
+    assert "Lägessammanfattning för partner" in client.get(f"/shared/{token}").text
