@@ -11,9 +11,9 @@ The rule (issue 14, "what partners may see"):
   hold at least MIN_COUNT between them (so none can be worked out from the cell's total); a count of linked
   interventions of 1-4 is hidden.
 
-Every answer is computed for one area, period and cell size. Two answers for different sizes or periods could be
-subtracted from each other; public links are therefore snapshots of one answer (fieldapp/public_links.py), and every partner output is in
-the audit log, so what was given to whom can be reviewed.
+Every answer is computed for one area, period and cell size. Two answers for different sizes, periods or areas
+could be subtracted from each other; public links are therefore snapshots of one answer (fieldapp/public_links.py),
+and every partner output is in the audit log, so what was given to whom can be reviewed.
 """
 
 from __future__ import annotations
@@ -30,12 +30,11 @@ from fieldapp.picture.filters import PictureFilter, Scope
 
 MIN_COUNT = 5
 COARSEST = RESOLUTIONS[0]
-TRENDS = ("rising", "steady", "easing")
 
 
 @dataclass
 class DisclosedCell:
-    """One cell as partners see it: counts of MIN_COUNT or more, None for a hidden one ("fewer than 5")."""
+    """One cell as partners see it: counts of MIN_COUNT or more (or 0); None for a count not shown (see protect)."""
 
     cell: int
     res: int
