@@ -6,7 +6,9 @@ The rule (issue 14, "what partners may see"):
 - never a count of 1-4 observations. A cell with fewer than MIN_COUNT observations is merged with the other small
   cells of its parent (one resolution coarser, repeatedly, up to resolution 5); the merged cell holds only the
   observations of those small cells, so subtracting the cells shown from it gives nothing. What is still fewer
-  than MIN_COUNT at resolution 5 is shown as "fewer than 5", without a number. Within a cell that is shown,
+  than MIN_COUNT at resolution 5 is shown as "fewer than 5", without a number. So that the same records asked at
+  a coarser size cannot be subtracted from this answer, a parent whose small cells hold 1-4 takes in the smallest
+  cells shown inside it until they hold MIN_COUNT (disclose()). Within a cell that is shown,
   counts by kind and by reported trend of 1-4 are hidden too, together with enough others that the hidden ones
   hold at least MIN_COUNT between them (so none can be worked out from the cell's total); a count of linked
   interventions of 1-4 is hidden.
@@ -110,12 +112,17 @@ def disclose(cells: list[CellSummary]) -> list[DisclosedCell]:
     """The rule applied to cells of one resolution (with their counts by kind): cells of MIN_COUNT or more as they
     are, the small ones merged into coarser cells, what stays small at resolution 5 withheld (no numbers).
 
+    Consistent with the same records asked at a coarser cell size: the part of any coarser cell that is not shown
+    inside it is 0 or MIN_COUNT and more, unless nothing inside it is shown (then it is withheld whole). Where the
+    small cells of a parent hold 1-4, the smallest cells shown inside that parent are merged with them until they
+    hold MIN_COUNT (otherwise the parent's count at the coarser size, less what is shown here, would be 1-4).
+
     Order: cells shown (the asked size first, then merged ones), highest score first; the withheld last."""
-    shown: list[DisclosedCell] = []
+    shown: list[tuple[_Pool, bool]] = []  # (counts, merged)
     small: list[_Pool] = []
     for c in cells:
         if c.observations >= MIN_COUNT:
-            shown.append(_shown(_pool_of(c), merged=False))
+            shown.append((_pool_of(c), False))
         elif c.observations > 0:
             small.append(_pool_of(c))
     res = cells[0].res if cells else COARSEST
@@ -125,16 +132,26 @@ def disclose(cells: list[CellSummary]) -> list[DisclosedCell]:
         for pool in small:
             parent = parent_of(pool.cell, res)
             parents.setdefault(parent, _Pool(parent, res)).add(pool)
+        inside: dict[int, list[tuple[_Pool, bool]]] = {}
+        for entry in shown:
+            if entry[0].res > res:
+                inside.setdefault(parent_of(entry[0].cell, res), []).append(entry)
         small = []
         for pool in parents.values():
+            below = sorted(inside.get(pool.cell, []), key=lambda e: (e[0].n, e[0].cell))
+            while pool.n < MIN_COUNT and below:  # the parent's remainder must not be 1-4
+                entry = below.pop(0)
+                shown.remove(entry)
+                pool.add(entry[0])
             if pool.n >= MIN_COUNT:
-                shown.append(_shown(pool, merged=True))
+                shown.append((pool, True))
             else:
                 small.append(pool)
-    shown.sort(key=lambda d: (d.merged, -d.res if d.merged else 0, -(d.score or 0), d.cell))
+    disclosed = [_shown(pool, merged) for pool, merged in shown]
+    disclosed.sort(key=lambda d: (d.merged, -d.res if d.merged else 0, -(d.score or 0), d.cell))
     withheld = [DisclosedCell(p.cell, p.res, None, None, {}, {}, None, True, sorted(p.members))
                 for p in sorted(small, key=lambda p: p.cell)]
-    return shown + withheld
+    return disclosed + withheld
 
 
 def in_area(cells: list[CellSummary], area: int | None) -> list[CellSummary]:
