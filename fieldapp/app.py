@@ -28,6 +28,7 @@ from fieldapp.routes import (
     followups,
     home,
     offline,
+    partner_summary,
     picture,
     por_admin,
     problems,
@@ -41,7 +42,7 @@ from fieldapp.templating import immutable_when_versioned, make_environment
 
 # Each route module exports ROUTES; the order does not matter (literal paths win over parameters).
 ROUTE_MODULES = (auth, home, deployments, records, offline, picture, reports, alerts, admin, por_admin, audit_admin,
-                 basemap_routes, devices, followups, problems)
+                 basemap_routes, devices, followups, problems, partner_summary)
 STATIC_DIR = Path(__file__).parent / "static"
 
 

@@ -800,3 +800,24 @@ M012_PARTNER_KINDS = [
     ("business", "Yritys tai kauppakeskus", "Företag eller köpcentrum", "Business or shopping centre"),
     ("other", "Muu", "Annan", "Other"),
 ]
+def m013_public_links(db):
+    # What partners may see (issue 14): a lead publishes a partner summary as a read-only link with an expiry. The
+    # summary is kept as it was published (JSON, already under the disclosure rule: no free text, no count of 1-4),
+    # so a link shows the same numbers until it expires or is revoked. The token is the only key a partner has.
+    db.executescript(
+        """
+        CREATE TABLE public_links (
+            id TEXT PRIMARY KEY,
+            token TEXT NOT NULL UNIQUE,
+            unit_id TEXT NOT NULL REFERENCES units(id),
+            created_by TEXT NOT NULL REFERENCES users(id),
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            revoked_at TEXT,
+            revoked_by TEXT REFERENCES users(id),
+            query TEXT NOT NULL DEFAULT '{}',
+            summary TEXT NOT NULL
+        );
+        CREATE INDEX public_links_unit ON public_links(unit_id, created_at);
+        """
+    )

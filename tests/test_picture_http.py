@@ -173,11 +173,14 @@ def test_partner_export_holds_aggregated_cells_and_no_free_text(login, db):
     for feature in data["features"]:
         assert feature["geometry"]["type"] == "Polygon"
         assert set(feature["properties"]) == {"cell", "res", "observations", "score", "kinds", "rising", "steady",
-                                              "easing", "linked_interventions"}
-        assert all(isinstance(v, int) for k, v in feature["properties"].items() if k not in ("cell", "kinds"))
+                                              "easing", "linked_interventions", "merged"}
+        # Counts under the disclosure rule (tests/test_disclosure.py): null for "fewer than 5", never 1-4.
+        assert all(v is None or isinstance(v, int) and not 0 < v < 5 for k, v in feature["properties"].items()
+                   if k not in ("cell", "kinds", "res", "score", "merged"))
     rows = list(csv.DictReader(io.StringIO(text)))
     assert {r["cell"] for r in rows} == {f["id"] for f in data["features"]}
-    assert sum(int(r["observations"]) for r in rows) == sum(f["properties"]["observations"] for f in data["features"])
+    assert sum(int(r["observations"]) for r in rows if r["observations"] != "<5") == sum(
+        f["properties"]["observations"] or 0 for f in data["features"])
     assert len(_audit(db, "export", "picture_cell")) == 2
 
 

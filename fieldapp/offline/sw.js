@@ -113,6 +113,7 @@
     var url = new URL(request.url);
     if (url.origin !== self.location.origin) return;
     if (url.pathname.indexOf("/api/") === 0 || url.pathname === "/sw.js") return;
+    if (url.pathname.indexOf("/shared/") === 0) return;  // a partner's public link: never kept on a device
     if (SHELL[url.pathname]) {
       event.respondWith(shellFirst(request, url.pathname));
       return;

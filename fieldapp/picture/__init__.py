@@ -19,7 +19,8 @@ Tension observations are aggregated into h3 hexagons (h3 4.x). What keeps it pri
   deployment is read from its own observations (few, and indexed).
 
 Modules: cells (h3 and scores), filters (window, filters, scope), rollups (upkeep), aggregation (cells,
-legend, hotspots), trends, geojson (map and partner structs), exports (a cell's records, exports).
+legend, hotspots), trends, geojson (map and partner structs), exports (a cell's records, exports),
+disclosure (what partners may see: never free text, points or a count of 1-4).
 No web imports anywhere here.
 """
 
@@ -28,6 +29,9 @@ from fieldapp.picture.aggregation import (HOTSPOT_LIMIT, CellSummary, Hotspot, L
 from fieldapp.picture.cells import (COLOURS, EASING, FINEST, PARENT_RES, RESOLUTIONS, RISING, SEVERITIES, WEIGHTS,
                                     cell_int, cell_ring, cell_size_m, descendant_range, parent_masks, parent_of,
                                     res_for_zoom)
+from fieldapp.picture.disclosure import (MIN_COUNT, DisclosedCell, PartnerSummary, PublicMeasure, PublicProblem,
+                                         SummaryCell, disclose, open_problems_for_partners, partner_view, protect,
+                                         summarise)
 from fieldapp.picture.exports import (DETAIL_LIMIT, EXPORT_FIELDS, CellDetail, InterventionExport,
                                       InterventionExportFeature, InterventionExportProperties, TensionExport,
                                       TensionExportFeature, TensionExportProperties, cell_detail, export_csv,
@@ -43,6 +47,8 @@ from fieldapp.picture.rollups import cleanup, rebuild, record_written, records_w
 from fieldapp.picture.trends import Series, trend
 
 __all__ = [
+    "MIN_COUNT", "DisclosedCell", "PartnerSummary", "PublicMeasure", "PublicProblem", "SummaryCell", "disclose",
+    "open_problems_for_partners", "partner_view", "protect", "summarise",
     "COLOURS", "DEFAULT_WINDOW", "DETAIL_LIMIT", "EASING", "EXPORT_FIELDS", "FINEST", "HOTSPOT_LIMIT", "MAX_WINDOW",
     "PARENT_RES", "PARTNER_CSV_FIELDS", "RESOLUTIONS", "RISING", "SEVERITIES", "WEIGHTS", "WINDOWS",
     "CellCollection", "CellDetail", "CellFeature", "CellProperties", "CellSummary", "FilterInvalid", "Hotspot",

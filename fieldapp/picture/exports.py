@@ -16,6 +16,7 @@ from fieldapp.db import write
 from fieldapp.picture.aggregation import (CellSummary, _places, aggregate, cell_summary, filter_conditions,
                                          nearest_place)
 from fieldapp.picture.cells import FINEST, cell_int, cell_size_m, descendant_range, parent_of
+from fieldapp.picture.disclosure import DisclosedCell, partner_view
 from fieldapp.picture.filters import PictureFilter, Scope
 from fieldapp.picture.geojson import Point, feature_collection
 from fieldapp.picture.rollups import _groups_of
@@ -221,9 +222,9 @@ def export_csv(rows: list[dict], kind_name: str) -> str:
     return out.getvalue()
 
 
-def partner_cells(db, user, scope: Scope, flt: PictureFilter, res: int, fmt: str) -> list[CellSummary]:
-    """Aggregated cells for partners (counts only), audited as an export."""
-    cells = aggregate(db, scope, flt, res, by_kind=True)
+def partner_cells(db, user, scope: Scope, flt: PictureFilter, res: int, fmt: str) -> list[DisclosedCell]:
+    """Aggregated cells for partners under the disclosure rule (picture/disclosure.py), audited as an export."""
+    cells = partner_view(db, scope, flt, res)
     with write(db):
         audit.record(db, user.id, "export", "picture_cell", None, json.dumps(
             {"format": fmt, "partner": True, "res": res, "filter": flt.query(), "deployment": scope.deployment_id,

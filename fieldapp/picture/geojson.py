@@ -13,6 +13,7 @@ from fieldapp.errors import Forbidden
 from fieldapp.clock import iso
 from fieldapp.picture.aggregation import CellSummary, _obs_conditions, legend_for
 from fieldapp.picture.cells import cell_ring, cell_size_m
+from fieldapp.picture.disclosure import MIN_COUNT, DisclosedCell
 from fieldapp.picture.filters import PictureFilter, Scope
 
 
@@ -73,23 +74,28 @@ CellCollection, CellFeature = feature_collection(
 
 
 class PartnerCellProperties(msgspec.Struct, kw_only=True):
-    """What partners get: a cell and counts. No times of single observations, no text, no deployments."""
+    """What partners get: a cell and counts under the disclosure rule (picture/disclosure.py). No times of single
+    observations, no text, no deployments. null is "fewer than 5": a cell with fewer than 5 observations is merged
+    into a coarser cell (merged: true, its res smaller) or, still fewer than 5 at resolution 5, shown with null
+    counts; a count by kind or trend of 1-4 is null, with as many others as it takes that none can be worked out
+    (the nulls of one cell hold 5 or more together)."""
 
     cell: str
     res: int
-    observations: int
-    score: int
-    kinds: dict[str, int]
-    rising: int
-    steady: int
-    easing: int
-    linked_interventions: int
+    observations: int | None
+    score: int | None
+    kinds: dict[str, int | None]
+    rising: int | None
+    steady: int | None
+    easing: int | None
+    linked_interventions: int | None
+    merged: bool
 
 
-# Aggregated cells for partners (POR): counts only, never free text.
+# Aggregated cells for partners (POR): counts only, never free text, never a count of 1-4.
 PartnerCellCollection, PartnerCellFeature = feature_collection(
     "PartnerCellCollection", "PartnerCellFeature", Polygon, PartnerCellProperties,
-    res=int, cell_size_m=int, window_start=str, window_end=str)
+    res=int, cell_size_m=int, window_start=str, window_end=str, min_count=int)
 
 
 def cell_collection(cells: list[CellSummary], flt: PictureFilter, res: int) -> CellCollection:
@@ -115,29 +121,47 @@ def cell_popup(c: CellSummary) -> CellProperties:
         rising=c.rising, steady=c.steady, easing=c.easing, linked_interventions=c.linked, last_observation=c.last_at)
 
 
-def partner_collection(cells: list[CellSummary], flt: PictureFilter, res: int) -> PartnerCellCollection:
+def partner_collection(cells: list[DisclosedCell], flt: PictureFilter, res: int) -> PartnerCellCollection:
+    """Disclosed cells (disclosure.partner_view) as GeoJSON."""
     return PartnerCellCollection(
         features=[PartnerCellFeature(
             id=c.h3, geometry=Polygon(coordinates=[list(cell_ring(c.cell))]),
             properties=PartnerCellProperties(
-                cell=c.h3, res=c.res, observations=c.observations, score=c.score, kinds=c.kinds, rising=c.rising,
-                steady=c.steady, easing=c.easing, linked_interventions=c.linked)) for c in cells],
-        res=res, cell_size_m=cell_size_m(res), window_start=iso(flt.start), window_end=iso(flt.end))
+                cell=c.h3, res=c.res, observations=c.observations, score=c.score, kinds=c.kinds,
+                rising=c.trends.get("rising", 0) if c.trends else None,
+                steady=c.trends.get("steady", 0) if c.trends else None,
+                easing=c.trends.get("easing", 0) if c.trends else None,
+                linked_interventions=c.linked, merged=c.merged)) for c in cells],
+        res=res, cell_size_m=cell_size_m(res), window_start=iso(flt.start), window_end=iso(flt.end),
+        min_count=MIN_COUNT)
 
 
-PARTNER_CSV_FIELDS = ["cell", "res", "observations", "score", "rising", "steady", "easing", "linked_interventions"]
+PARTNER_CSV_FIELDS = ["cell", "res", "observations", "score", "rising", "steady", "easing", "linked_interventions",
+                      "merged"]
+FEWER = "<5"  # the partner CSV: fewer than 5 observations (a withheld area) or linked interventions
+SUPPRESSED = "suppressed"  # the partner CSV: a count by kind or trend not shown on its own (see PartnerCellProperties)
 
 
-def partner_csv(db, cells: list[CellSummary]) -> str:
-    """Partner cells as CSV: one column per tension kind, counts only."""
+def _count(value: int | None, hidden: str = FEWER) -> int | str:
+    return hidden if value is None else value
+
+
+def partner_csv(db, cells: list[DisclosedCell]) -> str:
+    """Disclosed cells as CSV: one column per tension kind, counts only; "<5" for a withheld area's observations or
+    a cell's linked interventions, "suppressed" for a count by kind or trend not shown on its own."""
     kinds = [code for code, *_ in categories.DEFAULTS["tension_kind"]]
     kinds += sorted({k for c in cells for k in c.kinds} - set(kinds))
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(PARTNER_CSV_FIELDS + [f"kind_{k}" for k in kinds])
     for c in cells:
-        writer.writerow([c.h3, c.res, c.observations, c.score, c.rising, c.steady, c.easing, c.linked]
-                        + [c.kinds.get(k, 0) for k in kinds])
+        if c.withheld:  # fewer than 5 in all: no other number either
+            writer.writerow([c.h3, c.res, FEWER, "", "", "", "", "", "1"] + [""] * len(kinds))
+            continue
+        trends = [c.trends.get(t, 0) for t in ("rising", "steady", "easing")]
+        writer.writerow([c.h3, c.res, c.observations, c.score, *(_count(t, SUPPRESSED) for t in trends),
+                         _count(c.linked), "1" if c.merged else "0"]
+                        + [_count(c.kinds.get(k, 0), SUPPRESSED) for k in kinds])
     return out.getvalue()
 
 

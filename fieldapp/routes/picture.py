@@ -324,7 +324,10 @@ def _attachment(name: str, flt: picture.PictureFilter) -> dict:
 EXPORT_DESCRIPTION = ("The same filters as the map (window, from, to, deployment, kind, severity, group). "
                       "Leads only; every export is written to the audit log.")
 PARTNER_DESCRIPTION = ("For partners (POR): h3 cells and counts only, never free text, names or single "
-                       "observations. " + EXPORT_DESCRIPTION)
+                       "observations, and never a count of 1-4: a cell with fewer than 5 observations is merged into "
+                       "a coarser cell (merged) or, still fewer than 5 at resolution 5, given without numbers; a "
+                       "count by kind or trend of 1-4 is hidden (null; CSV: suppressed) with as many others as it "
+                       "takes that none can be worked out. " + EXPORT_DESCRIPTION)
 
 
 class PictureExportController(Controller):
