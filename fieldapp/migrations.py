@@ -598,3 +598,56 @@ def m010_audit_chain(db):
     db.execute("CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log WHEN OLD.id >= COALESCE((SELECT "
                "MAX(CAST(record_id AS INTEGER)) FROM audit_log WHERE record_type = 'retention' AND action = 'purge'), 0) "
                "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END")
+
+
+# Entries the seed documents name that the first lists lacked, and the perceived motive of an act of hatred
+# (the acts-of-hatred guide's definition of a hate crime): (code, fi, sv, en), placed before the list's 'other'.
+M014_ADDED: dict[str, list[tuple[str, str, str, str]]] = {
+    "group_category": [
+        ("sami", "Saamelaiset", "Samer", "Sámi people"),
+        ("roma", "Romanit", "Romer", "Roma"),
+        ("persons_with_disabilities", "Vammaiset henkilöt", "Personer med funktionsnedsättning",
+         "Persons with disabilities"),
+    ],
+    "language": [
+        ("se", "Pohjoissaame", "Nordsamiska", "Northern Sámi"),
+    ],
+    "referral_target": [
+        ("health_services", "Terveyspalvelut", "Hälso- och sjukvårdstjänster", "Health services"),
+        ("reception_centre", "Vastaanottokeskus", "Mottagningscentral", "Reception centre"),
+    ],
+    "motive": [
+        ("race_colour", "Rotu tai ihonväri", "Ras eller hudfärg", "Race or colour"),
+        ("origin", "Kansallinen tai etninen alkuperä", "Nationellt eller etniskt ursprung",
+         "National or ethnic origin"),
+        ("religion_belief", "Uskonto tai vakaumus", "Religion eller övertygelse", "Religion or belief"),
+        ("sexual_orientation", "Seksuaalinen suuntautuminen", "Sexuell läggning", "Sexual orientation"),
+        ("disability", "Vammaisuus", "Funktionsnedsättning", "Disability"),
+        ("gender_identity", "Sukupuoli-identiteetti tai sukupuolen ilmaisu", "Könsidentitet eller könsuttryck",
+         "Gender identity or expression"),
+        ("other", "Muu motiivi", "Annat motiv", "Other motive"),
+    ],
+}
+
+
+@migrations()
+def m014_categories_motive(db):
+    # The perceived motive of an act of hatred (a motive of an event, never a trait of a person) on contacts and
+    # tension observations, as a list of 'motive' codes; on contacts also whether the person was advised on how to
+    # report and whether a report of an offence was made.
+    db.execute("ALTER TABLE contacts ADD COLUMN motives TEXT NOT NULL DEFAULT '[]'")
+    db.execute("ALTER TABLE contacts ADD COLUMN advised_to_report INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE contacts ADD COLUMN offence_reported INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE tensions ADD COLUMN motives TEXT NOT NULL DEFAULT '[]'")
+    for list_name, items in M014_ADDED.items():
+        other = db.execute("SELECT sort FROM categories WHERE list = ? AND code = 'other'", [list_name]).fetchone()
+        if other is not None and list_name != "motive":
+            start = other[0]
+            db.execute("UPDATE categories SET sort = sort + ? WHERE list = ? AND sort >= ?",
+                       [len(items), list_name, start])
+        else:
+            start = (db.execute("SELECT COALESCE(MAX(sort) + 1, 0) FROM categories WHERE list = ?",
+                                [list_name]).fetchone()[0])
+        for i, (code, fi, sv, en) in enumerate(items):
+            db.execute("INSERT OR IGNORE INTO categories (list, code, label_fi, label_sv, label_en, sort, active) "
+                       "VALUES (?, ?, ?, ?, ?, ?, 1)", [list_name, code, fi, sv, en, start + i])
