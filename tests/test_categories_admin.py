@@ -3,9 +3,12 @@ are never reused; every change is audited; a retired entry stays readable on old
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
-from fieldapp import access, accounts, categories, demo, records
+from fieldapp import access, accounts, categories, demo, i18n, records, reports
+from fieldapp.clock import iso, utcnow
 
 EN = {"Accept-Language": "en"}
 FI = {"Accept-Language": "fi"}
@@ -233,3 +236,17 @@ def _contact(db, **values) -> str:
     sets = ", ".join(f"{name} = ?" for name in values)
     db.execute(f"UPDATE contacts SET {sets} WHERE id = ?", [*values.values(), row[0]])
     return row[0]
+
+
+def test_a_retired_entry_is_still_counted_in_the_report_under_its_label(db):
+    contact = _contact(db, topics='["rumour"]', occurred_at=iso(utcnow() - timedelta(minutes=30)))
+    assert contact
+    categories.set_active(db, "topic", "rumour", False, by=None)
+    token = i18n.set_locale("en")
+    try:
+        report = reports.build(db, accounts.by_username(db, "lead1"), reports.default_query())
+    finally:
+        i18n._current.reset(token)
+    [topics] = [s for s in report.sections if s.key == "contacts_topic"]
+    rumour = [row for row in topics.rows if row.code == "rumour"]
+    assert rumour and rumour[0].label == "Rumour" and rumour[0].value >= 1
