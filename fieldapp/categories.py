@@ -129,6 +129,14 @@ def entry(db, list_name: str, code: str) -> dict:
     return row
 
 
+def changes(db, list_name: str, limit: int = 20) -> list[dict]:
+    """The newest changes to a list's entries from the audit log (who, when, what), newest first."""
+    return list(db.query(
+        "SELECT a.at, a.action, a.record_id, u.username FROM audit_log a LEFT JOIN users u ON u.id = a.user_id "
+        "WHERE a.record_type = 'category' AND a.record_id >= ? AND a.record_id < ? ORDER BY a.id DESC LIMIT ?",
+        [f"{list_name}:", f"{list_name};", limit]))
+
+
 def _labels(raw: dict) -> dict[str, str]:
     """The three labels from raw form values; ValidationFailed naming each one missing or too long."""
     labels, errors = {}, {}

@@ -186,6 +186,10 @@ def test_a_retired_entry_stays_on_old_records_and_leaves_new_forms(login, db):
     assert admin.post("/admin/categories/topic/rumour/reactivate", {}).status_code == 303
     assert "rumour" in _active(db, "topic")
     assert _audit(db, "topic:rumour") == ["category_retire", "category_reactivate"]
+    page = admin.get("/admin/categories/topic", headers=EN)
+    changes = page.text.split('class="history category-changes"', 1)[1]
+    assert changes.index("Reactivated") < changes.index("Retired") and "<code>rumour</code>" in changes
+    assert "admin1" in changes
 
 
 def test_the_last_entry_in_use_and_the_entries_the_app_relies_on_stay(db):

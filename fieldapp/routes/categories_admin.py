@@ -33,6 +33,8 @@ DONE = {
     "retired": lazy("The entry was retired: it is no longer offered in forms, old records keep it."),
     "reactivated": lazy("The entry is offered in forms again."),
 }
+ACTIONS = {"category_add": lazy("Added"), "category_rename": lazy("Labels changed"), "category_move": lazy("Moved"),
+           "category_retire": lazy("Retired"), "category_reactivate": lazy("Reactivated")}
 LIST_PAGE, LIST_PARTIAL = "pages/admin/category_list.html", "partials/admin/_category_list.html"
 
 
@@ -54,7 +56,7 @@ def _list_context(db, list_name: str, *, done=None, errors=None, new=None, editi
         "labels_only": list_name in categories.LABELS_ONLY, "kept_active": categories.KEPT_ACTIVE,
         "done": _(DONE[done]) if isinstance(done, str) and done in DONE else None,
         "errors": errors or {}, "new": new or {"label_fi": "", "label_sv": "", "label_en": ""},
-        "editing": editing, "typed": typed or {},
+        "editing": editing, "actions": {key: _(text) for key, text in ACTIONS.items()}, "typed": typed or {}, "changes": categories.changes(db, list_name),
     }
 
 
