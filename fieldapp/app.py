@@ -23,6 +23,7 @@ from fieldapp.routes import (
     alerts,
     audit_admin,
     auth,
+    categories_admin,
     deployments,
     devices,
     followups,
@@ -42,7 +43,7 @@ from fieldapp.templating import immutable_when_versioned, make_environment
 
 # Each route module exports ROUTES; the order does not matter (literal paths win over parameters).
 ROUTE_MODULES = (auth, home, deployments, records, offline, picture, reports, alerts, admin, por_admin, audit_admin,
-                 basemap_routes, devices, followups, problems, partner_summary)
+                 basemap_routes, devices, followups, problems, partner_summary, categories_admin)
 STATIC_DIR = Path(__file__).parent / "static"
 
 

@@ -15,6 +15,7 @@ from fieldapp import picture
 from fieldapp import alerts
 from fieldapp import followups
 from fieldapp import demo_problems, problems
+from fieldapp import demo_categories
 from fieldapp.clock import iso, utcnow
 from fieldapp.db import write
 from fieldapp.ids import new_id
@@ -130,6 +131,7 @@ def load(db, seed: int = 7) -> str:
                 spot = (round(lat + rng.gauss(0, 0.0025), 5), round(lon + rng.gauss(0, 0.004), 5))
                 author = rng.choice(authors)
                 _demo_records(db, rng, author, deployment, kind, at, spot, counts)
+    demo_categories.add_motives(db, unit_id, rng)
     projections.catch_up(db)  # the situation picture, alerts and POR feed of the demo records
     demo_problems.load(db, lead)  # partner directory and a POR problem
     return (f"demo data ready: {counts['contact']} contacts, {counts['tension']} tension observations, "

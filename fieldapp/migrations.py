@@ -650,6 +650,22 @@ def m011_followups(db):
     )
 
 
+# The partner organisations' kinds (code, fi, sv, en), seeded by m012 and then edited as data like every list.
+M012_PARTNER_KINDS = [
+    ("ngo", "Järjestö", "Organisation", "NGO"),
+    ("religious_community", "Uskonnollinen yhteisö", "Religiöst samfund", "Religious community"),
+    ("school", "Oppilaitos", "Läroanstalt", "School"),
+    ("youth_services", "Kaupungin nuorisopalvelut", "Stadens ungdomstjänster", "City youth services"),
+    ("social_services", "Sosiaalipalvelut", "Socialtjänster", "Social services"),
+    ("anchor_team", "Ankkuri-tiimi", "Ankkuri-team", "Anchor team"),
+    ("mediation_office", "Sovittelutoimisto", "Medlingsbyrå", "Mediation office"),
+    ("victim_support", "Rikosuhripäivystys", "Brottsofferjouren", "Victim Support"),
+    ("village_actor", "Kylätoimija", "Byaktör", "Village actor"),
+    ("business", "Yritys tai kauppakeskus", "Företag eller köpcentrum", "Business or shopping centre"),
+    ("other", "Muu", "Annan", "Other"),
+]
+
+
 @migrations()
 def m012_problems_partners(db):
     # The partner directory (organisations only: a contact person is a role, never a name) and POR problems:
@@ -764,6 +780,83 @@ def m012_problems_partners(db):
 
 
 @migrations()
+def m013_public_links(db):
+    # What partners may see (issue 14): a lead publishes a partner summary as a read-only link with an expiry. The
+    # summary is kept as it was published (JSON, already under the disclosure rule: no free text, no count of 1-4),
+    # so a link shows the same numbers until it expires or is revoked. The token is the only key a partner has.
+    db.executescript(
+        """
+        CREATE TABLE public_links (
+            id TEXT PRIMARY KEY,
+            token TEXT NOT NULL UNIQUE,
+            unit_id TEXT NOT NULL REFERENCES units(id),
+            created_by TEXT NOT NULL REFERENCES users(id),
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            revoked_at TEXT,
+            revoked_by TEXT REFERENCES users(id),
+            query TEXT NOT NULL DEFAULT '{}',
+            summary TEXT NOT NULL
+        );
+        CREATE INDEX public_links_unit ON public_links(unit_id, created_at);
+        """
+    )
+
+
+# Entries the seed documents name that the first lists lacked, and the perceived motive of an act of hatred
+# (the acts-of-hatred guide's definition of a hate crime): (code, fi, sv, en), placed before the list's 'other'.
+M014_ADDED: dict[str, list[tuple[str, str, str, str]]] = {
+    "group_category": [
+        ("sami", "Saamelaiset", "Samer", "Sámi people"),
+        ("roma", "Romanit", "Romer", "Roma"),
+        ("persons_with_disabilities", "Vammaiset henkilöt", "Personer med funktionsnedsättning",
+         "Persons with disabilities"),
+    ],
+    "language": [
+        ("se", "Pohjoissaame", "Nordsamiska", "Northern Sámi"),
+    ],
+    "referral_target": [
+        ("health_services", "Terveyspalvelut", "Hälso- och sjukvårdstjänster", "Health services"),
+        ("reception_centre", "Vastaanottokeskus", "Mottagningscentral", "Reception centre"),
+    ],
+    "motive": [
+        ("race_colour", "Rotu tai ihonväri", "Ras eller hudfärg", "Race or colour"),
+        ("origin", "Kansallinen tai etninen alkuperä", "Nationellt eller etniskt ursprung",
+         "National or ethnic origin"),
+        ("religion_belief", "Uskonto tai vakaumus", "Religion eller övertygelse", "Religion or belief"),
+        ("sexual_orientation", "Seksuaalinen suuntautuminen", "Sexuell läggning", "Sexual orientation"),
+        ("disability", "Vammaisuus", "Funktionsnedsättning", "Disability"),
+        ("gender_identity", "Sukupuoli-identiteetti tai sukupuolen ilmaisu", "Könsidentitet eller könsuttryck",
+         "Gender identity or expression"),
+        ("other", "Muu motiivi", "Annat motiv", "Other motive"),
+    ],
+}
+
+
+@migrations()
+def m014_categories_motive(db):
+    # The perceived motive of an act of hatred (a motive of an event, never a trait of a person) on contacts and
+    # tension observations, as a list of 'motive' codes; on contacts also whether the person was advised on how to
+    # report and whether a report of an offence was made.
+    db.execute("ALTER TABLE contacts ADD COLUMN motives TEXT NOT NULL DEFAULT '[]'")
+    db.execute("ALTER TABLE contacts ADD COLUMN advised_to_report INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE contacts ADD COLUMN offence_reported INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE tensions ADD COLUMN motives TEXT NOT NULL DEFAULT '[]'")
+    for list_name, items in M014_ADDED.items():
+        other = db.execute("SELECT sort FROM categories WHERE list = ? AND code = 'other'", [list_name]).fetchone()
+        if other is not None and list_name != "motive":
+            start = other[0]
+            db.execute("UPDATE categories SET sort = sort + ? WHERE list = ? AND sort >= ?",
+                       [len(items), list_name, start])
+        else:
+            start = (db.execute("SELECT COALESCE(MAX(sort) + 1, 0) FROM categories WHERE list = ?",
+                                [list_name]).fetchone()[0])
+        for i, (code, fi, sv, en) in enumerate(items):
+            db.execute("INSERT OR IGNORE INTO categories (list, code, label_fi, label_sv, label_en, sort, active) "
+                       "VALUES (?, ?, ?, ?, ?, ?, 1)", [list_name, code, fi, sv, en, start + i])
+
+
+@migrations()
 def m016_devices(db):
     # Registered devices (issue 12): each browser install that logs in. Only a hash of the device cookie is kept.
     # A revoked device is answered 401 with Clear-Site-Data on its next request (wiped_at: when that happened);
@@ -786,38 +879,3 @@ def m016_devices(db):
     db.execute("CREATE INDEX devices_user ON devices(user_id, last_seen)")
     db.execute("ALTER TABLE sessions ADD COLUMN device_id TEXT REFERENCES devices(id)")
     db.execute("CREATE INDEX sessions_device ON sessions(device_id)")
-# The partner organisations' kinds (code, fi, sv, en), seeded by m012 and then edited as data like every list.
-M012_PARTNER_KINDS = [
-    ("ngo", "Järjestö", "Organisation", "NGO"),
-    ("religious_community", "Uskonnollinen yhteisö", "Religiöst samfund", "Religious community"),
-    ("school", "Oppilaitos", "Läroanstalt", "School"),
-    ("youth_services", "Kaupungin nuorisopalvelut", "Stadens ungdomstjänster", "City youth services"),
-    ("social_services", "Sosiaalipalvelut", "Socialtjänster", "Social services"),
-    ("anchor_team", "Ankkuri-tiimi", "Ankkuri-team", "Anchor team"),
-    ("mediation_office", "Sovittelutoimisto", "Medlingsbyrå", "Mediation office"),
-    ("victim_support", "Rikosuhripäivystys", "Brottsofferjouren", "Victim Support"),
-    ("village_actor", "Kylätoimija", "Byaktör", "Village actor"),
-    ("business", "Yritys tai kauppakeskus", "Företag eller köpcentrum", "Business or shopping centre"),
-    ("other", "Muu", "Annan", "Other"),
-]
-def m013_public_links(db):
-    # What partners may see (issue 14): a lead publishes a partner summary as a read-only link with an expiry. The
-    # summary is kept as it was published (JSON, already under the disclosure rule: no free text, no count of 1-4),
-    # so a link shows the same numbers until it expires or is revoked. The token is the only key a partner has.
-    db.executescript(
-        """
-        CREATE TABLE public_links (
-            id TEXT PRIMARY KEY,
-            token TEXT NOT NULL UNIQUE,
-            unit_id TEXT NOT NULL REFERENCES units(id),
-            created_by TEXT NOT NULL REFERENCES users(id),
-            created_at TEXT NOT NULL,
-            expires_at TEXT NOT NULL,
-            revoked_at TEXT,
-            revoked_by TEXT REFERENCES users(id),
-            query TEXT NOT NULL DEFAULT '{}',
-            summary TEXT NOT NULL
-        );
-        CREATE INDEX public_links_unit ON public_links(unit_id, created_at);
-        """
-    )

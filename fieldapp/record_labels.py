@@ -47,6 +47,9 @@ FIELD_LABELS = {
     "outcome": lazy("Outcome"),
     "tension_id": lazy("Linked tension observation"),
     "contact_id": lazy("Linked contact"),
+    "motives": lazy("Perceived motive"),
+    "advised_to_report": lazy("Advised on how to report"),
+    "offence_reported": lazy("Report of an offence made"),
     "id": lazy("Record"),
 }
 

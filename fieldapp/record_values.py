@@ -56,6 +56,9 @@ class ContactInput(_Common, kw_only=True):
     feedback_given: bool = False
     follow_up: bool = False
     referral_target: Code | None = None
+    motives: list[Code] = []  # perceived motive of an act of hatred experienced or reported (an event's, not a person's)
+    advised_to_report: bool = False
+    offence_reported: bool = False
 
 
 class TensionInput(_Common, kw_only=True):
@@ -65,6 +68,7 @@ class TensionInput(_Common, kw_only=True):
     trend: Code = "stable"
     basis: Code = "observed"
     people_estimate: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None = None
+    motives: list[Code] = []
 
 
 class InterventionInput(_Common, kw_only=True):
@@ -91,12 +95,13 @@ KINDS: dict[str, RecordKind] = {
     "contact": RecordKind(
         "contact", "contacts", ContactInput,
         {"age_band": "age_band", "group_size": "group_size", "group_category": "group_category",
-         "language": "language", "topics": "topic", "referral_target": "referral_target"},
-        multi=("topics",), booleans=("feedback_promised", "feedback_given", "follow_up")),
+         "language": "language", "topics": "topic", "referral_target": "referral_target", "motives": "motive"},
+        multi=("topics", "motives"),
+        booleans=("feedback_promised", "feedback_given", "follow_up", "advised_to_report", "offence_reported")),
     "tension": RecordKind(
         "tension", "tensions", TensionInput,
-        {"kind": "tension_kind", "groups": "group_category", "trend": "trend", "basis": "basis"},
-        multi=("groups",), required=("kind", "severity")),
+        {"kind": "tension_kind", "groups": "group_category", "trend": "trend", "basis": "basis", "motives": "motive"},
+        multi=("groups", "motives"), required=("kind", "severity")),
     "intervention": RecordKind(
         "intervention", "interventions", InterventionInput,
         {"kind": "intervention_kind", "outcome": "outcome", "referral_target": "referral_target"},
@@ -371,17 +376,20 @@ def _utc_naive(text: str) -> datetime:
 
 
 def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime | None = None,
-             stored_time: str | None = None, cache: BatchCache | None = None) -> dict:
+             stored_time: str | None = None, cache: BatchCache | None = None, stored: dict | None = None) -> dict:
     """Check raw values (form strings or JSON) and return the row values; raises ValidationFailed.
 
     stored_time: an edit may keep a record's time even when it is older than the 7 days new records allow.
     cache: category codes shared by the records of one batch.
+    stored: the record an edit changes: codes it holds stay valid for it even after they were retired.
     """
     kind = KINDS[kind_name]
     cache = cache or BatchCache(db)
     errors: dict[str, str] = {}
     codes = cache.all_codes()
-    quick = _quick_read(kind, raw, codes, cache.hours)
+    if stored is not None:
+        codes = _with_stored_codes(kind, codes, stored)
+    quick = _quick_read(kind, raw, codes, cache.hours) if codes is cache.all_codes() else None
     if quick is not None:
         values, occurred = quick
     else:
@@ -426,6 +434,22 @@ def validate(db, kind_name: str, raw: dict, deployment: dict, *, now: datetime |
     if not values["place_name"]:
         values["place_name"] = deployment["place_name"]
     return values
+
+
+def _with_stored_codes(kind: RecordKind, codes: dict[str, frozenset[str]], stored: dict) -> dict:
+    """The valid codes plus the retired ones a stored record holds (an edit need not drop them); the same
+    mapping when it holds none."""
+    extra: dict[str, set[str]] = {}
+    for field, list_name in kind.categories.items():
+        value = stored.get(field)
+        if isinstance(value, str) and field in kind.multi:
+            value = json.loads(value or "[]")
+        for code in (value if isinstance(value, list) else [value]):
+            if code is not None and str(code) not in codes.get(list_name, _NO_CODES):
+                extra.setdefault(list_name, set()).add(str(code))
+    if not extra:
+        return codes
+    return {**codes, **{name: codes.get(name, _NO_CODES) | found for name, found in extra.items()}}
 
 
 def _convert_fields(kind: RecordKind, given: dict, errors: dict) -> dict:
@@ -479,6 +503,8 @@ def content(kind_name: str, row: dict) -> dict:
             value = bool(value)
         elif name in kind.multi and isinstance(value, str):
             value = json.loads(value or "[]")
+        elif name in kind.multi and value is None:
+            value = []  # a snapshot from before the field existed (motives: m014)
         result[name] = value
     return result
 

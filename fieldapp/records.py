@@ -340,7 +340,7 @@ def update(db, user: User, kind_name: str, record: dict, deployment: dict, raw: 
     stays in the history. StaleVersion if base_version is old."""
     if not raw.get("occurred_at"):  # an edit without a time keeps the record's time, not "now"
         raw = {**raw, "occurred_at": record["occurred_at"]}
-    values = validate(db, kind_name, raw, deployment, stored_time=record["occurred_at"])
+    values = validate(db, kind_name, raw, deployment, stored_time=record["occurred_at"], stored=record)
     kind = KINDS[kind_name]
     with write(db):
         current = get(db, kind_name, record["id"])

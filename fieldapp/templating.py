@@ -48,8 +48,16 @@ def _label(list_name: str, code) -> str:
     return web.ctx().labels().get(list_name, {}).get(str(code), str(code))
 
 
-def _options(list_name: str) -> list[tuple[str, str]]:
-    return list(web.ctx().labels().get(list_name, {}).items())
+def _options(list_name: str, keep=None) -> list[tuple[str, str]]:
+    """A list's active entries; keep: the value(s) a form holds, shown too when retired (an edit keeps them)."""
+    found = list(web.ctx().options().get(list_name, []))
+    kept = [keep] if isinstance(keep, str) else list(keep or [])
+    known = {code for code, _text in found}
+    for code in kept:
+        if code and code not in known:
+            found.append((code, _label(list_name, code)))
+            known.add(code)
+    return found
 
 
 def _presence_of(deployment_id: str) -> dict:

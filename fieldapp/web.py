@@ -50,11 +50,19 @@ class RequestContext:
     db: object
     settings: object
     _labels: dict | None = field(default=None, repr=False)
+    _options: dict | None = field(default=None, repr=False)
 
     def labels(self) -> dict[str, dict[str, str]]:
+        """Every code's label, retired ones too (old records still show them)."""
         if self._labels is None:
-            self._labels = {name: dict(opts) for name, opts in categories.all_options(self.db, self.locale).items()}
+            self._labels = categories.all_labels(self.db, self.locale)
         return self._labels
+
+    def options(self) -> dict[str, list[tuple[str, str]]]:
+        """The codes new values may take (active entries), in order."""
+        if self._options is None:
+            self._options = categories.all_options(self.db, self.locale)
+        return self._options
 
 
 _context: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar("fieldapp_request", default=None)

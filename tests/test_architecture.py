@@ -21,7 +21,7 @@ PLACED = {
     SERVICES: ("services", "projections", "por_worker", "push_worker", "replica", "catch_up_worker",
                "retention_worker", "followup_worker"),
     WEB: ("web", "templating", "routes", "app"),
-    ENTRY: ("cli", "__main__", "demo", "demo_problems"),
+    ENTRY: ("cli", "__main__", "demo", "demo_problems", "demo_categories"),
 }
 # Third-party packages that belong to the web layer only.
 WEB_PACKAGES = ("litestar", "jinja2", "uvicorn")

@@ -33,7 +33,7 @@
   var FIELD_LISTS = {
     kind: null, age_band: "age_band", group_size: "group_size", group_category: "group_category",
     language: "language", topics: "topic", referral_target: "referral_target", groups: "group_category",
-    trend: "trend", basis: "basis", outcome: "outcome", severity: "severity"
+    trend: "trend", basis: "basis", outcome: "outcome", severity: "severity", motives: "motive"
   };
   var KIND_LISTS = { tension: "tension_kind", intervention: "intervention_kind" };
 

@@ -225,7 +225,7 @@
 
   // Changes since the last cursor. The deployments they touch are noted (before the cursor moves on)
   // and their offline pages refreshed; a refresh cut short (page closed) is done on the next round.
-  function pull(me) {
+  function pull(me, counts) {
     var received = 0;
     function note(records) {
       if (!records.length) return Promise.resolve();
@@ -243,6 +243,7 @@
         return response.json();
       }).then(function (body) {
         received += body.records.length;
+        if (counts && body.categories_version != null) counts.categoriesVersion = body.categories_version;
         return Outbox.putCopies(body.records)
           .then(function () { return note(body.records); })
           .then(function () { return Outbox.setMeta("cursor", { user: me, value: body.cursor }); })
@@ -303,11 +304,13 @@
     });
   }
 
-  // Deployments, category lists, recent records and the offline pages: refreshed when stale.
-  function bootstrap(me, locale, force) {
+  // Deployments, category lists, recent records and the offline pages: refreshed when stale, and at once
+  // when the category lists changed on the server (categoriesVersion: the count the last pull named).
+  function bootstrap(me, locale, force, categoriesVersion) {
     return Outbox.getMeta("bootstrap").then(function (previous) {
       var fresh = previous && previous.user === me && previous.locale === locale &&
-        Date.now() - previous.fetched_at < BOOTSTRAP_EVERY_MS;
+        Date.now() - previous.fetched_at < BOOTSTRAP_EVERY_MS &&
+        (categoriesVersion == null || previous.categories_version === categoriesVersion);
       if (fresh && !force) return previous;
       return Outbox.getMeta("cursor").then(function (cursor) {
         // A device that already pulls changes does not need the recent records again.
@@ -319,7 +322,7 @@
         return response.json();
       }).then(function (data) {
         var keep = { user: me, locale: data.locale, fetched_at: Date.now(), deployments: data.deployments,
-                     categories: data.categories, pages: data.pages };
+                     categories: data.categories, categories_version: data.categories_version, pages: data.pages };
         return Outbox.putCopies(data.records)
           .then(function () { return Outbox.setSealKey(data.seal_key); })  // a rotated key is used from now on
           .then(function () { return Outbox.setMeta("batch_max", data.batch_max); })
@@ -372,9 +375,9 @@
               if (!cursor || cursor.user !== me) return bootstrap(me, info.locale, true);
               return null;
             })
-            .then(function () { return pull(me); })
+            .then(function () { return pull(me, counts); })
             .then(function (pulled) { counts.pulled = pulled; })
-            .then(function () { return bootstrap(me, info.locale, options.bootstrap); })
+            .then(function () { return bootstrap(me, info.locale, options.bootstrap, counts.categoriesVersion); })
             .then(function () { return Outbox.setMeta("last_sync", Date.now()); })
             .then(function () { return Outbox.setMeta("login_needed", false); });
         });

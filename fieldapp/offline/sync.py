@@ -100,6 +100,9 @@ class PullResponse(msgspec.Struct, kw_only=True):
     cursor: int
     more: bool
     records: list[PulledRecord]
+    # The category lists' change count: a device that took its lists (and cached forms) at another one
+    # refreshes them in the same sync round (categories.version).
+    categories_version: int = 0
 
 
 class ConflictResolution(msgspec.Struct, kw_only=True):
@@ -446,7 +449,7 @@ def pull(db, user: User, cursor: int, limit: int = PULL_LIMIT) -> PullResponse:
     visible = [d["id"] for d in offline_deployments(db, user)]  # what the device keeps, nothing more
     if not visible or cursor >= newest:
         # A cursor past the end (the server was restored from a backup) comes back to the end.
-        return PullResponse(cursor=newest, more=False, records=[])
+        return PullResponse(cursor=newest, more=False, records=[], categories_version=categories.version(db))
     marks = ",".join("?" * len(visible))
     since = devices.offline_since()
     found: list[tuple[int, PulledRecord]] = []
@@ -462,7 +465,8 @@ def pull(db, user: User, cursor: int, limit: int = PULL_LIMIT) -> PullResponse:
     more = len(found) >= limit
     found = found[:limit]
     new_cursor = found[-1][0] if more else newest
-    return PullResponse(cursor=new_cursor, more=more, records=[record for _seq, record in found])
+    return PullResponse(cursor=new_cursor, more=more, records=[record for _seq, record in found],
+                        categories_version=categories.version(db))
 
 
 def bootstrap(db, user: User, locale: str, *, with_records: bool = True) -> dict:
@@ -479,5 +483,6 @@ def bootstrap(db, user: User, locale: str, *, with_records: bool = True) -> dict
              "lon": d["lon"], "starts_at": d["starts_at"], "ends_at": d["ends_at"], "status": d["status"]}
             for d in deployments],
         "categories": {name: [[code, label] for code, label in options] for name, options in labels.items()},
+        "categories_version": categories.version(db),
         "records": recent_records(db, [d["id"] for d in deployments]) if with_records else [],
     }

@@ -105,8 +105,8 @@ def _obs_conditions(scope: Scope, flt: PictureFilter, alias: str = "o") -> tuple
     return where + more, params + more_params
 
 
-def filter_conditions(flt: PictureFilter, alias: str) -> tuple[list[str], list]:
-    """WHERE parts for the tension filters (kind, severity, group) on rows with those columns."""
+def filter_conditions(flt: PictureFilter, alias: str, table: str = "picture_obs") -> tuple[list[str], list]:
+    """WHERE parts for the tension filters (kind, severity, group, motive) on rows of picture_obs or tensions."""
     where: list[str] = []
     params: list = []
     if flt.kinds:
@@ -117,6 +117,11 @@ def filter_conditions(flt: PictureFilter, alias: str) -> tuple[list[str], list]:
     if flt.group:
         where.append(f"EXISTS (SELECT 1 FROM json_each({alias}.groups) WHERE json_each.value = ?)")
         params.append(flt.group)
+    if flt.motive:  # picture_obs has no motives: read from the observation itself
+        motives = f"{alias}.motives" if table == "tensions" else \
+            f"(SELECT mt.motives FROM tensions mt WHERE mt.id = {alias}.tension_id)"
+        where.append(f"EXISTS (SELECT 1 FROM json_each({motives}) mj WHERE mj.value = ?)")
+        params.append(flt.motive)
     return where, params
 
 
@@ -214,7 +219,7 @@ def _collect(db, scope: Scope, flt: PictureFilter, res: int, bbox=None, *, by_ki
     if res not in RESOLUTIONS:
         raise ValueError(f"resolution {res} is not served")
     acc: dict = {}
-    if scope.deployment_id:  # one deployment: its few observations, read directly
+    if scope.deployment_id or flt.motive:  # one deployment's few observations, or a motive (no roll-up has it)
         _merge(acc, _raw_rows(db, scope, flt, res, iso(flt.start), iso(flt.end), cells=cells), True)
         return acc, True
     kinds = flt.kinds or (_all_kinds(db) if by_kind else None)

@@ -37,7 +37,7 @@ def _tension_conditions(scope: Scope, flt: PictureFilter, alias: str = "t", *,
     else:
         where.append(f"{alias}.deployment_id IN (SELECT id FROM deployments WHERE unit_id = ?)")
         params.append(scope.unit_id)
-    more, more_params = filter_conditions(flt, alias)
+    more, more_params = filter_conditions(flt, alias, table="tensions")
     return where + more, params + more_params
 
 

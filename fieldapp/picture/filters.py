@@ -64,11 +64,12 @@ class PictureFilter:
     kinds: tuple[str, ...] = ()
     severities: tuple[int, ...] = ()
     group: str = ""
+    motive: str = ""  # a perceived motive of hatred (tension observations: motives)
     live: bool = True  # the window ends now, so the picture keeps refreshing
 
     @property
     def tension_filtered(self) -> bool:
-        return bool(self.kinds or self.severities or self.group)
+        return bool(self.kinds or self.severities or self.group or self.motive)
 
     def previous(self) -> "PictureFilter":
         """The same question for the window of equal length just before this one."""
@@ -89,6 +90,8 @@ class PictureFilter:
             values["severity"] = str(min(self.severities))
         if self.group:
             values["group"] = self.group
+        if self.motive:
+            values["motive"] = self.motive
         return values
 
 
@@ -100,7 +103,7 @@ def _first(raw: dict, name: str) -> str:
 
 
 def parse_filter(db, raw: dict, *, now: datetime | None = None) -> PictureFilter:
-    """The filter from query parameters (window, from, to, deployment, kind, severity, group).
+    """The filter from query parameters (window, from, to, deployment, kind, severity, group, motive).
 
     Raises FilterInvalid with a translated message per field; blank values mean "all".
     """
@@ -157,10 +160,13 @@ def parse_filter(db, raw: dict, *, now: datetime | None = None) -> PictureFilter
     group = _first(raw, "group")
     if group and group not in categories.codes(db, "group_category"):
         errors["group"] = _("Choose a value from the list.")
+    motive = _first(raw, "motive")
+    if motive and motive not in categories.known_codes(db, "motive"):  # a retired motive still counts old records
+        errors["motive"] = _("Choose a value from the list.")
     if errors:
         raise FilterInvalid(errors)
     return PictureFilter(start=start, end=end, window=window, deployment_id=deployment_id, kinds=kinds,
-                         severities=severities, group=group, live=window != "custom")
+                         severities=severities, group=group, motive=motive, live=window != "custom")
 
 
 def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:

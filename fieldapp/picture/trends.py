@@ -63,7 +63,7 @@ def trend(db, scope: Scope, flt: PictureFilter, cell: int | None = None) -> Seri
     step = _step_for(end - start)
     start = _floor(start, step)  # whole steps: the first one may reach back before the window
     values: dict[datetime, list[int]] = {}
-    if scope.deployment or step < timedelta(hours=1):
+    if scope.deployment or step < timedelta(hours=1) or flt.motive:  # no roll-up counts by motive
         where, params = _obs_conditions(scope, flt)
         if cell is not None:
             where.append("o.cell BETWEEN ? AND ?")

@@ -32,6 +32,7 @@ class Bootstrap(msgspec.Struct, kw_only=True):
     batch_max: int
     deployments: list[dict]
     categories: dict[str, list[list[str]]]
+    categories_version: int
     records: list[sync.PulledRecord]
     pages: list[str]
     seal_key: SealKey

@@ -39,10 +39,11 @@ async def provide_query(
     kind: Annotated[list[str] | None, QueryParameter(description="Tension kind code(s)")] = None,
     severity: Annotated[str | None, QueryParameter(description="Lowest severity counted (1-6)")] = None,
     group: Annotated[str | None, QueryParameter(description="Group category code")] = None,
+    motive: Annotated[str | None, QueryParameter(description="Perceived motive code (acts of hatred)")] = None,
 ) -> dict:
     """The filter's query parameters as typed (parsed and checked by picture.parse_filter)."""
     values = {"window": window, "from": from_, "to": to, "deployment": deployment, "kind": kind,
-              "severity": severity, "group": group}
+              "severity": severity, "group": group, "motive": motive}
     return {k: v for k, v in values.items() if v not in (None, "", [])}
 
 
@@ -321,7 +322,7 @@ def _attachment(name: str, flt: picture.PictureFilter) -> dict:
     return {"Content-Disposition": f'attachment; filename="fieldapp-{name}-{stamp}"'}
 
 
-EXPORT_DESCRIPTION = ("The same filters as the map (window, from, to, deployment, kind, severity, group). "
+EXPORT_DESCRIPTION = ("The same filters as the map (window, from, to, deployment, kind, severity, group, motive). "
                       "Leads only; every export is written to the audit log.")
 PARTNER_DESCRIPTION = ("For partners (POR): h3 cells and counts only, never free text, names or single "
                        "observations, and never a count of 1-4: a cell with fewer than 5 observations is merged into "
