@@ -31,12 +31,14 @@ from fieldapp.routes import (
     records,
     reports,
 )
+from fieldapp.routes import activities as activity_routes, yearly as yearly_routes
 from fieldapp.services.login import LoginGuard
 from fieldapp.settings import Settings
 from fieldapp.templating import immutable_when_versioned, make_environment
 
 # Each route module exports ROUTES; the order does not matter (literal paths win over parameters).
 ROUTE_MODULES = (auth, home, deployments, records, offline, picture, reports, alerts, admin, por_admin, audit_admin)
+ROUTE_MODULES += (activity_routes, yearly_routes)  # issue 15: preventive activities, the yearly report
 STATIC_DIR = Path(__file__).parent / "static"
 
 

@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     user_sub = user.add_subparsers(dest="user_command", required=True)
     add = user_sub.add_parser("add", help="create a user (password asked, or read from stdin)")
     add.add_argument("username")
-    add.add_argument("--role", required=True, choices=["officer", "staff", "lead", "admin"])
+    add.add_argument("--role", required=True, choices=["officer", "staff", "lead", "admin", "department"])
     add.add_argument("--unit", default="Helsinki preventive unit")
     add.add_argument("--name", default="")
     add.add_argument("--password-stdin", action="store_true")

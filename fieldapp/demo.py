@@ -13,6 +13,7 @@ from fieldapp import deployments as deployments_domain
 from fieldapp import por
 from fieldapp import picture
 from fieldapp import alerts
+from fieldapp import demo_yearly
 from fieldapp.clock import iso, utcnow
 from fieldapp.db import write
 from fieldapp.ids import new_id
@@ -127,6 +128,7 @@ def load(db, seed: int = 7) -> str:
                 author = rng.choice(authors)
                 _demo_records(db, rng, author, deployment, kind, at, spot, counts)
     projections.catch_up(db)  # the situation picture, alerts and POR feed of the demo records
+    demo_yearly.load(db, unit_id, DEMO_PASSWORD)  # a department, a second unit, activities and targets
     return (f"demo data ready: {counts['contact']} contacts, {counts['tension']} tension observations, "
             f"{counts['intervention']} interventions\n"
             f"demo logins (password '{DEMO_PASSWORD}', demo only): " + ", ".join(u for u, _r, _n in DEMO_USERS))

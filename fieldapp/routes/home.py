@@ -19,6 +19,8 @@ class HomeController(Controller):
     async def home(self, request: Request, db: web.DB, user: web.CurrentUser) -> Template | Redirect:
         if user.role == "admin":
             return Redirect("/admin/users", status_code=303)
+        if user.role == "department":  # the head of preventive work reads the units' figures
+            return Redirect("/yearly", status_code=303)
         return web.render(request, "pages/home.html", "partials/deployments/_list.html",
                           {"deployments": deployments.for_user(db, user)})
 
