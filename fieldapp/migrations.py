@@ -681,3 +681,9 @@ def m015_activities_targets(db):
     db.execute("INSERT OR IGNORE INTO categories (list, code, label_fi, label_sv, label_en, sort, active) "
                "VALUES " + ", ".join(["('activity_kinds', ?, ?, ?, ?, ?, 1)"] * len(M015_ACTIVITY_KINDS)),
                [v for i, (code, fi, sv, en) in enumerate(M015_ACTIVITY_KINDS) for v in (code, fi, sv, en, i)])
+    # Online contacts and interventions are ordinary records with the channel 'online' (empty: not recorded).
+    for table in ("contacts", "interventions"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN channel TEXT")
+    db.execute("INSERT OR IGNORE INTO categories (list, code, label_fi, label_sv, label_en, sort, active) VALUES "
+               "('channel', 'in_person', 'Kasvokkain', 'Ansikte mot ansikte', 'In person', 0, 1), "
+               "('channel', 'online', 'Verkossa', 'På nätet', 'Online', 1, 1)")

@@ -37,6 +37,7 @@ FIELD_LABELS = {
     "feedback_given": lazy("Feedback given"),
     "follow_up": lazy("Follow-up needed"),
     "referral_target": lazy("Referred to"),
+    "channel": lazy("Channel"),
     "kind": lazy("Kind"),
     "groups": lazy("Groups involved"),
     "severity": lazy("Severity"),

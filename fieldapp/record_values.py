@@ -56,6 +56,7 @@ class ContactInput(_Common, kw_only=True):
     feedback_given: bool = False
     follow_up: bool = False
     referral_target: Code | None = None
+    channel: Code | None = None      # 'online' for a contact made online (m015)
 
 
 class TensionInput(_Common, kw_only=True):
@@ -73,6 +74,7 @@ class InterventionInput(_Common, kw_only=True):
     referral_target: Code | None = None
     tension_id: str | None = None
     contact_id: str | None = None
+    channel: Code | None = None      # 'online' for an intervention made online (m015)
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,8 @@ KINDS: dict[str, RecordKind] = {
     "contact": RecordKind(
         "contact", "contacts", ContactInput,
         {"age_band": "age_band", "group_size": "group_size", "group_category": "group_category",
-         "language": "language", "topics": "topic", "referral_target": "referral_target"},
+         "language": "language", "topics": "topic", "referral_target": "referral_target",
+         "channel": "channel"},
         multi=("topics",), booleans=("feedback_promised", "feedback_given", "follow_up")),
     "tension": RecordKind(
         "tension", "tensions", TensionInput,
@@ -98,7 +101,8 @@ KINDS: dict[str, RecordKind] = {
         multi=("groups",), required=("kind", "severity")),
     "intervention": RecordKind(
         "intervention", "interventions", InterventionInput,
-        {"kind": "intervention_kind", "outcome": "outcome", "referral_target": "referral_target"},
+        {"kind": "intervention_kind", "outcome": "outcome", "referral_target": "referral_target",
+         "channel": "channel"},
         required=("kind",)),
 }
 
