@@ -52,3 +52,25 @@ def test_an_online_presence_activity_logged_offline_syncs_once_and_counts_in_the
     page.wait_for_timeout(1500)  # a second round (an answer lost or a second tab) must not add a row
     assert conn.execute("SELECT COUNT(*) FROM activities WHERE online_activity = ?", [mark]).fetchone()[0] == 1
     assert _online_figures(server) == (before_count + 1, before_people + 21)
+
+
+@pytest.mark.parametrize("username, paths", [("officer1", ["/activities", "/activities/new"]),
+                                             ("head1", ["/yearly", "/yearly/targets"]), ("lead1", ["/yearly"])])
+def test_the_activity_and_yearly_pages_fit_the_phone_read_and_tap_well_and_pass_axe(browser, server, username, paths):
+    from tests.browser.conftest import axe_violations
+    from tests.browser.test_tour_browser import MEASURE
+
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-GB", service_workers="block")
+    page = context.new_page()
+    log_in(page, server.url, username)
+    problems = []
+    for width in (390, 1366):
+        page.set_viewport_size({"width": width, "height": 900})
+        for path in paths:
+            page.goto(server.url + path)
+            page.wait_for_load_state("networkidle")
+            problems += [f"{width} {path}: {p}" for p in page.evaluate(MEASURE)]
+            if width == 390:
+                problems += [f"{path}: axe {v['id']} {[n['target'] for n in v['nodes']][:3]}" for v in axe_violations(page)]
+    context.close()
+    assert problems == [], "\n".join(problems)
