@@ -198,3 +198,27 @@ def test_the_ods_holds_the_same_numbers_as_the_report(world):
                  for b, _s, line in yearly_report.rows(report)}
     assert from_sheets == from_page
     assert from_sheets[("UA", "hours", "")] == (1.5, 0.0, 100.0)
+
+
+def test_contacts_count_by_channel_and_deleted_records_do_not_count(world):
+    db, users = world
+    did = _deployment(db, "ua", "community_visit", "2026-04-01T10:00:00.000Z", "2026-04-01T12:00:00.000Z")
+    for channel, deleted in (("online", None), ("online", None), ("in_person", None), (None, None),
+                             ("online", "2026-04-02T00:00:00.000Z")):
+        db["contacts"].insert({"id": new_id(), "deployment_id": did, "occurred_at": "2026-04-01T10:30:00.000Z",
+                               "received_at": T, "created_at": T, "updated_at": T, "channel": channel,
+                               "deleted_at": deleted})
+    contacts = yearly_report.unit_figures(db, "ua", 2026)["contacts"]
+    assert contacts == {"": 4.0, "online": 2.0, "in_person": 1.0, yearly_report.NOT_RECORDED: 1.0}
+
+
+def test_a_year_is_the_helsinki_calendar_year():
+    assert yearly_report.year_bounds(2026) == ("2025-12-31T22:00:00.000Z", "2026-12-31T22:00:00.000Z")
+
+
+def test_viewing_the_report_is_audited(world):
+    db, users = world
+    yearly_report.build(db, users["lead_a"], 2026)
+    row = db.execute("SELECT action, record_type, record_id, detail FROM audit_log WHERE user_id = 'lead_a' "
+                     "ORDER BY id DESC LIMIT 1").fetchone()
+    assert tuple(row) == ("yearly_report_view", "unit", "ua", '{"year":2026}')
