@@ -131,3 +131,7 @@ def test_an_activity_from_the_outbox_is_stored_once_and_counts_in_the_report(log
     rows = login("lead1").get(f"/yearly/export.csv?year={YEAR}").text.splitlines()
     online = next(row for row in rows if ",tasks,activities,online_presence," in row)
     assert online.split(",")[5] == "2"  # the demo's one and this one
+
+
+def test_a_field_device_keeps_the_activity_form_for_offline_work(login):
+    assert "/activities/new" in login("officer1").get("/api/offline/bootstrap?records=false").json()["pages"]

@@ -123,6 +123,8 @@ class SyncController(Controller):
                                     "false: leave out the recent records (the device pulls changes)"))) -> Bootstrap:
         data = sync.bootstrap(db, user, i18n.get_locale(), with_records=records)
         pages = shell.offline_pages([d["id"] for d in data["deployments"]])
+        if user.role in web.FIELD_ROLES:  # the activity form, for logging one offline (issue 15)
+            pages.append("/activities/new")
         if data["records"]:  # as for a pull: what showed no record is not logged (each app start asks)
             audit.read(db, user.id, "pull", "bootstrap", None, deployments=len(data["deployments"]),
                        records=len(data["records"]))

@@ -32,9 +32,10 @@ def test_an_online_presence_activity_logged_offline_syncs_once_and_counts_in_the
     page = context.new_page()
     log_in(page, server.url, "officer1")
     page.wait_for_selector("html[data-offline-ready='1']", timeout=30000)
-    page.goto(f"{server.url}/activities/new")
     before_count, before_people = _online_figures(server)
     context.set_offline(True)
+    page.goto(f"{server.url}/activities/new")  # the device's copy of the form (kept at the offline bootstrap)
+    assert page.locator("html").get_attribute("data-device-copy") == "1"
     mark = "Live Q&A " + uuid.uuid4().hex[:8]
     page.check("form[data-outbox] input[name='kind'][value='online_presence']")
     page.fill("form[data-outbox] input[name=minutes]", "45")
