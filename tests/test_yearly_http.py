@@ -135,3 +135,20 @@ def test_an_activity_from_the_outbox_is_stored_once_and_counts_in_the_report(log
 
 def test_a_field_device_keeps_the_activity_form_for_offline_work(login):
     assert "/activities/new" in login("officer1").get("/api/offline/bootstrap?records=false").json()["pages"]
+
+
+@pytest.mark.parametrize("url", ["/yearly?year=abc", "/yearly?year=99999999999999999999999", "/yearly?unit=%00x",
+                                 "/yearly/export.ods?year=-1", "/yearly/export.csv?year=1999",
+                                 "/yearly/targets?year=x", "/yearly/targets?unit=nope"])
+def test_odd_report_choices_get_a_clear_4xx_never_a_server_error(login, url):
+    answer = login("head1").get(url, headers=EN)
+    assert 200 <= answer.status_code < 500 and answer.status_code != 500
+
+
+def test_odd_target_and_activity_posts_get_a_4xx(login):
+    head = login("head1")
+    assert head.post("/yearly/targets", {"year": ["x", "y"], "unit": ["a", "b"]}).status_code in (400, 404)
+    officer = login("officer1")
+    answer = officer.post("/activities", {"id": ["a", "b"], "kind": ["x", "y"], "day": "x" * 5000, "minutes": "1e9",
+                                          "start": "99:99", "languages": ["zz"], "contact_ids": ["../x"]})
+    assert answer.status_code == 400
