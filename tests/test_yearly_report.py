@@ -222,3 +222,15 @@ def test_viewing_the_report_is_audited(world):
     row = db.execute("SELECT action, record_type, record_id, detail FROM audit_log WHERE user_id = 'lead_a' "
                      "ORDER BY id DESC LIMIT 1").fetchone()
     assert tuple(row) == ("yearly_report_view", "unit", "ua", '{"year":2026}')
+
+
+def test_placing_a_unit_in_a_department_shows_it_to_that_department_head(world):
+    from fieldapp import departments
+
+    db, users = world
+    unit_id, department_id = departments.place_unit(db, "UC", "Dep 1")
+    assert unit_id == "uc" and department_id == "dep1"
+    assert sorted(yearly_report.visible_unit_ids(db, users["head"])) == ["ua", "ub", "uc"]
+    assert sorted(yearly_report.visible_unit_ids(db, users["head_c"])) == ["ua", "ub", "uc"]  # its home unit moved
+    new_unit, new_department = departments.place_unit(db, "New unit", "New department")
+    assert db.execute("SELECT department_id FROM units WHERE id = ?", [new_unit]).fetchone()[0] == new_department
