@@ -154,7 +154,8 @@ class OfflinePagesController(Controller):
         """Records on this device: waiting, needing attention, or safe on the server (filled in from IndexedDB)."""
         singular = {kind: texts["one"] for kind, texts in KIND_TEXT.items()}
         context = {
-            "kind_labels": {**{kind: _(text) for kind, text in singular.items()}, "presence": _("Check-in or check-out")},
+            "kind_labels": {**{kind: _(text) for kind, text in singular.items()}, "presence": _("Check-in or check-out"),
+                            "activity": _("Activity")},
             "kind_slugs": KIND_SLUGS,
             "field_labels": {name: _(text) for name, text in FIELD_LABELS.items()},
         }
