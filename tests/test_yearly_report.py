@@ -6,6 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from fieldapp import activities, yearly_ods, yearly_report
 from fieldapp.accounts import User
@@ -234,3 +237,19 @@ def test_placing_a_unit_in_a_department_shows_it_to_that_department_head(world):
     assert sorted(yearly_report.visible_unit_ids(db, users["head_c"])) == ["ua", "ub", "uc"]  # its home unit moved
     new_unit, new_department = departments.place_unit(db, "New unit", "New department")
     assert db.execute("SELECT department_id FROM units WHERE id = ?", [new_unit]).fetchone()[0] == new_department
+
+_spans = st.lists(st.tuples(st.integers(0, 600), st.integers(0, 240), st.integers(0, 1), st.sampled_from("abc")),
+                  max_size=8)
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(_spans)
+def test_merged_hours_add_up_to_the_time_covered_at_least_once(spans):
+    """Whatever the overlaps, the hours by kind add up to the minutes covered by any interval (counted on a grid)."""
+    base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    intervals = [(base + timedelta(minutes=start), base + timedelta(minutes=start + length), origin, kind)
+                 for start, length, origin, kind in spans]
+    covered = {minute for start, length, _o, _k in spans for minute in range(start, start + length)}
+    hours = yearly_report.merged_hours(intervals)
+    assert abs(sum(hours.values()) - len(covered) / 60) < 1e-9
+    assert all(value > 0 for value in hours.values())
