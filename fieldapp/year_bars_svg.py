@@ -8,7 +8,6 @@ from typing import Sequence
 from markupsafe import Markup, escape
 
 WIDTH = 360
-LABEL_W = 0          # labels sit above their bars: a phone is narrow
 BAR_H = 12
 ROW_H = 52
 
