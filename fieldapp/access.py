@@ -120,3 +120,37 @@ def device_managed(user: User, device: dict | None) -> dict:
     if device is None or not (user.role == "admin" or device["user_id"] == user.id):
         raise NotFound(device["id"] if device else "")
     return device
+
+
+# --- The yearly report: which units' figures a user sees --------------------------------------------------------
+# A lead sees their own unit's figures; the department role (the head of preventive work) every unit of the
+# department its home unit belongs to, read-only (figures and targets, no field records); nobody else any.
+
+def report_units(user: User, units: list[dict]) -> set[str]:
+    """The ids of the units (rows with id, department_id) whose yearly report this user may see."""
+    if user.unit_id is None or user.role not in ("lead", "department"):
+        return set()
+    if user.role == "lead":
+        return {u["id"] for u in units if u["id"] == user.unit_id}
+    home = next((u for u in units if u["id"] == user.unit_id), None)
+    if home is None:
+        return set()
+    if home["department_id"] is None:  # a unit outside any department is a department of its own
+        return {home["id"]}
+    return {u["id"] for u in units if u["department_id"] == home["department_id"]}
+
+
+def report_units_sql(user: User, alias: str = "un") -> tuple[str, dict]:
+    """report_units() as an SQL condition over `units AS alias`, with its named parameters."""
+    if user.unit_id is None or user.role not in ("lead", "department"):
+        return "0", {}
+    params = {"report_unit": user.unit_id}
+    if user.role == "lead":
+        return f"{alias}.id = :report_unit", params
+    return (f"({alias}.id = :report_unit OR {alias}.department_id = (SELECT h.department_id FROM units h "
+            "WHERE h.id = :report_unit))", params)
+
+
+def may_set_targets(user: User) -> bool:
+    """Targets are set by the department role, for the units of its department."""
+    return user.role == "department" and user.unit_id is not None

@@ -19,7 +19,7 @@ from fieldapp.ids import new_id
 from fieldapp.personal_ids import find_identity_codes
 from fieldapp.text import clean
 
-ROLES = ("officer", "staff", "lead", "admin")
+ROLES = ("officer", "staff", "lead", "admin", "department")
 _hasher = PasswordHasher()  # argon2id with the library's recommended parameters
 # Verified against when the username is unknown, so that timing does not tell which names exist.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")

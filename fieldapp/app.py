@@ -37,6 +37,7 @@ from fieldapp.routes import (
     reports,
 )
 from fieldapp.routes import basemap as basemap_routes
+from fieldapp.routes import activities as activity_routes, yearly as yearly_routes
 from fieldapp.services.login import LoginGuard
 from fieldapp.settings import Settings
 from fieldapp.templating import immutable_when_versioned, make_environment
@@ -44,6 +45,7 @@ from fieldapp.templating import immutable_when_versioned, make_environment
 # Each route module exports ROUTES; the order does not matter (literal paths win over parameters).
 ROUTE_MODULES = (auth, home, deployments, records, offline, picture, reports, alerts, admin, por_admin, audit_admin,
                  basemap_routes, devices, followups, problems, partner_summary, categories_admin)
+ROUTE_MODULES += (activity_routes, yearly_routes)  # issue 15: preventive activities, the yearly report
 STATIC_DIR = Path(__file__).parent / "static"
 
 

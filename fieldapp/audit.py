@@ -22,7 +22,8 @@ from fieldapp.clock import now_iso
 from fieldapp.db import one, write
 
 # Actions that only read; a record's own history (for_record) leaves them out.
-READ_ACTIONS = frozenset(("view", "list", "pull", "export", "report_view", "report_export_csv", "refused"))
+READ_ACTIONS = frozenset(("view", "list", "pull", "export", "report_view", "report_export_csv", "refused",
+                          "yearly_report_view", "yearly_report_export_csv", "yearly_report_export_ods"))
 # How a request ended: done, refused (403), not found (404: an unknown or unseen id), failed (a wrong password).
 OUTCOMES = ("ok", "refused", "not_found", "failed")
 _COLUMNS = "at, user_id, action, record_type, record_id, detail, outcome"

@@ -108,6 +108,16 @@ def cmd_user_add(args, settings: Settings) -> None:
     print(f"created {user.username} ({user.role}) in unit {args.unit}")
 
 
+def cmd_unit_department(args, settings: Settings) -> None:
+    from fieldapp import departments
+    try:
+        departments.place_unit(_db(settings), args.unit, args.department)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2)
+    print(f"unit {args.unit} is in department {args.department}")
+
+
 def cmd_user_password(args, settings: Settings) -> None:
     from fieldapp import accounts
     db = _db(settings)
@@ -169,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     user_sub = user.add_subparsers(dest="user_command", required=True)
     add = user_sub.add_parser("add", help="create a user (password asked, or read from stdin)")
     add.add_argument("username")
-    add.add_argument("--role", required=True, choices=["officer", "staff", "lead", "admin"])
+    add.add_argument("--role", required=True, choices=["officer", "staff", "lead", "admin", "department"])
     add.add_argument("--unit", default="Helsinki preventive unit")
     add.add_argument("--name", default="")
     add.add_argument("--password-stdin", action="store_true")
@@ -178,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     password.add_argument("username")
     password.add_argument("--password-stdin", action="store_true")
     password.set_defaults(func=cmd_user_password)
+    unit = sub.add_parser("unit", help="manage units")
+    unit_sub = unit.add_subparsers(dest="unit_command", required=True)
+    place = unit_sub.add_parser("department", help="put a unit in a police department (each made when missing)")
+    place.add_argument("unit")
+    place.add_argument("department")
+    place.set_defaults(func=cmd_unit_department)
     audit = sub.add_parser("audit", help="the access log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser("verify", help="check the audit log's hash chain; names the first broken row (exit 1)"

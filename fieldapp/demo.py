@@ -16,6 +16,7 @@ from fieldapp import alerts
 from fieldapp import followups
 from fieldapp import demo_problems, problems
 from fieldapp import demo_categories
+from fieldapp import demo_yearly
 from fieldapp.clock import iso, utcnow
 from fieldapp.db import write
 from fieldapp.ids import new_id
@@ -134,6 +135,7 @@ def load(db, seed: int = 7) -> str:
     demo_categories.add_motives(db, unit_id, rng)
     projections.catch_up(db)  # the situation picture, alerts and POR feed of the demo records
     demo_problems.load(db, lead)  # partner directory and a POR problem
+    demo_yearly.load(db, unit_id, DEMO_PASSWORD)  # a department, a second unit, activities and targets
     return (f"demo data ready: {counts['contact']} contacts, {counts['tension']} tension observations, "
             f"{counts['intervention']} interventions\n"
             f"demo logins (password '{DEMO_PASSWORD}', demo only): " + ", ".join(u for u, _r, _n in DEMO_USERS))

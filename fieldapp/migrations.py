@@ -856,6 +856,95 @@ def m014_categories_motive(db):
                        "VALUES (?, ?, ?, ?, ?, ?, 1)", [list_name, code, fi, sv, en, start + i])
 
 
+# The activity kinds m015 seeds (code, fi, sv, en); afterwards edited as data like every category list.
+M015_ACTIVITY_KINDS = [
+    ("online_presence", "Verkkonäkyvyys", "Närvaro på nätet", "Online presence"),
+    ("school_visit", "Koulu- tai oppilaitosvierailu", "Skol- eller läroanstaltsbesök", "School or education visit"),
+    ("community_meeting", "Asukas- tai yhteisötilaisuus, kysymystunti", "Invånar- eller gemenskapsmöte, frågestund",
+     "Community meeting or Q&A"),
+    ("religious_visit", "Vierailu uskonnollisessa yhteisössä", "Besök i ett religiöst samfund",
+     "Visit to a religious community"),
+    ("training_given", "Annettu koulutus", "Given utbildning", "Training given"),
+    ("training_received", "Saatu koulutus", "Mottagen utbildning", "Training received"),
+    ("partner_meeting", "Kumppanitapaaminen", "Partnermöte", "Partner meeting"),
+    ("anchor_work", "Ankkuri-työ", "Ankkuriarbete", "Anchor team work"),
+    ("other", "Muu toiminta", "Annan verksamhet", "Other activity"),
+]
+
+
+@migrations()
+def m015_activities_targets(db):
+    # The strategy's yearly report (fieldapp/yearly_report.py): preventive work outside deployments (activities),
+    # departments above units, the department role (head of preventive work) and yearly targets per unit.
+    db.execute("CREATE TABLE departments (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL)")
+    db.execute("ALTER TABLE units ADD COLUMN department_id TEXT REFERENCES departments(id)")
+    if db.execute("SELECT COUNT(*) FROM units").fetchone()[0]:
+        # Units made before departments existed belong to one department until an administrator says otherwise.
+        db.execute("INSERT INTO departments (id, name, created_at) VALUES ('department-1', 'Department', "
+                   "strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))")
+        db.execute("UPDATE units SET department_id = 'department-1'")
+    # The role list is a CHECK in users' CREATE TABLE; users is referenced by most tables, so instead of making it
+    # again the stored definition gets the new role (the same rows satisfy it: it only allows more).
+    old = "role IN ('officer', 'staff', 'lead', 'admin')"
+    new = "role IN ('officer', 'staff', 'lead', 'admin', 'department')"
+    sql = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'users'").fetchone()[0]
+    if old in sql:
+        schema_version = db.execute("PRAGMA schema_version").fetchone()[0]
+        db.execute("PRAGMA writable_schema = ON")
+        db.execute("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'users'",
+                   [sql.replace(old, new)])
+        db.execute(f"PRAGMA schema_version = {schema_version + 1}")
+        db.execute("PRAGMA writable_schema = OFF")
+    # An activity: one piece of preventive work by one officer outside a deployment's presence (online presence,
+    # a school visit, a partner meeting...). Made on the device (its id), synced like a record, never edited there.
+    db.execute("""
+        CREATE TABLE activities (
+            id TEXT PRIMARY KEY,
+            unit_id TEXT NOT NULL REFERENCES units(id),
+            user_id TEXT NOT NULL REFERENCES users(id),
+            kind TEXT NOT NULL,
+            starts_at TEXT NOT NULL,
+            ends_at TEXT NOT NULL,
+            minutes INTEGER NOT NULL CHECK (minutes BETWEEN 1 AND 1440),
+            place_name TEXT NOT NULL DEFAULT '',
+            platform TEXT NOT NULL DEFAULT '',
+            online_activity TEXT NOT NULL DEFAULT '',
+            people_reached INTEGER NOT NULL DEFAULT 0 CHECK (people_reached >= 0),
+            languages TEXT NOT NULL DEFAULT '[]',
+            topics TEXT NOT NULL DEFAULT '[]',
+            contact_ids TEXT NOT NULL DEFAULT '[]',
+            intervention_ids TEXT NOT NULL DEFAULT '[]',
+            submission_hash TEXT NOT NULL DEFAULT '',
+            device_time TEXT,
+            received_at TEXT NOT NULL,
+            version INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL,
+            deleted_at TEXT
+        )""")
+    db.execute("CREATE INDEX activities_unit_time ON activities(unit_id, starts_at)")
+    db.execute("CREATE INDEX activities_user_time ON activities(user_id, starts_at)")
+    # A target: the figure a unit aims at in a year for one declared indicator (yearly_report.INDICATORS).
+    db.execute("""
+        CREATE TABLE targets (
+            unit_id TEXT NOT NULL REFERENCES units(id),
+            year INTEGER NOT NULL,
+            indicator TEXT NOT NULL,
+            value REAL NOT NULL CHECK (value >= 0),
+            set_by TEXT REFERENCES users(id),
+            set_at TEXT NOT NULL,
+            PRIMARY KEY (unit_id, year, indicator)
+        ) WITHOUT ROWID""")
+    db.execute("INSERT OR IGNORE INTO categories (list, code, label_fi, label_sv, label_en, sort, active) "
+               "VALUES " + ", ".join(["('activity_kinds', ?, ?, ?, ?, ?, 1)"] * len(M015_ACTIVITY_KINDS)),
+               [v for i, (code, fi, sv, en) in enumerate(M015_ACTIVITY_KINDS) for v in (code, fi, sv, en, i)])
+    # Online contacts and interventions are ordinary records with the channel 'online' (empty: not recorded).
+    for table in ("contacts", "interventions"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN channel TEXT")
+    db.execute("INSERT OR IGNORE INTO categories (list, code, label_fi, label_sv, label_en, sort, active) VALUES "
+               "('channel', 'in_person', 'Kasvokkain', 'Ansikte mot ansikte', 'In person', 0, 1), "
+               "('channel', 'online', 'Verkossa', 'På nätet', 'Online', 1, 1)")
+
+
 @migrations()
 def m016_devices(db):
     # Registered devices (issue 12): each browser install that logs in. Only a hash of the device cookie is kept.

@@ -38,6 +38,7 @@ FIELD_LABELS = {
     "follow_up": lazy("Follow-up needed"),
     "referral_target": lazy("Referred to"),
     "referral_partner_id": lazy("Referred to a partner"),
+    "channel": lazy("Channel"),
     "kind": lazy("Kind"),
     "groups": lazy("Groups involved"),
     "severity": lazy("Severity"),

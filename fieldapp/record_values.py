@@ -59,6 +59,7 @@ class ContactInput(_Common, kw_only=True):
     motives: list[Code] = []  # perceived motive of an act of hatred experienced or reported (an event's, not a person's)
     advised_to_report: bool = False
     offence_reported: bool = False
+    channel: Code | None = None      # 'online' for a contact made online (m015)
 
 
 class TensionInput(_Common, kw_only=True):
@@ -78,6 +79,7 @@ class InterventionInput(_Common, kw_only=True):
     referral_partner_id: str | None = None  # a partner of the directory (partners.py), besides the kind of service
     tension_id: str | None = None
     contact_id: str | None = None
+    channel: Code | None = None      # 'online' for an intervention made online (m015)
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,8 @@ KINDS: dict[str, RecordKind] = {
     "contact": RecordKind(
         "contact", "contacts", ContactInput,
         {"age_band": "age_band", "group_size": "group_size", "group_category": "group_category",
-         "language": "language", "topics": "topic", "referral_target": "referral_target", "motives": "motive"},
+         "language": "language", "topics": "topic", "referral_target": "referral_target", "motives": "motive",
+         "channel": "channel"},
         multi=("topics", "motives"),
         booleans=("feedback_promised", "feedback_given", "follow_up", "advised_to_report", "offence_reported")),
     "tension": RecordKind(
@@ -104,7 +107,8 @@ KINDS: dict[str, RecordKind] = {
         multi=("groups", "motives"), required=("kind", "severity")),
     "intervention": RecordKind(
         "intervention", "interventions", InterventionInput,
-        {"kind": "intervention_kind", "outcome": "outcome", "referral_target": "referral_target"},
+        {"kind": "intervention_kind", "outcome": "outcome", "referral_target": "referral_target",
+         "channel": "channel"},
         required=("kind",)),
 }
 

@@ -12,7 +12,7 @@ from fieldapp.db import open_db
 
 UNITS = ("unit-a", "unit-b")
 KINDS = ("popup_station", "demonstration", "public_event")
-ROLES = ("officer", "staff", "lead", "admin")
+ROLES = ("officer", "staff", "lead", "admin", "department")
 NOW = "2026-12-01T10:00:00.000Z"
 
 _DB = open_db(memory=True)
@@ -92,3 +92,33 @@ def test_an_administrator_sees_no_field_data():
     admin = _user("admin")
     assert not access.sees(admin, {"unit_id": "unit-a", "kind": "popup_station"}, assigned=True)
     assert access.visible_sql(admin) == ("0", {})
+
+
+_UNITS_DB = open_db(memory=True)
+_UNITS_DB.execute("INSERT INTO departments (id, name, created_at) VALUES ('dep-1', '1', ?), ('dep-2', '2', ?)",
+                  [NOW, NOW])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(("dep-1", "dep-2", None)), min_size=1, max_size=5),
+       st.lists(st.tuples(st.sampled_from(ROLES), st.integers(0, 5)), min_size=1, max_size=6))
+def test_the_python_rule_and_the_sql_filter_give_the_same_yearly_report_units(departments, people_spec):
+    """A lead: their unit; the department role: every unit of its home unit's department (a unit outside any
+    department alone); everyone else none. Python and SQL agree."""
+    db = _UNITS_DB
+    db.execute("DELETE FROM units")
+    units = [{"id": f"unit-{n}", "department_id": dep} for n, dep in enumerate(departments)]
+    for unit in units:
+        db.execute("INSERT INTO units (id, name, created_at, department_id) VALUES (?, ?, ?, ?)",
+                   [unit["id"], unit["id"], NOW, unit["department_id"]])
+    for n, (role, home) in enumerate(people_spec):
+        user = User(id=f"u{n}", username=f"u{n}", display_name="", role=role, locale=None,
+                    unit_id=units[home]["id"] if home < len(units) else None)
+        by_rule = access.report_units(user, units)
+        where, params = access.report_units_sql(user)
+        by_sql = {row["id"] for row in db.query(f"SELECT un.id FROM units un WHERE {where}", params)}
+        assert by_rule == by_sql, (user, units)
+        if role == "lead" and user.unit_id:
+            assert by_rule == {user.unit_id}
+        if role not in ("lead", "department"):
+            assert by_rule == set()

@@ -16,12 +16,12 @@ FOUNDATION, STORAGE, DOMAIN, SERVICES, WEB, ENTRY = range(6)
 LAYER_NAMES = ["foundation", "storage", "domain", "services", "web", "entry"]
 PLACED = {
     FOUNDATION: ("clock", "ids", "settings", "errors", "geo", "personal_ids", "i18n", "i18n_catalogs", "trend_svg",
-                 "workers", "retry", "text"),
+                 "workers", "retry", "text", "year_bars_svg"),
     STORAGE: ("db", "migrations", "backup"),
     SERVICES: ("services", "projections", "por_worker", "push_worker", "replica", "catch_up_worker",
                "retention_worker", "followup_worker"),
     WEB: ("web", "templating", "routes", "app"),
-    ENTRY: ("cli", "__main__", "demo", "demo_problems", "demo_categories"),
+    ENTRY: ("cli", "__main__", "demo", "demo_problems", "demo_categories", "demo_yearly"),
 }
 # Third-party packages that belong to the web layer only.
 WEB_PACKAGES = ("litestar", "jinja2", "uvicorn")

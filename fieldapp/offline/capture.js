@@ -80,7 +80,7 @@
   }
 
   function nextSteps(form, edit) {
-    var links = [["/deployments/" + form.dataset.deployment, text("back")]];
+    var links = [[form.dataset.after || "/deployments/" + form.dataset.deployment, text("back")]];  // data-after: a form outside a deployment
     if (!edit && form.dataset.newLabel) links.unshift([location.pathname, form.dataset.newLabel, "data-new-record"]);
     return links;
   }
@@ -153,7 +153,7 @@
       mark("last-save-ms", (performance.now() - tapped).toFixed(1));
       return;
     }
-    var after = edit && form.dataset.recordUrl ? form.dataset.recordUrl : "/deployments/" + deploymentId;
+    var after = edit && form.dataset.recordUrl ? form.dataset.recordUrl : (form.dataset.after || "/deployments/" + deploymentId);
     Outbox.save(entry).then(function () {
       var notice = formNotice(form, text("saved"), "saved", back);
       mark("last-save-ms", (performance.now() - tapped).toFixed(1));

@@ -54,6 +54,7 @@
     if (entry.kind === "intervention") return labelOf(categories, "intervention_kind", v.kind);
     if (entry.kind === "presence") return text(v.action === "check_in" ? "check-in" : "check-out");
     if (entry.kind === "feedback") return "";
+    if (entry.kind === "activity") return labelOf(categories, "activity_kinds", v.kind);
     var topics = [].concat(v.topics || []);
     return topics.map(function (t) { return labelOf(categories, "topic", t); }).join(", ");
   }

@@ -17,12 +17,12 @@ from typing import Any, Literal
 
 import msgspec
 
-from fieldapp import access, categories, devices, records
+from fieldapp import access, activities, categories, devices, records
 from fieldapp import deployments as deployments_domain
 from fieldapp.accounts import User
 from fieldapp.clock import iso, parse, utcnow
 from fieldapp.db import one, write
-from fieldapp.errors import Forbidden, NotFound
+from fieldapp.errors import Forbidden, NotFound, ValidationFailed
 from fieldapp.i18n import gettext as _
 from fieldapp.ids import is_valid_id
 from fieldapp.offline import changes, sealing
@@ -33,6 +33,7 @@ Status = Literal["accepted", "duplicate", "conflict", "rejected"]
 OFFLINE_DEPLOYMENTS_MAX = 12
 RECENT_RECORDS_PER_KIND = 20
 PULL_LIMIT = 500
+ACTIVITY = "activity"  # a preventive activity (fieldapp/activities.py): synced through the same outbox, no deployment
 # The largest integer SQLite stores: a version or conflict id beyond it is no version or conflict of ours.
 SQLITE_INT_MAX = 2**63 - 1
 
@@ -163,6 +164,11 @@ def ingest(db, user: User, batch: SyncBatch, *, max_records: int | None = None,
         for index, item in enumerate(batch.records):
             if results[index] is not None:  # a sealed record that could not be opened: refused already
                 continue
+            if item.kind == ACTIVITY:  # an activity has no deployment: fieldapp/activities.py answers it alone
+                _ingest_new(db, user, batch.records, run, results, received, flagged, cache)
+                run, run_ids = [], set()
+                results[index] = _ingest_activity(db, user, item, received)
+                continue
             new = item.base_version is None and item.resolves is None
             if new and item.id not in run_ids:
                 run.append(index)
@@ -198,6 +204,24 @@ def _open_sealed(items: list[SyncRecord], results: list, user: User, keys: seali
             item.values = sealing.open_sealed(keys, item.sealed, user.username)
         except sealing.SealBroken as exc:
             results[index] = _rejected(item.id, message=seal_refusal(exc.code))
+
+
+def _ingest_activity(db, user: User, item: SyncRecord, received: datetime) -> SyncResult:
+    """A preventive activity from the outbox (kind "activity", no deployment): stored once, a resend of the same
+    id and content answered as a duplicate, the same id with other content refused (activities are not edited)."""
+    try:
+        with write(db):  # a savepoint: a refused activity leaves the rest of the batch alone
+            row = activities.create(db, user, item.values, item.id, device_time=item.device_time, now=received,
+                                    action="sync")
+    except ValidationFailed as exc:
+        return _rejected(item.id, exc.errors)
+    except activities.ActivityConflict:
+        return _rejected(item.id, message=_("Another activity was already saved with this form. Check the list; "
+                                            "to log a new one, send the form again."))
+    except Forbidden:
+        return _rejected(item.id, message=_("Your role does not allow this."))
+    return SyncResult(id=item.id, status="duplicate" if row.get("duplicate") else "accepted", version=1,
+                      received_at=row["received_at"], time_flagged=False)
 
 
 def _ingest_new(db, user: User, items: list[SyncRecord], run: list[int], results: list, received: datetime,

@@ -20,6 +20,8 @@ class HomeController(Controller):
     async def home(self, request: Request, db: web.DB, user: web.CurrentUser) -> Template | Redirect:
         if user.role == "admin":
             return Redirect("/admin/users", status_code=303)
+        if user.role == "department":  # the head of preventive work reads the units' figures
+            return Redirect("/yearly", status_code=303)
         context = {"deployments": deployments.for_user(db, user)}
         if user.role == "lead":
             context.update(sections=needs_action.sections(db, user), refresh_seconds=60)

@@ -149,6 +149,8 @@ class SyncController(Controller):
         pages = shell.offline_pages([d["id"] for d in data["deployments"]])
         # The own follow-ups too: feedback is often given at a community visit without network.
         pages += ["/followups", *(f"/followups/{row['id']}" for row in followups.own_queue(db, user, limit=OWN_FOLLOWUPS_KEPT))]
+        if user.role in web.FIELD_ROLES:  # the activity form, for logging one offline (issue 15)
+            pages.append("/activities/new")
         if data["records"]:  # as for a pull: what showed no record is not logged (each app start asks)
             audit.read(db, user.id, "pull", "bootstrap", None, deployments=len(data["deployments"]),
                        records=len(data["records"]))
@@ -199,7 +201,7 @@ class OfflinePagesController(Controller):
         singular = {kind: texts["one"] for kind, texts in KIND_TEXT.items()}
         context = {
             "kind_labels": {**{kind: _(text) for kind, text in singular.items()}, "presence": _("Check-in or check-out"),
-                            "feedback": _("Feedback given")},
+                            "feedback": _("Feedback given"), "activity": _("Activity")},
             "kind_slugs": KIND_SLUGS,
             "field_labels": {name: _(text) for name, text in FIELD_LABELS.items()},
         }

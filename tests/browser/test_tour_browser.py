@@ -18,7 +18,7 @@ import pytest
 from tests.browser.conftest import axe_violations, log_in
 
 WIDTHS = {"phone": (390, 844), "desktop": (1366, 900)}
-SKIP = re.compile(r"^/(api|sw\.js|manifest|offline/|static/|schema)|\.(csv|geojson)$|/deliveries$")
+SKIP = re.compile(r"^/(api|sw\.js|manifest|offline/|static/|schema)|\.(csv|geojson|ods)$|/deliveries$")
 ID = re.compile(r"/[0-9a-f]{8}-[0-9a-f-]{27}|/[0-9a-z]{20,}|/8[0-9a-f]{14}")
 MAX_PAGES = 24
 
