@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from fieldapp import followups, picture
+from fieldapp import followups, picture, problems
 from fieldapp.accounts import User
 from fieldapp.clock import utcnow
 from fieldapp.i18n import lazy
@@ -39,15 +39,29 @@ def overdue_followups(db, user: User, now: datetime) -> Section:
 
 
 def rising_hotspots(db, user: User, now: datetime) -> Section:
-    """Cells of the unit whose tension score rose this week against the week before (or that are new or back)."""
+    """Cells of the unit whose tension score rose this week against the week before (or that are new or back) and
+    that no open POR problem covers yet: one already being worked on does not need the lead again."""
     flt = picture.parse_filter(db, {"window": HOTSPOT_WINDOW}, now=now)
+    open_cells = problems.open_problem_cells(db, user.unit_id)
     rows = [h for h in picture.hotspots(db, picture.Scope(user.unit_id), flt, HOTSPOT_RES)
-            if h.change in HOTSPOT_CHANGES]
-    return Section("rising_hotspots", lazy("Hotspots rising"), rows[:ITEMS_SHOWN], len(rows))
+            if h.change in HOTSPOT_CHANGES and not problems.problems_for_cell(open_cells, h.summary.h3)]
+    return Section("rising_hotspots", lazy("Hotspots rising with no problem"), rows[:ITEMS_SHOWN], len(rows))
 
 
-# The page's sections, in order. Problems due for review and measures past their date join here.
-SECTIONS = [overdue_followups, rising_hotspots]
+def problems_due(db, user: User, now: datetime) -> Section:
+    """Open POR problems of the unit whose review date is today or past."""
+    rows = problems.problems_due_for_review(db, user.unit_id, followups.today(now))
+    return Section("problems_due", lazy("Problems due for review"), rows[:ITEMS_SHOWN], len(rows))
+
+
+def measures_overdue(db, user: User, now: datetime) -> Section:
+    """Agreed or ongoing measures of open problems whose date has passed."""
+    rows = problems.measures_overdue(db, user.unit_id, followups.today(now))
+    return Section("measures_overdue", lazy("Measures past their date"), rows[:ITEMS_SHOWN], len(rows))
+
+
+# The page's sections, in order.
+SECTIONS = [overdue_followups, rising_hotspots, problems_due, measures_overdue]
 
 
 def sections(db, user: User, now: datetime | None = None) -> list[Section]:

@@ -616,3 +616,24 @@ def public_summaries(db, unit_id: str) -> list[dict]:
     rows = db.query("SELECT * FROM problems WHERE unit_id = ? AND state = 'open' AND public_title != '' "
                     "ORDER BY opened_at", [unit_id])
     return [public_summary(db, row) for row in rows]
+
+
+def for_partners(db, unit_id: str, area: int | None, start: str, end: str) -> list[picture.PublicProblem]:
+    """The partner summary's open problems (picture.summarise(problems=...)): the unit's problems open at the
+    period's end that a lead gave a public title, with their public measures; for one area (an h3 cell) only those
+    whose cells overlap it. Nothing else of a problem (description, records, cells, partners) reaches partners."""
+    rows = list(db.query("SELECT * FROM problems WHERE unit_id = ? AND public_title != '' AND opened_at < ? "
+                         "AND (state = 'open' OR closed_at >= ?) ORDER BY opened_at", [unit_id, end, end]))
+    if area is not None:
+        cell = h3.int_to_str(area)
+        cells: dict[str, list[str]] = {}
+        for row in db.query("SELECT problem_id, cell FROM problem_cells WHERE problem_id IN (SELECT id FROM problems "
+                            "WHERE unit_id = ?)", [unit_id]):
+            cells.setdefault(row["problem_id"], []).append(row["cell"])
+        rows = [r for r in rows if any(_overlaps(c, cell) for c in cells.get(r["id"], []))]
+    found = []
+    for row in rows:
+        summary = public_summary(db, row)
+        found.append(picture.PublicProblem(title=summary["title"], measures=[
+            picture.PublicMeasure(what=m["what"], state=m["state"], due=m["due_date"]) for m in summary["measures"]]))
+    return found

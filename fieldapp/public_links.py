@@ -42,7 +42,7 @@ def parse_days(text: str | None) -> int:
     text = (text or "").strip()
     if not text:
         return DEFAULT_DAYS
-    if text.isdigit() and 1 <= int(text) <= MAX_DAYS:
+    if text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_DAYS:
         return int(text)
     raise LinkInvalid({"days": _("Enter a number of days from 1 to %(max)s.", max=MAX_DAYS)})
 

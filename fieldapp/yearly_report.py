@@ -17,13 +17,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Callable
 
-from fieldapp import audit, categories
+from fieldapp import audit, categories, followups
 from fieldapp import access
 from fieldapp import deployments as deployments_domain
 from fieldapp.accounts import User
@@ -107,7 +106,7 @@ INDICATORS: list[Indicator] = [
                "en": "Contacts where an act of hatred was experienced"},
               {"fi": "Kohtaamiset, joiden aiheena koettu viharikos tai vihateko, koetun motiivin mukaan.",
                "sv": "Kontakter med ämnet upplevt hatbrott eller hatdåd, per upplevt motiv.",
-               "en": "Contacts with the topic 'experienced act of hatred', by perceived motive."}, by="motives"),
+               "en": "Contacts with the topic 'experienced act of hatred', by perceived motive."}, by="motive"),
     Indicator("advised_to_report", "hate", "advised_to_report",
               {"fi": "Neuvottu ilmoittamaan", "sv": "Rådgivna om att anmäla", "en": "Advised on how to report"},
               {"fi": "Kohtaamiset ja jännitehavainnot, joissa neuvottiin rikosilmoituksen tekemisessä.",
@@ -220,16 +219,12 @@ def _referrals(db, unit_id, start, end):
 
 
 def followups_on_time(db, unit_id: str, start: str, end: str) -> dict[str, float]:
-    """Follow-ups given by their due date. Read here only, so the follow-ups area's table (issue 15's follow-ups
-    work, merged separately) is joined in one place: 0 while there is no such table."""
-    if not _has_table(db, "follow_ups"):
-        return {"": 0.0}
-    try:
-        return _counts(db, "SELECT '', COUNT(*) FROM follow_ups f JOIN contacts r ON r.id = f.contact_id "
-                           "JOIN deployments d ON d.id = r.deployment_id WHERE d.unit_id = ? AND f.given_at IS NOT NULL "
-                           "AND f.given_at <= f.due_at AND f.given_at >= ? AND f.given_at < ?", [unit_id, start, end])
-    except sqlite3.OperationalError:  # a table of another shape: the lead adjusts this query at the merge
-        return {"": 0.0}
+    """Follow-ups of the unit given (done) in the period by their due day (both days in Helsinki time)."""
+    on_time = 0
+    for given_at, due_on in db.execute("SELECT given_at, due_on FROM followups WHERE unit_id = ? AND state = 'done' "
+                                       "AND given_at >= ? AND given_at < ?", [unit_id, start, end]):
+        on_time += followups.local_day(given_at).isoformat() <= due_on
+    return {"": float(on_time)}
 
 
 def _people_reached(db, unit_id, start, end):
@@ -251,10 +246,6 @@ def _languages(db, unit_id, start, end):
 
 # --- Hate-related figures: the fields of the hate-crime motive work (issue 15), read through one function -------
 
-def _has_table(db, table: str) -> bool:
-    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [table]).fetchone() is not None
-
-
 def _columns(db, table: str) -> set[str]:
     return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
 
@@ -263,13 +254,19 @@ HATE_TOPIC = "hate_act"   # the contact topic "experienced act of hatred"
 
 
 def hate_figures(db, unit_id: str, start: str, end: str) -> dict[str, dict[str, float]]:
-    """Contacts where an act of hatred was experienced (topic 'hate_act') by perceived motive (contacts.motive),
-    and contacts and tension observations advised on how to report (advised_to_report) or with a report of an
-    offence made (offence_reported). A column that does not exist yet counts as 0 (or as motive not recorded)."""
+    """Contacts where an act of hatred was experienced (topic 'hate_act', or a perceived motive given) by perceived
+    motive (contacts.motives, a list of 'motive' codes: a contact with two motives counts under each, once in the
+    total; none: not recorded), and contacts and tension observations advised on how to report
+    (advised_to_report) or with a report of an offence made (offence_reported), where the table has the field."""
     contact_columns, tension_columns = _columns(db, "contacts"), _columns(db, "tensions")
-    motive = "r.motive" if "motive" in contact_columns else "NULL"
-    hate = _counts(db, f"SELECT {motive}, COUNT(*) {_record_where('contacts')} AND EXISTS (SELECT 1 FROM "
-                       "json_each(r.topics) t WHERE t.value = ?) GROUP BY 1", [unit_id, start, end, HATE_TOPIC])
+    hate_where = (f"{_record_where('contacts')} AND (EXISTS (SELECT 1 FROM json_each(r.topics) t WHERE t.value = ?) "
+                  "OR r.motives != '[]')")
+    params = [unit_id, start, end, HATE_TOPIC]
+    hate = _counts(db, f"SELECT CASE WHEN r.motives = '[]' THEN NULL ELSE m.value END, COUNT(DISTINCT r.id) "
+                       f"FROM (SELECT r.id, r.motives {hate_where}) r "
+                       "LEFT JOIN json_each(CASE WHEN r.motives = '[]' THEN '[null]' ELSE r.motives END) m GROUP BY 1",
+                   params)
+    hate[""] = float(db.execute(f"SELECT COUNT(*) {hate_where}", params).fetchone()[0])
     out = {"hate_contacts": hate}
     for flag in ("advised_to_report", "offence_reported"):
         total = 0.0
@@ -309,7 +306,7 @@ def unit_figures(db, unit_id: str, year: int) -> dict[str, dict[str, float]]:
     for indicator in INDICATORS:
         counted = {code: value for code, value in MEASURES[indicator.measure](db, unit_id, start, end).items()
                    if value or code == ""}
-        if indicator.by is not None:
+        if indicator.by is not None and "" not in counted:  # a measure may give its own total (a record in two codes)
             counted[""] = sum(v for code, v in counted.items() if code != "")
         out[indicator.key] = {code: round(v, 2) for code, v in counted.items()} or {"": 0.0}
         out[indicator.key].setdefault("", 0.0)

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fieldapp import accounts, demo, picture, public_links
+from fieldapp import accounts, demo, picture, problems, public_links
 from fieldapp.clock import iso, utcnow
 from fieldapp.picture.aggregation import CellSummary
 from fieldapp.picture.disclosure import MIN_COUNT, disclose, protect
@@ -31,6 +31,8 @@ def _summary(lat, lon, n, res=8, kinds=None, rising=0, easing=0, linked=0) -> Ce
     cell = h3.str_to_int(h3.latlng_to_cell(lat, lon, res))
     return CellSummary(cell, res, n, score=n * 2, rising=rising, easing=easing, linked=linked,
                        kinds=kinds or {"provocation": n})
+
+SECRET_NOTE = "disclosure-secret-note"
 
 
 def test_a_cell_of_five_or_more_is_shown_as_it_is():
@@ -246,12 +248,16 @@ def test_open_problems_reach_partners_through_the_hook_and_stay_in_a_published_l
     assert opened.summary.problems[0].measures[0].due == "2026-12-20"
 
 
-def test_the_public_page_shows_the_problems_the_hook_gives(login, client, db, monkeypatch):
-    from fieldapp.picture import disclosure
-    monkeypatch.setattr(disclosure, "open_problems_for_partners", lambda *_a: [picture.PublicProblem(
-        title="Iltaoleskelu ostoskeskuksella", measures=[picture.PublicMeasure(what="Nuorisotyön ilta", state="agreed")])])
+def test_the_public_page_shows_the_units_open_problems_public_title_and_public_measures(login, client, db):
+    lead = _user(db, "lead1")
+    problem = problems.open_problem(db, lead, {"title": "Sisäinen: ostoskeskus", "place_name": "Ostoskeskus",
+                                               "public_title": "Iltaoleskelu ostoskeskuksella",
+                                               "description": f"{SECRET_NOTE} ei kumppaneille"})
+    problems.add_measure(db, lead, problem, {"what": "Nuorisotyön ilta", "public": "1"})
+    problems.add_measure(db, lead, problem, {"what": "Sisäinen toimenpide"})
     text = client.get(f"/shared/{_publish(login('lead1'))}").text
     assert "Iltaoleskelu ostoskeskuksella" in text and "Nuorisotyön ilta" in text
+    assert "Sisäinen" not in text and SECRET_NOTE not in text
 
 
 def test_an_area_finer_than_the_cells_is_taken_as_its_cell(db, generated):
@@ -395,3 +401,10 @@ def test_a_partner_can_change_the_language_of_the_public_page_without_javascript
                            follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == f"/shared/{token}"
     assert "Lägessammanfattning för partner" in client.get(f"/shared/{token}").text
+
+
+@pytest.mark.parametrize("text", ["²", "➏", "0", "91", "-3", "7.5"])
+def test_link_days_refuse_what_is_not_a_plain_number_in_range(text):
+    # '²' and '➏' pass str.isdigit() but int() refuses them: a 500 before the isascii() check.
+    with pytest.raises(public_links.LinkInvalid):
+        public_links.parse_days(text)

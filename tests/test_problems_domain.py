@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import h3
 import pytest
 
-from fieldapp import accounts, audit, deployments, i18n, partners, picture, problems, records
+from fieldapp import accounts, audit, deployments, followups, i18n, needs_action, partners, picture, problems, records
 from fieldapp.clock import iso, utcnow
 from fieldapp.errors import Forbidden, NotFound
 from tests.stored import store_new
@@ -278,3 +278,56 @@ def test_the_migration_seeds_an_editable_list_of_partner_kinds(memory_db):
         [code for code, *_labels in M012_PARTNER_KINDS]
     memory_db.execute("UPDATE categories SET active = 0 WHERE list = 'partner_kinds' AND code = 'business'")
     assert "business" not in categories.codes(memory_db, "partner_kinds")
+
+
+def test_the_leads_needs_action_lists_problems_due_measures_late_and_rising_hotspots_no_problem_covers(unit):
+    u, db = unit, unit["db"]
+    for h in (1, 2, 3):
+        tension(u, u["now"] - timedelta(hours=h))  # new this week at the square
+        tension(u, u["now"] - timedelta(hours=h), KALLIO)  # and in Kallio
+
+    def shown():
+        return {s.key: s for s in needs_action.sections(db, u["lead"], u["now"])}
+
+    rising = [h.summary.h3 for h in shown()["rising_hotspots"].items]
+    assert cell_of(SENAATINTORI) in rising and cell_of(KALLIO) in rising
+    assert shown()["problems_due"].total == 0 and shown()["measures_overdue"].total == 0
+
+    today = followups.today(u["now"])
+    problem = problems.open_problem(db, u["lead"], {"title": "Evenings on the square", "cells": cell_of(SENAATINTORI),
+                                                    "review_date": today.isoformat()})
+    late = problems.add_measure(db, u["lead"], problem, {"what": "Evening walks",
+                                                         "due_date": (today - timedelta(days=1)).isoformat()})
+    sections = shown()
+    assert [h.summary.h3 for h in sections["rising_hotspots"].items] == [cell_of(KALLIO)]  # the square is covered
+    assert [p["id"] for p in sections["problems_due"].items] == [problem["id"]]
+    assert [m["id"] for m in sections["measures_overdue"].items] == [late["id"]]
+    assert needs_action.sections(db, u["other"], u["now"])[2].total == 0  # another unit's lead: not theirs
+    problems.close(db, u["lead"], problem, "better")
+    sections = shown()
+    assert sections["problems_due"].total == 0 and sections["measures_overdue"].total == 0
+    assert cell_of(SENAATINTORI) in [h.summary.h3 for h in sections["rising_hotspots"].items]
+
+
+def test_partners_see_open_problems_public_title_and_public_measures_only(unit):
+    u, db = unit, unit["db"]
+    now = u["now"]
+    square = problems.open_problem(db, u["lead"], {"title": "Internal: the square", "cells": cell_of(SENAATINTORI),
+                                                   "public_title": "Calmer evenings on the square",
+                                                   "description": "internal notes"})
+    problems.add_measure(db, u["lead"], square, {"what": "Evening walks", "public": "1", "due_date": "2027-01-15"})
+    problems.add_measure(db, u["lead"], square, {"what": "Internal measure"})
+    problems.open_problem(db, u["lead"], {"title": "No public title", "cells": cell_of(KALLIO)})
+    start, end = iso(now - timedelta(days=30)), iso(now + timedelta(minutes=1))
+    found = problems.for_partners(db, u["unit_id"], None, start, end)
+    assert [(p.title, [(m.what, m.state, m.due) for m in p.measures]) for p in found] == [
+        ("Calmer evenings on the square", [("Evening walks", "agreed", "2027-01-15")])]
+    square_area = h3.str_to_int(h3.cell_to_parent(cell_of(SENAATINTORI), 6))  # a coarser area around the square
+    assert problems.for_partners(db, u["unit_id"], square_area, start, end)[0].title == "Calmer evenings on the square"
+    assert problems.for_partners(db, u["unit_id"], h3.str_to_int(cell_of(KALLIO)), start, end) == []
+    assert problems.for_partners(db, u["unit_id"], None, iso(now - timedelta(days=60)), start) == []  # not yet open
+    summary = picture.summarise(db, picture.Scope(u["unit_id"]), picture.PictureFilter(
+        start=now - timedelta(days=30), end=now + timedelta(minutes=1), window="30d"), 8,
+        problems=problems.for_partners)
+    assert [p.title for p in summary.problems] == ["Calmer evenings on the square"]
+    assert "internal" not in repr(summary).lower()

@@ -141,21 +141,36 @@ def test_targets_refuse_what_is_not_a_number_and_clear_when_empty(world):
     assert yearly_report.targets(db, ["ua"], 2026)["ua"] == {}
 
 
-def test_hate_figures_count_zero_until_the_motive_fields_exist_and_read_them_when_they_do(world):
+def test_hate_figures_count_contacts_by_perceived_motive_once_in_the_total(world):
     db, users = world
     did = _deployment(db, "ua", "demonstration", "2026-02-01T10:00:00.000Z", "2026-02-01T12:00:00.000Z")
-    for topics in ('["hate_act"]', '["hate_act", "rumour"]', '["rumour"]'):
+    rows = [('["hate_act"]', '["religion_belief", "origin"]', 1, 0), ('["hate_act", "rumour"]', '[]', 0, 0),
+            ('["rumour"]', '["religion_belief"]', 1, 1), ('["rumour"]', '[]', 1, 1)]
+    for topics, motives, advised, reported in rows:
         db["contacts"].insert({"id": new_id(), "deployment_id": did, "occurred_at": "2026-02-01T10:30:00.000Z",
-                               "received_at": T, "created_at": T, "updated_at": T, "topics": topics})
+                               "received_at": T, "created_at": T, "updated_at": T, "topics": topics,
+                               "motives": motives, "advised_to_report": advised, "offence_reported": reported})
     figures = yearly_report.unit_figures(db, "ua", 2026)
-    assert figures["hate_contacts"] == {"": 2.0, yearly_report.NOT_RECORDED: 2.0}
-    assert figures["advised_to_report"][""] == 0 and figures["offence_reported"][""] == 0
-    db.execute("ALTER TABLE contacts ADD COLUMN motive TEXT")
-    db.execute("ALTER TABLE contacts ADD COLUMN advised_to_report INTEGER NOT NULL DEFAULT 0")
-    db.execute("UPDATE contacts SET motive = 'religion', advised_to_report = 1 WHERE topics = '[\"hate_act\"]'")
-    figures = yearly_report.unit_figures(db, "ua", 2026)
-    assert figures["hate_contacts"]["religion"] == 1 and figures["hate_contacts"][""] == 2
-    assert figures["advised_to_report"][""] == 1
+    # three contacts: two with the topic, one with a motive only; the one with two motives is counted under each
+    assert figures["hate_contacts"] == {"": 3.0, "religion_belief": 2.0, "origin": 1.0,
+                                        yearly_report.NOT_RECORDED: 1.0}
+    assert figures["advised_to_report"][""] == 3 and figures["offence_reported"][""] == 2
+
+
+def test_followups_on_time_count_those_given_by_their_due_day_in_helsinki(world):
+    db, users = world
+    did = _deployment(db, "ua", "demonstration", "2026-02-01T10:00:00.000Z", "2026-02-01T12:00:00.000Z")
+    # (due day, given at UTC, state): 22:30 UTC on 10 March is already the 11th in Helsinki (UTC+2): late
+    for due_on, given_at, state in (("2026-03-10", "2026-03-10T20:30:00.000Z", "done"),
+                                    ("2026-03-10", "2026-03-10T22:30:00.000Z", "done"),
+                                    ("2026-03-10", "2026-03-01T09:00:00.000Z", "done"),
+                                    ("2026-03-10", None, "open"), ("2026-03-10", None, "cannot"),
+                                    ("2025-12-30", "2025-12-29T09:00:00.000Z", "done")):
+        db["followups"].insert({"id": new_id(), "unit_id": "ua", "record_type": "contact", "record_id": new_id(),
+                                "deployment_id": did, "owner_id": users["off_a"].id, "due_on": due_on,
+                                "state": state, "given_at": given_at, "created_at": T, "updated_at": T})
+    assert yearly_report.unit_figures(db, "ua", 2026)["followups_on_time"] == {"": 2.0}
+    assert yearly_report.unit_figures(db, "ub", 2026)["followups_on_time"] == {"": 0.0}
 
 
 def test_activities_refuse_account_names_identity_codes_and_unknown_kinds(world):

@@ -235,9 +235,8 @@ def change_between(score: int, previous: int) -> str | None:
 
 
 def open_problems_for_partners(db, unit_id: str, area: int | None, start: str, end: str) -> list[PublicProblem]:
-    """HOOK for the POR problems module (built alongside, wired by the lead after merge): the open problems of this
-    unit (and area: an h3 cell, or None for the whole unit) with their public titles and measures (a measure's state
-    as a code: the page shows label("measure_state", code)). Nothing until then."""
+    """No problems: the default for a caller without the POR problems module (fieldapp/problems.py for_partners is
+    what the partner summary pages pass: the picture package cannot import it, problems builds on the picture)."""
     return []
 
 

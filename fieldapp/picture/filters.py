@@ -153,7 +153,7 @@ def parse_filter(db, raw: dict, *, now: datetime | None = None) -> PictureFilter
     severities: tuple[int, ...] = ()
     severity = _first(raw, "severity")
     if severity:
-        if severity.isdigit() and 1 <= int(severity) <= 6:
+        if severity.isascii() and severity.isdigit() and 1 <= int(severity) <= 6:
             severities = tuple(s for s in SEVERITIES if s >= int(severity)) if int(severity) > 1 else ()
         else:
             errors["severity"] = _("Choose a severity from 1 to 6.")
@@ -186,7 +186,7 @@ def parse_res(text: str | None, default: int = 8) -> int:
     """A served resolution (5..9); anything else is FilterInvalid."""
     if text in (None, ""):
         return default
-    if text.isdigit() and int(text) in RESOLUTIONS:
+    if text.isascii() and text.isdigit() and int(text) in RESOLUTIONS:
         return int(text)
     raise FilterInvalid({"res": _("Choose a cell size from the list.")})
 

@@ -59,7 +59,7 @@ def _query(db, typed: dict[str, str]) -> audit.LogQuery:
             else:
                 query.end = moment
     if typed["before"]:
-        if typed["before"].isdigit() and len(typed["before"]) < 19:
+        if typed["before"].isascii() and typed["before"].isdigit() and len(typed["before"]) < 19:
             query.before_id = int(typed["before"])
         else:
             errors["before"] = _("The page could not be read. Start again from the first page.")

@@ -111,7 +111,7 @@ class DeploymentPlanningController(Controller):
             values, assigned = deployments.validate_input(db, user.unit_id, raw)
         except ValidationFailed as exc:
             return _form_response(request, db, user, form, deployment, errors=exc.errors, status=400)
-        base_version = int(form["version"]) if form["version"].isdigit() else None
+        base_version = int(form["version"]) if form["version"].isascii() and form["version"].isdigit() else None
         try:
             deployments.save(db, user, values, deployment_id, assigned=assigned, base_version=base_version)
         except deployments.EditConflict as exc:

@@ -10,7 +10,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from fieldapp import audit, picture, public_links, web
+from fieldapp import audit, picture, problems, public_links, web
 from fieldapp.i18n import gettext as _
 
 PERIODS = ("7d", "30d", "custom")
@@ -82,7 +82,7 @@ class PartnerSummaryController(Controller):
             flt, res, area = _question(db, form)
         except picture.FilterInvalid as exc:
             return _page(request, db, user, form, errors_=exc.errors, status=400)
-        summary = picture.summarise(db, picture.Scope(user.unit_id), flt, res, area)
+        summary = picture.summarise(db, picture.Scope(user.unit_id), flt, res, area, problems=problems.for_partners)
         _audit_view(db, user, summary)
         return _page(request, db, user, form, summary=summary)
 
@@ -99,7 +99,7 @@ class PartnerSummaryController(Controller):
             flt, res, area = _question(db, form)
         except picture.FilterInvalid as exc:
             return _page(request, db, user, form, errors_=exc.errors, status=400)
-        summary = picture.summarise(db, picture.Scope(user.unit_id), flt, res, area)
+        summary = picture.summarise(db, picture.Scope(user.unit_id), flt, res, area, problems=problems.for_partners)
         try:
             days = public_links.parse_days(form["days"])
         except public_links.LinkInvalid as exc:  # the summary again, with the form as typed

@@ -317,7 +317,7 @@ class RecordController(Controller):
         raw.pop("id", None)
         raw.pop("device_time", None)
         version_text = _one_value(raw, "version")
-        base_version = int(version_text) if version_text.isdigit() and len(version_text) < 10 else -1
+        base_version = int(version_text) if version_text.isascii() and version_text.isdigit() and len(version_text) < 10 else -1
         values = form_values(kind_name, raw)
         try:
             recording.update(db, user, kind_name, record_id, raw, base_version=base_version)
