@@ -165,6 +165,16 @@ def test_the_device_keeps_the_own_followup_pages_for_offline_work(login, db):
     assert f"/followups/{theirs}" not in pages
 
 
+@pytest.mark.parametrize("username", ["admin1", "head1"])
+def test_the_bootstrap_names_no_followup_page_to_a_role_without_followups(login, db, username):
+    """The device fetches every page the bootstrap names: a refused one was fetched (and logged as a refusal) on
+    every refresh of an administrator's or the department role's device."""
+    session = login(username)
+    pages = session.get("/api/offline/bootstrap").json()["pages"]
+    assert not [page for page in pages if page.startswith("/followups")]
+    assert all(session.get(page, follow_redirects=False).status_code < 400 for page in pages), pages
+
+
 ROUTES = [("GET", "/followups"), ("GET", "/followups/{id}"), ("POST", "/followups/{id}/given"),
           ("POST", "/followups/{id}/cannot"), ("POST", "/followups/{id}/owner"), ("GET", "/followups/settings"),
           ("POST", "/followups/settings"), ("GET", "/needs-action"), ("POST", "/api/sync/followups")]

@@ -80,8 +80,8 @@ def _routes(s):
         ("POST", f"/partners/{part}", {"name": "Kontula youth centre", "kind": "youth_services", "active": "1"},
          {"officer1": 403, "staff1": 403, "lead1": 303, "admin1": 303, "lead_other": 404}),
         ("GET", "/partners/export.csv", None, {**READ, "lead_other": 200}),
-        ("POST", f"/partners/deployments/{d}", {"partner_ids": part},
-         {"officer1": 403, "staff1": 403, "lead1": 303, "admin1": 403, "lead_other": 403}),
+        ("POST", f"/partners/deployments/{d}", {"partner_ids": part},  # another unit's deployment: as unknown
+         {"officer1": 403, "staff1": 403, "lead1": 303, "admin1": 403, "lead_other": 404}),
         ("POST", f"/problems/{p}/records", {"deployment": d},
          {"officer1": 403, "staff1": 403, "lead1": 303, "admin1": 400, "lead_other": 404}),
         ("POST", f"/problems/{p}/close", {"outcome": "better"},
@@ -112,6 +112,9 @@ def test_other_unit_gets_the_same_answer_as_for_an_unknown_id(sessions, seeded):
         a, b = other.get(f"/{kind}/{known}"), other.get(f"/{kind}/{unknown}")
         assert a.status_code == b.status_code == 404
         assert seeded["problem"]["title"] not in a.text and "Kontula youth centre" not in a.text
+    a, b = (other.post(f"/partners/deployments/{deployment}", {"partner_ids": seeded["partner"]["id"]})
+            for deployment in (seeded["deployment"], unknown))
+    assert a.status_code == b.status_code == 404
 
 
 def test_an_allowed_officer_may_open_problems(sessions, db):

@@ -3,8 +3,9 @@
 The table ACCESS below is the declared rule for every route the app has; the first test fails when a route is
 added without a line here (or a line outlives its route), so nobody adds a route without saying who may use it.
 The matrix then asks every route as anonymous, officer, staff, lead, admin and department (the head of preventive
-work) of the demo unit and as officer, staff and lead of a second unit (outside the demo's department), with path
-parameters naming an object of the demo unit, one of the second unit and one that does not exist, and checks:
+work) of the demo unit A, as officer, staff and lead of a second unit B (outside the demo's department) and as
+officer and lead of the demo's other unit E (in the same department as A), with path parameters naming an object
+of the asker's unit, one of each other unit and one that does not exist, and checks:
 
 - a role the table does not allow gets 401/403 (anonymous: 401 or a redirect to the login page);
 - an allowed role never gets 401/403 for its own unit's objects on a read, and a lead reads its unit's
@@ -201,9 +202,14 @@ ASKERS = [("anonymous", None, None, None), ("officer", "officer1", "officer", "A
           ("lead", "lead1", "lead", "A"), ("admin", "admin1", "admin", "A"),
           ("department", "head1", "department", "A"),  # the demo's head of preventive work, home unit A
           ("officer B", "officer_b", "officer", "B"), ("staff B", "staff_b", "staff", "B"),
-          ("lead B", "lead_b", "lead", "B")]
+          ("lead B", "lead_b", "lead", "B"),
+          ("officer E", "officer3", "officer", "E"), ("lead E", "lead2", "lead", "E")]  # the demo's, A's department
+OBJECT_UNITS = ("A", "B", "E")
+OTHERS = {"A": ("B", "E"), "B": ("A",), "E": ("A",), None: ("B",)}  # whose objects an asker of a unit tries
+# The department role reports on every unit of its department: E is its own as much as its home unit A.
+ALSO_OWN = {"department": ("E",)}
 PARAM = re.compile(r"\{(\w+):(\w+)\}")
-SECRET = "matrix-secret-note"  # written in unit A's and B's records: must never reach the other unit
+SECRET = "matrix-secret-note"  # with the unit's letter in each unit's free text: must never reach another unit
 
 
 def _routes(app) -> set[tuple[str, str]]:
@@ -227,13 +233,17 @@ def _second_unit(db) -> dict:
     unit = accounts.ensure_unit(db, "Turku preventive unit (matrix test)")
     users = {name: accounts.create_user(db, name, demo.DEMO_PASSWORD, role, unit, name.title())
              for name, role in (("lead_b", "lead"), ("officer_b", "officer"), ("staff_b", "staff"))}
+    return {"unit": unit, "users": users, "deployment": _current_deployment(db, users["lead_b"], "Matrix B market day",
+                                                                            60.4518, 22.2666, users.values())}
+
+
+def _current_deployment(db, lead, name: str, lat: float, lon: float, assigned) -> dict:
     now = utcnow()
     with write(db):
-        deployment = deployments.save(db, users["lead_b"], {
-            "name": "Matrix B market day", "kind": "youth_event", "place_name": "Kauppatori", "lat": 60.4518,
-            "lon": 22.2666, "starts_at": iso(now - timedelta(hours=1)), "ends_at": iso(now + timedelta(hours=5)),
-            "notes": ""}, assigned=[users["officer_b"].id, users["staff_b"].id])
-    return {"unit": unit, "users": users, "deployment": deployment}
+        return deployments.save(db, lead, {
+            "name": name, "kind": "youth_event", "place_name": "Matrix place", "lat": lat, "lon": lon,
+            "starts_at": iso(now - timedelta(hours=1)), "ends_at": iso(now + timedelta(hours=5)), "notes": ""},
+            assigned=[user.id for user in assigned if user.role != "lead"])
 
 
 def _objects(db, unit: str, deployment: dict, author, lead) -> dict:
@@ -249,10 +259,10 @@ def _objects(db, unit: str, deployment: dict, author, lead) -> dict:
     activities.create(db, author, {"kind": sorted(categories.codes(db, activities.KIND_LIST))[0],
                                    "day": utcnow().date().isoformat(), "minutes": "30", "place_name": secret},
                       new_id())
-    partner = partners.save(db, lead, {"name": f"Matrix partner {unit}", "kind": sorted(categories.codes(
+    partner = partners.save(db, lead, {"name": f"{secret} partner", "kind": sorted(categories.codes(
         db, partners.KIND_LIST))[0], "area": secret, "offers": secret, "contact_role": secret})
-    problem = problems_domain.open_problem(db, lead, {
-        "title": f"Matrix problem {unit}", "place_name": secret, "description": secret,
+    problem = problems_domain.open_problem(db, lead, {  # the public title is for partners: it is on public links
+        "title": f"{secret} problem", "place_name": secret, "description": secret,
         "review_date": utcnow().date().isoformat(), "public_title": f"Matrix public title {unit}",
         "partner_ids": [partner["id"]]})
     measure = problems_domain.add_measure(db, lead, problem, {"what": secret, "who": secret,
@@ -280,7 +290,8 @@ def _objects(db, unit: str, deployment: dict, author, lead) -> dict:
             "cell": h3.int_to_str(cell), "conflict_id": None, "unit_id": deployment["unit_id"],
             "problem_id": problem["id"], "measure_id": measure["id"], "partner_id": partner["id"],
             "followup_id": followup, "device_id": device_id, "link_id": link["id"], "token": link["token"],
-            "revoked_token": revoked["token"], **CATEGORY}
+            "revoked_token": revoked["token"], "owner": lead.id,  # whom a lead gives a follow-up to
+            **CATEGORY}
 
 
 def _conflict(session, deployment_id: str) -> int:
@@ -298,11 +309,12 @@ def _conflict(session, deployment_id: str) -> int:
 
 
 CATEGORY = {"list_name": "topic", "code": ""}  # an entry the test adds (the lists are global, not a unit's)
-UNKNOWN = {"deployment_id": "0" * 26, "slug": "tensions", "kind_name": "tension", "record_id": "0" * 26,
-           "alert_id": "0" * 26, "subscription_id": "0" * 26, "user_id": "0" * 26,
+NO_ID = "00000000-0000-7000-8000-000000000000"  # shaped like a real id (UUIDv7), naming nothing
+UNKNOWN = {"deployment_id": NO_ID, "slug": "tensions", "kind_name": "tension", "record_id": NO_ID,
+           "alert_id": NO_ID, "subscription_id": NO_ID, "user_id": NO_ID,
            "cell": h3.latlng_to_cell(0.0, 0.0, 9),  # a valid cell where no unit works
-           "conflict_id": 999_999, "unit_id": "0" * 26, "problem_id": "0" * 26, "measure_id": "0" * 26,
-           "partner_id": "0" * 26, "followup_id": "0" * 26, "device_id": "0" * 26, "link_id": "0" * 26,
+           "conflict_id": 999_999, "unit_id": NO_ID, "problem_id": NO_ID, "measure_id": NO_ID,
+           "partner_id": NO_ID, "followup_id": NO_ID, "device_id": NO_ID, "link_id": NO_ID,
            "token": "A" * 43,  # shaped like a real token
            "list_name": "no_such_list", "code": "no_such_code"}
 FIXED = {"file_path": "css/app.css", "name": "pages.js", "path": "openapi.yaml"}
@@ -348,7 +360,7 @@ def _foreign_secret(text: str, role, unit, path: str) -> bool:
         return False
     if role is None or role == "department":
         return SECRET in text
-    return f"{SECRET} {'B' if unit == 'A' else 'A'}" in text
+    return any(f"{SECRET} {other}" in text for other in OBJECT_UNITS if other != unit)
 
 
 def _refused(status: int, location: str, role) -> bool:
@@ -357,14 +369,48 @@ def _refused(status: int, location: str, role) -> bool:
     return status in (401, 403)
 
 
-def _ask(session, method: str, url: str):
+TODAY = utcnow().date().isoformat()
+# Forms that pass validation, so that a write reaches the access decisions behind it (placeholders: the objects',
+# {label} something unique, {new_id} a fresh id); other writes send only the CSRF token.
+FORMS = {
+    "/problems": {"title": "t", "place_name": "p", "review_date": TODAY},
+    "/problems/openers": {"user_id": "{user_id}", "allowed": "0"},
+    "/problems/{problem_id:str}": {"title": "t", "place_name": "p", "review_date": TODAY},
+    "/problems/{problem_id:str}/measures": {"what": "w", "who": "x", "due_date": TODAY},
+    "/problems/{problem_id:str}/measures/{measure_id:str}": {"state": "done"},
+    "/problems/{problem_id:str}/records": {"deployment": "{deployment_id}"},
+    "/problems/{problem_id:str}/close": {"outcome": "better"},
+    "/partners": {"name": "new partner {label}", "kind": "youth_services"},
+    "/partners/{partner_id:str}": {"name": "changed partner {label}", "kind": "youth_services"},
+    "/partners/deployments/{deployment_id:str}": {"partner_ids": "{partner_id}"},
+    "/followups/{followup_id:str}/given": {"given_how": "phone"},
+    "/followups/{followup_id:str}/cannot": {"cannot_reason": "r"},
+    "/followups/{followup_id:str}/owner": {"owner_id": "{owner}"},
+    "/followups/settings": {"due_days": "14"},
+    "/yearly/targets": {"unit": "{unit_id}", "year": TODAY[:4]},
+    "/devices/{device_id:str}/name": {"name": "n"},
+    "/activities": {"id": "{new_id}", "kind": "school_visit", "day": TODAY, "minutes": "30", "place_name": "x"},
+    "/admin/categories/{list_name:str}": {"label_fi": "a{label}", "label_sv": "b{label}", "label_en": "c{label}"},
+    "/admin/categories/{list_name:str}/{code:str}/labels": {"label_fi": "a", "label_sv": "b", "label_en": "c"},
+    "/admin/categories/{list_name:str}/{code:str}/move": {"direction": "up"},
+}
+
+
+class _Blank(dict):
+    def __missing__(self, key):
+        return ""
+
+
+def _ask(session, method: str, url: str, path: str = "", values: dict | None = None):
     headers = {"Accept-Language": "en"}
     if method == "GET" or method == "HEAD":
         return session.client.request(method, url, headers=headers, follow_redirects=False)
     if url.startswith("/api/"):
         return session.client.request(method, url, json={}, follow_redirects=False,
                                       headers={**headers, "X-CSRF-Token": session.csrf})
-    return session.client.request(method, url, data={"_csrf": session.csrf}, headers=headers,
+    form = {k: v.format_map(_Blank({**(values or {}), "label": new_id()[-6:], "new_id": new_id()}))
+            for k, v in FORMS.get(path, {}).items()}
+    return session.client.request(method, url, data={"_csrf": session.csrf, **form}, headers=headers,
                                   follow_redirects=False)
 
 
@@ -381,12 +427,15 @@ def test_every_route_every_role_own_and_other_unit(app, db, client, login):
                                                                   "label_en": "Matrix topic"}, by=None)
     officer1 = accounts.by_username(db, "officer1")
     deployment_a = deployments.current_for_user(db, officer1)
+    lead_e, officer_e = accounts.by_username(db, "lead2"), accounts.by_username(db, "officer3")
+    deployment_e = _current_deployment(db, lead_e, "Matrix E evening", 60.2107, 25.0805, [officer_e])
     objects = {"A": _objects(db, "A", deployment_a, officer1, accounts.by_username(db, "lead1")),
-               "B": _objects(db, "B", b["deployment"], b["users"]["officer_b"], b["users"]["lead_b"])}
+               "B": _objects(db, "B", b["deployment"], b["users"]["officer_b"], b["users"]["lead_b"]),
+               "E": _objects(db, "E", deployment_e, officer_e, lead_e)}
     sessions = {label: (_Anonymous(client) if username is None else login(username))
                 for label, username, _role, _unit in ASKERS}
-    objects["A"]["conflict_id"] = _conflict(sessions["officer"], objects["A"]["deployment_id"])
-    objects["B"]["conflict_id"] = _conflict(sessions["officer B"], objects["B"]["deployment_id"])
+    for unit, label in (("A", "officer"), ("B", "officer B"), ("E", "officer E")):
+        objects[unit]["conflict_id"] = _conflict(sessions[label], objects[unit]["deployment_id"])
 
     problems: list[str] = []
     routes = sorted(_routes(app), key=lambda r: (r[1] in ("/logout",), r[0] != "GET", r[1]))
@@ -396,7 +445,6 @@ def test_every_route_every_role_own_and_other_unit(app, db, client, login):
     for phase, (label, username, role, unit) in [(p, a) for p in phases for a in ASKERS]:
         session = sessions[label]
         user = accounts.by_username(db, username) if username else None
-        other = {"A": "B", "B": "A", None: "B"}[unit]
         for method, path in phase:
             rule = ACCESS[(method, path)]
             if path == "/logout":
@@ -404,21 +452,26 @@ def test_every_route_every_role_own_and_other_unit(app, db, client, login):
             params = {m.group(1) for m in PARAM.finditer(path)} | set(re.findall(r"\{(\w+)\}", QUERY.get(path, "")))
             own = objects[unit or "A"]
             variants = {"own": own}
-            if params & TOKENS:  # no other-unit rule: the token is the key; a revoked one and an unknown one show nothing
+            if params & TOKENS:  # no other-unit rule (the token is the key); a revoked and an unknown one show nothing
                 variants.update({"revoked": {**own, "token": own["revoked_token"]}, "unknown": UNKNOWN})
             elif role == "admin" and params & ADMIN_EVERY_UNIT:
                 variants["unknown"] = UNKNOWN
             elif params & (OWN_UNIT_SCOPED | {"cell"}):
-                variants.update({"other": objects[other], "unknown": UNKNOWN})
+                variants.update({f"own {also}": objects[also] for also in ALSO_OWN.get(label, ())})
+                variants.update({f"other {other}": objects[other] for other in OTHERS[unit]
+                                 if other not in ALSO_OWN.get(label, ())})
+                variants["unknown"] = UNKNOWN
             elif params & UNSCOPED:  # administrators manage the users and lists of every unit: no other-unit rule
                 variants["unknown"] = UNKNOWN
             statuses = {}
             for variant, values in variants.items():
-                response = _ask(session, method, _url(path, values) + QUERY.get(path, "").format(**values))
+                url = _url(path, values) + QUERY.get(path, "").format(**values)
+                response = _ask(session, method, url, path, values)
                 asked += 1
                 status, location = response.status_code, response.headers.get("location", "")
                 statuses[variant] = status
                 where = f"{label} {method} {path} ({variant}) -> {status}"
+                mine = variant.startswith("own")  # the asker's unit's object (the department role: its units')
                 if status >= 500:
                     problems.append(f"{where}: server error")
                 if _foreign_secret(response.text, role, unit, path):
@@ -427,27 +480,37 @@ def test_every_route_every_role_own_and_other_unit(app, db, client, login):
                         status not in (404, 410) or OPEN_SUMMARY in response.text):
                     problems.append(f"{where}: a revoked or unknown link not answered as gone")
                 hidden = params & OWN_UNIT_SCOPED and status == 404  # a refusal that hides the object
-                if not _allowed(rule, role) or (variant == "own" and not _sees(db, user, path, values)):
+                if not _allowed(rule, role) or (mine and not _sees(db, user, path, values)):
                     if not (_refused(status, location, role) or hidden):
                         problems.append(f"{where}: role not allowed but not refused")
                     continue
-                if _refused(status, location, role) and variant == "own" and method == "GET":
+                if _refused(status, location, role) and mine and (method == "GET" or path in FORMS):
                     problems.append(f"{where}: allowed role refused")
-                if variant == "other" and SECRET in response.text:
+                if variant.startswith("other") and SECRET in response.text:
                     problems.append(f"{where}: another unit's content shown")
-                if variant == "own" and method == "GET" and params & TOKENS and OPEN_SUMMARY not in response.text:
+                if mine and method == "GET" and params & TOKENS and OPEN_SUMMARY not in response.text:
                     problems.append(f"{where}: an open link does not show its summary")
-                if (variant == "own" and method == "GET" and role == "lead" and params & OWN_UNIT_SCOPED
+                if (mine and method == "GET" and role == "lead" and params & OWN_UNIT_SCOPED
                         and status != 200):
                     problems.append(f"{where}: a lead cannot read its own unit's object")
-            if "other" in statuses and _allowed(rule, role) and statuses["other"] != statuses["unknown"]:
-                problems.append(f"{label} {method} {path}: another unit's object answered {statuses['other']}, "
-                                f"an unknown one {statuses['unknown']}")
+            for variant, status in statuses.items():
+                if variant.startswith("other") and _allowed(rule, role) and status != statuses["unknown"]:
+                    problems.append(f"{label} {method} {path}: another unit's object ({variant}) answered {status}, "
+                                    f"an unknown one {statuses['unknown']}")
+    # The pages the bootstrap names for offline work are fetched by the device after every refresh: each one must
+    # be a page the role may open (a refused one is fetched for nothing, and logged as a refusal each time).
+    for label, _username, role, _unit in ASKERS:
+        if role is not None:
+            for page in _ask(sessions[label], "GET", "/api/offline/bootstrap").json()["pages"]:
+                status = _ask(sessions[label], "GET", page).status_code
+                asked += 1
+                if status >= 400:  # a redirect is fine (home sends admins and the department role elsewhere)
+                    problems.append(f"{label}: the bootstrap names {page} for offline work, which answers {status}")
     for label, _username, role, _unit in ASKERS:
         if role is not None:
             response = _ask(sessions[label], "POST", "/logout")
             asked += 1
             if response.status_code >= 400:
                 problems.append(f"{label} POST /logout -> {response.status_code}")
-    assert asked > 9 * 150
+    assert asked > 11 * 260  # 11 askers, about 170 routes, up to 4 objects each: 3031 asked when written
     assert problems == [], "\n".join(problems)

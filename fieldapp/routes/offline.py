@@ -147,10 +147,11 @@ class SyncController(Controller):
                                     "false: leave out the recent records (the device pulls changes)"))) -> Bootstrap:
         data = sync.bootstrap(db, user, i18n.get_locale(), with_records=records)
         pages = shell.offline_pages([d["id"] for d in data["deployments"]])
-        # The own follow-ups too: feedback is often given at a community visit without network.
-        pages += ["/followups", *(f"/followups/{row['id']}" for row in followups.own_queue(db, user, limit=OWN_FOLLOWUPS_KEPT))]
-        if user.role in web.FIELD_ROLES:  # the activity form, for logging one offline (issue 15)
-            pages.append("/activities/new")
+        if user.role in web.FIELD_ROLES:  # only pages the role may open (the device fetches each one)
+            # The own follow-ups too: feedback is often given at a community visit without network.
+            pages += ["/followups", *(f"/followups/{row['id']}"
+                                      for row in followups.own_queue(db, user, limit=OWN_FOLLOWUPS_KEPT))]
+            pages.append("/activities/new")  # the activity form, for logging one offline (issue 15)
         if data["records"]:  # as for a pull: what showed no record is not logged (each app start asks)
             audit.read(db, user.id, "pull", "bootstrap", None, deployments=len(data["deployments"]),
                        records=len(data["records"]))
