@@ -264,7 +264,7 @@ def validate_given(raw: dict, now: datetime | None = None) -> dict:
     try:
         given_at = _given_time(raw.get("given_at"), now)
     except (ValueError, OverflowError, TypeError):
-        errors["given_at"] = _("Give a date and time.")
+        errors["given_at"] = _("Enter a date and time.")
     if errors:
         raise FollowupInvalid(errors)
     return {"given_at": given_at, "given_how": how, "note": note}
