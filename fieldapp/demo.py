@@ -138,7 +138,7 @@ def load(db, seed: int = 7) -> str:
     demo_yearly.load(db, unit_id, DEMO_PASSWORD)  # a department, a second unit, activities and targets
     return (f"demo data ready: {counts['contact']} contacts, {counts['tension']} tension observations, "
             f"{counts['intervention']} interventions\n"
-            f"demo logins (password '{DEMO_PASSWORD}', demo only): " + ", ".join(u for u, _r, _n in DEMO_USERS))
+            f"demo logins (password '{DEMO_PASSWORD}', demo only): " + ", ".join([u for u, _r, _n in DEMO_USERS] + [u for u, *_rest in demo_yearly.USERS]))
 
 
 def _demo_records(db, rng, author, deployment, kind, at, spot, counts) -> None:

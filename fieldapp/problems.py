@@ -33,6 +33,7 @@ from fieldapp.errors import Forbidden, NotFound
 from fieldapp.i18n import gettext as _
 from fieldapp.ids import is_valid_id, new_id
 from fieldapp.personal_ids import find_identity_codes
+from fieldapp.picture import aggregation
 from fieldapp.text import clean
 
 READ_ROLES = ("officer", "staff", "lead", "admin")
@@ -130,6 +131,17 @@ def load(db, row: dict) -> dict:
                                         "ORDER BY due_date IS NULL, due_date, created_at, id", [problem["id"]]))
     problem["record_counts"] = record_counts(db, problem["id"])
     return problem
+
+
+def cell_places(db, unit_id: str, cells: list[str]) -> list[tuple[str, object]]:
+    """Each cell with the nearest named place of the unit's deployments (distance and direction from it), or None:
+    a person reads "600 m north-east of Kontula", never a cell id (as on the hotspot list)."""
+    places = aggregation._places(db, picture.Scope(unit_id))
+    found = []
+    for cell in cells:
+        reach = max(aggregation.PLACE_REACH_KM, picture.cell_size_m(_cell_res(cell)) / 1000)
+        found.append((cell, aggregation.place_near(places, *h3.cell_to_latlng(cell), reach)))
+    return found
 
 
 def record_counts(db, problem_id: str) -> dict[str, int]:

@@ -123,3 +123,11 @@ def test_help_lists_every_command():
     out = subprocess.run([sys.executable, "-m", "fieldapp", "--help"], capture_output=True, text=True).stdout
     for command in ("serve", "demo", "user", "migrate", "init"):
         assert command in out
+
+
+def test_the_demo_prints_every_demo_login_it_made(tmp_path):
+    from fieldapp import demo_yearly
+    printed = run(tmp_path / "demo.db", "demo").stdout
+    names = {name.strip(",") for name in printed.split("demo only): ", 1)[1].split()}
+    made = {u for u, *_ in demo.DEMO_USERS} | {u for u, *_ in demo_yearly.USERS}
+    assert made <= names, made - names

@@ -408,3 +408,11 @@ def test_link_days_refuse_what_is_not_a_plain_number_in_range(text):
     # '²' and '➏' pass str.isdigit() but int() refuses them: a 500 before the isascii() check.
     with pytest.raises(public_links.LinkInvalid):
         public_links.parse_days(text)
+
+
+def test_the_summary_page_names_its_periods_in_the_users_language(login):
+    # The period list was English on a Finnish page (lazy labels rendered outside the translation).
+    lead = login("lead1")
+    page = lead.get("/partner-summary", headers={"Accept-Language": "fi"})
+    assert page.status_code == 200
+    assert "Last 30 days" not in page.text and "Viimeiset 30 päivää" in page.text

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from fieldapp import accounts, demo
 from fieldapp.ids import new_id
+from fieldapp.offline import sealing
 
 OTHER_UNIT = "Tampere preventive unit (test)"
 
@@ -144,6 +146,29 @@ def test_feedback_synced_from_a_device_is_applied_once(login, db):
     assert wrong.status_code == 415
     bad = officer.post_json("/api/sync/followups", {"actions": [{"id": "x"}]})
     assert bad.status_code == 400
+
+
+def test_feedback_sealed_in_the_outbox_is_opened_by_the_server_and_applied_once(login, db):
+    # The outbox seals every record's values (fieldapp/offline/sealing.py), feedback too: the device sends the
+    # envelope with the follow-up's id as its header. Before, the device sent the sealed entry's empty values.
+    officer = login("officer1")
+    fid = open_followup_of(db, "officer1")["id"]
+    public = officer.get("/api/offline/seal-key").json()
+    envelope = msgspec.to_builtins(sealing.seal(public, {"followup_id": fid, "given_how": "phone",
+                                                         "note": "Called back."}, "officer1"))
+    action = {"id": new_id(), "followup_id": fid, "sealed": envelope}
+    first = officer.post_json("/api/sync/followups", {"actions": [action]})
+    assert [r["status"] for r in first.json()["results"]] == ["accepted"], first.text
+    row = db.execute("SELECT state, given_how, note FROM followups WHERE id = ?", [fid]).fetchone()
+    assert row == ("done", "phone", "Called back.")
+    again = officer.post_json("/api/sync/followups", {"actions": [action]})
+    assert [r["status"] for r in again.json()["results"]] == ["duplicate"]
+    # Sealed by another officer, or naming another follow-up than its header: refused, nothing applied.
+    stolen = {"id": new_id(), "followup_id": fid, "sealed": msgspec.to_builtins(sealing.seal(
+        public, {"followup_id": fid, "given_how": "phone"}, "officer2"))}
+    swapped = {"id": new_id(), "followup_id": new_id(), "sealed": envelope}
+    answer = officer.post_json("/api/sync/followups", {"actions": [stolen, swapped]}).json()["results"]
+    assert [(r["status"], r["message_code"]) for r in answer] == [("rejected", "tampered"), ("rejected", "tampered")]
 
 
 def test_reloading_the_demo_replaces_its_followups_and_reminders(db):

@@ -331,3 +331,12 @@ def test_partners_see_open_problems_public_title_and_public_measures_only(unit):
         problems=problems.for_partners)
     assert [p.title for p in summary.problems] == ["Calmer evenings on the square"]
     assert "internal" not in repr(summary).lower()
+
+
+def test_a_problems_cells_are_named_by_the_nearest_deployment_place_not_by_their_id(unit):
+    u, db = unit, unit["db"]
+    far = h3.latlng_to_cell(61.5, 23.8, 8)  # Tampere: no deployment place within reach
+    problem = problems.open_problem(db, u["lead"], {"title": "Square", "cells": f"{cell_of(KALLIO)} {far}"})
+    named = dict(problems.cell_places(db, u["unit_id"], problems.get(db, u["lead"], problem["id"])["cells"]))
+    assert named[cell_of(KALLIO)].name == "Senaatintori" and named[cell_of(KALLIO)].direction == "north"
+    assert named[far] is None

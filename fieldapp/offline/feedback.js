@@ -40,7 +40,7 @@
     if (form.dataset.marking === "1") return;
     form.dataset.marking = "1";
     var entry = { id: Outbox.newId(), kind: "feedback", deployment_id: form.getAttribute("data-deployment") || "",
-                  values: valuesOf(form), user: page.me() };
+                  values: valuesOf(form), user: page.me(), ref: form.getAttribute("data-feedback-form") };
     Outbox.save(entry).then(function () {
       Client.strip.render();
       Client.schedule.registerBackgroundSync();
@@ -68,7 +68,7 @@
       forms.forEach(function (form) {
         entries.forEach(function (e) {
           if (e.kind === "feedback" && e.state === "waiting" && e.user === page.me() &&
-              e.values.followup_id === form.getAttribute("data-feedback-form")) show(form, "device", e.id);
+              (e.ref || e.values.followup_id) === form.getAttribute("data-feedback-form")) show(form, "device", e.id);
         });
       });
     }).catch(function () { /* the server's picture stays */ });

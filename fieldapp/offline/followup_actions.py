@@ -22,6 +22,8 @@ from fieldapp.errors import NotFound
 from fieldapp.i18n import gettext as _
 from fieldapp.i18n import lazy
 from fieldapp.ids import is_valid_id
+from fieldapp.offline import sealing
+from fieldapp.offline.sync import seal_refusal
 
 ACTIONS_MAX = 100
 # The outcome codes kept with a receipt (English source texts, translated when answered).
@@ -37,6 +39,7 @@ class FeedbackAction(msgspec.Struct, kw_only=True):
     given_how: str = ""
     given_at: str | None = None  # the device's clock when the officer marked it
     note: str = ""
+    sealed: sealing.SealedRecord | None = None  # the values as the device's outbox keeps them (fieldapp/offline/sealing.py)
 
 
 class FeedbackActions(msgspec.Struct, kw_only=True):
@@ -61,9 +64,31 @@ def _rejected(action_id: str, code: str, errors: dict | None = None) -> ActionRe
     return ActionResult(id=action_id, status="rejected", message=_(code), message_code=code, errors=errors or {})
 
 
-def apply(db, user, actions: list[FeedbackAction]) -> list[ActionResult]:
-    """Apply the actions in the order made; one answer per action, a resend answered like the first time."""
-    return [_apply_one(db, user, action) for action in actions[:ACTIONS_MAX]]
+def apply(db, user, actions: list[FeedbackAction], keys: sealing.Keyring | None = None) -> list[ActionResult]:
+    """Apply the actions in the order made; one answer per action, a resend answered like the first time. A sealed
+    action is opened with `keys` first (its values replace the plain fields); one that cannot be opened is refused
+    and stays on the device, as a sealed record does (fieldapp/offline/sync.py)."""
+    results = []
+    for action in actions[:ACTIONS_MAX]:
+        if action.sealed is not None:
+            try:
+                if keys is None:
+                    raise sealing.SealBroken("unknown_key")
+                _unseal(action, sealing.open_sealed(keys, action.sealed, user.username))
+            except sealing.SealBroken as exc:
+                results.append(ActionResult(id=action.id, status="rejected", message=seal_refusal(exc.code),
+                                            message_code=exc.code))
+                continue
+        results.append(_apply_one(db, user, action))
+    return results
+
+
+def _unseal(action: FeedbackAction, values: dict) -> None:
+    if str(values.get("followup_id") or "") != action.followup_id:
+        raise sealing.SealBroken("tampered")  # the header names one follow-up, the sealed values another
+    action.given_how = str(values.get("given_how") or "")
+    action.given_at = values.get("given_at") or None
+    action.note = str(values.get("note") or "")
 
 
 def _apply_one(db, user, action: FeedbackAction) -> ActionResult:

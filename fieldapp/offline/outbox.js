@@ -214,14 +214,14 @@
     newId: newId,
 
     /* Keep a record on this device, its values sealed. entry: {id, kind, deployment_id, values, base_version,
-       device_time, user}. Saving the same id again replaces it (a double tap stays one record). Resolves with what
+       device_time, user, ref}; ref: an id the record is about, kept unsealed (the follow-up of a feedback action). Saving the same id again replaces it (a double tap stays one record). Resolves with what
        is stored: `values` is empty and `sealed` holds them once sealed. */
     save: function (entry) {
       var stored = {
         id: entry.id, kind: entry.kind, deployment_id: entry.deployment_id, values: entry.values || {},
         base_version: entry.base_version == null ? null : entry.base_version,
         device_time: entry.device_time || new Date().toISOString(), user: entry.user || "",
-        resolves: entry.resolves == null ? null : entry.resolves,
+        resolves: entry.resolves == null ? null : entry.resolves, ref: entry.ref == null ? null : entry.ref,
         saved_at: entry.saved_at || Date.now(), state: "waiting", result: null
       };
       return sealed(stored).then(function (ready) {

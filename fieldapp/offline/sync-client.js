@@ -201,6 +201,8 @@
     return Outbox.waiting(me, DEFAULT_BATCH, "feedback").then(function (entries) {
       if (!entries.length) return counts;
       var body = JSON.stringify({ actions: entries.map(function (e) {
+        // Sealed in the outbox (outbox.js): the server opens the values; the header keeps the follow-up's id.
+        if (e.sealed) return { id: e.id, followup_id: e.ref || "", sealed: e.sealed };
         return { id: e.id, followup_id: e.values.followup_id, given_how: e.values.given_how,
                  given_at: e.values.given_at, note: e.values.note || "" };
       }) });

@@ -13,7 +13,7 @@ from litestar.response import Redirect, Template
 
 from fieldapp import audit, followups, needs_action, web
 from fieldapp.clock import local_input_value, now_iso
-from fieldapp.offline import followup_actions
+from fieldapp.offline import followup_actions, sealing
 from fieldapp.routes.offline import json_body
 
 REFRESH_SECONDS = 60  # how often htmx refreshes the needs-action sections
@@ -157,9 +157,10 @@ class FollowupSyncController(Controller):
           description="Feedback-given actions kept on a device (each with an id made there), applied in order, each "
                       "exactly once: a resend gets the first answer (duplicate) and changes nothing; the same id with "
                       "other content is rejected.")
-    async def sync_feedback(self, db: web.DB, user: web.CurrentUser,
+    async def sync_feedback(self, db: web.DB, user: web.CurrentUser, settings: web.AppSettings,
                             data: JSONBody[followup_actions.FeedbackActions]) -> dict:
-        return {"results": followup_actions.apply(db, user, data.actions), "server_time": now_iso()}
+        keys = sealing.load(settings.data_dir)
+        return {"results": followup_actions.apply(db, user, data.actions, keys), "server_time": now_iso()}
 
 
 ROUTES = [FollowupsController, NeedsActionController, FollowupSyncController]

@@ -61,7 +61,8 @@ def _page(request: Request, db, user, form: dict, *, errors_: dict | None = None
           summary: picture.PartnerSummary | None = None) -> Template:
     return web.render(request, "pages/partner_summary/summary.html", "partials/partner_summary/_result.html", {
         "form": form, "errors": errors_ or {}, "summary": summary, "periods": PERIODS,
-        "windows": dict(picture.WINDOWS), "max_days": public_links.MAX_DAYS, "default_days": public_links.DEFAULT_DAYS,
+        "windows": {code: _(label) for code, label in picture.WINDOWS.items()},
+        "max_days": public_links.MAX_DAYS, "default_days": public_links.DEFAULT_DAYS,
         "cell_sizes": [(res, picture.cell_size_m(res)) for res in reversed(picture.RESOLUTIONS)],
     }, status=status)
 

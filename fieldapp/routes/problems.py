@@ -155,7 +155,7 @@ class ProblemsController(Controller):
                 "today": utcnow().date().isoformat(), "public": problems.public_summary(db, problem),
                 "change": problems.trend_change(problem["trend_before"], problem["trend_after"]),
                 "deployment_options": deployments.for_user(db, user) if user.role != "admin" else [],
-                "problems_page": True}
+                "cell_places": problems.cell_places(db, problem["unit_id"], problem["cells"]), "problems_page": True}
 
     @get("/{problem_id:str}/edit")
     async def edit_problem(self, request: Request, db: web.DB, user: web.CurrentUser,

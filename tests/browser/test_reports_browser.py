@@ -8,7 +8,8 @@ def test_lead_opens_the_report_from_the_menu_and_changes_the_period(page, shared
     page.click(".menu summary")  # on a phone the links are behind the Menu button
     page.click("nav >> a[href='/reports']")
     page.wait_for_selector("#section-totals")
-    assert page.locator(".report-section").count() == 12
+    assert page.locator(".report-section").count() == 13
+    assert page.locator("#section-followups").is_visible()  # the follow-up queue's figures (issue 14)
     page.select_option("#report-period", "year")
     page.click("#report-form button[type=submit]")
     page.wait_for_url(lambda url: "period=year" in url)
