@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from html import escape
 
 from fieldapp import deployments, i18n, picture, trend_svg, web
-from fieldapp.routes.problems import problems_for_hotspots
+from fieldapp.routes.problems import problem_areas_for_map, problems_for_hotspots
 from fieldapp import audit
 from fieldapp.clock import HELSINKI, utcnow
 from fieldapp.i18n import gettext as _
@@ -152,6 +152,7 @@ def _map_labels() -> dict:
         "tilesOffline": _("Offline: this device keeps the map only around its deployments' places; the rest of the "
                           "background map is missing."),
         "tilesFailed": _("Part of the background map could not be loaded from the tile server."),
+        "problemAreas": _("Dashed outline: the area of an open problem (POR)"),
     }
 
 
@@ -193,6 +194,7 @@ class PictureController(Controller):
             "refresh_seconds": LIVE_SECONDS if flt.live else 0,
             "markers": [{"name": d["name"], "place": d["place_name"], "lat": d["lat"], "lon": d["lon"]}
                         for d in picture.map_deployments(db, scope, flt)],
+            "problems": problem_areas_for_map(db, user, scope),
         }
         context = {
             **_base_context(db, user, filters), "form": _form_values(flt, filters), "flt": flt, "scope": scope,

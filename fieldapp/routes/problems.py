@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import h3
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.params import FromPath
@@ -369,6 +370,22 @@ def problems_for_hotspots(db, user, scope: picture.Scope) -> dict:
     return {"problem_cells": problems.open_problem_cells(db, scope.unit_id),
             "open_problems": problems.for_unit(db, scope.unit_id, "open") if problems.may_read(user) else [],
             "problems_for_cell": problems.problems_for_cell, "may_open_problem": problems.may_edit(db, user)}
+
+
+def problem_areas_for_map(db, user, scope: picture.Scope) -> list[dict]:
+    """The unit's open problems' areas for the tension map (issue 14): each problem's title, address and its cells'
+    outlines ([lat, lon] rings). None for a role that does not read problems."""
+    if not problems.may_read(user):
+        return []
+    areas = []
+    for problem in problems.for_unit(db, scope.unit_id, "open"):
+        cells = [r[0] for r in db.execute("SELECT cell FROM problem_cells WHERE problem_id = ? ORDER BY cell",
+                                          [problem["id"]])]
+        if cells:
+            areas.append({"id": problem["id"], "title": problem["title"], "url": f"/problems/{problem['id']}",
+                          "rings": [[[round(lat, 6), round(lon, 6)] for lat, lon in h3.cell_to_boundary(cell)]
+                                    for cell in cells]})
+    return areas
 
 
 def _deployment_partners(deployment_id: str) -> dict:

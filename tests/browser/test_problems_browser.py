@@ -21,7 +21,9 @@ def test_lead_opens_a_problem_from_the_hotspot_list_on_a_phone(page, live_server
     page.click("#problem-form button[type=submit].primary")
     page.wait_for_url("**/problems/0*")
     assert page.inner_text("h1") == "Evenings on the square"
-    assert cell in page.inner_text("#problem")
+    # The area is named by the nearest deployment place (never the cell id), linking to the cell on the map.
+    assert page.locator(f"#problem a[href^='/picture/cells/{cell}']").count() == 1
+    assert cell not in page.inner_text("#problem")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert axe_violations(page) == []
 
@@ -38,3 +40,14 @@ def test_lead_opens_a_problem_from_the_hotspot_list_on_a_phone(page, live_server
     assert "Has a problem: Evenings on the square" in row.inner_text()
     assert row.locator("a.hotspot-open-problem").count() == 0
     assert "Evenings on the square" in page.inner_text(".open-problems")
+
+    # The tension map outlines the open problems' areas (dashed, above the cells) and says so in its legend.
+    page.goto(f"{live_server.url}/picture?window=7d")
+    page.wait_for_selector("#picture-map[data-problem-areas]", timeout=15000)
+    with live_server.db() as conn:
+        open_cells = conn.execute("SELECT COUNT(*) FROM problem_cells c JOIN problems p ON p.id = c.problem_id "
+                                  "WHERE p.state = 'open'").fetchone()[0]
+    assert page.locator("path.problem-area").count() == open_cells >= 2  # the demo's problem and this one
+    assert page.locator(f"path.problem-area[data-problem='{problem_id}']").count() == 1
+    page.wait_for_selector(".legend-problems")
+    assert "open problem" in page.inner_text(".legend-problems")

@@ -114,9 +114,33 @@
         });
         div.appendChild(list);
         div.appendChild(text("p", labels.cells.replace("{n}", formatNumber(locale, data.features.length)), "muted"));
+        if ((cfg.problems || []).length) div.appendChild(text("p", labels.problemAreas, "legend-problems"));
       }
     });
     state.legend = new Legend().addTo(map);
+
+    // Open POR problems' areas: dashed outlines above the cells that let taps through to them; each outline's
+    // title names the problem, and the legend says what the dashes mean (the hotspot list links the problems).
+    var problems = cfg.problems || [];
+    if (problems.length) {
+      map.createPane("problem-areas");
+      map.getPane("problem-areas").style.zIndex = 450;
+      map.getPane("problem-areas").style.pointerEvents = "none";
+      problems.forEach(function (p) {
+        p.rings.forEach(function (ring) {
+          var outline = L.polygon(ring, { pane: "problem-areas", interactive: false, color: "#0b3d91", weight: 3,
+                                          dashArray: "8 6", fill: false, className: "problem-area" }).addTo(map);
+          var path = outline.getElement();
+          if (path) {
+            path.setAttribute("data-problem", p.id);
+            var title = document.createElementNS("http://www.w3.org/2000/svg", "title");
+            title.textContent = p.title;
+            path.appendChild(title);
+          }
+        });
+      });
+      el.setAttribute("data-problem-areas", problems.length);
+    }
 
     function query() {
       return cfg.query;
