@@ -85,15 +85,18 @@ def _stored_rows(db, items: list[sync.SyncRecord]) -> dict[str, tuple[list[str],
 
 def _baseline(db, path: Path) -> sqlite3.Connection:
     """An empty copy of the schema with the app's pragmas (WAL, synchronous=FULL, foreign keys on) and the
-    units, users and deployments the records refer to."""
+    departments, units, users and deployments the records refer to."""
     open_db(path).conn.close()
     base = sqlite3.connect(path, isolation_level=None)
     base.execute("PRAGMA journal_mode=WAL")
     base.execute("PRAGMA synchronous=FULL")
     base.execute("PRAGMA foreign_keys=ON")
     base.execute("BEGIN IMMEDIATE")
-    for table in ("units", "users", "deployments"):
+    base.execute("PRAGMA defer_foreign_keys=ON")  # users refer to users (created_by), checked at the commit
+    for table in ("departments", "units", "users", "deployments"):
         rows = [dict(r) for r in db.query(f"SELECT * FROM {table}")]
+        if not rows:
+            continue
         columns = list(rows[0])
         base.executemany(f"INSERT INTO {table} ({','.join(columns)}) VALUES ({','.join('?' * len(columns))})",
                          [tuple(r[c] for c in columns) for r in rows])
