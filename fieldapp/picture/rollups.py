@@ -199,59 +199,119 @@ def _add_many(db, observations: list[dict]) -> None:
                         sorted({(key[1], key[2], key[5]) for key in sums}))
 
 
+_REBUILD_CACHE_KIB = 512 * 1024  # the page cache (and so the sorters' memory) while rebuild() runs
+_REBUILD_SORT_THREADS = 2
+
+
 def rebuild(db) -> None:
     """Recompute every picture table from the stored tensions and interventions (migration, checks, bench).
 
-    An independent route to the same rows as record_written: tests compare the two.
+    An independent route to the same rows as record_written (tests compare the two), and a set-based one:
+    the hourly rows of the finest resolution come from the observations with one GROUP BY, each coarser
+    resolution's hourly rows from the next finer resolution's (grouped by the ancestor cell, which is bit
+    arithmetic on the cell integer: cells.parent_masks), and the daily rows likewise from the hourly rows of
+    the finest resolution and then from the next finer daily rows. picture_obs's indexes are dropped for the
+    bulk insert and made again after it.
     """
-    with write(db):
-        for table in ("picture_rollup", "picture_parents", "picture_obs", "picture_links"):
-            db.execute(f"DELETE FROM {table}")
-        db.execute("INSERT INTO picture_links (intervention_id, tension_id) SELECT id, tension_id FROM interventions "
-                   "WHERE deleted_at IS NULL AND tension_id IS NOT NULL")
-        cursor = db.conn.execute(
-            "SELECT t.id, d.unit_id, t.deployment_id, t.occurred_at, t.kind, t.severity, t.trend, t.groups, t.lat, "
-            "t.lon FROM tensions t JOIN deployments d ON d.id = t.deployment_id "
+    cache, threads = (db.conn.execute(f"PRAGMA {name}").fetchone()[0] for name in ("cache_size", "threads"))
+    db.conn.execute(f"PRAGMA cache_size = {-max(_REBUILD_CACHE_KIB, abs(cache) if cache < 0 else 0)}")
+    db.conn.execute(f"PRAGMA threads = {max(threads, _REBUILD_SORT_THREADS)}")  # helper threads for large sorts
+    try:
+        with write(db):
+            _rebuild(db)
+    finally:
+        db.conn.execute(f"PRAGMA cache_size = {cache}")
+        db.conn.execute(f"PRAGMA threads = {threads}")
+
+
+def _rebuild(db) -> None:
+    for table in ("picture_rollup", "picture_parents", "picture_obs", "picture_links"):
+        db.execute(f"DELETE FROM {table}")
+    db.execute("INSERT INTO picture_links (intervention_id, tension_id) SELECT id, tension_id FROM interventions "
+               "WHERE deleted_at IS NULL AND tension_id IS NOT NULL")
+    indexes = [row[0] for row in db.conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'picture_obs' AND sql IS NOT NULL")]
+    for name, in db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'picture_obs' "
+                                 "AND sql IS NOT NULL").fetchall():
+        db.conn.execute(f"DROP INDEX {name}")
+    groups_of: dict[str, str] = {}  # the few distinct group lists, normalised once each
+
+    def normal_groups(value):
+        groups = groups_of.get(value)
+        if groups is None:
+            groups = groups_of[value] = json.dumps(_groups_of(value))
+        return groups
+
+    db.conn.create_function("fieldapp_cell", 2, cell_int, deterministic=True)
+    db.conn.create_function("fieldapp_groups", 1, normal_groups, deterministic=True)
+    try:
+        db.conn.execute(
+            "INSERT INTO picture_obs (tension_id, unit_id, deployment_id, occurred_at, kind, severity, trend, groups, "
+            "cell, lat, lon, linked) SELECT t.id, d.unit_id, t.deployment_id, t.occurred_at, t.kind, t.severity, "
+            "t.trend, fieldapp_groups(t.groups), fieldapp_cell(t.lat, t.lon), t.lat, t.lon, coalesce(l.n, 0) "
+            "FROM tensions t JOIN deployments d ON d.id = t.deployment_id LEFT JOIN "
+            "(SELECT tension_id, count(*) AS n FROM picture_links GROUP BY tension_id) l ON l.tension_id = t.id "
             "WHERE t.deleted_at IS NULL AND t.lat IS NOT NULL AND t.lon IS NOT NULL")
-        while batch := cursor.fetchmany(50_000):
-            db.conn.executemany(
-                "INSERT INTO picture_obs (tension_id, unit_id, deployment_id, occurred_at, kind, severity, trend, "
-                "groups, cell, lat, lon, linked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
-                [(*row[:7], json.dumps(_groups_of(row[7])), cell_int(row[8], row[9]), row[8], row[9])
-                 for row in batch])
-        db.execute("UPDATE picture_obs SET linked = (SELECT count(*) FROM picture_links l WHERE l.tension_id = "
-                   "picture_obs.tension_id) WHERE tension_id IN (SELECT tension_id FROM picture_links)")
-        columns = ["n", "up", "down", "ln", "score"]
-        sums = ["count(*)", f"sum(o.trend = '{RISING}')", f"sum(o.trend = '{EASING}')", "sum(o.linked)",
-                "sum(1 << (o.severity - 1))"]
-        for s in SEVERITIES:
-            for column, condition in [(f"n{s}", f"o.severity = {s}"),
-                                      (f"up{s}", f"o.severity = {s} AND o.trend = '{RISING}'"),
-                                      (f"down{s}", f"o.severity = {s} AND o.trend = '{EASING}'")]:
-                columns.append(column)
-                sums.append(f"sum({condition})")
-            columns.append(f"ln{s}")
-            sums.append(f"sum(CASE WHEN o.severity = {s} THEN o.linked ELSE 0 END)")
-        # Each observation once per group category and once for "all" ('' appended to its list), and once
-        # for its kind and once for "all kinds".
-        source = ("picture_obs o, json_each(json_insert(o.groups, '$[#]', '')) g, "
-                  "(SELECT 0 AS by_kind UNION ALL SELECT 1) k")
-        for res in RESOLUTIONS:
-            cell_and, cell_or = parent_masks(res)
-            parent_and, parent_or = parent_masks(PARENT_RES[res])
-            db.execute(
-                f"INSERT INTO picture_rollup ({_KEY_SQL}, {', '.join(columns)}, last_at) "
-                f"SELECT 'h', {res}, o.unit_id, g.value, CASE WHEN k.by_kind THEN o.kind ELSE '' END, "
-                f"(o.cell & ?) | ?, substr(o.occurred_at, 1, 13), (o.cell & ?) | ?, {', '.join(sums)}, "
-                f"max(o.occurred_at) FROM {source} GROUP BY 3, 4, 5, 6, 7, 8",
-                [parent_and, parent_or, cell_and, cell_or])
-            db.execute(
-                f"INSERT INTO picture_rollup ({_KEY_SQL}, {', '.join(columns)}, last_at) "
-                f"SELECT 'd', res, unit_id, grp, kind, parent, substr(bucket, 1, 10), cell, "
-                f"{', '.join(f'sum({c})' for c in columns)}, max(last_at) FROM picture_rollup "
-                f"WHERE span = 'h' AND res = {res} GROUP BY 3, 4, 5, 6, 7, 8")
-        db.execute("INSERT INTO picture_parents (res, unit_id, parent) "
-                   "SELECT DISTINCT res, unit_id, parent FROM picture_rollup WHERE span = 'd' AND grp = '' AND kind = ''")
+    finally:
+        db.conn.create_function("fieldapp_cell", 2, None)
+        db.conn.create_function("fieldapp_groups", 1, None)
+    for sql in indexes:
+        db.conn.execute(sql)
+
+    # The counts per severity are summed; the totals (n, up, down, ln, score) are sums of those per
+    # severity, computed from the same aggregates (SQLite evaluates each distinct aggregate once).
+    per_severity = [f"{p}{s}" for s in SEVERITIES for p in ("n", "up", "down", "ln")]
+    totals = {"n": [f"n{s}" for s in SEVERITIES], "up": [f"up{s}" for s in SEVERITIES],
+              "down": [f"down{s}" for s in SEVERITIES], "ln": [f"ln{s}" for s in SEVERITIES]}
+    columns = [*per_severity, *totals, "score"]
+
+    def select(sums: dict[str, str]) -> str:
+        """The values of `columns` from an aggregate expression per per-severity column."""
+        return ", ".join([*(sums[c] for c in per_severity), *(" + ".join(sums[c] for c in parts)
+                                                               for parts in totals.values()),
+                          " + ".join(f"{WEIGHTS[s]} * {sums[f'n{s}']}" for s in SEVERITIES)])
+
+    from_obs = {}
+    for s in SEVERITIES:
+        from_obs[f"n{s}"] = f"sum(o.severity = {s})"
+        from_obs[f"up{s}"] = f"sum(o.severity = {s} AND o.trend = '{RISING}')"
+        from_obs[f"down{s}"] = f"sum(o.severity = {s} AND o.trend = '{EASING}')"
+        from_obs[f"ln{s}"] = f"sum(CASE WHEN o.severity = {s} THEN o.linked ELSE 0 END)"
+    summed = select({c: f"sum({c})" for c in per_severity})
+    insert = f"INSERT INTO picture_rollup ({_KEY_SQL}, {', '.join(columns)}, last_at) "
+    finest = RESOLUTIONS[-1]
+    cell_and, cell_or = parent_masks(finest)
+    parent_and, parent_or = parent_masks(PARENT_RES[finest])
+    # The finest hourly rows of each kind: each observation once per group category and once for "all"
+    # ('' appended to its list). GROUP BY in the order of the primary key: the rows go in in order.
+    db.execute(
+        insert + f"SELECT 'h', {finest}, o.unit_id, g.value, o.kind, (o.cell & ?) | ?, substr(o.occurred_at, 1, 13), "
+        f"(o.cell & ?) | ?, {select(from_obs)}, max(o.occurred_at) "
+        "FROM picture_obs o, json_each(json_insert(o.groups, '$[#]', '')) g GROUP BY 3, 4, 5, 6, 7, 8",
+        [parent_and, parent_or, cell_and, cell_or])
+    # ... and of all kinds (kind ''): the sums of those.
+    db.execute(insert + f"SELECT 'h', res, unit_id, grp, '', parent, bucket, cell, {summed}, max(last_at) "
+               f"FROM picture_rollup WHERE span = 'h' AND res = {finest} GROUP BY 3, 4, 6, 7, 8")
+
+    def coarser(span: str, bucket: str, res: int, source_span: str, source_res: int) -> None:
+        cell_and, cell_or = parent_masks(res)
+        parent_and, parent_or = parent_masks(PARENT_RES[res])
+        db.execute(
+            insert + f"SELECT '{span}', {res}, unit_id, grp, kind, (cell & ?) | ?, {bucket}, (cell & ?) | ?, "
+            f"{summed}, max(last_at) FROM picture_rollup WHERE span = ? AND res = ? GROUP BY 3, 4, 5, 6, 7, 8",
+            [parent_and, parent_or, cell_and, cell_or, source_span, source_res])
+
+    finer = finest
+    for res in reversed(RESOLUTIONS[:-1]):
+        coarser("h", "bucket", res, "h", finer)
+        finer = res
+    coarser("d", "substr(bucket, 1, 10)", finest, "h", finest)
+    finer = finest
+    for res in reversed(RESOLUTIONS[:-1]):
+        coarser("d", "bucket", res, "d", finer)
+        finer = res
+    db.execute("INSERT INTO picture_parents (res, unit_id, parent) "
+               "SELECT DISTINCT res, unit_id, parent FROM picture_rollup WHERE span = 'd' AND grp = '' AND kind = ''")
 
 
 def cleanup(db, deployment_ids: list[str]) -> None:
