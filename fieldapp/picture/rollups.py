@@ -8,6 +8,7 @@ records (the migration and the tests use it, and tests compare the two routes).
 from __future__ import annotations
 
 import json
+import operator
 
 from fieldapp.db import one, write
 from fieldapp.picture.cells import (EASING, PARENT_RES, RESOLUTIONS, RISING, SEVERITIES, WEIGHTS, cell_int,
@@ -181,15 +182,13 @@ def _add_many(db, observations: list[dict]) -> None:
             totals[_COLUMN_INDEX[name]] += value
     sums: dict[tuple, list] = {}
     for totals, latest in alike.values():
+        at = latest["occurred_at"]
         for key in _rollup_keys(latest):
             row = sums.get(key)
             if row is None:
-                sums[key] = [*totals, latest["occurred_at"]]
-                continue
-            for index, value in enumerate(totals):
-                row[index] += value
-            if latest["occurred_at"] > row[-1]:
-                row[-1] = latest["occurred_at"]
+                sums[key] = [*totals, at]
+            else:  # map() stops at the shorter list: the counts, then the latest time
+                sums[key] = [*map(operator.add, row, totals), max(row[-1], at)]
     db.conn.executemany(
         f"INSERT INTO picture_rollup ({_KEY_SQL}, {', '.join(_ALL_COLUMNS)}, last_at) "
         f"VALUES ({', '.join('?' * (len(_KEY) + len(_ALL_COLUMNS) + 1))}) ON CONFLICT ({_KEY_SQL}) DO UPDATE SET "
