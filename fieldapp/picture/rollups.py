@@ -58,6 +58,17 @@ def _add(db, obs: dict) -> None:
                         {(key[1], key[2], key[5]) for key in keys})
 
 
+# Where the latest observation of a roll-up row was taken out, the latest is looked up again (the bucket's
+# rows only). Parameters: the cell's descendant range, the key, the latest time taken out of the row.
+_RECOMPUTE_LAST = (
+    "UPDATE picture_rollup SET last_at = (SELECT max(o.occurred_at) FROM picture_obs o INDEXED BY "
+    "picture_obs_unit_time WHERE o.unit_id = picture_rollup.unit_id AND o.occurred_at >= picture_rollup.bucket "
+    f"AND o.occurred_at < picture_rollup.bucket || '{_EMPTY_BUCKET}' AND o.cell BETWEEN ? AND ? "
+    "AND (picture_rollup.kind = '' OR o.kind = picture_rollup.kind) AND (picture_rollup.grp = '' OR EXISTS "
+    "(SELECT 1 FROM json_each(o.groups) WHERE json_each.value = picture_rollup.grp))) "
+    f"WHERE {_KEY_WHERE} AND last_at = ?")
+
+
 def _subtract(db, obs: dict) -> None:
     """Take one observation out of its roll-up rows (it is already gone from picture_obs)."""
     columns, values = _increments(obs)
@@ -66,15 +77,7 @@ def _subtract(db, obs: dict) -> None:
         f"UPDATE picture_rollup SET {', '.join(f'{c} = {c} - ?' for c in columns)} WHERE {_KEY_WHERE}",
         [(*values, *key) for key in keys])
     db.conn.executemany(f"DELETE FROM picture_rollup WHERE {_KEY_WHERE} AND n = 0", keys)
-    # Where this observation was the latest one, the latest is looked up again (the bucket's rows only).
-    db.conn.executemany(
-        "UPDATE picture_rollup SET last_at = (SELECT max(o.occurred_at) FROM picture_obs o INDEXED BY "
-        "picture_obs_unit_time WHERE o.unit_id = picture_rollup.unit_id AND o.occurred_at >= picture_rollup.bucket "
-        f"AND o.occurred_at < picture_rollup.bucket || '{_EMPTY_BUCKET}' AND o.cell BETWEEN ? AND ? "
-        "AND (picture_rollup.kind = '' OR o.kind = picture_rollup.kind) AND (picture_rollup.grp = '' OR EXISTS "
-        "(SELECT 1 FROM json_each(o.groups) WHERE json_each.value = picture_rollup.grp))) "
-        f"WHERE {_KEY_WHERE} AND last_at = ?",
-        [(*descendant_range(key[7]), *key, obs["occurred_at"]) for key in keys])
+    db.conn.executemany(_RECOMPUTE_LAST, [(*descendant_range(key[7]), *key, obs["occurred_at"]) for key in keys])
 
 
 def _observation(db, record: dict) -> dict | None:
@@ -134,38 +137,44 @@ _COLUMN_INDEX = {c: i for i, c in enumerate(_ALL_COLUMNS)}
 
 
 def records_written(db, kind_name: str, records: list[dict]) -> None:
-    """record_written() for many records of one kind (a sync batch). New located tension observations are
-    counted together: their roll-up increments are summed per roll-up row in Python, then each row is
-    upserted once. Anything else (edits, deletes, interventions) goes through record_written()."""
+    """record_written() for many records of one kind (a sync batch), set-based for tension observations: the
+    batch's stored observations, deployments' units and link counts are read with one query each; the
+    observations that changed (edited, moved, deleted) are taken out of their roll-up rows together and the new
+    ones added together: their increments are summed per roll-up row in Python, then each row is updated once
+    (_subtract_many, _add_many). Interventions go through record_written()."""
     ids = [record["id"] for record in records]
     if kind_name != "tension" or len(set(ids)) != len(ids):
         for record in records:
             record_written(db, kind_name, record)
         return
     marks = ",".join("?" * len(ids))
-    known = {row[0] for row in db.execute(f"SELECT tension_id FROM picture_obs WHERE tension_id IN ({marks})", ids)}
-    fresh = [r for r in records if r["id"] not in known
-             and not (r.get("deleted_at") or r.get("lat") is None or r.get("lon") is None)]
-    for record in records:
-        if record["id"] in known:
-            record_written(db, kind_name, record)
-    if not fresh:
-        return
-    deployment_ids = sorted({r["deployment_id"] for r in fresh})
-    units = dict(db.execute(f"SELECT id, unit_id FROM deployments WHERE id IN ({','.join('?' * len(deployment_ids))})",
-                            deployment_ids).fetchall())
-    fresh_ids = [r["id"] for r in fresh]
-    linked = dict(db.execute(f"SELECT tension_id, count(*) FROM picture_links WHERE tension_id IN "
-                             f"({','.join('?' * len(fresh_ids))}) GROUP BY tension_id", fresh_ids).fetchall())
-    observations = [_observation_of(r, units[r["deployment_id"]], linked.get(r["id"], 0)) for r in fresh]
-    columns = list(observations[0])
-    db.conn.executemany(f"INSERT INTO picture_obs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                        [tuple(obs[c] for c in columns) for obs in observations])
-    _add_many(db, observations)
+    stored = {row["tension_id"]: row for row in db.query(f"SELECT * FROM picture_obs WHERE tension_id IN ({marks})",
+                                                          ids)}
+    located = [r for r in records if not (r.get("deleted_at") or r.get("lat") is None or r.get("lon") is None)]
+    fresh: dict[str, dict] = {}
+    if located:
+        deployment_ids = sorted({r["deployment_id"] for r in located})
+        units = dict(db.execute(f"SELECT id, unit_id FROM deployments WHERE id IN "
+                                f"({','.join('?' * len(deployment_ids))})", deployment_ids).fetchall())
+        located_ids = [r["id"] for r in located]
+        linked = dict(db.execute(f"SELECT tension_id, count(*) FROM picture_links WHERE tension_id IN "
+                                 f"({','.join('?' * len(located_ids))}) GROUP BY tension_id", located_ids).fetchall())
+        fresh = {r["id"]: _observation_of(r, units[r["deployment_id"]], linked.get(r["id"], 0)) for r in located}
+    changed = [i for i in ids if stored.get(i) != fresh.get(i)]  # e.g. only the notes changed: nothing to do
+    gone = [stored[i] for i in changed if i in stored]
+    if gone:
+        db.conn.executemany("DELETE FROM picture_obs WHERE tension_id = ?", [(obs["tension_id"],) for obs in gone])
+        _subtract_many(db, gone)
+    came = [fresh[i] for i in changed if i in fresh]
+    if came:
+        columns = list(came[0])
+        db.conn.executemany(f"INSERT INTO picture_obs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                            [tuple(obs[c] for c in columns) for obs in came])
+        _add_many(db, came)
 
 
-def _add_many(db, observations: list[dict]) -> None:
-    """_add() for many observations: one upsert per roll-up row they count in."""
+def _sums(observations: list[dict]) -> dict[tuple, list]:
+    """Roll-up key -> the observations' increments in it (in _ALL_COLUMNS order), then their latest time."""
     # Observations of one place, hour and kind (most of a sync batch) share their roll-up rows: their
     # increments are summed first, then spread over the rows once.
     alike: dict[tuple, list] = {}
@@ -189,6 +198,22 @@ def _add_many(db, observations: list[dict]) -> None:
                 sums[key] = [*totals, at]
             else:  # map() stops at the shorter list: the counts, then the latest time
                 sums[key] = [*map(operator.add, row, totals), max(row[-1], at)]
+    return sums
+
+
+def _subtract_many(db, observations: list[dict]) -> None:
+    """_subtract() for many observations (already gone from picture_obs): each roll-up row updated once."""
+    sums = sorted(_sums(observations).items())
+    db.conn.executemany(
+        f"UPDATE picture_rollup SET {', '.join(f'{c} = {c} - ?' for c in _ALL_COLUMNS)} WHERE {_KEY_WHERE}",
+        [(*row[:-1], *key) for key, row in sums])
+    db.conn.executemany(f"DELETE FROM picture_rollup WHERE {_KEY_WHERE} AND n = 0", [key for key, _row in sums])
+    db.conn.executemany(_RECOMPUTE_LAST, [(*descendant_range(key[7]), *key, row[-1]) for key, row in sums])
+
+
+def _add_many(db, observations: list[dict]) -> None:
+    """_add() for many observations: one upsert per roll-up row they count in."""
+    sums = _sums(observations)
     db.conn.executemany(
         f"INSERT INTO picture_rollup ({_KEY_SQL}, {', '.join(_ALL_COLUMNS)}, last_at) "
         f"VALUES ({', '.join('?' * (len(_KEY) + len(_ALL_COLUMNS) + 1))}) ON CONFLICT ({_KEY_SQL}) DO UPDATE SET "
