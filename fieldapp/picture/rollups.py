@@ -1,8 +1,10 @@
 """Roll-ups: every located tension observation counted per hour and day, resolution, cell, kind and group.
 
-record_written() keeps them current as a projection of every record write (fieldapp/projections.py,
-idempotent: it compares with the stored observation); rebuild() recomputes everything from the
-records (the migration and the tests use it, and tests compare the two routes).
+records_written() keeps them current as a projection of the record writes, a batch at a time
+(fieldapp/projections.py; idempotent: it compares with the stored observations; each roll-up row a batch
+touches is updated once); record_written() does the same for one record. rebuild() recomputes everything
+from the records, set-based, coarser rows from finer ones (the migration, checks and the bench use it, and
+the tests compare the routes).
 """
 
 from __future__ import annotations
