@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import statistics
 import sys
@@ -90,9 +91,11 @@ def build(path: Path, rows: int, seed: int = 1) -> None:
     for pragma in ("journal_mode=DELETE", "synchronous=OFF", "temp_store=MEMORY", "cache_size=-1000000"):
         conn.execute(f"PRAGMA {pragma}")
     db = sqlite_utils.Database(conn)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     picture.rebuild(db)
-    print(f"built {rows:,} observations; picture.rebuild {time.perf_counter() - started:.1f} s; "
+    load = os.getloadavg()[0]
+    print(f"built {rows:,} observations; picture.rebuild {time.perf_counter() - started:.1f} s "
+          f"(CPU {time.process_time() - cpu:.1f} s, load average {load:.1f}); "
           f"roll-up rows {db.execute('SELECT count(*) FROM picture_rollup').fetchone()[0]:,}")
     db.conn.execute("ANALYZE")
     db.conn.close()

@@ -113,15 +113,19 @@ def records_written(db, kind_name: str, records: list[dict]) -> None:
     """Follow the records' current state (fieldapp/projections.py): a new follow-up where one is asked for, the
     open one closed where the contact now says feedback was given, dropped where nothing asks for it any more (a
     ticked box taken back, a deleted record). Applying a record twice changes nothing."""
-    if kind_name not in ("contact", "intervention"):
+    if kind_name not in ("contact", "intervention") or not records:
         return
-    units: dict[str, str | None] = {}
+    units: dict[str, str | None] = {}  # per batch: each deployment's unit and each unit's days to the due day
+    days: dict[str, int] = {}
+    ids = [record["id"] for record in records]
+    found = {row["record_id"]: row for row in db.query(
+        f"SELECT * FROM followups WHERE record_type = ? AND record_id IN ({','.join('?' * len(ids))})", [kind_name, *ids])}
     for record in records:
-        existing = one(db, "SELECT * FROM followups WHERE record_type = ? AND record_id = ?", [kind_name, record["id"]])
+        existing = found.get(record["id"])
         wanted = needs_followup(kind_name, record)
         if existing is None:
             if wanted and record.get("created_by"):
-                _create(db, kind_name, record, units)
+                _create(db, kind_name, record, units, days)
             continue
         if existing["state"] != "open":
             continue
@@ -135,7 +139,7 @@ def records_written(db, kind_name: str, records: list[dict]) -> None:
             db.execute("DELETE FROM followups WHERE id = ?", [existing["id"]])
 
 
-def _create(db, kind_name: str, record: dict, units: dict) -> None:
+def _create(db, kind_name: str, record: dict, units: dict, days: dict) -> None:
     deployment_id = record["deployment_id"]
     if deployment_id not in units:
         row = one(db, "SELECT unit_id FROM deployments WHERE id = ?", [deployment_id])
@@ -143,7 +147,9 @@ def _create(db, kind_name: str, record: dict, units: dict) -> None:
     unit_id = units[deployment_id]
     if unit_id is None:
         return
-    due = local_day(record["occurred_at"]) + timedelta(days=due_days(db, unit_id))
+    if unit_id not in days:
+        days[unit_id] = due_days(db, unit_id)
+    due = local_day(record["occurred_at"]) + timedelta(days=days[unit_id])
     now = iso(utcnow())
     db.execute("INSERT OR IGNORE INTO followups (id, unit_id, record_type, record_id, deployment_id, feedback_promised, "
                "owner_id, due_on, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)",

@@ -58,13 +58,21 @@ def catch_up(db, chunk: int = CHUNK, most: int | None = None) -> int:
 
 
 def _written_after(db, cursor: int, limit: int) -> list[tuple[str, dict]]:
-    """(kind, record) of the first `limit` records with seq > cursor, in sequence order."""
+    """(kind, record) of the first `limit` records with seq > cursor, in sequence order.
+
+    The last position of the step is found first (the seq indexes only), so that each table is read for
+    exactly the records of the step."""
+    union = " UNION ALL ".join(f"SELECT * FROM (SELECT seq FROM {table} WHERE seq > ?1 ORDER BY seq LIMIT ?2)"
+                               for _kind_name, table in KIND_TABLES)
+    row = db.conn.execute(f"SELECT seq FROM ({union}) ORDER BY seq LIMIT 1 OFFSET ?2 - 1", [cursor, limit]).fetchone()
+    last = row[0] if row else 1 << 62  # fewer than `limit`: all of them
     found: list[tuple[str, dict]] = []
     for kind_name, table in KIND_TABLES:
-        for row in db.query(f"SELECT * FROM {table} WHERE seq > ? ORDER BY seq LIMIT ?", [cursor, limit]):
-            found.append((kind_name, decode(kind_name, row)))
+        cursor_rows = db.conn.execute(f"SELECT * FROM {table} WHERE seq > ? AND seq <= ?", [cursor, last])
+        names = [column[0] for column in cursor_rows.description]
+        found.extend((kind_name, decode(kind_name, dict(zip(names, values)))) for values in cursor_rows)
     found.sort(key=lambda pair: pair[1]["seq"])
-    return found[:limit]
+    return found
 
 
 def _apply(db, written: list[tuple[str, dict]]) -> None:

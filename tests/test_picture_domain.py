@@ -306,6 +306,55 @@ def test_any_window_and_filter_gives_exactly_the_numbers_of_the_records(spread, 
     assert got == expected
 
 
+TAMPERE = (61.4978, 23.7610)
+
+
+def test_rebuild_gives_exactly_the_rows_the_records_were_counted_in_one_by_one(spread):
+    """rebuild() derives coarser cells and days from finer roll-up rows (set-based); the projection counts each
+    record in all of its rows. Generated data: two units, two deployments, 12 days, every resolution, kinds,
+    zero to two groups, linked interventions, then edits and deletes."""
+    u = spread
+    db = u["db"]
+    rng = random.Random(29)
+    other_unit = accounts.ensure_unit(db, "Second picture unit")
+    other_lead = accounts.create_user(db, "p_lead2", PASSWORD, "lead", other_unit)
+    other = deployments.save(db, other_lead, {
+        "name": "Tampere", "kind": "demonstration", "place_name": "Keskustori", "lat": TAMPERE[0], "lon": TAMPERE[1],
+        "starts_at": iso(u["now"] - timedelta(days=3)), "ends_at": iso(u["now"] + timedelta(hours=3)), "notes": ""})
+    for i in range(60):  # the same places and hours as some of the first unit's: the unit keeps them apart
+        store_new(db, other_lead, "tension", other["id"], {
+            "occurred_at": iso(u["now"] - timedelta(minutes=rng.randint(0, 3 * 24 * 60))),
+            "lat": (TAMPERE if i % 3 else SENAATINTORI)[0] + rng.gauss(0, 0.01),
+            "lon": (TAMPERE if i % 3 else SENAATINTORI)[1] + rng.gauss(0, 0.02), "place_name": "", "notes": "",
+            "kind": rng.choice(KINDS), "groups": rng.sample(GROUPS, rng.randint(0, 3)), "severity": rng.randint(1, 6),
+            "trend": rng.choice(["rising", "stable", "easing"]), "basis": "observed", "people_estimate": 5})
+    edited = db.execute("SELECT id FROM tensions ORDER BY id LIMIT 12").fetchall()
+    for n, (tension_id,) in enumerate(edited):
+        record = records.get(db, "tension", tension_id)
+        if n % 3 == 0:
+            recording.delete(db, u["lead"], "tension", tension_id) if record["deployment_id"] != other["id"] else \
+                recording.delete(db, other_lead, "tension", tension_id)
+        else:
+            user = other_lead if record["deployment_id"] == other["id"] else u["lead"]
+            recording.update(db, user, "tension", tension_id, {
+                "occurred_at": iso(u["now"] - timedelta(hours=n * 5 + 1)), "lat": KALLIO[0], "lon": KALLIO[1],
+                "kind": "crowd_movement", "groups": ["youth", "residents"], "severity": 6, "trend": "rising"},
+                base_version=record["version"])
+    observations = db.execute("SELECT count(*) FROM picture_obs").fetchone()[0]
+    for span in ("h", "d"):
+        for res in picture.RESOLUTIONS:
+            assert db.execute("SELECT sum(n) FROM picture_rollup WHERE span = ? AND res = ? AND grp = '' AND kind = ''",
+                              [span, res]).fetchone()[0] == observations
+    windows = [window(u, hours) for hours in (2.5, 24, 24 * 5 + 7.3, 24 * 13)]
+    before = {(w.start, res, unit_id): picture.aggregate(db, picture.Scope(unit_id), w, res, by_kind=True)
+              for w in windows for res in picture.RESOLUTIONS for unit_id in (u["unit_id"], other_unit)}
+    assert_rollups_equal_recomputation(db)
+    assert before == {(w.start, res, unit_id): picture.aggregate(db, picture.Scope(unit_id), w, res, by_kind=True)
+                      for w in windows for res in picture.RESOLUTIONS for unit_id in (u["unit_id"], other_unit)}
+    assert {row[0] for row in db.execute("SELECT DISTINCT span || res FROM picture_rollup")} == {
+        f"{span}{res}" for span in "hd" for res in picture.RESOLUTIONS}
+
+
 def test_window_pieces_cover_the_window_exactly_once():
     start = datetime(2026, 3, 1, 10, 17, 5, tzinfo=timezone.utc)
     for hours in (0.5, 1, 2.5, 23, 24, 49.3, 24 * 30 + 0.25):

@@ -9,7 +9,7 @@ from unittest import mock
 from fieldapp import accounts, audit, deployments, picture, projections, records
 from fieldapp.alerts import rules as alert_rules
 from fieldapp.app import create_app
-from fieldapp.clock import iso, utcnow
+from fieldapp.clock import HELSINKI, iso, utcnow
 from fieldapp.db import open_db, write
 from fieldapp.ids import new_id
 from fieldapp.offline import changes, sync
@@ -171,3 +171,112 @@ def test_a_form_saved_during_a_restarts_backlog_projects_one_bounded_step_not_th
     recording.create(db, officer, "tension", deployment["id"], {"kind": "provocation", "severity": "2"})
     assert projections.behind(db) == 2 * projections.CHUNK + 1  # the request did one step; the worker the rest
     assert projections.catch_up(db) == 2 * projections.CHUNK + 1 and projections.behind(db) == 0
+
+
+def _reset_projections(db) -> None:
+    """Forget everything projected (picture, alerts, follow-ups), as if the records had just been written."""
+    for table in ("picture_rollup", "picture_parents", "picture_obs", "picture_links", "push_deliveries",
+                  "alert_recipients", "alerts", "followups"):
+        db.execute(f"DELETE FROM {table}")
+    db.execute("UPDATE sequences SET value = 0 WHERE name = 'projected'")
+
+
+def test_a_batch_of_many_records_in_one_cell_projected_at_once_equals_one_by_one(memory_db):
+    db = memory_db
+    _unit_id, lead, officer, deployment = _unit(db)
+    alert_rules.configure(db, tension_severity=5, hotspot_score=20)
+    # 40 observations in one hotspot cell (two resolution 9 cells, two kinds, several severities and groups),
+    # 10 in another, and contacts and interventions between them.
+    items = [sync.SyncRecord(id=new_id(), kind="tension", deployment_id=deployment["id"], values={
+        "kind": ["provocation", "crowd_movement"][i % 2], "severity": str(1 + i % 6),
+        "trend": ["rising", "stable", "easing"][i % 3], "groups": [["youth"], ["youth", "residents"], []][i % 3],
+        "lat": str(SENAATINTORI[0] + (i % 2) * 0.004 + (0.03 if i >= 40 else 0)), "lon": str(SENAATINTORI[1])})
+        for i in range(50)]
+    contacts = [sync.SyncRecord(id=new_id(), kind="contact", deployment_id=deployment["id"],
+                                values={"topics": ["rumour"], "feedback_promised": "1"}) for _ in range(5)]
+    results = sync.ingest(db, officer, sync.SyncBatch(records=[*items[:25], *contacts, *items[25:]]))
+    assert {r.status for r in results} == {"accepted"}
+    intervention = recording.create(db, lead, "intervention", deployment["id"], {"kind": "dialogue",
+                                                                                   "tension_id": items[3].id})
+
+    def projected():
+        return (_rollups(db), sorted(db.execute("SELECT * FROM picture_obs").fetchall()),
+                sorted(db.execute("SELECT * FROM picture_parents").fetchall()),
+                sorted(db.execute("SELECT rule, source_key, deployment_id, level FROM alerts").fetchall()),
+                sorted(db.execute("SELECT record_type, record_id, state FROM followups").fetchall()))
+
+    _reset_projections(db)
+    with mock.patch.object(picture, "cell_summary", wraps=picture.cell_summary) as cell_reads:
+        assert projections.catch_up(db) == 56  # one step: the whole batch at once
+    cells = {picture.parent_of(picture.cell_int(float(i.values["lat"]), float(i.values["lon"])), alert_rules.HOTSPOT_RES)
+             for i in items}
+    assert cell_reads.call_count == len(cells) < 5  # the hotspot rule read each cell the batch touched once
+    at_once = projected()
+    _reset_projections(db)
+    with mock.patch.object(picture, "cell_summary", wraps=picture.cell_summary) as cell_reads:
+        assert projections.catch_up(db, chunk=1) == 56  # one record per step
+    assert cell_reads.call_count == 50
+    assert projected() == at_once
+    rules = [row[0] for row in at_once[3]]
+    assert 1 <= rules.count("hotspot") <= len(cells) and rules.count("tension_severity") == 16  # severities 5 and 6 of 50
+    assert len(at_once[4]) == 5 and at_once[1][0][-1] in (0, 1)
+    assert sum(row[-1] for row in at_once[1]) == 1 and intervention["tension_id"] == items[3].id
+    # Projected again (a crash before the cursor moved): nothing changes.
+    db.execute("UPDATE sequences SET value = 0 WHERE name = 'projected'")
+    assert projections.catch_up(db) == 56
+    assert projected() == at_once
+    picture.rebuild(db)
+    assert _rollups(db) == at_once[0]
+
+
+def _picture_tables(db) -> dict[str, list[tuple]]:
+    return {table: sorted(db.execute(f"SELECT * FROM {table}").fetchall())
+            for table in ("picture_rollup", "picture_obs", "picture_parents", "picture_links")}
+
+
+def _restore_picture_tables(db, tables: dict[str, list[tuple]]) -> None:
+    for table, rows in tables.items():
+        db.execute(f"DELETE FROM {table}")
+        if rows:
+            db.conn.executemany(f"INSERT INTO {table} VALUES ({','.join('?' * len(rows[0]))})", rows)
+
+
+def test_a_batch_of_edits_and_deletes_in_a_few_cells_projected_at_once_equals_one_by_one(memory_db):
+    """The batch path (set-based: every changed observation taken out and the new ones added, each roll-up row
+    updated once) gives the rows of picture.record_written() applied record by record, and of rebuild()."""
+    db = memory_db
+    _unit_id, lead, officer, deployment = _unit(db)
+    now = utcnow()
+    items = []
+    for i in range(30):  # the newest first; three places, and the newest alone in a fourth
+        item = _tension_item(deployment["id"], severity=1 + i % 6,
+                             lat=SENAATINTORI[0] + (0.03 if i == 0 else (i % 3) * 0.002))
+        item.values["occurred_at"] = (now - timedelta(minutes=3 * i)).astimezone(HELSINKI).strftime("%Y-%m-%dT%H:%M")
+        items.append(item)
+    assert {r.status for r in sync.ingest(db, officer, sync.SyncBatch(records=items))} == {"accepted"}
+    projections.catch_up(db)
+    created, cursor = _picture_tables(db), changes.value(db, changes.PROJECTED)
+    with write(db):  # one transaction: projected afterwards as one batch
+        for n, item in enumerate(items[:24]):
+            record, deployment_row = recording.editable(db, lead, "tension", item.id)
+            if n % 4 == 0:  # the newest (alone in its cell: its rows go) and others
+                records.delete(db, lead, "tension", record)
+            elif n % 4 == 1:  # only the notes: the picture has nothing to change
+                records.update(db, lead, "tension", record, deployment_row, {
+                    "kind": "provocation", "severity": str(record["severity"]), "notes": "seen again"}, base_version=1)
+            else:  # another kind, severity and place (the newest of their rows move out; some stay in their cell)
+                records.update(db, lead, "tension", record, deployment_row, {
+                    "kind": "crowd_movement", "severity": str(6 - n % 6), "lat": str(SENAATINTORI[0] + (n % 2) * 0.002),
+                    "lon": str(SENAATINTORI[1])}, base_version=1)
+    assert projections.behind(db) == 24
+    assert projections.catch_up(db) == 24  # one step
+    at_once = _picture_tables(db)
+    _restore_picture_tables(db, created)
+    with write(db):
+        for kind_name, record in projections._written_after(db, cursor, 100):
+            picture.record_written(db, kind_name, record)  # the single-record path: _subtract(), _add()
+    assert _picture_tables(db) == at_once
+    assert len(at_once["picture_obs"]) == 30 - 6
+    assert {row[4] for row in at_once["picture_obs"]} == {"provocation", "crowd_movement"}
+    picture.rebuild(db)
+    assert _picture_tables(db)["picture_rollup"] == at_once["picture_rollup"]

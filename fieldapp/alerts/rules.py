@@ -49,12 +49,14 @@ def _unit_leads(db, unit_id: str) -> list[str]:
 
 def records_written(db, kind_name: str, records: list[dict]) -> None:
     """The automatic rules, applied to created, edited and deleted records of one kind (a form's record or
-    a sync batch, in their order: fieldapp/projections.py); the thresholds and each deployment are read once."""
+    a sync batch, in their order: fieldapp/projections.py). Per batch: the thresholds, each deployment, the
+    alerts already made for these records and each unit's leads are read once; the hotspot rule reads the
+    score of each cell the batch touches once, after the picture has counted the whole batch."""
     if kind_name != "tension":
         return
     now = utcnow()
-    config = None
     deployments: dict[str, dict | None] = {}
+    recent: list[tuple[dict, dict]] = []
     for record in records:
         if record.get("deleted_at"):
             continue
@@ -66,23 +68,37 @@ def records_written(db, kind_name: str, records: list[dict]) -> None:
         if record["deployment_id"] not in deployments:
             deployments[record["deployment_id"]] = deployments_domain.get(db, record["deployment_id"])
         deployment = deployments[record["deployment_id"]]
-        if deployment is None:
-            continue
-        config = config or thresholds(db)
-        _severe_tension(db, record, deployment, config["tension_severity"])
-        if config["hotspot_score"]:
-            _hotspot(db, record, deployment, config["hotspot_score"])
+        if deployment is not None:
+            recent.append((record, deployment))
+    if not recent:
+        return
+    config = thresholds(db)
+    leads: dict[str, list[str]] = {}
+
+    def unit_leads(unit_id: str) -> list[str]:
+        if unit_id not in leads:
+            leads[unit_id] = _unit_leads(db, unit_id)
+        return leads[unit_id]
+
+    severe = [(r, d) for r, d in recent if (r.get("severity") or 0) >= config["tension_severity"]]
+    if severe:
+        keys = [f"tension:{r['id']}" for r, _d in severe]
+        made = {row[0] for row in db.conn.execute(
+            f"SELECT source_key FROM alerts WHERE source_key IN ({','.join('?' * len(keys))})", keys)}
+        for record, deployment in severe:
+            if f"tension:{record['id']}" not in made:
+                made.add(f"tension:{record['id']}")
+                _severe_tension(db, record, deployment, unit_leads)
+    if config["hotspot_score"]:
+        _hotspots(db, recent, config["hotspot_score"], unit_leads)
 
 
-def _severe_tension(db, record: dict, deployment: dict, threshold: int) -> dict | None:
+def _severe_tension(db, record: dict, deployment: dict, unit_leads) -> dict | None:
+    """Alert the leads of a severe observation (the caller checked the severity and that none was made yet)."""
     severity = record.get("severity") or 0
-    if severity < threshold:
-        return None
     source_key = f"tension:{record['id']}"
-    if one(db, "SELECT 1 AS x FROM alerts WHERE source_key = ?", [source_key]):
-        return None
     author = record.get("updated_by") or record.get("created_by")
-    leads = [uid for uid in _unit_leads(db, deployment["unit_id"]) if uid != author]  # the author knows already
+    leads = [uid for uid in unit_leads(deployment["unit_id"]) if uid != author]  # the author knows already
     if not leads:
         return None
     return create(db, unit_id=deployment["unit_id"], deployment_id=deployment["id"],
@@ -92,13 +108,27 @@ def _severe_tension(db, record: dict, deployment: dict, threshold: int) -> dict 
                           "trend": record.get("trend")})
 
 
-def _hotspot(db, record: dict, deployment: dict, threshold: float) -> dict | None:
-    """Alert the leads when the observation's cell (about 0.9 km) reaches the score level in the last hours."""
-    if record.get("lat") is None or record.get("lon") is None:
-        return None
+def _hotspots(db, recent: list[tuple[dict, dict]], threshold: float, unit_leads) -> None:
+    """The hotspot rule for a batch: each (unit, cell) it touches once, for the first of its records there
+    (whose deployment the alert names), as if the records came one by one after the whole batch was counted."""
+    cells: dict[tuple[str, int], dict] = {}
+    for record, deployment in recent:
+        if record.get("lat") is None or record.get("lon") is None:
+            continue
+        try:
+            cell = picture.parent_of(picture.cell_int(record["lat"], record["lon"]), HOTSPOT_RES)
+        except Exception:  # a location h3 cannot place: no hotspot for it, the others go on
+            log.exception("hotspot alert rule failed")
+            continue
+        cells.setdefault((deployment["unit_id"], cell), deployment)
+    for (_unit_id, cell), deployment in cells.items():
+        _hotspot(db, cell, deployment, threshold, unit_leads)
+
+
+def _hotspot(db, cell: int, deployment: dict, threshold: float, unit_leads) -> dict | None:
+    """Alert the leads when a cell (about 0.9 km) reaches the score level in the last hours."""
     try:
         now = utcnow()
-        cell = picture.parent_of(picture.cell_int(record["lat"], record["lon"]), HOTSPOT_RES)
         window = picture.PictureFilter(start=now - HOTSPOT_WINDOW, end=now + timedelta(minutes=10), window="custom")
         # The situation picture's own scores (projected just before the alerts).
         score = picture.cell_summary(db, picture.Scope(deployment["unit_id"]), window, cell).score
@@ -108,7 +138,7 @@ def _hotspot(db, record: dict, deployment: dict, threshold: float) -> dict | Non
         source_key = f"hotspot:{deployment['unit_id']}:{cell_text}:{now.astimezone(HELSINKI).date().isoformat()}"
         if one(db, "SELECT 1 AS x FROM alerts WHERE source_key = ?", [source_key]):
             return None
-        leads = _unit_leads(db, deployment["unit_id"])
+        leads = unit_leads(deployment["unit_id"])
         if not leads:
             return None
         with write(db):  # a savepoint: a failure here leaves no half-made alert behind

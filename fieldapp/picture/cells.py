@@ -6,6 +6,7 @@ import math
 from functools import lru_cache
 
 import h3
+from h3.api import basic_int
 
 RESOLUTIONS = (5, 6, 7, 8, 9)
 FINEST = 9
@@ -18,7 +19,7 @@ COLOURS = ("#ffe08a", "#fdae61", "#f46d43", "#c7251a", "#7a0b0b")
 
 
 def cell_int(lat: float, lon: float, res: int = FINEST) -> int:
-    return h3.str_to_int(h3.latlng_to_cell(lat, lon, res))
+    return basic_int.latlng_to_cell(lat, lon, res)
 
 
 def parent_masks(res: int) -> tuple[int, int]:
