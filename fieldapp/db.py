@@ -145,16 +145,37 @@ def unavailable_reason(exc: BaseException) -> str | None:
     return None
 
 
-_failures: dict[int, tuple[float, str]] = {}  # id(connection) -> (monotonic time, reason) of the last failed write
+# database file (or id of an in-memory connection) -> (monotonic time, reason) of the last failed write; kept per
+# file, so that a write succeeding on any connection of the process (the app's, the sync writer's) clears it.
+_failures: dict[str, tuple[float, str]] = {}
+
+
+def _failure_key(db: sqlite_utils.Database) -> str:
+    key = getattr(db, "_fieldapp_failure_key", None)
+    if key is None:
+        files = [row[2] for row in db.conn.execute("PRAGMA database_list") if row[1] == "main"]
+        key = files[0] if files and files[0] else f"memory:{id(db.conn)}"
+        db._fieldapp_failure_key = key
+    return key
 
 
 def _note(db: sqlite_utils.Database, exc: BaseException | None) -> None:
     if exc is None:
-        _failures.pop(id(db.conn), None)
+        if _failures:
+            _failures.pop(_failure_key(db), None)
         return
     reason = unavailable_reason(exc)
     if reason:
-        _failures[id(db.conn)] = (time.monotonic(), reason)
+        _failures[_failure_key(db)] = (time.monotonic(), reason)
+
+
+def recent_failure(db: sqlite_utils.Database | None) -> str | None:
+    """Why the last write on this connection failed ('full', 'disk', 'locked') when that was less than
+    FAILURE_HOLD_SECONDS ago and no write succeeded since; no query (any thread may ask about any connection)."""
+    failure = _failures.get(_failure_key(db)) if db is not None and _failures else None
+    if failure and time.monotonic() - failure[0] < FAILURE_HOLD_SECONDS:
+        return failure[1]
+    return None
 
 
 def write_problem(db: sqlite_utils.Database, path: Path | str | None = None) -> str | None:
@@ -164,9 +185,9 @@ def write_problem(db: sqlite_utils.Database, path: Path | str | None = None) -> 
     full when it reached PRAGMA max_page_count with no free page left, or when its file system has less than
     MIN_FREE_BYTES free.
     """
-    failure = _failures.get(id(db.conn))
-    if failure and time.monotonic() - failure[0] < FAILURE_HOLD_SECONDS:
-        return failure[1]
+    failure = recent_failure(db)
+    if failure:
+        return failure
     pages, most, free = (db.conn.execute(f"PRAGMA {name}").fetchone()[0]
                          for name in ("page_count", "max_page_count", "freelist_count"))
     if pages >= most and free == 0:
