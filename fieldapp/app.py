@@ -15,7 +15,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from fieldapp import catch_up_worker, followup_worker, por_worker, projections, push_worker, retention_worker, web
+from fieldapp import catch_up_worker, followup_worker, i18n, por_worker, projections, push_worker, retention_worker, web
 from fieldapp.writer import Writer
 from fieldapp.alerts import rules as alert_rules
 from fieldapp.db import open_db
@@ -72,6 +72,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     writer = Writer(settings.db_path, settings.sync_queue_records)
     on_startup.append(writer.start)
     on_shutdown.append(writer.stop)
+    for locale in i18n.LOCALES:  # the catalogs compiled now, not by the first request that needs them
+        i18n.translations(locale)
     login_guard = LoginGuard(settings)  # the login throttle and the bounded pool for password checks
     env = make_environment()
     env.globals["alert_notice"] = alerts.alert_notice

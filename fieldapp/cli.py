@@ -50,6 +50,7 @@ SERVER_OPTIONS = {
     "http": "httptools",
     "backlog": 4096,  # a demonstration's devices reconnecting within a second must not find the queue full
     "timeout_keep_alive": 75,
+    "timeout_graceful_shutdown": 10,  # then the lifespan's shutdown stops the workers (the writer commits first)
     "log_level": "warning",
     "access_log": False,
     "proxy_headers": True,

@@ -14,8 +14,10 @@ and its projections on the event loop, one after the other, so every other reque
   A failure of the transaction itself (full disk, a lock held elsewhere) fails every batch of the group with
   that error (503 with Retry-After): nothing of them was stored and the devices send them again.
 - **Admission control.** When more than `queue_records` records already wait, a new batch is refused at once
-  (Queue full -> 503 with a jittered Retry-After, see retry_after()) instead of queueing until the device's
-  request times out; the device keeps its outbox and comes back as told (sync-client.js honours it).
+  (QueueFull -> 503 with Retry-After) instead of queueing until the device's request times out; the device
+  keeps its outbox and comes back as told (sync-client.js honours it, adding up to a second of its own). Each
+  refused batch is given a turn after the ones refused before it, at the writer's measured rate, plus a random
+  part (retry_after()), so a crowd comes back spread over the time the writer needs for it, not all at once.
 - **Projections after, never before.** The situation picture, alerts and POR feed follow the records in
   bounded steps (projections.catch_up): at once on a quiet server; in a storm once no batch has come for
   PROJECT_AFTER_QUIET, or at the latest every PROJECT_EVERY seconds, so a storm is acknowledged first and the
@@ -50,8 +52,9 @@ PROJECT_CHUNK = 200  # records the projections apply in one step (one short tran
 # (devices told to come back later leave such gaps), or at the latest PROJECT_EVERY seconds.
 PROJECT_AFTER_QUIET = 1.0
 PROJECT_EVERY = 10.0
+PROJECTED_WAIT = 5.0  # seconds a sync request's background task waits for its records to be projected
 LIGHT_RECORDS = 200  # fewer records than this in the last second: no storm, the projections follow at once
-RETRY_AFTER_JITTER = 2  # Retry-After is the estimated wait plus 0..this many seconds, at random
+RETRY_AFTER_JITTER = 1.0  # Retry-After is the batch's turn plus up to this many seconds at random
 DEFAULT_RATE = 5000.0  # records a second, until the writer has measured its own
 
 
@@ -96,6 +99,7 @@ class Writer(BackgroundWorker):
         self._waiting_records = 0
         self._projection_waiters: list[_Job] = []
         self._rate = DEFAULT_RATE  # records a second, measured (moving average over the groups)
+        self._next_turn = 0.0  # monotonic time after the last turn given to a refused batch
         self._paused = threading.Event()
         self._paused.set()
         self.groups = 0
@@ -120,11 +124,16 @@ class Writer(BackgroundWorker):
     def waiting_records(self) -> int:
         return self._waiting_records
 
-    def retry_after(self) -> int:
-        """Whole seconds a refused device should wait: the estimated time to write what waits, at least 1, plus
-        0..RETRY_AFTER_JITTER at random, so the devices refused together do not all come back together."""
-        clear = self._waiting_records / max(self._rate, 1.0)
-        return max(1, math.ceil(clear)) + random.randint(0, RETRY_AFTER_JITTER)
+    def retry_after(self, records: int) -> int:
+        """Whole seconds a refused batch of `records` should wait: until the writer is expected to have room for
+        it. Refused batches are given turns one after the other, as in a queue that waits on the devices instead
+        of in the server (the turn after the last one given, at the measured rate), plus up to
+        RETRY_AFTER_JITTER seconds at random, so the devices refused together come back spread out."""
+        now = time.monotonic()
+        rate = max(self._rate, 1.0)
+        start = max(now + self._waiting_records / rate, self._next_turn)
+        self._next_turn = start + records / rate
+        return max(1, round(start - now + random.uniform(0, RETRY_AFTER_JITTER)))
 
     async def run(self, fn: Callable[[Any], Any], records: int = 1) -> Any:
         """fn(db) in the writer's transaction, in this request's context; its result, or its exception raised
@@ -134,7 +143,7 @@ class Writer(BackgroundWorker):
         with self._lock:
             if self._waiting_records and self._waiting_records + records > self.queue_records:
                 self.refused += 1
-                raise QueueFull(self.retry_after())
+                raise QueueFull(self.retry_after(records))
             self._jobs.append(job)
             self._waiting_records += records
         self._ensure_running()
@@ -149,8 +158,9 @@ class Writer(BackgroundWorker):
         self._ensure_running()
         self._wake.set()
 
-    async def projected(self) -> None:
-        """Returns once the projections have applied every record committed before this call."""
+    async def projected(self, most_seconds: float = PROJECTED_WAIT) -> None:
+        """Returns once the projections have applied every record committed before this call, or after
+        most_seconds (in a storm they come later; the waiting request must not hold up a shutdown)."""
         if not self.project:
             return
         loop = asyncio.get_running_loop()
@@ -159,7 +169,10 @@ class Writer(BackgroundWorker):
             self._projection_waiters.append(job)
         self._ensure_running()
         self._wake.set()
-        await job.future
+        try:
+            await asyncio.wait_for(job.future, most_seconds)
+        except asyncio.TimeoutError:
+            pass
 
     def pause(self) -> None:
         """Hold the thread before its next group (tests: make a queue build up)."""
@@ -186,13 +199,13 @@ class Writer(BackgroundWorker):
                         self._project_step()  # a storm that goes on: the picture still moves
                         last_projection = time.monotonic()
                     continue
+                if self._stop.is_set():  # what is not projected yet is the next start's (catch_up_worker.py)
+                    break
                 quiet = time.monotonic() - self._last_batch
-                if quiet >= PROJECT_AFTER_QUIET or self._light() or self._stop.is_set():
+                if quiet >= PROJECT_AFTER_QUIET or self._light():
                     if self._project_step():
                         last_projection = time.monotonic()
                         continue
-                    if self._stop.is_set():
-                        break
                     self._wake.wait(1.0)
                 else:  # batches came a moment ago: more are likely, and they go first
                     self._wake.wait(PROJECT_AFTER_QUIET - quiet)
