@@ -54,7 +54,7 @@ PROJECT_AFTER_QUIET = 1.0
 PROJECT_EVERY = 10.0
 PROJECTED_WAIT = 5.0  # seconds a sync request's background task waits for its records to be projected
 LIGHT_RECORDS = 200  # fewer records than this in the last second: no storm, the projections follow at once
-RETRY_AFTER_JITTER = 1.0  # Retry-After is the batch's turn plus up to this many seconds at random
+RETRY_AFTER_JITTER = 1  # Retry-After (whole seconds) is the batch's turn plus 0..this many seconds at random
 DEFAULT_RATE = 5000.0  # records a second, until the writer has measured its own
 
 
@@ -127,13 +127,14 @@ class Writer(BackgroundWorker):
     def retry_after(self, records: int) -> int:
         """Whole seconds a refused batch of `records` should wait: until the writer is expected to have room for
         it. Refused batches are given turns one after the other, as in a queue that waits on the devices instead
-        of in the server (the turn after the last one given, at the measured rate), plus up to
-        RETRY_AFTER_JITTER seconds at random, so the devices refused together come back spread out."""
+        of in the server (the turn after the last one given, at the measured rate), plus 0..RETRY_AFTER_JITTER
+        whole seconds at random, so the devices refused together come back spread out (the client adds up to a
+        second of its own)."""
         now = time.monotonic()
         rate = max(self._rate, 1.0)
         start = max(now + self._waiting_records / rate, self._next_turn)
         self._next_turn = start + records / rate
-        return max(1, round(start - now + random.uniform(0, RETRY_AFTER_JITTER)))
+        return max(1, math.ceil(start - now)) + random.randint(0, RETRY_AFTER_JITTER)
 
     async def run(self, fn: Callable[[Any], Any], records: int = 1) -> Any:
         """fn(db) in the writer's transaction, in this request's context; its result, or its exception raised
