@@ -122,7 +122,9 @@ async def _request(client: httpx.AsyncClient, tally: Tally, kind: str, method: s
         except httpx.HTTPError as exc:
             tally.error(f"{kind}: {type(exc).__name__}")
             return None
-        tally.add(kind, (time.perf_counter() - started) * 1000)
+        elapsed = (time.perf_counter() - started) * 1000
+        tally.add(kind, elapsed)  # every answer, refusals too; and apart, the answers that did the work:
+        tally.add(f"{kind} {'refused' if response.status_code in (429, 503) else 'answered'}", elapsed)
         if response.status_code in (429, 503) and "retry-after" in response.headers:
             tally.retries += 1
             await asyncio.sleep(float(response.headers["retry-after"]) + random.random())

@@ -13,7 +13,8 @@ and its projections on the event loop, one after the other, so every other reque
   the disk for the whole group. Nobody is answered before that commit, so an acknowledged record is on disk.
   A failure of the transaction itself (full disk, a lock held elsewhere) fails every batch of the group with
   that error (503 with Retry-After): nothing of them was stored and the devices send them again.
-- **Admission control.** When more than `queue_records` records already wait, a new batch is refused at once
+- **Admission control.** When more records already wait than the writer is expected to write in QUEUE_SECONDS
+  (at its measured rate; at most `queue_records`, FIELDAPP_SYNC_QUEUE_RECORDS), a new batch is refused at once
   (QueueFull -> 503 with Retry-After) instead of queueing until the device's request times out; the device
   keeps its outbox and comes back as told (sync-client.js honours it, adding up to a second of its own). Each
   refused batch is given a turn after the ones refused before it, at the writer's measured rate, plus a random
@@ -44,7 +45,8 @@ from fieldapp.db import open_db, write
 from fieldapp.workers import BackgroundWorker
 
 log = logging.getLogger("fieldapp.writer")
-GROUP_RECORDS = 1000  # most records in one transaction (about 50-100 ms of holding the write lock)
+GROUP_RECORDS = 500  # most records in one transaction (50-150 ms of holding the write lock on the 2-core machine)
+QUEUE_SECONDS = 0.5  # a batch is admitted while the writer is expected to get to it within this time
 PROJECT_CHUNK = 200  # records the projections apply in one step (one short transaction)
 # The projections cost more than the ingest (the hotspot rule reads each record's cell: about 3,000 records a
 # second on the loaded 2-core machine, against 4,000-15,000 for the ingest), and in one process their Python
@@ -124,6 +126,11 @@ class Writer(BackgroundWorker):
     def waiting_records(self) -> int:
         return self._waiting_records
 
+    def admit_records(self) -> int:
+        """Most records that may wait: what the writer is expected to write in QUEUE_SECONDS at its measured rate
+        (at least one group), never more than queue_records (FIELDAPP_SYNC_QUEUE_RECORDS)."""
+        return min(self.queue_records, max(self.group_records, int(self._rate * QUEUE_SECONDS)))
+
     def retry_after(self, records: int) -> int:
         """Whole seconds a refused batch of `records` should wait: until the writer is expected to have room for
         it. Refused batches are given turns one after the other, as in a queue that waits on the devices instead
@@ -142,7 +149,7 @@ class Writer(BackgroundWorker):
         loop = asyncio.get_running_loop()
         job = _Job(fn, records, contextvars.copy_context(), loop.create_future(), loop)
         with self._lock:
-            if self._waiting_records and self._waiting_records + records > self.queue_records:
+            if self._waiting_records and self._waiting_records + records > self.admit_records():
                 self.refused += 1
                 raise QueueFull(self.retry_after(records))
             self._jobs.append(job)
