@@ -31,7 +31,7 @@ from fieldapp.db import unavailable_reason
 from fieldapp.i18n import gettext as _
 from fieldapp.offline import shell
 from fieldapp.settings import Settings
-from fieldapp.writer import Writer
+from fieldapp.writer import QueueFull, Writer
 
 SESSION_COOKIE = "fieldapp_session"
 ANON_CSRF_COOKIE = "fieldapp_csrf"
@@ -553,6 +553,17 @@ def database_unavailable_handler(request: Request, exc: sqlite3.OperationalError
 
 
 EXCEPTION_HANDLERS[sqlite3.OperationalError] = database_unavailable_handler
+
+
+def busy_handler(request: Request, exc: QueueFull) -> Response:
+    """Too many records wait for the writer (writer.py): 503 at once, with the Retry-After the writer chose."""
+    response = error_page(request, 503, _("The server is busy. Records waiting on this device are kept and sent "
+                                          "again automatically."))
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+EXCEPTION_HANDLERS[QueueFull] = busy_handler
 # ---------------------------------------------------------------- request bodies that cannot be read
 
 

@@ -149,14 +149,25 @@ class Writer(BackgroundWorker):
         loop = asyncio.get_running_loop()
         job = _Job(fn, records, contextvars.copy_context(), loop.create_future(), loop)
         with self._lock:
-            if self._waiting_records and self._waiting_records + records > self.admit_records():
-                self.refused += 1
-                raise QueueFull(self.retry_after(records))
+            self._admit(records)
             self._jobs.append(job)
             self._waiting_records += records
         self._ensure_running()
         self._wake.set()
         return await job.future
+
+    def check(self, expected_records: int) -> None:
+        """QueueFull when the queue is full already, before a request's body is even read (what it holds is only
+        estimated here, for its turn; run() decides on the exact count)."""
+        with self._lock:
+            if self._waiting_records >= self.admit_records():
+                self.refused += 1
+                raise QueueFull(self.retry_after(max(1, expected_records)))
+
+    def _admit(self, records: int) -> None:
+        if self._waiting_records and self._waiting_records + records > self.admit_records():
+            self.refused += 1
+            raise QueueFull(self.retry_after(records))
 
     def later(self, fn: Callable[[Any], Any]) -> None:
         """fn(db) in a coming group, not waited for (a session's sliding expiry); never refused, failures logged."""

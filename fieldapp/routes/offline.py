@@ -20,7 +20,6 @@ from fieldapp.clock import now_iso
 from fieldapp.i18n import gettext as _
 from fieldapp.offline import presence_taps, refusals, sealing, shell, sync
 from fieldapp.record_labels import FIELD_LABELS, KIND_SLUGS, KIND_TEXT
-from fieldapp.writer import QueueFull
 
 PUBLIC = {"public": True}
 NO_CACHE = {"Cache-Control": "no-cache"}
@@ -64,6 +63,16 @@ class Resolved(msgspec.Struct):
     resolved: bool
 
 
+BYTES_PER_RECORD = 200  # about what one outbox record takes in a sync body (for a refused batch's turn only)
+
+
+async def admission(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
+    """A sync batch finding the writer's queue full is refused before its body is read or decoded (writer.py:
+    503 with Retry-After, web.busy_handler): a refusal costs the event loop next to nothing."""
+    length = connection.headers.get("content-length", "")
+    connection.app.state.writer.check(int(length) // BYTES_PER_RECORD if length.isdigit() else 1)
+
+
 async def json_body(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
     """Only JSON bodies are accepted by the sync API (415 otherwise)."""
     content_type = connection.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -104,7 +113,7 @@ class SyncController(Controller):
     path = "/api"
     dependencies = web.DEPENDENCIES
 
-    @post("/sync", guards=[json_body], status_code=200, summary="Send outbox records",
+    @post("/sync", guards=[admission, json_body], status_code=200, summary="Send outbox records",
           description="Up to FIELDAPP_SYNC_BATCH_MAX records in one transaction; one result per record: accepted, "
                       "duplicate (the same receipt as the first time), conflict (both versions kept) or rejected "
                       "(validation errors in the user's language; a sealed record that cannot be opened, with the reason). A "
@@ -121,13 +130,9 @@ class SyncController(Controller):
         opened = None
         if any(item.sealed is not None for item in data.records):
             opened = await anyio.to_thread.run_sync(_open_sealed, data.records, user, settings.data_dir)
-        try:
+        try:  # writer.QueueFull when too many records wait: 503 with Retry-After (web.busy_handler)
             results = await writer.run(functools.partial(_ingest, user=user, batch=data, settings=settings,
                                                          opened=opened), records=len(data.records))
-        except QueueFull as exc:
-            return Response({"error": _("The server is busy. Records waiting on this device are kept and sent again "
-                                        "automatically."), "status": 503},
-                            status_code=503, headers={"Retry-After": str(exc.retry_after)})
         except sync.BatchTooLarge as exc:
             return _too_large(exc.limit)
         answer: sync.SyncResponse | dict = sync.SyncResponse(results=results, server_time=now_iso())
