@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -211,11 +212,35 @@ def write(db: sqlite_utils.Database, *, savepoint: bool = True):
         with db.atomic():
             yield db
         return
+    global _writes
+    with _writes_lock:
+        _writes += 1
     try:
-        db.conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        _note(db, exc)
-        raise
+        try:
+            db.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            _note(db, exc)
+            raise
+        yield from _transaction(db)
+    finally:
+        with _writes_lock:
+            _writes -= 1
+
+
+# Top-level write transactions begun or waiting for the lock in this process, on any connection. SQLite does not
+# queue writers (a waiting one sleeps and tries again), so the sync writer thread (writer.py), which writes group
+# after group, lets those go first: a write waiting on the event loop's connection blocks every request meanwhile.
+_writes = 0
+_writes_lock = threading.Lock()
+
+
+def writes_waiting() -> int:
+    """How many write transactions of this process are begun or waiting for the lock (the caller's not counted
+    when it is not in one itself)."""
+    return _writes
+
+
+def _transaction(db: sqlite_utils.Database):
     try:
         yield db
     except BaseException as exc:

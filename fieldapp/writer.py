@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from fieldapp import projections
-from fieldapp.db import open_db, write
+from fieldapp.db import open_db, write, writes_waiting
 from fieldapp.workers import BackgroundWorker
 
 log = logging.getLogger("fieldapp.writer")
@@ -57,6 +57,7 @@ PROJECT_EVERY = 10.0
 PROJECTED_WAIT = 5.0  # seconds a sync request's background task waits for its records to be projected
 LIGHT_RECORDS = 200  # fewer records than this in the last second: no storm, the projections follow at once
 RETRY_AFTER_JITTER = 1  # Retry-After (whole seconds) is the batch's turn plus 0..this many seconds at random
+YIELD_SECONDS = 0.1  # most the writer waits for other connections' writes before its next transaction
 DEFAULT_RATE = 5000.0  # records a second, until the writer has measured its own
 
 
@@ -249,7 +250,16 @@ class Writer(BackgroundWorker):
                 records += job.records
         return group
 
+    def _let_others_go_first(self) -> None:
+        """Wait (at most YIELD_SECONDS) while another connection of this process writes or waits to: SQLite does
+        not queue writers, and a form's save or a read's audit row on the event loop's connection blocks every
+        request until it has the lock; the writer's next group can wait a moment."""
+        deadline = time.monotonic() + YIELD_SECONDS
+        while writes_waiting() and time.monotonic() < deadline:
+            time.sleep(0.001)
+
     def _write(self, group: list[_Job]) -> None:
+        self._let_others_go_first()
         began = time.perf_counter()
         try:
             with write(self.db):
@@ -292,6 +302,7 @@ class Writer(BackgroundWorker):
             waiters, self._projection_waiters = self._projection_waiters, []
         applied = 0
         if self.project and projections.behind(self.db) > 0:
+            self._let_others_go_first()
             try:
                 applied = projections.catch_up(self.db, chunk=PROJECT_CHUNK, most=PROJECT_CHUNK)
             except Exception:
