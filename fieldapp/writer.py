@@ -37,7 +37,7 @@ import random
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from fieldapp import projections
@@ -78,7 +78,6 @@ class _Job:
     loop: asyncio.AbstractEventLoop | None = None
     result: Any = None
     error: BaseException | None = None
-    done: threading.Event = field(default_factory=threading.Event)
 
 
 class Writer(BackgroundWorker):
@@ -95,6 +94,7 @@ class Writer(BackgroundWorker):
         self.group_records = group_records
         self.project = project
         self.db = None
+        self.broken: BaseException | None = None  # why the thread could not open the database
         self.opened = threading.Event()  # set once the thread has its connection (self.db)
         self._lock = threading.Lock()
         self._start_lock = threading.Lock()
@@ -117,7 +117,8 @@ class Writer(BackgroundWorker):
         super().stop()
 
     def _ensure_running(self) -> None:
-        """Started with the app (on_startup); also on first use, for an app run without its lifespan (tests)."""
+        """Started with the app (on_startup); also on first use, for an app run without its lifespan (tests).
+        A writer that could not open the database tries again at the next use."""
         if not self.running:
             with self._start_lock:
                 if not self.running:
@@ -193,6 +194,8 @@ class Writer(BackgroundWorker):
             await asyncio.wait_for(job.future, most_seconds)
         except asyncio.TimeoutError:
             pass
+        except RuntimeError:  # the server is stopping: the next start's catch-up applies the rest
+            pass
 
     def pause(self) -> None:
         """Hold the thread before its next group (tests: make a queue build up)."""
@@ -205,7 +208,14 @@ class Writer(BackgroundWorker):
     # ------------------------------------------------------------------ the thread
 
     def _run(self) -> None:
-        self.db = open_db(self.db_path)
+        try:
+            self.db = open_db(self.db_path)
+        except Exception as exc:  # every waiting request gets the error (a 503 for a lock, else a 500)
+            log.exception("the sync writer cannot open the database")
+            self.broken = exc
+            self._fail_rest(exc)
+            return
+        self.broken = None
         self.opened.set()
         last_projection = time.monotonic()
         try:

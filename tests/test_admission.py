@@ -1,4 +1,4 @@
-"""Admission control on POST /api/sync (fieldapp/writer.py): when more records wait for the writer than
+"""The sync writer (fieldapp/writer.py). Admission control on POST /api/sync: when more records wait for it than
 FIELDAPP_SYNC_QUEUE_RECORDS, a batch is answered 503 with Retry-After at once instead of waiting; nothing of a
 refused batch is stored, the device sends it again, and every record ends up stored exactly once."""
 
@@ -8,11 +8,14 @@ import asyncio
 import dataclasses
 
 import httpx
+import pytest
 
 from fieldapp import accounts, deployments, records
 from fieldapp.app import create_app
 from fieldapp.clock import iso, utcnow
+from fieldapp.db import DatabaseRefused, open_db, write
 from fieldapp.ids import new_id
+from fieldapp.writer import Writer
 
 LIMIT, PER_BATCH, DEVICES = 20, 10, 12  # two batches fit in the queue; the other ten are refused
 
@@ -101,3 +104,51 @@ def test_a_flood_beyond_the_queue_is_refused_at_once_with_retry_after_and_nothin
         assert writer.refused == DEVICES - LIMIT // PER_BATCH
     finally:
         writer.stop()
+
+
+def test_batches_waiting_together_are_one_transaction_and_a_failing_one_rolls_back_alone(db_path):
+    """Group commit: what waits goes in one transaction, each job in a savepoint of its own."""
+    writer = Writer(db_path, 1000)
+    first, second = new_id(), new_id()
+
+    def insert(record_id):
+        def job(db):
+            with write(db):
+                db.execute("INSERT INTO sequences (name, value) VALUES (?, 1)", [record_id])
+            return record_id
+        return job
+
+    def failing(db):
+        with write(db):
+            db.execute("INSERT INTO sequences (name, value) VALUES ('never', 1)")
+            raise ValueError("refused")
+
+    async def go():
+        writer.pause()
+        jobs = [asyncio.create_task(writer.run(fn, records=1)) for fn in (insert(first), failing, insert(second))]
+        for _ in range(100):
+            if writer.waiting_records == 3:
+                break
+            await asyncio.sleep(0.01)
+        groups = writer.groups
+        writer.resume()
+        done = await asyncio.gather(*jobs, return_exceptions=True)
+        return done, writer.groups - groups
+
+    try:
+        (one, refused, two), groups = asyncio.run(go())
+    finally:
+        writer.stop()
+    assert (one, two, groups) == (first, second, 1)
+    assert isinstance(refused, ValueError)
+    names = {row[0] for row in open_db(db_path).execute("SELECT name FROM sequences").fetchall()}
+    assert {first, second} <= names and "never" not in names
+
+
+def test_a_writer_that_cannot_open_the_database_answers_with_the_error_instead_of_hanging(tmp_path):
+    bad = tmp_path / "not.db"
+    bad.write_bytes(b"this is not a database" * 200)
+    writer = Writer(bad, 100)
+    with pytest.raises(DatabaseRefused):
+        asyncio.run(asyncio.wait_for(writer.run(lambda db: None), 20))
+    writer.stop()
