@@ -1,6 +1,7 @@
 """The sync writer (fieldapp/writer.py). Admission control on POST /api/sync: when more records wait for it than
-FIELDAPP_SYNC_QUEUE_RECORDS, a batch is answered 503 with Retry-After at once instead of waiting; nothing of a
-refused batch is stored, the device sends it again, and every record ends up stored exactly once."""
+FIELDAPP_SYNC_QUEUE_RECORDS (or than it writes in 0.5 s), a batch is answered 503 with Retry-After at once instead
+of waiting; nothing of a refused batch is stored, the device sends it again, and every record ends up stored
+exactly once. Group commit: what waits together is one transaction, each batch in a savepoint of its own."""
 
 from __future__ import annotations
 
