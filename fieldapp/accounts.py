@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Callable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -181,9 +183,11 @@ def start_session(db, user: User, hours: int, max_hours: int = 12, device_id: st
     return token, csrf
 
 
-def session_user(db, token: str | None, hours: int, max_hours: int = 12) -> tuple[User, str] | None:
+def session_user(db, token: str | None, hours: int, max_hours: int = 12,
+                 later: Callable[[Callable], None] | None = None) -> tuple[User, str] | None:
     """(user, csrf token) of a live session; extends its expiry (sliding, at most once a minute), but never past
-    max_hours after the login: a stolen cookie kept busy still dies."""
+    max_hours after the login: a stolen cookie kept busy still dies. `later`: run the extension as later(fn),
+    fn(db) (the web app gives it to its writer thread: the request does not wait for a write)."""
     if not token:
         return None
     key = _token_key(token)
@@ -197,9 +201,17 @@ def session_user(db, token: str | None, hours: int, max_hours: int = 12) -> tupl
         return None
     new_expiry = min(iso(now + timedelta(hours=hours)), last)
     if new_expiry[:16] > row["expires_at"][:16]:
-        with write(db):
-            db.execute("UPDATE sessions SET expires_at = ? WHERE id = ?", [new_expiry, key])
+        if later is not None:
+            later(functools.partial(extend_session, key=key, expires_at=new_expiry))
+        else:
+            extend_session(db, key, new_expiry)
     return _user(row), row["csrf"]
+
+
+def extend_session(db, key: str, expires_at: str) -> None:
+    """A session's sliding expiry (never shortened: a later extension may have been written first)."""
+    with write(db):
+        db.execute("UPDATE sessions SET expires_at = ? WHERE id = ? AND expires_at < ?", [expires_at, key, expires_at])
 
 
 def end_session(db, token: str | None) -> None:

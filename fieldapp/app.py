@@ -15,7 +15,8 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from fieldapp import catch_up_worker, followup_worker, por_worker, projections, push_worker, retention_worker, web
+from fieldapp import catch_up_worker, followup_worker, i18n, por_worker, projections, push_worker, retention_worker, web
+from fieldapp.writer import Writer
 from fieldapp.alerts import rules as alert_rules
 from fieldapp.db import open_db
 from fieldapp.routes import (
@@ -67,6 +68,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Records written but not yet projected (the server stopped right after a sync's commit): applied in the
     # background, so that a restart answers at once whatever the backlog; the picture says "updating" meanwhile.
     catch_up = catch_up_worker.install(db, settings, on_startup, on_shutdown)
+    # The one writer of sync batches (group commit, a bounded queue: writer.py); it projects what it wrote.
+    writer = Writer(settings.db_path, settings.sync_queue_records)
+    on_startup.append(writer.start)
+    on_shutdown.append(writer.stop)
+    for locale in i18n.LOCALES:  # the catalogs compiled now, not by the first request that needs them
+        i18n.translations(locale)
     login_guard = LoginGuard(settings)  # the login throttle and the bounded pool for password checks
     env = make_environment()
     env.globals["alert_notice"] = alerts.alert_notice
@@ -91,7 +98,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         on_startup=on_startup,
         on_shutdown=[*on_shutdown, login_guard.close, lambda: db.conn.close()],
         state=State({"db": db, "settings": settings, "por_worker": por_feed, "push_worker": push_sender,
-                     "catch_up": catch_up, "login_guard": login_guard}),
+                     "catch_up": catch_up, "login_guard": login_guard,
+                     "writer": writer}),
         debug=False,
     )
     web.document_api_errors(app)

@@ -37,6 +37,26 @@ def _password(args, prompt: str = "Password: ") -> str:
     return getpass.getpass(prompt)
 
 
+# How `fieldapp serve` runs the app (README "Architecture", bench/README.md "Reconnect storm" for the measurements):
+# ONE process with one event loop (uvloop, httptools), never several workers: SQLite takes one writer, and the
+# app's writer thread (writer.py) is that one place; the login throttle's counts, the category caches and the
+# background workers (push sender, POR feed, retention, catch-up) exist once per instance. Blocking work runs in
+# threads beside the loop: sync batches in the writer thread, password checks and opening sealed records in
+# worker threads. Keep-alive outlives any Retry-After the server gives, so a device coming back as told finds its
+# connection still open instead of racing the server's close.
+SERVER_OPTIONS = {
+    "workers": 1,
+    "loop": "uvloop",
+    "http": "httptools",
+    "backlog": 4096,  # a demonstration's devices reconnecting within a second must not find the queue full
+    "timeout_keep_alive": 75,
+    "timeout_graceful_shutdown": 10,  # then the lifespan's shutdown stops the workers (the writer commits first)
+    "log_level": "warning",
+    "access_log": False,
+    "proxy_headers": True,
+}
+
+
 def cmd_serve(args, settings: Settings) -> None:
     import uvicorn
     from fieldapp.app import create_app
@@ -50,7 +70,7 @@ def cmd_serve(args, settings: Settings) -> None:
         print(f"fieldapp: replicating to {settings.replica_url} (log {replica.log_path})", flush=True)
     print(f"fieldapp: open http://{args.host}:{args.port}/  (database {settings.db_path})", flush=True)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", proxy_headers=True)
+        uvicorn.run(app, host=args.host, port=args.port, **SERVER_OPTIONS)
     finally:
         if replica:
             replica.stop()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -145,16 +146,37 @@ def unavailable_reason(exc: BaseException) -> str | None:
     return None
 
 
-_failures: dict[int, tuple[float, str]] = {}  # id(connection) -> (monotonic time, reason) of the last failed write
+# database file (or id of an in-memory connection) -> (monotonic time, reason) of the last failed write; kept per
+# file, so that a write succeeding on any connection of the process (the app's, the sync writer's) clears it.
+_failures: dict[str, tuple[float, str]] = {}
+
+
+def _failure_key(db: sqlite_utils.Database) -> str:
+    key = getattr(db, "_fieldapp_failure_key", None)
+    if key is None:
+        files = [row[2] for row in db.conn.execute("PRAGMA database_list") if row[1] == "main"]
+        key = files[0] if files and files[0] else f"memory:{id(db.conn)}"
+        db._fieldapp_failure_key = key
+    return key
 
 
 def _note(db: sqlite_utils.Database, exc: BaseException | None) -> None:
     if exc is None:
-        _failures.pop(id(db.conn), None)
+        if _failures:
+            _failures.pop(_failure_key(db), None)
         return
     reason = unavailable_reason(exc)
     if reason:
-        _failures[id(db.conn)] = (time.monotonic(), reason)
+        _failures[_failure_key(db)] = (time.monotonic(), reason)
+
+
+def recent_failure(db: sqlite_utils.Database | None) -> str | None:
+    """Why the last write on this connection failed ('full', 'disk', 'locked') when that was less than
+    FAILURE_HOLD_SECONDS ago and no write succeeded since; no query (any thread may ask about any connection)."""
+    failure = _failures.get(_failure_key(db)) if db is not None and _failures else None
+    if failure and time.monotonic() - failure[0] < FAILURE_HOLD_SECONDS:
+        return failure[1]
+    return None
 
 
 def write_problem(db: sqlite_utils.Database, path: Path | str | None = None) -> str | None:
@@ -164,9 +186,9 @@ def write_problem(db: sqlite_utils.Database, path: Path | str | None = None) -> 
     full when it reached PRAGMA max_page_count with no free page left, or when its file system has less than
     MIN_FREE_BYTES free.
     """
-    failure = _failures.get(id(db.conn))
-    if failure and time.monotonic() - failure[0] < FAILURE_HOLD_SECONDS:
-        return failure[1]
+    failure = recent_failure(db)
+    if failure:
+        return failure
     pages, most, free = (db.conn.execute(f"PRAGMA {name}").fetchone()[0]
                          for name in ("page_count", "max_page_count", "freelist_count"))
     if pages >= most and free == 0:
@@ -190,11 +212,35 @@ def write(db: sqlite_utils.Database, *, savepoint: bool = True):
         with db.atomic():
             yield db
         return
+    global _writes
+    with _writes_lock:
+        _writes += 1
     try:
-        db.conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        _note(db, exc)
-        raise
+        try:
+            db.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            _note(db, exc)
+            raise
+        yield from _transaction(db)
+    finally:
+        with _writes_lock:
+            _writes -= 1
+
+
+# Top-level write transactions begun or waiting for the lock in this process, on any connection. SQLite does not
+# queue writers (a waiting one sleeps and tries again), so the sync writer thread (writer.py), which writes group
+# after group, lets those go first: a write waiting on the event loop's connection blocks every request meanwhile.
+_writes = 0
+_writes_lock = threading.Lock()
+
+
+def writes_waiting() -> int:
+    """How many write transactions of this process are begun or waiting for the lock (the caller's not counted
+    when it is not in one itself)."""
+    return _writes
+
+
+def _transaction(db: sqlite_utils.Database):
     try:
         yield db
     except BaseException as exc:

@@ -13,10 +13,12 @@ without reaching the server.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
 from datetime import timedelta
+from typing import Callable
 
 from fieldapp import audit
 from fieldapp.clock import iso, now_iso, utcnow
@@ -97,15 +99,23 @@ def session_device(db, session_token: str | None) -> tuple[bool, str | None]:
     return (row is not None), (row["device_id"] if row else None)
 
 
-def seen(db, device: dict, app_version: str | None = None) -> None:
-    """Note that the device reached the server (at most once a minute), and the app version it fetched."""
+def seen(db, device: dict, app_version: str | None = None, later: Callable[[Callable], None] | None = None) -> None:
+    """Note that the device reached the server (at most once a minute), and the app version it fetched.
+    `later`: run the write as later(fn), fn(db) (the web app's writer thread; the request does not wait)."""
     now = utcnow()
     stale = device["last_seen"] < iso(now - SEEN_EVERY)
     if not stale and (app_version is None or app_version == device["app_version"]):
         return
+    values = [iso(now), app_version if app_version is not None else device["app_version"], device["id"]]
+    if later is not None:
+        later(functools.partial(_seen, values=values))
+    else:
+        _seen(db, values)
+
+
+def _seen(db, values: list) -> None:
     with write(db):
-        db.execute("UPDATE devices SET last_seen = ?, app_version = ? WHERE id = ?",
-                   [iso(now), app_version if app_version is not None else device["app_version"], device["id"]])
+        db.execute("UPDATE devices SET last_seen = ?, app_version = ? WHERE id = ?", values)
 
 
 def report(db, device: dict, waiting: int) -> None:

@@ -36,6 +36,9 @@ class Settings:
     secure_cookies: str = setting("FIELDAPP_SECURE_COOKIES", "auto",
                                   "Secure flag on cookies: auto (when served over https), on, off")
     sync_batch_max: int = setting("FIELDAPP_SYNC_BATCH_MAX", 200, "Most records one sync request may carry")
+    sync_queue_records: int = setting("FIELDAPP_SYNC_QUEUE_RECORDS", 5000,
+                                      "Most records waiting for the writer (fewer when it writes slower: what it "
+                                      "writes in 0.5 s); a sync batch beyond them is answered 503 with Retry-After")
     max_body_bytes: int = setting("FIELDAPP_MAX_BODY_BYTES", 2_000_000, "Largest request body accepted")
     tile_url: str = setting("FIELDAPP_TILE_URL", "",
                             "XYZ raster tile URL template ({z}/{x}/{y}, optional {s}) of the department's own tile "

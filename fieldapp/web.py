@@ -31,6 +31,7 @@ from fieldapp.db import unavailable_reason
 from fieldapp.i18n import gettext as _
 from fieldapp.offline import shell
 from fieldapp.settings import Settings
+from fieldapp.writer import QueueFull, Writer
 
 SESSION_COOKIE = "fieldapp_session"
 ANON_CSRF_COOKIE = "fieldapp_csrf"
@@ -147,14 +148,17 @@ def session_middleware(app):
         if device is not None and device["revoked_at"]:  # a lost device: wipe it, whatever it asked for
             await revoked_device_response(scope, send, device, cookies)
             return
+        # Reads on the app's connection (WAL: they never wait for the writer); the sliding expiry and "last seen"
+        # are written by the writer thread, so no request waits for the write lock here.
+        later = state.writer.later
         found = accounts.session_user(db, cookies.get(SESSION_COOKIE), settings.session_hours,
-                                     settings.session_max_hours)
+                                     settings.session_max_hours, later=later)
         if found:
             exists, tied_to = devices.session_device(db, cookies.get(SESSION_COOKIE))
             if tied_to is not None and (device is None or device["id"] != tied_to):
                 found = None  # a session cookie carried to another browser is not a login there
             elif device is not None and device["user_id"] == found[0].id:
-                devices.seen(db, device, _served_version(scope))
+                devices.seen(db, device, _served_version(scope), later=later)
         new_anon_csrf = None
         if found:
             user, csrf = found
@@ -335,6 +339,10 @@ def provide_settings(state: State) -> Settings:
     return state.settings
 
 
+def provide_writer(state: State) -> Writer:
+    return state.writer
+
+
 def provide_user(request: Request) -> accounts.User | None:
     """The logged-in user (None only on public routes: the app's guard turns everyone else away)."""
     return request.scope.get("user")
@@ -346,7 +354,9 @@ DB = NamedDependency[Database]
 CurrentUser = NamedDependency[accounts.User]
 UserIfAny = NamedDependency[accounts.User | None]  # on public routes (opt public), where no one may be logged in
 AppSettings = NamedDependency[Settings]
+AppWriter = NamedDependency[Writer]  # the one writer of sync batches (writer.py)
 DEPENDENCIES = {
+    "writer": Provide(provide_writer, sync_to_thread=False),
     "db": Provide(provide_db, sync_to_thread=False),
     "settings": Provide(provide_settings, sync_to_thread=False),
     "user": Provide(provide_user, sync_to_thread=False),
@@ -543,6 +553,17 @@ def database_unavailable_handler(request: Request, exc: sqlite3.OperationalError
 
 
 EXCEPTION_HANDLERS[sqlite3.OperationalError] = database_unavailable_handler
+
+
+def busy_handler(request: Request, exc: QueueFull) -> Response:
+    """Too many records wait for the writer (writer.py): 503 at once, with the Retry-After the writer chose."""
+    response = error_page(request, 503, _("The server is busy. Records waiting on this device are kept and sent "
+                                          "again automatically."))
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+EXCEPTION_HANDLERS[QueueFull] = busy_handler
 # ---------------------------------------------------------------- request bodies that cannot be read
 
 

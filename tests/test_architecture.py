@@ -19,7 +19,7 @@ PLACED = {
                  "workers", "retry", "text", "year_bars_svg"),
     STORAGE: ("db", "migrations", "backup"),
     SERVICES: ("services", "projections", "por_worker", "push_worker", "replica", "catch_up_worker",
-               "retention_worker", "followup_worker"),
+               "retention_worker", "followup_worker", "writer"),
     WEB: ("web", "templating", "routes", "app"),
     ENTRY: ("cli", "__main__", "demo", "demo_problems", "demo_categories", "demo_yearly"),
 }

@@ -131,3 +131,65 @@ def test_the_demo_prints_every_demo_login_it_made(tmp_path):
     names = {name.strip(",") for name in printed.split("demo only): ", 1)[1].split()}
     made = {u for u, *_ in demo.DEMO_USERS} | {u for u, *_ in demo_yearly.USERS}
     assert made <= names, made - names
+def test_serve_runs_the_app_in_one_uvicorn_process_with_the_chosen_settings(db_file, monkeypatch):
+    """One process, one event loop (uvloop, httptools): SQLite's one writer is the app's writer thread, and the
+    login throttle's counts and the background workers exist once (bench/README.md "Reconnect storm")."""
+    import uvicorn
+
+    from fieldapp import cli
+
+    seen = {}
+    monkeypatch.setenv("FIELDAPP_DB", str(db_file))
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: seen.update(app=app, **options))
+    cli.main(["serve", "--host", "127.0.0.1", "--port", "8123"])
+    assert seen["app"].state.writer is not None  # the app itself, not an import string other processes load
+    assert seen["host"] == "127.0.0.1" and seen["port"] == 8123
+    assert seen["workers"] == 1 and seen["loop"] == "uvloop" and seen["http"] == "httptools"
+    assert seen["timeout_keep_alive"] >= 60  # longer than the Retry-After a busy server gives
+    assert seen["backlog"] >= 2048 and seen["proxy_headers"] is True and seen["access_log"] is False
+    seen["app"].state.writer.stop()
+
+
+def _response(conn) -> str:
+    """One whole HTTP/1.1 response (headers and a Content-Length body) from a socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(65536) or b"!"
+        assert not data.endswith(b"!"), "connection closed"
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    while len(body) < length:
+        body += conn.recv(65536)
+    return (head + b"\r\n\r\n" + body).decode("latin-1")
+
+
+def test_a_served_connection_outlives_a_retry_after(db_file):
+    """A device told to come back in a few seconds finds its keep-alive connection still open (uvicorn's
+    default would close it after 5 s, racing the device's next request)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "FIELDAPP_DB": str(db_file)}
+    process = subprocess.Popen([sys.executable, "-m", "fieldapp", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/livez", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and process.poll() is None, "server did not start"
+            time.sleep(0.1)
+        request = f"GET /livez HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            for wait in (0, 6.5):
+                time.sleep(wait)
+                conn.sendall(request)
+                answer = _response(conn)
+                assert answer.startswith("HTTP/1.1 200"), (wait, answer[:200])
+                assert "server: uvicorn" in answer.lower()
+    finally:
+        process.terminate()
+        process.communicate(timeout=20)

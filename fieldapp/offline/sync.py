@@ -139,7 +139,7 @@ class BatchTooLarge(ValueError):
 
 
 def ingest(db, user: User, batch: SyncBatch, *, max_records: int | None = None,
-           keys: sealing.Keyring | None = None) -> list[SyncResult]:
+           keys: sealing.Keyring | None = None, opened: list[SyncResult | None] | None = None) -> list[SyncResult]:
     """Store a batch in one transaction and answer one result per record, in the order sent.
 
     New records go through records.create_many() together (validated first, then one statement per
@@ -147,15 +147,16 @@ def ingest(db, user: User, batch: SyncBatch, *, max_records: int | None = None,
     Edits, conflict resolutions and a second submission of an id already in the batch each start a new run.
     Every record created is audited with a row of its own (action 'sync'), in the same transaction.
     Sealed records are opened with `keys` first; one that cannot be opened is rejected with the reason (the
-    device keeps it) and the others go on.
+    device keeps it) and the others go on. `opened`: what open_sealed() answered for this batch already (the
+    server opens them before queueing the batch for its writer, so no decryption holds the write lock).
     The caller runs projections.catch_up() after this returns (the situation picture, alerts and POR feed
     follow the records; routes/offline.py does it once the device has its answer).
     """
     if max_records is not None and len(batch.records) > max_records:
         raise BatchTooLarge(max_records)
     cache = records.BatchCache(db, user)
-    results: list[SyncResult | None] = [None] * len(batch.records)
-    _open_sealed(batch.records, results, user, keys)  # before hashing: a resend hashes its content, not ciphertext
+    # Before hashing: a resend hashes its content, not its ciphertext.
+    results = list(opened) if opened is not None else open_sealed(batch.records, user, keys)
     with write(db):
         received = utcnow()
         flagged = clock_off(batch.sent_at, received)
@@ -193,8 +194,10 @@ def seal_refusal(code: str) -> str:
     return _("The sealed record is damaged and cannot be opened. It is kept on the device.")
 
 
-def _open_sealed(items: list[SyncRecord], results: list, user: User, keys: sealing.Keyring | None) -> None:
-    """Replace each sealed record's values by what it holds; refuse (in results) those that cannot be opened."""
+def open_sealed(items: list[SyncRecord], user: User, keys: sealing.Keyring | None) -> list[SyncResult | None]:
+    """Replace each sealed record's values by what it holds; the refusal of each that cannot be opened, None for
+    the others (no database: any thread may do this before the batch is written)."""
+    results: list[SyncResult | None] = [None] * len(items)
     for index, item in enumerate(items):
         if item.sealed is None:
             continue
@@ -204,6 +207,7 @@ def _open_sealed(items: list[SyncRecord], results: list, user: User, keys: seali
             item.values = sealing.open_sealed(keys, item.sealed, user.username)
         except sealing.SealBroken as exc:
             results[index] = _rejected(item.id, message=seal_refusal(exc.code))
+    return results
 
 
 def _ingest_activity(db, user: User, item: SyncRecord, received: datetime) -> SyncResult:

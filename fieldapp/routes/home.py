@@ -39,7 +39,7 @@ class HomeController(Controller):
         """Ready: the database answers and takes writes (503 while the disk is full or writes fail for a lock,
         so a load balancer sends devices elsewhere or they wait)."""
         db.execute("SELECT 1").fetchone()
-        problem = write_problem(db, settings.db_path)
+        problem = write_problem(db, settings.db_path)  # a failed write of the sync writer's connection too
         if problem is not None:
             return Response({"status": "unavailable", "problem": problem}, status_code=503,
                             headers={"Retry-After": str(web.RETRY_AFTER_SECONDS[problem])})

@@ -3,6 +3,9 @@ the protocol lives in fieldapp.offline.sync, the shell in fieldapp.offline.shell
 
 from __future__ import annotations
 
+import functools
+
+import anyio
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
@@ -12,7 +15,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.response import Template
 
-from fieldapp import audit, followups, i18n, projections, web
+from fieldapp import audit, followups, i18n, web
 from fieldapp.clock import now_iso
 from fieldapp.i18n import gettext as _
 from fieldapp.offline import presence_taps, refusals, sealing, shell, sync
@@ -60,6 +63,16 @@ class Resolved(msgspec.Struct):
     resolved: bool
 
 
+BYTES_PER_RECORD = 200  # about what one outbox record takes in a sync body (for a refused batch's turn only)
+
+
+async def admission(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
+    """A sync batch finding the writer's queue full is refused before its body is read or decoded (writer.py:
+    503 with Retry-After, web.busy_handler): a refusal costs the event loop next to nothing."""
+    length = connection.headers.get("content-length", "")
+    connection.app.state.writer.check(int(length) // BYTES_PER_RECORD if length.isdigit() else 1)
+
+
 async def json_body(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
     """Only JSON bodies are accepted by the sync API (415 otherwise)."""
     content_type = connection.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -100,29 +113,37 @@ class SyncController(Controller):
     path = "/api"
     dependencies = web.DEPENDENCIES
 
-    @post("/sync", guards=[json_body], status_code=200, summary="Send outbox records",
+    @post("/sync", guards=[admission, json_body], status_code=200, summary="Send outbox records",
           description="Up to FIELDAPP_SYNC_BATCH_MAX records in one transaction; one result per record: accepted, "
                       "duplicate (the same receipt as the first time), conflict (both versions kept) or rejected "
                       "(validation errors in the user's language; a sealed record that cannot be opened, with the reason). A "
                       "record carries `sealed` (its values sealed on the device to the key of /api/offline/seal-key) "
                       "or plain `values`. 413 when the body or the batch is too large, "
                       "415 for a content type other than JSON, 400 for malformed JSON.")
-    async def sync_batch(self, db: web.DB, user: web.CurrentUser, settings: web.AppSettings,
+    async def sync_batch(self, user: web.CurrentUser, settings: web.AppSettings, writer: web.AppWriter,
                          data: JSONBody[sync.SyncBatch]) -> sync.SyncResponse | Response:
-        try:
-            results = sync.ingest(db, user, data, max_records=settings.sync_batch_max,
-                                  keys=sealing.load(settings.data_dir))
+        if len(data.records) > settings.sync_batch_max:
+            return _too_large(settings.sync_batch_max)
+        # Blocking work stays off the event loop: sealed records are opened in a worker thread, and the batch is
+        # written by the writer's thread (writer.py: group commit), which may refuse it at once when too many
+        # records wait already (503 with Retry-After: the device keeps its outbox and comes back as told).
+        opened = None
+        if any(item.sealed is not None for item in data.records):
+            opened = await anyio.to_thread.run_sync(_open_sealed, data.records, user, settings.data_dir)
+        try:  # writer.QueueFull when too many records wait: 503 with Retry-After (web.busy_handler)
+            results = await writer.run(functools.partial(_ingest, user=user, batch=data, settings=settings,
+                                                         opened=opened), records=len(data.records))
         except sync.BatchTooLarge as exc:
-            return Response({"error": _("Too many records in one request (at most %(n)s).", n=exc.limit),
-                             "status": 413, "batch_max": exc.limit}, status_code=413)
+            return _too_large(exc.limit)
         answer: sync.SyncResponse | dict = sync.SyncResponse(results=results, server_time=now_iso())
         if any(result.status in ("rejected", "conflict") for result in results):
             # A refusal is kept on the device for days: its codes let any screen show it in its own language.
             locale = i18n.get_locale()
             answer = {"results": [refusals.with_codes(msgspec.to_builtins(result), locale) for result in results],
                       "server_time": answer.server_time}
-        # The device has its answer first; then the picture, alerts and POR feed follow the new records.
-        return Response(answer, background=BackgroundTask(_project, db))
+        # The device has its answer first; then the writer's thread brings the picture, alerts and POR feed up to
+        # date (at once when no batch waits; in a storm after the batches, at least once a second).
+        return Response(answer, background=BackgroundTask(writer.projected))
 
     @post("/sync/presence", guards=[json_body], status_code=200, summary="Send check-in and check-out taps",
           description="Taps kept on a device (each with an id made there and the time tapped), applied in order, "
@@ -184,9 +205,20 @@ class SyncController(Controller):
         return Resolved(resolved=sync.resolve(db, user, conflict_id, data.resolution, data.record_id))
 
 
-async def _project(db) -> None:
-    """projections.catch_up() on the event loop (the app's one connection is used from there only)."""
-    projections.catch_up(db, most=projections.CHUNK)  # a bounded step: a restart's backlog is the worker's
+def _too_large(limit: int) -> Response:
+    return Response({"error": _("Too many records in one request (at most %(n)s).", n=limit), "status": 413,
+                     "batch_max": limit}, status_code=413)
+
+
+def _open_sealed(items: list[sync.SyncRecord], user, data_dir) -> list:
+    """In a worker thread: the sealed records' values (ECDH and AES-GCM), before the batch is queued."""
+    return sync.open_sealed(items, user, sealing.load(data_dir))
+
+
+def _ingest(db, *, user, batch: sync.SyncBatch, settings, opened) -> list[sync.SyncResult]:
+    """In the writer's thread, inside its transaction (the batch in a savepoint of its own)."""
+    return sync.ingest(db, user, batch, max_records=settings.sync_batch_max, keys=sealing.load(settings.data_dir),
+                       opened=opened)
 
 
 class OfflinePagesController(Controller):

@@ -1,0 +1,155 @@
+"""The sync writer (fieldapp/writer.py). Admission control on POST /api/sync: when more records wait for it than
+FIELDAPP_SYNC_QUEUE_RECORDS (or than it writes in 0.5 s), a batch is answered 503 with Retry-After at once instead
+of waiting; nothing of a refused batch is stored, the device sends it again, and every record ends up stored
+exactly once. Group commit: what waits together is one transaction, each batch in a savepoint of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import httpx
+import pytest
+
+from fieldapp import accounts, deployments, records
+from fieldapp.app import create_app
+from fieldapp.clock import iso, utcnow
+from fieldapp.db import DatabaseRefused, open_db, write
+from fieldapp.ids import new_id
+from fieldapp.writer import Writer
+
+LIMIT, PER_BATCH, DEVICES = 20, 10, 12  # two batches fit in the queue; the other ten are refused
+
+
+def _batch(deployment_id: str) -> dict:
+    return {"records": [{"id": new_id(), "kind": "tension", "deployment_id": deployment_id,
+                         "values": {"kind": "provocation", "severity": "3", "notes": "Synteettinen havainto."},
+                         "device_time": iso(utcnow())} for _ in range(PER_BATCH)], "sent_at": iso(utcnow())}
+
+
+def _stored(db, ids: list[str]) -> dict[str, int]:
+    table = records.KINDS["tension"].table
+    marks = ",".join("?" * len(ids))
+    found: dict[str, int] = {}
+    for (record_id,) in db.execute(f"SELECT id FROM {table} WHERE id IN ({marks})", ids).fetchall():
+        found[record_id] = found.get(record_id, 0) + 1
+    return found
+
+
+def _devices(db, n: int) -> tuple[str, list[dict]]:
+    """n sessions of officer1 (as n phones that were offline hold them): cookie and CSRF headers for each."""
+    user = accounts.by_username(db, "officer1")
+    deployment_id = deployments.current_for_user(db, user)["id"]
+    headers = []
+    for _ in range(n):
+        token, csrf = accounts.start_session(db, user, 12)
+        headers.append({"cookie": f"fieldapp_session={token}", "x-csrf-token": csrf})
+    return deployment_id, headers
+
+
+async def _flood(app, headers: list[dict], batches: list[dict]) -> tuple[list[httpx.Response], list[httpx.Response]]:
+    """Every device sends at once while the writer is held: (answers that came while it was held, the rest)."""
+    writer = app.state.writer
+    writer.pause()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
+                                 timeout=60) as client:
+        tasks = [asyncio.create_task(client.post("/api/sync", json=batch, headers=h))
+                 for h, batch in zip(headers, batches)]
+        for _ in range(200):  # the refused are answered although the writer has not written anything yet
+            if sum(task.done() for task in tasks) == DEVICES - LIMIT // PER_BATCH:
+                break
+            await asyncio.sleep(0.05)
+        early = [task.result() for task in tasks if task.done()]
+        pending = [task for task in tasks if not task.done()]
+        assert writer.waiting_records == LIMIT
+        writer.resume()
+        later = await asyncio.gather(*pending)
+    return early, list(later)
+
+
+def test_a_flood_beyond_the_queue_is_refused_at_once_with_retry_after_and_nothing_is_lost(settings):
+    app = create_app(dataclasses.replace(settings, sync_queue_records=LIMIT))
+    db, writer = app.state.db, app.state.writer
+    deployment_id, headers = _devices(db, DEVICES)
+    batches = [_batch(deployment_id) for _ in range(DEVICES)]
+    ids = [item["id"] for batch in batches for item in batch["records"]]
+    try:
+        early, later = asyncio.run(_flood(app, headers, batches))
+
+        # Refused at once, while the two admitted batches still waited for the writer: 503 with a Retry-After
+        # in whole seconds that differs between devices (a crowd must not come back at one moment).
+        assert len(early) == DEVICES - LIMIT // PER_BATCH
+        assert {r.status_code for r in early} == {503}
+        waits = [int(r.headers["retry-after"]) for r in early]
+        assert min(waits) >= 1 and len(set(waits)) > 1
+        assert all(r.json()["status"] == 503 and r.json()["error"] for r in early)
+        # The admitted batches were written once the writer went on.
+        assert len(later) == LIMIT // PER_BATCH and {r.status_code for r in later} == {200}
+        accepted = {result["id"] for r in later for result in r.json()["results"] if result["status"] == "accepted"}
+        assert len(accepted) == LIMIT
+        stored = _stored(db, ids)
+        assert set(stored) == accepted  # nothing of a refused batch was stored
+
+        # The refused devices come back (as told) and every record is stored exactly once; a resend of an
+        # acknowledged batch (a lost answer) is a duplicate and stores nothing more.
+        async def come_back():  # one after the other, as their Retry-After spreads them
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
+                                         timeout=60) as client:
+                return [await client.post("/api/sync", json=batch, headers=h) for h, batch in zip(headers, batches)]
+        again = asyncio.run(come_back())
+        assert {r.status_code for r in again} == {200}
+        statuses = [result["status"] for r in again for result in r.json()["results"]]
+        assert statuses.count("accepted") == DEVICES * PER_BATCH - LIMIT
+        assert statuses.count("duplicate") == LIMIT
+        assert _stored(db, ids) == {record_id: 1 for record_id in ids}
+        assert writer.refused == DEVICES - LIMIT // PER_BATCH
+    finally:
+        writer.stop()
+
+
+def test_batches_waiting_together_are_one_transaction_and_a_failing_one_rolls_back_alone(db_path):
+    """Group commit: what waits goes in one transaction, each job in a savepoint of its own."""
+    writer = Writer(db_path, 1000)
+    first, second = new_id(), new_id()
+
+    def insert(record_id):
+        def job(db):
+            with write(db):
+                db.execute("INSERT INTO sequences (name, value) VALUES (?, 1)", [record_id])
+            return record_id
+        return job
+
+    def failing(db):
+        with write(db):
+            db.execute("INSERT INTO sequences (name, value) VALUES ('never', 1)")
+            raise ValueError("refused")
+
+    async def go():
+        writer.pause()
+        jobs = [asyncio.create_task(writer.run(fn, records=1)) for fn in (insert(first), failing, insert(second))]
+        for _ in range(100):
+            if writer.waiting_records == 3:
+                break
+            await asyncio.sleep(0.01)
+        groups = writer.groups
+        writer.resume()
+        done = await asyncio.gather(*jobs, return_exceptions=True)
+        return done, writer.groups - groups
+
+    try:
+        (one, refused, two), groups = asyncio.run(go())
+    finally:
+        writer.stop()
+    assert (one, two, groups) == (first, second, 1)
+    assert isinstance(refused, ValueError)
+    names = {row[0] for row in open_db(db_path).execute("SELECT name FROM sequences").fetchall()}
+    assert {first, second} <= names and "never" not in names
+
+
+def test_a_writer_that_cannot_open_the_database_answers_with_the_error_instead_of_hanging(tmp_path):
+    bad = tmp_path / "not.db"
+    bad.write_bytes(b"this is not a database" * 200)
+    writer = Writer(bad, 100)
+    with pytest.raises(DatabaseRefused):
+        asyncio.run(asyncio.wait_for(writer.run(lambda db: None), 20))
+    writer.stop()
