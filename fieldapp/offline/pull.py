@@ -34,22 +34,51 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
 from fieldapp import records
-from fieldapp.offline import changes
 
 WINDOW = 20  # the newest records of each kind of a deployment a device keeps (as the bootstrap's recent records)
 WINDOW_CACHE = 512  # deployments whose windows are kept in memory
 WINDOW_MAX_AGE = 300.0  # seconds a window is trusted without a change position moving (writes outside the app)
 
 
+class PulledRecord(msgspec.Struct, kw_only=True):
+    """A field record as a device keeps it: its current values, or deleted."""
+
+    id: str
+    kind: str
+    deployment_id: str
+    version: int
+    deleted: bool
+    record: dict[str, Any]
+
+
+# Left out of a device's copy: bookkeeping, and what the pulled record says beside it (id, deployment, version).
+# Empty (null) values are left out too: a device's copy is compact (issue 13: 300 devices pull at once).
+_NOT_COPIED = frozenset({"submission_hash", "record_type", "duplicate", "id", "deployment_id", "version", "seq",
+                         "updated_by"})
+
+
+def _device_copy(kind_name: str, row: dict) -> dict:
+    multi = records.KINDS[kind_name].multi
+    decoded = row if all(not isinstance(row.get(name), str) for name in multi) else records.decode(kind_name, row)
+    return {k: v for k, v in decoded.items() if k not in _NOT_COPIED and v is not None}
+
+
+def _pulled(kind_name: str, row: dict) -> PulledRecord:
+    return PulledRecord(id=row["id"], kind=kind_name, deployment_id=row["deployment_id"], version=row["version"],
+                        deleted=row.get("deleted_at") is not None,
+                        record={} if row.get("deleted_at") else _device_copy(kind_name, row))
+
+
 @dataclass(frozen=True)
 class Entry:
     seq: int
     occurred_at: str
-    record: object  # sync.PulledRecord
+    record: PulledRecord
 
 
 @dataclass
@@ -117,7 +146,6 @@ def _select(kind) -> str:
 
 
 def _read_window(db, deployment_id: str, since: str) -> dict:
-    from fieldapp.offline.sync import _pulled  # the device's copy of a record, as the bootstrap gives it
     out = {}
     for kind_name, kind in records.KINDS.items():
         rows = db.query(_select(kind) + "WHERE r.deployment_id = ? AND r.deleted_at IS NULL AND r.occurred_at >= ? "
@@ -150,7 +178,6 @@ class Page(msgspec.Struct, kw_only=True):
 def pull(db, user_id: str, deployment_ids: list[str], cursor: int, newest: int, since: str, limit: int) -> Page:
     """What a device with these deployments needs of the changes in (cursor, newest]; see the module docstring.
     Run it inside one read transaction (db.snapshot) so that every part sees the same state."""
-    from fieldapp.offline.sync import _pulled
     if not deployment_ids or cursor >= newest:
         return Page(cursor=max(cursor, newest) if deployment_ids else newest, more=False, records=[], changed=[])
     key = database_key(db)

@@ -27,6 +27,7 @@ from fieldapp.i18n import gettext as _
 from fieldapp.ids import is_valid_id
 from fieldapp.offline import changes, sealing
 from fieldapp.offline import pull as pull_domain
+from fieldapp.offline.pull import PulledRecord, _pulled  # noqa: F401 (the device's copy of a record)
 
 Status = Literal["accepted", "duplicate", "conflict", "rejected"]
 # Deployments a device keeps offline: current and upcoming ones, and those that ended recently
@@ -85,17 +86,6 @@ class SyncResult(msgspec.Struct, kw_only=True, omit_defaults=True):
 class SyncResponse(msgspec.Struct, kw_only=True):
     results: list[SyncResult]
     server_time: str
-
-
-class PulledRecord(msgspec.Struct, kw_only=True):
-    """A field record as a device keeps it: its current values, or deleted."""
-
-    id: str
-    kind: str
-    deployment_id: str
-    version: int
-    deleted: bool
-    record: dict[str, Any]
 
 
 class PullResponse(msgspec.Struct, kw_only=True):
@@ -445,28 +435,10 @@ def offline_deployments(db, user: User) -> list[dict]:
     return devices.offline_window(rows)[:OFFLINE_DEPLOYMENTS_MAX]
 
 
-# Left out of a device's copy: bookkeeping, and what the pulled record says beside it (id, deployment, version).
-# Empty (null) values are left out too: a device's copy is compact (issue 13: 300 devices pull at once).
-_NOT_COPIED = frozenset({"submission_hash", "record_type", "duplicate", "id", "deployment_id", "version", "seq",
-                         "updated_by"})
-
-
-def _device_copy(kind_name: str, row: dict) -> dict:
-    multi = records.KINDS[kind_name].multi
-    decoded = row if all(not isinstance(row.get(name), str) for name in multi) else records.decode(kind_name, row)
-    return {k: v for k, v in decoded.items() if k not in _NOT_COPIED and v is not None}
-
-
 def recent_records(db, deployment_ids: list[str]) -> list[PulledRecord]:
     """The newest records of each deployment (of the last day), as a device keeps them: the shared window
     (offline/pull.py) that the pull keeps current."""
     return pull_domain.recent(db, deployment_ids, devices.offline_since())
-
-
-def _pulled(kind_name: str, row: dict) -> PulledRecord:
-    return PulledRecord(id=row["id"], kind=kind_name, deployment_id=row["deployment_id"], version=row["version"],
-                        deleted=row.get("deleted_at") is not None,
-                        record={} if row.get("deleted_at") else _device_copy(kind_name, row))
 
 
 def pull(db, user: User, cursor: int, limit: int = PULL_LIMIT) -> PullResponse:
