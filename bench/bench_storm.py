@@ -11,11 +11,8 @@ each with a session already (as phones that were offline hold one), starts `fiel
   429/503 with Retry-After; a lead's map request (`/api/picture/cells`) every 100 ms meanwhile. Afterwards the
   database must hold exactly devices x records new rows, every id once.
 - **full round** (`--round N` devices of the same deployment): what sync-client.js does on reconnect:
-  `/api/session`, the sync batch, `/api/sync/pull` from cursor 0 until `more` is false, the pages of the
-  deployments the pull named as changed, the bootstrap without records, then the pages the bootstrap names: in the
-  round, or as many seconds later as its `X-Fieldapp-Pages-After` says (the server spreads them when a crowd
-  bootstraps at once; `--pages-now` fetches them in the round regardless). A device is done when its round is;
-  the report gives when the last one had its pages too.
+  `/api/session`, the sync batch, `/api/sync/pull` from cursor 0 until `more` is false, the bootstrap without
+  records, then the pages the bootstrap names.
 
 Goals (issue 13): sync only, 500 x 50: all 25,000 acknowledged within 5 s, request p95 <= 1 s; full round of
 300 on one deployment: every device done within 30 s; the lead's map p95 <= 1 s during the storm. The report
@@ -107,8 +104,6 @@ class Tally:
         self.retries = 0
         self.done: list[float] = []
         self.acknowledged: set[str] = set()
-        self.pages_done: list[float] = []  # when each device had fetched its offline pages again
-        self.deferred = 0  # devices told to fetch their pages later (X-Fieldapp-Pages-After)
         self.pulled = 0  # records received by pulls, all devices together
         self.wire: dict[str, int] = {}  # bytes received per kind of request (compressed, as on the wire)
 
@@ -156,42 +151,23 @@ async def _sync(client, tally: Tally, device: Device) -> bool:
     return True
 
 
-PAGES_NOW = False  # --pages-now: fetch the bootstrap's pages in the round even when the server says later
-
-
-async def _full_round(client, tally: Tally, device: Device):
-    """What sync-client.js does on reconnect. Returns False when a request failed, else the bootstrap's pages
-    still to fetch and in how many seconds (the server spreads them when a crowd bootstraps at once)."""
+async def _full_round(client, tally: Tally, device: Device) -> bool:
     if await _request(client, tally, "session", "GET", "/api/session", device) is None:
         return False
     if not await _sync(client, tally, device):
         return False
-    cursor, more, changed = 0, True, set()
+    cursor, more = 0, True
     while more:
         response = await _request(client, tally, "pull", "GET", f"/api/sync/pull?cursor={cursor}", device)
         if response is None:
             return False
         answer = response.json()
         tally.pulled += len(answer["records"])
-        changed |= set(answer.get("changed", [])) | {record["deployment_id"] for record in answer["records"]}
         cursor, more = answer["cursor"], answer["more"]
-    for deployment_id in sorted(changed):  # the pages of deployments that changed (they show colleagues' records)
-        for page in (f"/deployments/{deployment_id}", f"/deployments/{deployment_id}/interventions/new"):
-            if await _page(client, tally, device, page) is None:
-                return False
     response = await _request(client, tally, "bootstrap", "GET", "/api/offline/bootstrap?records=false", device)
     if response is None:
         return False
-    pages, after = response.json()["pages"], float(response.headers.get("x-fieldapp-pages-after", 0) or 0)
-    if after > 0 and not PAGES_NOW:
-        return pages, after
-    if not await _pages(client, tally, device, pages):
-        return False
-    return [], 0.0
-
-
-async def _pages(client, tally: Tally, device: Device, pages: list[str]) -> bool:
-    for page in pages:
+    for page in response.json()["pages"]:
         if await _page(client, tally, device, page) is None:
             return False
     return True
@@ -220,18 +196,8 @@ async def _device(client, tally: Tally, device: Device, start: float, full: bool
     except asyncio.TimeoutError:
         tally.error(f"not done within {deadline:.0f} s")
         return
-    if not done:
-        return
-    tally.done.append(time.perf_counter() - start)
-    if full:  # the offline pages, now (already in the round) or when the server said
-        pages, after = done
-        if pages:
-            tally.deferred += 1
-            await asyncio.sleep(after)
-            if await _pages(client, tally, device, pages):
-                tally.pages_done.append(time.perf_counter() - start)
-        else:
-            tally.pages_done.append(tally.done[-1])
+    if done:
+        tally.done.append(time.perf_counter() - start)
 
 
 async def _lead_map(client, tally: Tally, lead: Device, bbox: str, stop: asyncio.Event) -> None:
@@ -330,11 +296,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=50)
     parser.add_argument("--round", type=int, default=300, help="devices in the full-round storm (0: skip it)")
     parser.add_argument("--dir", type=Path, default=None)
-    parser.add_argument("--pages-now", action="store_true",
-                        help="fetch the bootstrap's pages in the round even when the server says later")
     args = parser.parse_args()
-    global PAGES_NOW
-    PAGES_NOW = args.pages_now
     workdir = Path(tempfile.mkdtemp(prefix="fieldapp-storm-", dir=args.dir))
     titles = {"sync": f"sync only: {args.devices} devices x {args.records} records, all reconnecting within 1 s "
                       "(goal: all acknowledged within 5 s, p95 <= 1 s)",
@@ -349,10 +311,6 @@ def main() -> None:
         print(f"  storm: {len(tally.done)} of {len(part['ids']) // max(args.records, 1)} devices done, the last after "
               f"{max(tally.done) if tally.done else float('nan'):.2f} s; {len(tally.acknowledged)} of {len(part['ids'])} "
               f"records acknowledged; stored {len(stored)}, {sum(1 for n in stored.values() if n > 1)} more than once")
-        if tally.pages_done:
-            print(f"  offline pages fetched again: {len(tally.pages_done)} devices, the last after "
-                  f"{max(tally.pages_done):.2f} s ({tally.deferred} devices after their round, as the server spread "
-                  "them)")
         print("\n".join(describe(tally)), flush=True)
 
     run(workdir, args.devices, args.records, args.round, show)

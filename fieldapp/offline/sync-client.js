@@ -331,18 +331,6 @@
     });
   }
 
-  // The offline pages named by the bootstrap, fetched again now, or `after` seconds from now when the server asks
-  // (a crowd reconnecting: these are copies the device already has; pages showing colleagues' new records were
-  // fetched in the pull). A refresh that never happens (page closed) is done at the next bootstrap.
-  function offlinePages(pages, after) {
-    function refresh() {
-      return refreshPages(pages, false).then(function () { return prunePages(pages); });
-    }
-    if (!(after > 0)) return refresh();
-    setTimeout(function () { refresh().catch(function () { return null; }); }, after * 1000);
-    return Promise.resolve();
-  }
-
   // Deployments, category lists, recent records and the offline pages: refreshed when stale, and at once
   // when the category lists changed on the server (categoriesVersion: the count the last pull named).
   function bootstrap(me, locale, force, categoriesVersion) {
@@ -361,24 +349,23 @@
                        same ? { headers: { "If-None-Match": previous.etag } } : {});
       }).then(function (response) {
         if (response.status === 401) throw new SyncError("login", 401);
-        // In how many seconds to fetch the offline pages again: more than 0 when a crowd bootstraps at once.
-        var pagesAfter = Number(response.headers.get("X-Fieldapp-Pages-After")) || 0;
         if (response.status === 304 && known) {
           return { locale: known.locale, deployments: known.deployments, categories: known.categories,
                    categories_version: known.categories_version, pages: known.pages, records: [],
-                   etag: known.etag, unchanged: true, pagesAfter: pagesAfter };
+                   etag: known.etag, unchanged: true };
         }
         var busy = refused(response);
         if (busy) throw busy;
         if (!response.ok) throw new SyncError("server", response.status);
         var etag = response.headers.get("ETag");
-        return response.json().then(function (data) { data.etag = etag; data.pagesAfter = pagesAfter; return data; });
+        return response.json().then(function (data) { data.etag = etag; return data; });
       }).then(function (data) {
         var keep = { user: me, locale: data.locale, fetched_at: Date.now(), deployments: data.deployments,
                      categories: data.categories, categories_version: data.categories_version, pages: data.pages,
                      etag: data.etag || null };
         if (data.unchanged) {  // the seal key, batch size and cursor are those kept from the first answer
-          return offlinePages(data.pages, data.pagesAfter)
+          return refreshPages(data.pages, false)
+            .then(function () { return prunePages(data.pages); })
             .then(function () { return Outbox.setMeta("bootstrap", keep); })
             .then(function () { return keep; });
         }
@@ -390,7 +377,8 @@
             if (cursor && cursor.user === me) return null;
             return Outbox.setMeta("cursor", { user: me, value: data.cursor });
           })
-          .then(function () { return offlinePages(data.pages, data.pagesAfter); })
+          .then(function () { return refreshPages(data.pages, false); })
+          .then(function () { return prunePages(data.pages); })
           .then(function () { return Outbox.setMeta("bootstrap", keep); })
           .then(function () { return keep; });
       });

@@ -3,11 +3,9 @@ the protocol lives in fieldapp.offline.sync, the shell in fieldapp.offline.shell
 
 from __future__ import annotations
 
-import collections
 import gzip
 import hashlib
 import random
-import time
 
 import anyio
 import msgspec
@@ -168,9 +166,7 @@ class SyncController(Controller):
          description="The user's offline deployments, the category lists in the user's language, the recent records "
                      "(unless records=false), the pages to keep, the batch size and the outbox key. With an `ETag` "
                      "(weak with records=false: it leaves out `cursor`, which a device that pulls does not use); "
-                     "sent back in `If-None-Match`, an unchanged answer is 304 without a body. The header "
-                     "`X-Fieldapp-Pages-After` says in how many seconds to fetch the offline pages again (0: now; "
-                     "more when many devices bootstrap at once).",
+                     "sent back in `If-None-Match`, an unchanged answer is 304 without a body.",
          responses={304: ResponseSpec(None, description="Unchanged since the answer with this ETag."),
                     503: ResponseSpec(None, description="Too many waiting: try again after Retry-After seconds.")})
     async def offline_bootstrap(self, request: Request, db: web.DB, user: web.CurrentUser,
@@ -200,7 +196,6 @@ class SyncController(Controller):
         if booted.records and answer.status == 200:  # as for a pull: what showed no record is not logged
             audit.read(db, user.id, "pull", "bootstrap", None, deployments=len(booted.deployments),
                        records=len(booted.records))
-        answer.headers[PAGES_AFTER_HEADER] = str(PAGE_SPREAD.after())
         return answer.response()
 
     @get("/offline/seal-key", summary="The key devices seal records to",
@@ -250,37 +245,6 @@ async def read_beside_loop(settings, work):
         return await anyio.to_thread.run_sync(lambda: work(reader(settings.db_path)), limiter=_read_limiter)
     finally:
         _waiting -= 1
-
-
-class PageSpread:
-    """When a device should fetch its offline pages again after a bootstrap: at once normally; when many devices
-    bootstrap at once (a crowd reconnecting), at a random moment within a spread that grows with the crowd, so
-    that their page renders (about 20 pages a device, each a few milliseconds of the event loop) do not all land
-    in the same seconds. Pages showing colleagues' new records are fetched in the round itself (the pull names
-    the deployments that changed); these are the device's existing offline copies, refreshed."""
-
-    WINDOW = 10.0  # seconds over which bootstraps are counted
-    CALM = 20  # bootstraps in WINDOW answered "at once"
-    PER_DEVICE = 0.25  # seconds of spread per bootstrap in WINDOW beyond CALM
-    MOST = 180  # seconds at most
-
-    def __init__(self):
-        self._times: collections.deque[float] = collections.deque()
-
-    def after(self, now: float | None = None) -> int:
-        now = time.monotonic() if now is None else now
-        self._times.append(now)
-        while self._times and self._times[0] < now - self.WINDOW:
-            self._times.popleft()
-        crowd = len(self._times) - self.CALM
-        if crowd <= 0:
-            return 0
-        spread = max(1, min(self.MOST, round(crowd * self.PER_DEVICE)))
-        return random.randint(max(1, spread // 3), spread)  # after the crowd's own rounds, not among them
-
-
-PAGES_AFTER_HEADER = "X-Fieldapp-Pages-After"
-PAGE_SPREAD = PageSpread()
 
 
 def busy() -> Response:
