@@ -3,9 +3,11 @@ the protocol lives in fieldapp.offline.sync, the shell in fieldapp.offline.shell
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import random
+import weakref
 
 import anyio
 import msgspec
@@ -228,21 +230,23 @@ class SyncController(Controller):
 
 READ_THREADS = 4  # pulls and bootstraps read at once, each on its thread's own read connection
 READ_WAITING_MAX = 64  # more waiting than this: 503 with a Retry-After spread over a few seconds
-_read_limiter: anyio.CapacityLimiter | None = None
+_read_limiters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop -> its limiter
 _waiting = 0
 
 
 async def read_beside_loop(settings, work):
     """work(read_db) in a worker thread with that thread's read-only connection (fieldapp.db.reader): SQLite, the
     encoding and the compression never hold up the event loop. None when too many already wait."""
-    global _read_limiter, _waiting
-    if _read_limiter is None:
-        _read_limiter = anyio.CapacityLimiter(READ_THREADS)
+    global _waiting
+    loop = asyncio.get_running_loop()
+    limiter = _read_limiters.get(loop)
+    if limiter is None:
+        limiter = _read_limiters[loop] = anyio.CapacityLimiter(READ_THREADS)
     if _waiting >= READ_WAITING_MAX:
         return None
     _waiting += 1
     try:
-        return await anyio.to_thread.run_sync(lambda: work(reader(settings.db_path)), limiter=_read_limiter)
+        return await anyio.to_thread.run_sync(lambda: work(reader(settings.db_path)), limiter=limiter)
     finally:
         _waiting -= 1
 
