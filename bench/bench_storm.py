@@ -104,6 +104,8 @@ class Tally:
         self.retries = 0
         self.done: list[float] = []
         self.acknowledged: set[str] = set()
+        self.pulled = 0  # records received by pulls, all devices together
+        self.wire: dict[str, int] = {}  # bytes received per kind of request (compressed, as on the wire)
 
     def add(self, kind: str, ms: float) -> None:
         self.times.setdefault(kind, []).append(ms)
@@ -125,6 +127,7 @@ async def _request(client: httpx.AsyncClient, tally: Tally, kind: str, method: s
         elapsed = (time.perf_counter() - started) * 1000
         tally.add(kind, elapsed)  # every answer, refusals too; and apart, the answers that did the work:
         tally.add(f"{kind} {'refused' if response.status_code in (429, 503) else 'answered'}", elapsed)
+        tally.wire[kind] = tally.wire.get(kind, 0) + response.num_bytes_downloaded
         if response.status_code in (429, 503) and "retry-after" in response.headers:
             tally.retries += 1
             await asyncio.sleep(float(response.headers["retry-after"]) + random.random())
@@ -161,6 +164,7 @@ async def _full_round(client, tally: Tally, device: Device) -> bool:
         if response is None:
             return False
         answer = response.json()
+        tally.pulled += len(answer["records"])
         cursor, more = answer["cursor"], answer["more"]
     response = await _request(client, tally, "bootstrap", "GET", "/api/offline/bootstrap?records=false", device)
     if response is None:
@@ -179,6 +183,7 @@ async def _page(client, tally: Tally, device: Device, page: str) -> httpx.Respon
         tally.error(f"page: {type(exc).__name__}")
         return None
     tally.add("page", (time.perf_counter() - started) * 1000)
+    tally.wire["page"] = tally.wire.get("page", 0) + response.num_bytes_downloaded
     if response.status_code >= 400:
         tally.error(f"page: {response.status_code}")
         return None
@@ -257,6 +262,9 @@ def describe(tally: Tally) -> list[str]:
         lines.append(f"  {kind:10s} n={len(times):6d}  p50 {statistics.median(times):8.1f} ms  "
                      f"p95 {pct(times, 0.95):8.1f} ms  max {max(times):8.1f} ms")
     lines.append(f"  retries after 429/503: {tally.retries}; errors: {tally.errors or 'none'}")
+    if tally.pulled or tally.wire:
+        lines.append(f"  records pulled: {tally.pulled}; received (bytes on the wire): "
+                     + ", ".join(f"{kind} {size:,}" for kind, size in sorted(tally.wire.items())))
     return lines
 
 

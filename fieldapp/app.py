@@ -91,7 +91,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=web.EXCEPTION_HANDLERS,
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(env)),
         plugins=[HTMXPlugin()],
-        compression_config=CompressionConfig(backend="gzip", minimum_size=500),
+        compression_config=CompressionConfig(backend="gzip", minimum_size=500,
+                                              exclude_opt_key="precompressed"),  # routes that gzip in a thread
         openapi_config=OpenAPIConfig(title="fieldapp", version="0.1.0", path="/schema",
                                      render_plugins=[ScalarRenderPlugin()]),
         request_max_body_size=settings.max_body_bytes,

@@ -265,3 +265,44 @@ def one(db: sqlite_utils.Database, sql: str, params=()) -> dict | None:
     cursor = db.conn.execute(sql, params)
     row = cursor.fetchone()
     return None if row is None else dict(zip([column[0] for column in cursor.description], row))
+
+
+# ---------------------------------------------------------------- reads beside the event loop
+
+_readers = threading.local()
+READERS_PER_THREAD = 4
+
+
+def reader(path: Path | str) -> sqlite_utils.Database:
+    """This thread's read-only connection to the database file (opened on first use, kept for the thread).
+
+    For reads that run in a worker thread beside the event loop (the app's own connection is the event loop's):
+    in WAL mode readers never wait for the writer nor it for them. query_only: nothing can be written through it.
+    """
+    key = str(path)
+    kept = getattr(_readers, "connections", None)
+    if kept is None:
+        kept = _readers.connections = {}
+    db = kept.get(key)
+    if db is None:
+        while len(kept) >= READERS_PER_THREAD:  # tests open many databases from the same threads
+            kept.pop(next(iter(kept))).conn.close()
+        conn = sqlite3.connect(key, isolation_level=None, check_same_thread=False, timeout=10)
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("PRAGMA query_only=1")
+        db = kept[key] = sqlite_utils.Database(conn)
+    return db
+
+
+@contextlib.contextmanager
+def snapshot(db: sqlite_utils.Database):
+    """One read transaction: every query inside sees the same state of the database."""
+    if db.conn.in_transaction:
+        yield db
+        return
+    db.conn.execute("BEGIN")
+    try:
+        yield db
+    finally:
+        if db.conn.in_transaction:
+            db.conn.execute("COMMIT")

@@ -968,3 +968,14 @@ def m016_devices(db):
     db.execute("CREATE INDEX devices_user ON devices(user_id, last_seen)")
     db.execute("ALTER TABLE sessions ADD COLUMN device_id TEXT REFERENCES devices(id)")
     db.execute("CREATE INDEX sessions_device ON sessions(device_id)")
+
+
+@migrations()
+def m017_pull_indexes(db):
+    # The bounded pull (fieldapp/offline/pull.py, issue 13): a device's own records since its cursor, and the
+    # edits and deletions of its deployments since its cursor, each found without reading every colleague's new
+    # records (a partial index holds only records changed after their creation).
+    for table in ("contacts", "tensions", "interventions"):
+        db.execute(f"CREATE INDEX {table}_author_seq ON {table}(created_by, seq)")
+        db.execute(f"CREATE INDEX {table}_changed_seq ON {table}(deployment_id, seq) "
+                   "WHERE version > 1 OR deleted_at IS NOT NULL")

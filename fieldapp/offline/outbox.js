@@ -425,7 +425,7 @@
     forgetCopies: function () {
       return transaction(["copies", "meta"], "readwrite", function (copies, meta) {
         copies.clear();
-        ["bootstrap", "cursor", "session"].forEach(function (key) { meta.delete(key); });
+        ["bootstrap", "cursor", "session", "pull_etag"].forEach(function (key) { meta.delete(key); });
       });
     },
 

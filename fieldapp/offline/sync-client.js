@@ -225,31 +225,58 @@
     });
   }
 
-  // Changes since the last cursor. The deployments they touch are noted (before the cursor moves on)
-  // and their offline pages refreshed; a refresh cut short (page closed) is done on the next round.
+  // Busy (429/503 with Retry-After): the round stops and the schedule waits as asked, plus a random part.
+  function refused(response) {
+    var wait = (response.status === 429 || response.status === 503) &&
+      root.FieldappRetry.afterHeader(response.headers.get("retry-after"));
+    return wait ? new SyncError("server", response.status, "retry after", wait) : null;
+  }
+
+  // Changes since the last cursor: the server sends what this device needs (its deployments' newest records,
+  // edits and deletions, its own records with their versions) and names in `changed` every deployment with any
+  // change. Those are noted (before the cursor moves on) and their offline pages refreshed; a refresh cut short
+  // (page closed) is done on the next round. The last answer's ETag goes back with the same cursor: 304 means
+  // nothing changed since (no body to read).
   function pull(me, counts) {
     var received = 0;
-    function note(records) {
-      if (!records.length) return Promise.resolve();
+    function note(body) {
+      var ids = (body.changed || []).concat(body.records.map(function (r) { return r.deployment_id; }));
+      if (!ids.length) return Promise.resolve();
       return Outbox.getMeta("stale_deployments").then(function (stale) {
         var set = {};
         (stale || []).forEach(function (id) { set[id] = true; });
-        records.forEach(function (r) { set[r.deployment_id] = true; });
+        ids.forEach(function (id) { set[id] = true; });
         return Outbox.setMeta("stale_deployments", Object.keys(set));
       });
     }
     function page(cursor) {
-      return request("/api/sync/pull?cursor=" + encodeURIComponent(cursor)).then(function (response) {
-        if (response.status === 401) throw new SyncError("login", 401);
-        if (!response.ok) throw new SyncError("server", response.status);
-        return response.json();
-      }).then(function (body) {
-        received += body.records.length;
-        if (counts && body.categories_version != null) counts.categoriesVersion = body.categories_version;
-        return Outbox.putCopies(body.records)
-          .then(function () { return note(body.records); })
-          .then(function () { return Outbox.setMeta("cursor", { user: me, value: body.cursor }); })
-          .then(function () { return body.more ? page(body.cursor) : null; });
+      return Outbox.getMeta("pull_etag").then(function (last) {
+        var same = last && last.user === me && last.cursor === cursor;
+        return request("/api/sync/pull?cursor=" + encodeURIComponent(cursor),
+                       same ? { headers: { "If-None-Match": last.etag } } : {}).then(function (response) {
+          if (response.status === 401) throw new SyncError("login", 401);
+          if (response.status === 304 && same) {
+            if (counts && last.categories_version != null) counts.categoriesVersion = last.categories_version;
+            return null;
+          }
+          var busy = refused(response);
+          if (busy) throw busy;
+          if (!response.ok) throw new SyncError("server", response.status);
+          return response.json().then(function (body) {
+            received += body.records.length;
+            if (counts && body.categories_version != null) counts.categoriesVersion = body.categories_version;
+            var etag = response.headers.get("ETag");
+            return Outbox.putCopies(body.records)
+              .then(function () { return note(body); })
+              .then(function () { return Outbox.setMeta("cursor", { user: me, value: body.cursor }); })
+              .then(function () {
+                // Kept for the next ask from the same cursor (an answer that moved it cannot come again).
+                return Outbox.setMeta("pull_etag", etag && body.cursor === cursor && !body.more ?
+                  { user: me, cursor: cursor, etag: etag, categories_version: body.categories_version } : null);
+              })
+              .then(function () { return body.more ? page(body.cursor) : null; });
+          });
+        });
       });
     }
     return Outbox.getMeta("cursor").then(function (stored) {
@@ -314,17 +341,36 @@
         Date.now() - previous.fetched_at < BOOTSTRAP_EVERY_MS &&
         (categoriesVersion == null || previous.categories_version === categoriesVersion);
       if (fresh && !force) return previous;
+      var known = null;  // the previous answer, when the server says it is unchanged (304 on its ETag)
       return Outbox.getMeta("cursor").then(function (cursor) {
         // A device that already pulls changes does not need the recent records again.
         var pulling = cursor && cursor.user === me;
-        return request("/api/offline/bootstrap" + (pulling ? "?records=false" : ""));
+        var same = pulling && previous && previous.user === me && previous.etag;
+        if (same) known = previous;
+        return request("/api/offline/bootstrap" + (pulling ? "?records=false" : ""),
+                       same ? { headers: { "If-None-Match": previous.etag } } : {});
       }).then(function (response) {
         if (response.status === 401) throw new SyncError("login", 401);
+        if (response.status === 304 && known) {
+          return { locale: known.locale, deployments: known.deployments, categories: known.categories,
+                   categories_version: known.categories_version, pages: known.pages, records: [],
+                   etag: known.etag, unchanged: true };
+        }
+        var busy = refused(response);
+        if (busy) throw busy;
         if (!response.ok) throw new SyncError("server", response.status);
-        return response.json();
+        var etag = response.headers.get("ETag");
+        return response.json().then(function (data) { data.etag = etag; return data; });
       }).then(function (data) {
         var keep = { user: me, locale: data.locale, fetched_at: Date.now(), deployments: data.deployments,
-                     categories: data.categories, categories_version: data.categories_version, pages: data.pages };
+                     categories: data.categories, categories_version: data.categories_version, pages: data.pages,
+                     etag: data.etag || null };
+        if (data.unchanged) {  // the seal key, batch size and cursor are those kept from the first answer
+          return refreshPages(data.pages, false)
+            .then(function () { return prunePages(data.pages); })
+            .then(function () { return Outbox.setMeta("bootstrap", keep); })
+            .then(function () { return keep; });
+        }
         return Outbox.putCopies(data.records)
           .then(function () { return Outbox.setSealKey(data.seal_key); })  // a rotated key is used from now on
           .then(function () { return Outbox.setMeta("batch_max", data.batch_max); })

@@ -21,17 +21,19 @@ from fieldapp import access, activities, categories, devices, records
 from fieldapp import deployments as deployments_domain
 from fieldapp.accounts import User
 from fieldapp.clock import iso, parse, utcnow
-from fieldapp.db import one, write
+from fieldapp.db import one, snapshot, write
 from fieldapp.errors import Forbidden, NotFound, ValidationFailed
 from fieldapp.i18n import gettext as _
 from fieldapp.ids import is_valid_id
 from fieldapp.offline import changes, sealing
+from fieldapp.offline import pull as pull_domain
+from fieldapp.offline.pull import PulledRecord, _pulled  # noqa: F401 (the device's copy of a record)
 
 Status = Literal["accepted", "duplicate", "conflict", "rejected"]
 # Deployments a device keeps offline: current and upcoming ones, and those that ended recently
 # (records may be added up to 7 days back).
 OFFLINE_DEPLOYMENTS_MAX = 12
-RECENT_RECORDS_PER_KIND = 20
+RECENT_RECORDS_PER_KIND = pull_domain.WINDOW  # the newest records of each kind a device keeps
 PULL_LIMIT = 500
 ACTIVITY = "activity"  # a preventive activity (fieldapp/activities.py): synced through the same outbox, no deployment
 # The largest integer SQLite stores: a version or conflict id beyond it is no version or conflict of ours.
@@ -86,17 +88,6 @@ class SyncResponse(msgspec.Struct, kw_only=True):
     server_time: str
 
 
-class PulledRecord(msgspec.Struct, kw_only=True):
-    """A field record as a device keeps it: its current values, or deleted."""
-
-    id: str
-    kind: str
-    deployment_id: str
-    version: int
-    deleted: bool
-    record: dict[str, Any]
-
-
 class PullResponse(msgspec.Struct, kw_only=True):
     cursor: int
     more: bool
@@ -104,6 +95,9 @@ class PullResponse(msgspec.Struct, kw_only=True):
     # The category lists' change count: a device that took its lists (and cached forms) at another one
     # refreshes them in the same sync round (categories.version).
     categories_version: int = 0
+    # Deployments with any change in the range, also one not sent (a colleague's record older than the newest of
+    # its kind): the device fetches their offline pages again.
+    changed: list[str] = []
 
 
 class ConflictResolution(msgspec.Struct, kw_only=True):
@@ -445,56 +439,24 @@ def offline_deployments(db, user: User) -> list[dict]:
     return devices.offline_window(rows)[:OFFLINE_DEPLOYMENTS_MAX]
 
 
-def _device_copy(kind_name: str, row: dict) -> dict:
-    drop = {"submission_hash", "record_type", "duplicate"}
-    multi = records.KINDS[kind_name].multi
-    decoded = row if all(not isinstance(row.get(name), str) for name in multi) else records.decode(kind_name, row)
-    return {k: v for k, v in decoded.items() if k not in drop}
-
-
 def recent_records(db, deployment_ids: list[str]) -> list[PulledRecord]:
-    """The newest records of each deployment, as a device keeps them."""
-    out: list[PulledRecord] = []
-    since = devices.offline_since()  # of the last day only
-    for deployment_id in deployment_ids:
-        for kind_name in records.KINDS:
-            for row in records.for_deployment(db, kind_name, deployment_id, limit=RECENT_RECORDS_PER_KIND):
-                if row["occurred_at"] >= since:
-                    out.append(_pulled(kind_name, row))
-    return out
-
-
-def _pulled(kind_name: str, row: dict) -> PulledRecord:
-    return PulledRecord(id=row["id"], kind=kind_name, deployment_id=row["deployment_id"], version=row["version"],
-                        deleted=row.get("deleted_at") is not None,
-                        record={} if row.get("deleted_at") else _device_copy(kind_name, row))
+    """The newest records of each deployment (of the last day), as a device keeps them: the shared window
+    (offline/pull.py) that the pull keeps current."""
+    return pull_domain.recent(db, deployment_ids, devices.offline_since())
 
 
 def pull(db, user: User, cursor: int, limit: int = PULL_LIMIT) -> PullResponse:
-    """Records of the user's deployments changed after `cursor`, each in its current state, and the new cursor."""
+    """What a device needs of the changes to its deployments after `cursor`, each record in its current state, and
+    the new cursor (offline/pull.py: the deployments' recent records, every edit and deletion, the device's own
+    records; not colleagues' new records older than the newest of their kind)."""
     cursor = max(0, int(cursor))
-    newest = changes.latest_seq(db)
-    visible = [d["id"] for d in offline_deployments(db, user)]  # what the device keeps, nothing more
-    if not visible or cursor >= newest:
+    with snapshot(db):
+        newest = changes.latest_seq(db)
+        visible = [d["id"] for d in offline_deployments(db, user)]  # what the device keeps, nothing more
         # A cursor past the end (the server was restored from a backup) comes back to the end.
-        return PullResponse(cursor=newest, more=False, records=[], categories_version=categories.version(db))
-    marks = ",".join("?" * len(visible))
-    since = devices.offline_since()
-    found: list[tuple[int, PulledRecord]] = []
-    for kind_name, kind in records.KINDS.items():
-        for row in db.query(
-                f"SELECT r.*, u.display_name AS author FROM {kind.table} r LEFT JOIN users u ON u.id = r.created_by "
-                f"WHERE r.deployment_id IN ({marks}) AND r.seq > ? AND r.seq <= ? "
-                # of the last day only (older ones the device drops itself); deletions always
-                f"AND (r.occurred_at >= ? OR r.deleted_at IS NOT NULL) ORDER BY r.seq LIMIT ?",
-                [*visible, cursor, newest, since, limit]):
-            found.append((row["seq"], _pulled(kind_name, row)))
-    found.sort(key=lambda pair: pair[0])
-    more = len(found) >= limit
-    found = found[:limit]
-    new_cursor = found[-1][0] if more else newest
-    return PullResponse(cursor=new_cursor, more=more, records=[record for _seq, record in found],
-                        categories_version=categories.version(db))
+        page = pull_domain.pull(db, user.id, visible, min(cursor, newest), newest, devices.offline_since(), limit)
+        return PullResponse(cursor=page.cursor, more=page.more, records=page.records, changed=page.changed,
+                            categories_version=categories.version(db))
 
 
 def bootstrap(db, user: User, locale: str, *, with_records: bool = True) -> dict:

@@ -4,6 +4,11 @@ the protocol lives in fieldapp.offline.sync, the shell in fieldapp.offline.shell
 from __future__ import annotations
 
 import functools
+import asyncio
+import gzip
+import hashlib
+import random
+import weakref
 
 import anyio
 import msgspec
@@ -13,10 +18,12 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException
 from litestar.handlers import BaseRouteHandler
 from litestar.params import FromPath, JSONBody, Parameter
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Template
 
 from fieldapp import audit, followups, i18n, web
 from fieldapp.clock import now_iso
+from fieldapp.db import reader
 from fieldapp.i18n import gettext as _
 from fieldapp.offline import presence_taps, refusals, sealing, shell, sync
 from fieldapp.record_labels import FIELD_LABELS, KIND_SLUGS, KIND_TEXT
@@ -152,32 +159,65 @@ class SyncController(Controller):
                             data: JSONBody[presence_taps.PresenceTaps]) -> dict:
         return {"results": presence_taps.apply(db, user, data.taps), "server_time": now_iso()}
 
-    @get("/sync/pull", summary="Changes since a cursor",
-         description="Records of the user's deployments changed after `cursor`, in their current state, "
-                     "and the cursor to send next time; `more` means call again at once.")
-    async def sync_pull(self, db: web.DB, user: web.CurrentUser,
-                        cursor: int = Parameter(default=0, ge=0)) -> sync.PullResponse:
-        pulled = sync.pull(db, user, cursor)
-        if pulled.records:  # an empty pull showed nothing: devices ask often, and those asks are not logged
-            audit.read(db, user.id, "pull", "sync", None, cursor=cursor, records=len(pulled.records))
-        return pulled
+    @get("/sync/pull", summary="Changes since a cursor", opt={"precompressed": True},
+         description="What the device needs of the changes to its deployments after `cursor`, each record in its "
+                     "current state: the newest records of each kind of each deployment that changed (all of them "
+                     "after a deletion), every edit and deletion, and the user's own records with their server "
+                     "versions; `changed` names every deployment with any change; `cursor` is the one to send next "
+                     "time and `more` means call again at once. The answer carries an `ETag`: sent back in "
+                     "`If-None-Match`, an unchanged answer is 304 without a body. 503 with `Retry-After` when too "
+                     "many wait (come back after that many seconds).",
+         responses={304: ResponseSpec(None, description="Unchanged since the answer with this ETag."),
+                    503: ResponseSpec(None, description="Too many waiting: try again after Retry-After seconds.")})
+    async def sync_pull(self, request: Request, db: web.DB, user: web.CurrentUser, settings: web.AppSettings,
+                        cursor: int = Parameter(default=0, ge=0)) -> Response[sync.PullResponse]:
+        def work(read_db) -> tuple[sync.PullResponse, Answer]:
+            pulled = sync.pull(read_db, user, cursor)
+            return pulled, Answer.of(pulled, request.headers)
 
-    @get("/offline/bootstrap", summary="What a device needs offline")
-    async def offline_bootstrap(self, db: web.DB, user: web.CurrentUser, settings: web.AppSettings,
+        done = await read_beside_loop(settings, work)
+        if done is None:
+            return busy()
+        pulled, answer = done
+        if pulled.records and answer.status == 200:  # an empty or unchanged pull showed nothing: not logged
+            audit.read(db, user.id, "pull", "sync", None, cursor=cursor, records=len(pulled.records))
+        return answer.response()
+
+    @get("/offline/bootstrap", summary="What a device needs offline", opt={"precompressed": True},
+         description="The user's offline deployments, the category lists in the user's language, the recent records "
+                     "(unless records=false), the pages to keep, the batch size and the outbox key. With an `ETag` "
+                     "(weak with records=false: it leaves out `cursor`, which a device that pulls does not use); "
+                     "sent back in `If-None-Match`, an unchanged answer is 304 without a body.",
+         responses={304: ResponseSpec(None, description="Unchanged since the answer with this ETag."),
+                    503: ResponseSpec(None, description="Too many waiting: try again after Retry-After seconds.")})
+    async def offline_bootstrap(self, request: Request, db: web.DB, user: web.CurrentUser,
+                                settings: web.AppSettings,
                                 records: bool = Parameter(default=True, description=(
-                                    "false: leave out the recent records (the device pulls changes)"))) -> Bootstrap:
-        data = sync.bootstrap(db, user, i18n.get_locale(), with_records=records)
-        pages = shell.offline_pages([d["id"] for d in data["deployments"]])
-        if user.role in web.FIELD_ROLES:  # only pages the role may open (the device fetches each one)
-            # The own follow-ups too: feedback is often given at a community visit without network.
-            pages += ["/followups", *(f"/followups/{row['id']}"
-                                      for row in followups.own_queue(db, user, limit=OWN_FOLLOWUPS_KEPT))]
-            pages.append("/activities/new")  # the activity form, for logging one offline (issue 15)
-        if data["records"]:  # as for a pull: what showed no record is not logged (each app start asks)
-            audit.read(db, user.id, "pull", "bootstrap", None, deployments=len(data["deployments"]),
-                       records=len(data["records"]))
-        return Bootstrap(**data, batch_max=settings.sync_batch_max, pages=pages,
-                         seal_key=SealKey(**sealing.load(settings.data_dir).public()))
+                                    "false: leave out the recent records (the device pulls changes)"))) -> Response[Bootstrap]:
+        locale = i18n.get_locale()
+        key = SealKey(**sealing.load(settings.data_dir).public())
+
+        def work(read_db) -> tuple[Bootstrap, Answer]:
+            data = sync.bootstrap(read_db, user, locale, with_records=records)
+            pages = shell.offline_pages([d["id"] for d in data["deployments"]])
+            if user.role in web.FIELD_ROLES:  # only pages the role may open (the device fetches each one)
+                # The own follow-ups too: feedback is often given at a community visit without network.
+                own = followups.own_queue(read_db, user, limit=OWN_FOLLOWUPS_KEPT)
+                pages += ["/followups", *(f"/followups/{row['id']}" for row in own)]
+                pages.append("/activities/new")  # the activity form, for logging one offline (issue 15)
+            booted = Bootstrap(**data, batch_max=settings.sync_batch_max, pages=pages, seal_key=key)
+            # A device that pulls (records=false) does not use the cursor: it is left out of the ETag.
+            tag = None if records else msgspec.json.encode(msgspec.structs.replace(booted, cursor=0))
+            return booted, Answer.of(booted, request.headers, tag_of=tag)
+
+        done = await read_beside_loop(settings, work)
+        if done is None:
+            return busy()
+        booted, answer = done
+        if booted.records and answer.status == 200:  # as for a pull: what showed no record is not logged
+            audit.read(db, user.id, "pull", "bootstrap", None, deployments=len(booted.deployments),
+                       records=len(booted.records))
+        return answer.response()
 
     @get("/offline/seal-key", summary="The key devices seal records to",
          description="The server's current outbox key (ECDH P-256 with HKDF-SHA-256 and AES-256-GCM). After a "
@@ -219,6 +259,66 @@ def _ingest(db, *, user, batch: sync.SyncBatch, settings, opened) -> list[sync.S
     """In the writer's thread, inside its transaction (the batch in a savepoint of its own)."""
     return sync.ingest(db, user, batch, max_records=settings.sync_batch_max, keys=sealing.load(settings.data_dir),
                        opened=opened)
+
+
+# ---------------------------------------------------------------- reads beside the event loop (issue 13)
+
+READ_THREADS = 4  # pulls and bootstraps read at once, each on its thread's own read connection
+READ_WAITING_MAX = 64  # more waiting than this: 503 with a Retry-After spread over a few seconds
+_read_limiters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop -> its limiter
+_waiting = 0
+
+
+async def read_beside_loop(settings, work):
+    """work(read_db) in a worker thread with that thread's read-only connection (fieldapp.db.reader): SQLite, the
+    encoding and the compression never hold up the event loop. None when too many already wait."""
+    global _waiting
+    loop = asyncio.get_running_loop()
+    limiter = _read_limiters.get(loop)
+    if limiter is None:
+        limiter = _read_limiters[loop] = anyio.CapacityLimiter(READ_THREADS)
+    if _waiting >= READ_WAITING_MAX:
+        return None
+    _waiting += 1
+    try:
+        return await anyio.to_thread.run_sync(lambda: work(reader(settings.db_path)), limiter=limiter)
+    finally:
+        _waiting -= 1
+
+
+def busy() -> Response:
+    """503 with a Retry-After of 1-5 s chosen at random: devices told to come back do not all come back at once."""
+    return Response({"error": _("The server is busy. Trying again shortly."), "status": 503}, status_code=503,
+                    headers={"Retry-After": str(random.randint(1, 5))})
+
+
+class Answer:
+    """A JSON answer made in the worker thread: the body, its ETag, gzip when the device accepts it, or 304 when
+    the device already has it (If-None-Match)."""
+
+    GZIP_LEVEL = 6  # for these bodies about a third of level 9's time, for a few per cent more bytes
+
+    def __init__(self, status: int, body: bytes, headers: dict):
+        self.status, self.body, self.headers = status, body, headers
+
+    @classmethod
+    def of(cls, value, headers, *, tag_of: bytes | None = None) -> Answer:
+        body = msgspec.json.encode(value)
+        digest = hashlib.blake2b(body if tag_of is None else tag_of, digest_size=12).hexdigest()
+        etag = f'"{digest}"' if tag_of is None else f'W/"{digest}"'
+        out = {"ETag": etag, "Vary": "Accept-Encoding"}
+        sent = {tag.strip().removeprefix("W/") for tag in headers.get("if-none-match", "").split(",")}
+        if etag.removeprefix("W/") in sent:  # If-None-Match compares weakly (RFC 9110, 13.1.2)
+            return cls(304, b"", out)
+        if "gzip" in headers.get("accept-encoding", "") and len(body) >= 500:
+            body = gzip.compress(body, cls.GZIP_LEVEL, mtime=0)
+            out["Content-Encoding"] = "gzip"
+        return cls(200, body, out)
+
+    def response(self) -> Response:
+        if self.status == 304:
+            return Response(b"", status_code=304, headers=self.headers)
+        return Response(self.body, media_type="application/json", headers=self.headers)
 
 
 class OfflinePagesController(Controller):

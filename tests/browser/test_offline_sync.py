@@ -309,6 +309,23 @@ def test_colleagues_tension_observation_appears_after_a_sync_and_stays_visible_o
     assert row.count() == 1 and "Officer Two" in row.inner_text()
 
 
+def test_an_unchanged_pull_and_bootstrap_come_back_as_304_and_the_round_still_succeeds(context, offline_server):
+    """Issue 13: the sync client sends the last ETag back (If-None-Match) and reads a 304 as "nothing new"."""
+    page = context.new_page()
+    start(page, offline_server)
+    seen = []
+    page.on("response", lambda r: seen.append((r.url.split("?")[0].rsplit("/", 1)[-1], r.status,
+                                               r.request.headers.get("if-none-match"))) if "/api/" in r.url else None)
+    results = [page.evaluate("async () => await self.FieldappSync.run({bootstrap: true})") for _ in range(3)]
+    assert all(result["ok"] for result in results), results
+    pulls = [(status, tag) for name, status, tag in seen if name == "pull"]
+    boots = [(status, tag) for name, status, tag in seen if name == "bootstrap"]
+    assert (304, pulls[-1][1]) == pulls[-1] and pulls[-1][1]  # the last pull: its ETag sent, 304 answered
+    assert boots[-1][0] == 304 and boots[-1][1].startswith("W/")
+    kept = page.evaluate("async () => await self.FieldappOutbox.getMeta('bootstrap')")
+    assert kept["deployments"] and kept["pages"] and kept["etag"] == boots[-1][1]
+
+
 # ---------------------------------------------------------------- 3
 
 
