@@ -17,6 +17,7 @@ from fieldapp.clock import iso, utcnow
 from fieldapp.db import DatabaseRefused, open_db, write
 from fieldapp.ids import new_id
 from fieldapp.writer import Writer
+from tests.test_login_throttle import run_isolated
 
 LIMIT, PER_BATCH, DEVICES = 20, 10, 12  # two batches fit in the queue; the other ten are refused
 
@@ -74,7 +75,7 @@ def test_a_flood_beyond_the_queue_is_refused_at_once_with_retry_after_and_nothin
     batches = [_batch(deployment_id) for _ in range(DEVICES)]
     ids = [item["id"] for batch in batches for item in batch["records"]]
     try:
-        early, later = asyncio.run(_flood(app, headers, batches))
+        early, later = run_isolated(_flood(app, headers, batches))
 
         # Refused at once, while the two admitted batches still waited for the writer: 503 with a Retry-After
         # in whole seconds that differs between devices (a crowd must not come back at one moment).
@@ -96,7 +97,7 @@ def test_a_flood_beyond_the_queue_is_refused_at_once_with_retry_after_and_nothin
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
                                          timeout=60) as client:
                 return [await client.post("/api/sync", json=batch, headers=h) for h, batch in zip(headers, batches)]
-        again = asyncio.run(come_back())
+        again = run_isolated(come_back())
         assert {r.status_code for r in again} == {200}
         statuses = [result["status"] for r in again for result in r.json()["results"]]
         assert statuses.count("accepted") == DEVICES * PER_BATCH - LIMIT
@@ -137,7 +138,7 @@ def test_batches_waiting_together_are_one_transaction_and_a_failing_one_rolls_ba
         return done, writer.groups - groups
 
     try:
-        (one, refused, two), groups = asyncio.run(go())
+        (one, refused, two), groups = run_isolated(go())
     finally:
         writer.stop()
     assert (one, two, groups) == (first, second, 1)
@@ -151,5 +152,5 @@ def test_a_writer_that_cannot_open_the_database_answers_with_the_error_instead_o
     bad.write_bytes(b"this is not a database" * 200)
     writer = Writer(bad, 100)
     with pytest.raises(DatabaseRefused):
-        asyncio.run(asyncio.wait_for(writer.run(lambda db: None), 20))
+        run_isolated(asyncio.wait_for(writer.run(lambda db: None), 20))
     writer.stop()

@@ -98,7 +98,8 @@ def test_the_toast_does_not_hide_the_last_field_or_save_at_the_end_of_the_form(c
         }""")
         assert covered == []
         for selector in ("form[data-outbox] button[type=submit]", "#f-notes"):  # Save and the last field: reachable
-            page.locator(selector).scroll_into_view_if_needed()
+            # Scrolled to the middle of the screen, as an officer would bring it up (the strip and the toast stay put).
+            page.evaluate("(sel) => document.querySelector(sel).scrollIntoView({block: 'center'})", selector)
             assert page.evaluate("""(sel) => { const el = document.querySelector(sel), r = el.getBoundingClientRect();
                 const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
                 return !!hit && (hit === el || el.contains(hit)); }""", selector), selector
