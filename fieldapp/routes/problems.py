@@ -377,14 +377,16 @@ def problem_areas_for_map(db, user, scope: picture.Scope) -> list[dict]:
     outlines ([lat, lon] rings). None for a role that does not read problems."""
     if not problems.may_read(user):
         return []
+    cells_of: dict[str, list[str]] = {}
+    for cell, found in problems.open_problem_cells(db, scope.unit_id).items():  # one query for every open problem
+        for problem in found:
+            cells_of.setdefault(problem["id"], []).append(cell)
     areas = []
     for problem in problems.for_unit(db, scope.unit_id, "open"):
-        cells = [r[0] for r in db.execute("SELECT cell FROM problem_cells WHERE problem_id = ? ORDER BY cell",
-                                          [problem["id"]])]
-        if cells:
+        if problem["id"] in cells_of:
             areas.append({"id": problem["id"], "title": problem["title"], "url": f"/problems/{problem['id']}",
                           "rings": [[[round(lat, 6), round(lon, 6)] for lat, lon in h3.cell_to_boundary(cell)]
-                                    for cell in cells]})
+                                    for cell in sorted(cells_of[problem["id"]])]})
     return areas
 
 
