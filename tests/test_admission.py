@@ -78,11 +78,11 @@ def test_a_flood_beyond_the_queue_is_refused_at_once_with_retry_after_and_nothin
         early, later = run_isolated(_flood(app, headers, batches))
 
         # Refused at once, while the two admitted batches still waited for the writer: 503 with a Retry-After
-        # in whole seconds that differs between devices (a crowd must not come back at one moment).
+        # in whole seconds (its turn; test_refused_batches_are_given_turns_one_after_the_other below).
         assert len(early) == DEVICES - LIMIT // PER_BATCH
         assert {r.status_code for r in early} == {503}
         waits = [int(r.headers["retry-after"]) for r in early]
-        assert min(waits) >= 1 and len(set(waits)) > 1
+        assert min(waits) >= 1
         assert all(r.json()["status"] == 503 and r.json()["error"] for r in early)
         # The admitted batches were written once the writer went on.
         assert len(later) == LIMIT // PER_BATCH and {r.status_code for r in later} == {200}
@@ -106,6 +106,23 @@ def test_a_flood_beyond_the_queue_is_refused_at_once_with_retry_after_and_nothin
         assert writer.refused == DEVICES - LIMIT // PER_BATCH
     finally:
         writer.stop()
+
+
+def test_refused_batches_are_given_turns_one_after_the_other(db_path, monkeypatch):
+    """Each refused batch's Retry-After is its turn at the writer's measured rate, after the records waiting and
+    the turns given before it, rounded to the nearest whole second (at least 1): the client adds up to a second
+    at random, so a crowd comes back spread over the time the writer needs for it and not later than that."""
+    writer = Writer(db_path, 1000)
+    now = [100.0]
+    monkeypatch.setattr("fieldapp.writer.time.monotonic", lambda: now[0])
+    writer._rate = 100.0  # records a second
+    writer._waiting_records = 50  # half a second of work waits already
+    waits = [writer.retry_after(50) for _ in range(8)]  # turns at 0.5, 1.0, 1.5 ... 4.0 s
+    assert waits == [1, 1, 2, 2, 2, 3, 4, 4]  # round half to even: 0.5 -> 1 (at least), 2.5 -> 2, 3.5 -> 4
+    now[0] += 3.0  # three seconds later the next refused batch is turned away to after the last turn given
+    assert writer.retry_after(50) == 2  # its turn at 4.5 s from the start: 1.5 s from now
+    now[0] += 10.0  # long after: its turn is when the waiting records are written
+    assert writer.retry_after(50) == 1
 
 
 def test_batches_waiting_together_are_one_transaction_and_a_failing_one_rolls_back_alone(db_path):
