@@ -168,45 +168,15 @@
     });
   }
 
-  // Check-in and check-out taps kept on this device, oldest first, each acknowledged once (the server answers a
-  // resend like the first time). Sent after the records, to their own address.
-  function pushPresence(me, csrf, counts) {
-    return Outbox.waiting(me, DEFAULT_BATCH, true).then(function (taps) {
-      if (!taps.length) return counts;
-      var body = JSON.stringify({ taps: taps.map(function (t) {
-        return { id: t.id, deployment_id: t.deployment_id, action: t.values.action, at: t.values.at };
-      }) });
-      return request("/api/sync/presence", {
-        method: "POST", body: body, headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }
-      }).then(function (response) {
-        if (response.status === 401) throw new SyncError("login", 401);
-        if (!response.ok) throw new SyncError("server", response.status);
-        return response.json();
-      }).then(function (answer) {
-        var results = (answer && answer.results) || [];
-        if (results.length !== taps.length) throw new SyncError("server", 200, "incomplete answer");
-        results.forEach(function (r) {
-          if (r.status === "accepted" || r.status === "duplicate") counts.acknowledged += 1;
-          else counts.attention += 1;
-        });
-        counts.results = counts.results.concat(results);
-        return Outbox.applyResults(results).then(function () { return pushPresence(me, csrf, counts); });
-      });
-    });
-  }
-
-  // Feedback given on follow-ups, marked on this device (offline at a community visit, say), oldest first, each
-  // acknowledged once like a presence tap (the server answers a resend like the first time).
-  function pushFeedback(me, csrf, counts) {
-    return Outbox.waiting(me, DEFAULT_BATCH, "feedback").then(function (entries) {
+  // Side records, each kind to its own address after the records, oldest first, each acknowledged once (the
+  // server answers a resend like the first time). `field` names the list in the body; `toItem` shapes an entry.
+  function pushKind(kind, url, field, toItem, me, csrf, counts) {
+    return Outbox.waiting(me, DEFAULT_BATCH, kind).then(function (entries) {
       if (!entries.length) return counts;
-      var body = JSON.stringify({ actions: entries.map(function (e) {
-        // Sealed in the outbox (outbox.js): the server opens the values; the header keeps the follow-up's id.
-        if (e.sealed) return { id: e.id, followup_id: e.ref || "", sealed: e.sealed };
-        return { id: e.id, followup_id: e.values.followup_id, given_how: e.values.given_how,
-                 given_at: e.values.given_at, note: e.values.note || "" };
-      }) });
-      return request("/api/sync/followups", {
+      var payload = {};
+      payload[field] = entries.map(toItem);
+      var body = JSON.stringify(payload);
+      return request(url, {
         method: "POST", body: body, headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }
       }).then(function (response) {
         if (response.status === 401) throw new SyncError("login", 401);
@@ -220,9 +190,32 @@
           else counts.attention += 1;
         });
         counts.results = counts.results.concat(results);
-        return Outbox.applyResults(results).then(function () { return pushFeedback(me, csrf, counts); });
+        return Outbox.applyResults(results).then(function () {
+          return pushKind(kind, url, field, toItem, me, csrf, counts);
+        });
       });
     });
+  }
+
+  // Check-in and check-out taps kept on this device.
+  function presenceTap(t) {
+    return { id: t.id, deployment_id: t.deployment_id, action: t.values.action, at: t.values.at };
+  }
+
+  // Feedback given on follow-ups, marked on this device (offline at a community visit, say).
+  function feedbackAction(e) {
+    // Sealed in the outbox (outbox.js): the server opens the values; the header keeps the follow-up's id.
+    if (e.sealed) return { id: e.id, followup_id: e.ref || "", sealed: e.sealed };
+    return { id: e.id, followup_id: e.values.followup_id, given_how: e.values.given_how,
+             given_at: e.values.given_at, note: e.values.note || "" };
+  }
+
+  function pushPresence(me, csrf, counts) {
+    return pushKind("presence", "/api/sync/presence", "taps", presenceTap, me, csrf, counts);
+  }
+
+  function pushFeedback(me, csrf, counts) {
+    return pushKind("feedback", "/api/sync/followups", "actions", feedbackAction, me, csrf, counts);
   }
 
   // Busy (429/503 with Retry-After): the round stops and the schedule waits as asked, plus a random part.

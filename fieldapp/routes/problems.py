@@ -144,8 +144,25 @@ class ProblemsController(Controller):
                              problem_id: FromPath[str]) -> Template:
         problem = problems.get(db, user, problem_id)
         audit.read(db, user.id, "view", "problem", problem_id)
+        return self._detail_page(request, db, user, problem)
+
+    def _detail_page(self, request: Request, db, user, problem: dict, errors: dict | None = None,
+                     measure_form: dict | None = None, status: int = 200) -> Template:
         return web.render(request, "pages/problems/detail.html", "partials/problems/_detail.html",
-                          self._detail(db, user, problem))
+                          self._detail(db, user, problem, errors, measure_form), status=status)
+
+    async def _change(self, request: Request, db, user, problem_id: str, target: str, change,
+                      typed: tuple = ()) -> Template | Response:
+        """Load the problem, make one change from the posted form and go to `target`; a change the domain refuses
+        shows the problem again with the reasons (400), the fields named in `typed` as they were typed."""
+        problem = problems.get(db, user, problem_id)
+        raw = web.form_dict(await request.form())
+        try:
+            change(problem, raw)
+        except problems.ProblemInvalid as exc:
+            form = _typed(raw, typed) if typed else None
+            return self._detail_page(request, db, user, problem, exc.errors, form, status=400)
+        return _redirect(request, target)
 
     def _detail(self, db, user, problem: dict, errors: dict | None = None, measure_form: dict | None = None) -> dict:
         partner_rows = partners.by_ids(db, user.unit_id, problem["partner_ids"])
@@ -183,27 +200,17 @@ class ProblemsController(Controller):
     @post("/{problem_id:str}/measures")
     async def add_measure(self, request: Request, db: web.DB, user: web.CurrentUser,
                           problem_id: FromPath[str]) -> Template | Response:
-        problem = problems.get(db, user, problem_id)
-        raw = web.form_dict(await request.form())
-        try:
-            problems.add_measure(db, user, problem, raw)
-        except problems.ProblemInvalid as exc:
-            form = _typed(raw, ("what", "who", "due_date", "public"))
-            return web.render(request, "pages/problems/detail.html", "partials/problems/_detail.html",
-                              self._detail(db, user, problem, exc.errors, form), status=400)
-        return _redirect(request, f"/problems/{problem_id}#measures")
+        return await self._change(
+            request, db, user, problem_id, f"/problems/{problem_id}#measures",
+            lambda problem, raw: problems.add_measure(db, user, problem, raw),
+            typed=("what", "who", "due_date", "public"))
 
     @post("/{problem_id:str}/measures/{measure_id:str}")
     async def measure_state(self, request: Request, db: web.DB, user: web.CurrentUser, problem_id: FromPath[str],
                             measure_id: FromPath[str]) -> Template | Response:
-        problem = problems.get(db, user, problem_id)
-        raw = web.form_dict(await request.form())
-        try:
-            problems.set_measure_state(db, user, problem, measure_id, str(raw.get("state", "")))
-        except problems.ProblemInvalid as exc:
-            return web.render(request, "pages/problems/detail.html", "partials/problems/_detail.html",
-                              self._detail(db, user, problem, exc.errors), status=400)
-        return _redirect(request, f"/problems/{problem_id}#measures")
+        return await self._change(
+            request, db, user, problem_id, f"/problems/{problem_id}#measures",
+            lambda problem, raw: problems.set_measure_state(db, user, problem, measure_id, str(raw.get("state", ""))))
 
     @post("/{problem_id:str}/records")
     async def link_deployment_records(self, request: Request, db: web.DB, user: web.CurrentUser,
@@ -220,22 +227,17 @@ class ProblemsController(Controller):
         except (NotFound, Forbidden):
             deployment = None
         if deployment is None:
-            return web.render(request, "pages/problems/detail.html", "partials/problems/_detail.html",
-                              self._detail(db, user, problem, {"deployment": _("Choose a deployment.")}), status=400)
+            return self._detail_page(request, db, user, problem, {"deployment": _("Choose a deployment.")},
+                                     status=400)
         problems.link_records(db, user, problem, problems.deployment_records(db, deployment["id"]))
         return _redirect(request, f"/problems/{problem_id}")
 
     @post("/{problem_id:str}/close")
     async def close_problem(self, request: Request, db: web.DB, user: web.CurrentUser,
                             problem_id: FromPath[str]) -> Template | Response:
-        problem = problems.get(db, user, problem_id)
-        raw = web.form_dict(await request.form())
-        try:
-            problems.close(db, user, problem, str(raw.get("outcome", "")))
-        except problems.ProblemInvalid as exc:
-            return web.render(request, "pages/problems/detail.html", "partials/problems/_detail.html",
-                              self._detail(db, user, problem, exc.errors), status=400)
-        return _redirect(request, f"/problems/{problem_id}")
+        return await self._change(
+            request, db, user, problem_id, f"/problems/{problem_id}",
+            lambda problem, raw: problems.close(db, user, problem, str(raw.get("outcome", ""))))
 
 
 PARTNER_FIELDS = ("name", "kind", "languages", "area", "offers", "contact_role", "active")
