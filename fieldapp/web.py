@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import functools
 import hmac
 import json
 import secrets
@@ -361,6 +362,15 @@ DEPENDENCIES = {
     "settings": Provide(provide_settings, sync_to_thread=False),
     "user": Provide(provide_user, sync_to_thread=False),
 }
+
+
+async def log_read(writer: Writer, user_id: str | None, action: str, record_type: str | None,
+                   record_id: str | None = None, **detail) -> None:
+    """A read's audit row (audit.read), written by the writer's thread in its next group and waited for: the
+    event loop never waits for SQLite's write lock (a reconnect storm's batches hold it) and the row is committed
+    before the answer leaves."""
+    await writer.run(functools.partial(audit.read, user_id=user_id, action=action, record_type=record_type,
+                                       record_id=record_id, **detail), records=0)
 
 
 def render(request: Request, page: str, partial: str, context: dict, *, status: int = 200,

@@ -140,11 +140,13 @@ class Writer(BackgroundWorker):
 
     async def run(self, fn: Callable[[Any], Any], records: int = 1) -> Any:
         """fn(db) in the writer's transaction, in this request's context; its result, or its exception raised
-        here. QueueFull (at once) when more than queue_records records wait already."""
+        here. QueueFull (at once) when more than queue_records records wait already; a job of no records (a read's
+        audit row, web.log_read) is never refused: it is one row, and what it logs was already read."""
         loop = asyncio.get_running_loop()
         job = _Job(fn, records, contextvars.copy_context(), loop.create_future(), loop)
         with self._lock:
-            self._admit(records)
+            if records:
+                self._admit(records)
             self._jobs.append(job)
             self._waiting_records += records
         self._ensure_running()

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sqlite3
+import threading
+import time
 
 import httpx
 import pytest
@@ -171,3 +174,50 @@ def test_a_writer_that_cannot_open_the_database_answers_with_the_error_instead_o
     with pytest.raises(DatabaseRefused):
         run_isolated(asyncio.wait_for(writer.run(lambda db: None), 20))
     writer.stop()
+
+
+def test_a_read_logged_while_another_connection_holds_the_write_lock_leaves_the_event_loop_free(settings):
+    """A page's audit row (and a pull's) is written by the writer's thread (web.log_read), not on the event loop:
+    while another connection holds SQLite's write lock (a storm's group commit, a backup), the page waits for its
+    row but every other request is answered meanwhile. Before, the loop itself waited on the lock."""
+    app = create_app(settings)
+    db, writer = app.state.db, app.state.writer
+    deployment_id, [headers] = _devices(db, 1)
+    held, release = threading.Event(), threading.Event()
+
+    def hold_write_lock():
+        conn = sqlite3.connect(settings.db_path, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        held.set()
+        release.wait(15)
+        conn.execute("ROLLBACK")
+        conn.close()
+
+    async def go():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
+                                     timeout=30) as client:
+            assert (await client.get("/livez")).status_code == 200
+            holder = threading.Thread(target=hold_write_lock)
+            holder.start()
+            held.wait(5)
+            started = time.perf_counter()
+            page = asyncio.create_task(client.get(f"/deployments/{deployment_id}", headers=headers))
+            await asyncio.sleep(0.2)
+            live = await client.get("/livez")
+            live_after = time.perf_counter() - started
+            page_waited = not page.done()
+            release.set()
+            answer = await page
+            holder.join()
+            return live, live_after, page_waited, answer
+
+    try:
+        live, live_after, page_waited, answer = run_isolated(go())
+        assert live.status_code == 200 and live_after < 1.5, live_after
+        assert page_waited  # its audit row waited for the lock ...
+        assert answer.status_code == 200  # ... and was written once it was free
+        rows = db.execute("SELECT count(*) FROM audit_log WHERE action = 'list' AND record_type = 'deployment' "
+                          "AND record_id = ?", [deployment_id]).fetchone()[0]
+        assert rows == 1
+    finally:
+        writer.stop()

@@ -180,6 +180,8 @@
         method: "POST", body: body, headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }
       }).then(function (response) {
         if (response.status === 401) throw new SyncError("login", 401);
+        var busy = refused(response);  // a crowd: come back when told, as for records
+        if (busy) throw busy;
         if (!response.ok) throw new SyncError("server", response.status);
         return response.json();
       }).then(function (answer) {

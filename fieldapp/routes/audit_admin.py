@@ -81,7 +81,7 @@ class AuditLogController(Controller):
     include_in_schema = False
 
     @get("/", name="admin_audit")
-    async def audit_log(self, request: Request, db: web.DB, user: web.CurrentUser) -> Template:
+    async def audit_log(self, writer: web.AppWriter, request: Request, db: web.DB, user: web.CurrentUser) -> Template:
         """Newest first, a page at a time; a plain GET form for the filters (works without JavaScript)."""
         typed = _typed(request)
         try:
@@ -93,7 +93,7 @@ class AuditLogController(Controller):
         rows = audit.search(db, query, limit=PAGE_SIZE + 1)
         more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
-        audit.read(db, user.id, "list", "audit_log", None, filter=_filter_text(typed), rows=len(rows))
+        await web.log_read(writer, user.id, "list", "audit_log", None, filter=_filter_text(typed), rows=len(rows))
         params = urlencode({name: value for name, value in typed.items() if value and name != "before"})
         return web.render(request, "pages/admin/audit.html", "partials/admin/_audit.html", {
             "form": typed, "errors": {}, "rows": rows, "outcomes": _outcomes(),
@@ -102,7 +102,7 @@ class AuditLogController(Controller):
         })
 
     @get("/export.csv", name="admin_audit_csv")
-    async def audit_csv(self, request: Request, db: web.DB, user: web.CurrentUser) -> Response:
+    async def audit_csv(self, writer: web.AppWriter, request: Request, db: web.DB, user: web.CurrentUser) -> Response:
         """The filtered rows as CSV (at most EXPORT_MAX), newest first; the export is logged."""
         typed = _typed(request)
         try:
@@ -110,7 +110,7 @@ class AuditLogController(Controller):
         except FilterInvalid as exc:
             return web.error_page(request, 400, " ".join(exc.errors.values()))
         rows = audit.search(db, query, limit=EXPORT_MAX)
-        audit.read(db, user.id, "export", "audit_log", None, filter=_filter_text(typed), rows=len(rows))
+        await web.log_read(writer, user.id, "export", "audit_log", None, filter=_filter_text(typed), rows=len(rows))
         stamp = clock.utcnow().strftime("%Y%m%d-%H%M")
         return Response(audit.to_csv(rows), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="fieldapp-audit-{stamp}.csv"'})

@@ -11,7 +11,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Redirect, Template
 
-from fieldapp import audit, followups, needs_action, web
+from fieldapp import followups, needs_action, web
 from fieldapp.clock import local_input_value, now_iso
 from fieldapp.offline import followup_actions, sealing
 from fieldapp.routes.offline import json_body
@@ -50,13 +50,13 @@ class FollowupsController(Controller):
     include_in_schema = False
 
     @get("/", name="followups")
-    async def queue(self, request: Request, db: web.DB, user: web.CurrentUser,
+    async def queue(self, writer: web.AppWriter, request: Request, db: web.DB, user: web.CurrentUser,
                     show: Annotated[str, QueryParameter(name="state")] = "open") -> Template:
         """Own open follow-ups (officers, staff); the unit's in one state (leads), overdue ones marked."""
         state = show if show in followups.STATES else "open"
         if user.role == "lead":
             rows = followups.unit_queue(db, user, state=state)
-            audit.read(db, user.id, "list", "followups", user.unit_id, state=state, rows=len(rows))
+            await web.log_read(writer, user.id, "list", "followups", user.unit_id, state=state, rows=len(rows))
         else:
             state, rows = "open", followups.own_queue(db, user)
         context = {"rows": rows, "state": state, "states": followups.STATES, "unit_view": user.role == "lead",
@@ -81,9 +81,10 @@ class FollowupsController(Controller):
         return Redirect("/followups?state=open", status_code=303)
 
     @get("/{followup_id:str}", name="followup")
-    async def detail(self, request: Request, db: web.DB, user: web.CurrentUser, followup_id: FromPath[str]) -> Template:
+    async def detail(self, writer: web.AppWriter, request: Request, db: web.DB, user: web.CurrentUser,
+                     followup_id: FromPath[str]) -> Template:
         row = followups.visible(db, user, followup_id)
-        audit.read(db, user.id, "view", "followup", followup_id)
+        await web.log_read(writer, user.id, "view", "followup", followup_id)
         return web.render(request, "pages/followups/detail.html", "partials/followups/_detail.html",
                           _detail_context(db, user, row))
 
@@ -138,10 +139,10 @@ class NeedsActionController(Controller):
     include_in_schema = False
 
     @get("/", name="needs-action")
-    async def page(self, request: Request, db: web.DB, user: web.CurrentUser) -> Template:
+    async def page(self, writer: web.AppWriter, request: Request, db: web.DB, user: web.CurrentUser) -> Template:
         found = needs_action.sections(db, user)
         if not web.is_htmx(request):  # the page is logged; its refresh every minute shows the same and is not
-            audit.read(db, user.id, "view", "needs_action", user.unit_id, items=needs_action.total(found))
+            await web.log_read(writer, user.id, "view", "needs_action", user.unit_id, items=needs_action.total(found))
         return web.render(request, "pages/needs_action/page.html", "partials/needs_action/_sections.html",
                           {"sections": found, "refresh_seconds": REFRESH_SECONDS, "needs_action_page": True})
 
@@ -157,10 +158,13 @@ class FollowupSyncController(Controller):
           description="Feedback-given actions kept on a device (each with an id made there), applied in order, each "
                       "exactly once: a resend gets the first answer (duplicate) and changes nothing; the same id with "
                       "other content is rejected.")
-    async def sync_feedback(self, db: web.DB, user: web.CurrentUser, settings: web.AppSettings,
+    async def sync_feedback(self, writer: web.AppWriter, user: web.CurrentUser, settings: web.AppSettings,
                             data: JSONBody[followup_actions.FeedbackActions]) -> dict:
         keys = sealing.load(settings.data_dir)
-        return {"results": followup_actions.apply(db, user, data.actions, keys), "server_time": now_iso()}
+        # Opened and written by the writer's thread like the records (QueueFull in a crowd: 503 with Retry-After).
+        results = await writer.run(lambda db: followup_actions.apply(db, user, data.actions, keys),
+                                   records=max(1, len(data.actions)))
+        return {"results": results, "server_time": now_iso()}
 
 
 ROUTES = [FollowupsController, NeedsActionController, FollowupSyncController]

@@ -20,7 +20,7 @@ from litestar.params import FromPath, JSONBody, Parameter
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Template
 
-from fieldapp import audit, followups, i18n, web
+from fieldapp import followups, i18n, web
 from fieldapp.clock import now_iso
 from fieldapp.db import reader
 from fieldapp.i18n import gettext as _
@@ -155,9 +155,12 @@ class SyncController(Controller):
     @post("/sync/presence", guards=[json_body], status_code=200, summary="Send check-in and check-out taps",
           description="Taps kept on a device (each with an id made there and the time tapped), applied in order, "
                       "each exactly once: a resend gets the first answer (duplicate) and changes nothing.")
-    async def sync_presence(self, db: web.DB, user: web.CurrentUser,
+    async def sync_presence(self, writer: web.AppWriter, user: web.CurrentUser,
                             data: JSONBody[presence_taps.PresenceTaps]) -> dict:
-        return {"results": presence_taps.apply(db, user, data.taps), "server_time": now_iso()}
+        # Written by the writer's thread like the records (QueueFull in a crowd: 503 with Retry-After).
+        results = await writer.run(lambda db: presence_taps.apply(db, user, data.taps),
+                                   records=max(1, min(len(data.taps), presence_taps.TAPS_MAX)))
+        return {"results": results, "server_time": now_iso()}
 
     @get("/sync/pull", summary="Changes since a cursor", opt={"precompressed": True},
          description="What the device needs of the changes to its deployments after `cursor`, each record in its "
@@ -169,7 +172,8 @@ class SyncController(Controller):
                      "many wait (come back after that many seconds).",
          responses={304: ResponseSpec(None, description="Unchanged since the answer with this ETag."),
                     503: ResponseSpec(None, description="Too many waiting: try again after Retry-After seconds.")})
-    async def sync_pull(self, request: Request, db: web.DB, user: web.CurrentUser, settings: web.AppSettings,
+    async def sync_pull(self, request: Request, writer: web.AppWriter, user: web.CurrentUser,
+                        settings: web.AppSettings,
                         cursor: int = Parameter(default=0, ge=0)) -> Response[sync.PullResponse]:
         def work(read_db) -> tuple[sync.PullResponse, Answer]:
             pulled = sync.pull(read_db, user, cursor)
@@ -180,7 +184,7 @@ class SyncController(Controller):
             return busy()
         pulled, answer = done
         if pulled.records and answer.status == 200:  # an empty or unchanged pull showed nothing: not logged
-            audit.read(db, user.id, "pull", "sync", None, cursor=cursor, records=len(pulled.records))
+            await web.log_read(writer, user.id, "pull", "sync", None, cursor=cursor, records=len(pulled.records))
         return answer.response()
 
     @get("/offline/bootstrap", summary="What a device needs offline", opt={"precompressed": True},
@@ -190,7 +194,7 @@ class SyncController(Controller):
                      "sent back in `If-None-Match`, an unchanged answer is 304 without a body.",
          responses={304: ResponseSpec(None, description="Unchanged since the answer with this ETag."),
                     503: ResponseSpec(None, description="Too many waiting: try again after Retry-After seconds.")})
-    async def offline_bootstrap(self, request: Request, db: web.DB, user: web.CurrentUser,
+    async def offline_bootstrap(self, request: Request, writer: web.AppWriter, user: web.CurrentUser,
                                 settings: web.AppSettings,
                                 records: bool = Parameter(default=True, description=(
                                     "false: leave out the recent records (the device pulls changes)"))) -> Response[Bootstrap]:
@@ -215,8 +219,8 @@ class SyncController(Controller):
             return busy()
         booted, answer = done
         if booted.records and answer.status == 200:  # as for a pull: what showed no record is not logged
-            audit.read(db, user.id, "pull", "bootstrap", None, deployments=len(booted.deployments),
-                       records=len(booted.records))
+            await web.log_read(writer, user.id, "pull", "bootstrap", None, deployments=len(booted.deployments),
+                               records=len(booted.records))
         return answer.response()
 
     @get("/offline/seal-key", summary="The key devices seal records to",
@@ -229,13 +233,13 @@ class SyncController(Controller):
           description="The values of a record this user sealed on their device, to show it again (a form to fix, "
                       "a conflict to settle); the device keeps them in memory only. 400 when it cannot be opened "
                       "(changed, sealed by another user, or with a key this server does not have).")
-    async def open_sealed(self, db: web.DB, user: web.CurrentUser, settings: web.AppSettings,
+    async def open_sealed(self, writer: web.AppWriter, db: web.DB, user: web.CurrentUser, settings: web.AppSettings,
                           data: JSONBody[OpenSealed]) -> Opened | Response:
         try:
             values = sealing.open_sealed(sealing.load(settings.data_dir), data.sealed, user.username)
         except sealing.SealBroken as exc:
             return Response({"error": sync.seal_refusal(exc.code), "status": 400}, status_code=400)
-        audit.read(db, user.id, "open", "sealed", None, kid=data.sealed.kid)
+        await web.log_read(writer, user.id, "open", "sealed", None, kid=data.sealed.kid)
         return Opened(values=values)
 
     @post("/sync/conflicts/{conflict_id:int}/resolve", status_code=200, guards=[json_body],

@@ -19,7 +19,6 @@ from html import escape
 
 from fieldapp import deployments, i18n, picture, trend_svg, web
 from fieldapp.routes.problems import problem_areas_for_map, problems_for_hotspots
-from fieldapp import audit
 from fieldapp.clock import HELSINKI, utcnow
 from fieldapp.i18n import gettext as _
 
@@ -307,10 +306,11 @@ class PictureApiController(Controller):
          summary="Single observations of one live deployment (GeoJSON points)",
          description="Only for a deployment happening now, and only to the unit's leads and the officers assigned "
                      "to it; otherwise 403. Kind, severity, trend and time: no free text.")
-    async def points_geojson(self, db: web.DB, user: web.CurrentUser, filters: Filters) -> picture.PointCollection:
+    async def points_geojson(self, writer: web.AppWriter, db: web.DB, user: web.CurrentUser,
+                             filters: Filters) -> picture.PointCollection:
         flt, scope = _filter_and_scope(db, user, filters)
         found = picture.points(db, scope, flt)
-        audit.read(db, user.id, "view", "picture_points", flt.deployment_id, records=len(found.features))
+        await web.log_read(writer, user.id, "view", "picture_points", flt.deployment_id, records=len(found.features))
         return found
 
 

@@ -15,7 +15,7 @@ from litestar.datastructures import UploadFile
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from fieldapp import access, audit, deployments, partners, picture, problems, web
+from fieldapp import access, deployments, partners, picture, problems, web
 from fieldapp.clock import utcnow
 from fieldapp.errors import Forbidden, NotFound
 from fieldapp.i18n import gettext as _
@@ -86,11 +86,12 @@ class ProblemsController(Controller):
         return web.render(request, "pages/problems/form.html", "partials/problems/_form.html", context, status=status)
 
     @get("/", name="problems")
-    async def problem_list(self, request: Request, db: web.DB, user: web.CurrentUser) -> Template:
+    async def problem_list(self, writer: web.AppWriter, request: Request, db: web.DB,
+                           user: web.CurrentUser) -> Template:
         if not problems.may_read(user):
             raise Forbidden("problems")
         found = problems.for_unit(db, user.unit_id)
-        audit.read(db, user.id, "list", "problem", None, shown=len(found))
+        await web.log_read(writer, user.id, "list", "problem", None, shown=len(found))
         today = utcnow().date()
         return web.render(request, "pages/problems/list.html", "partials/problems/_list.html", {
             "problems": found, "today": today.isoformat(), "may_edit": problems.may_edit(db, user),
@@ -140,10 +141,10 @@ class ProblemsController(Controller):
         return _redirect(request, "/problems/openers")
 
     @get("/{problem_id:str}")
-    async def problem_detail(self, request: Request, db: web.DB, user: web.CurrentUser,
+    async def problem_detail(self, writer: web.AppWriter, request: Request, db: web.DB, user: web.CurrentUser,
                              problem_id: FromPath[str]) -> Template:
         problem = problems.get(db, user, problem_id)
-        audit.read(db, user.id, "view", "problem", problem_id)
+        await web.log_read(writer, user.id, "view", "problem", problem_id)
         return self._detail_page(request, db, user, problem)
 
     def _detail_page(self, request: Request, db, user, problem: dict, errors: dict | None = None,
@@ -290,11 +291,11 @@ class PartnersController(Controller):
         return _redirect(request, f"/partners/{partner['id']}")
 
     @get("/export.csv", media_type="text/csv")
-    async def export_csv(self, db: web.DB, user: web.CurrentUser) -> Response[str]:
+    async def export_csv(self, writer: web.AppWriter, db: web.DB, user: web.CurrentUser) -> Response[str]:
         if not partners.may_read(user):
             raise Forbidden("partners")
         rows = partners.for_unit(db, user.unit_id)
-        audit.read(db, user.id, "export", "partner", None, rows=len(rows))
+        await web.log_read(writer, user.id, "export", "partner", None, rows=len(rows))
         return Response(partners.to_csv(rows), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="fieldapp-partners-{date.today():%Y%m%d}.csv"'})
 

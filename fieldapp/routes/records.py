@@ -219,7 +219,7 @@ class DeploymentRecordsController(Controller):
     dependencies = web.DEPENDENCIES
 
     @get("/", name="deployment")
-    async def deployment_page(self, request: Request, db: web.DB, user: web.CurrentUser,
+    async def deployment_page(self, writer: web.AppWriter, request: Request, db: web.DB, user: web.CurrentUser,
                               deployment_id: FromPath[str]) -> Template:
         """A deployment: its facts, buttons for the three records, and the three lists newest first."""
         deployment = access.visible(db, user, deployment_id)
@@ -228,20 +228,21 @@ class DeploymentRecordsController(Controller):
             "can_record": access.can_record(db, user, deployment),
             "lists": [_list_data(db, kind_name, deployment_id, DEPLOYMENT_PAGE_LIMIT) for kind_name in PAGE_ORDER],
         }
-        audit.read(db, user.id, "list", "deployment", deployment_id,
+        await web.log_read(writer, user.id, "list", "deployment", deployment_id,
                    **{listing["kind"]: len(listing["rows"]) for listing in context["lists"]})
         return web.render(request, "pages/deployments/detail.html", "partials/records/_overview.html", context)
 
     @get("/{slug:str}", name="record-list")
-    async def record_list(self, request: Request, db: web.DB, user: web.CurrentUser, deployment_id: FromPath[str],
-                          slug: FromPath[str]) -> Template:
+    async def record_list(self, writer: web.AppWriter, request: Request, db: web.DB, user: web.CurrentUser,
+                          deployment_id: FromPath[str], slug: FromPath[str]) -> Template:
         """One kind of record of a deployment, newest first."""
         kind_name = _kind_from_slug(slug)
         deployment = access.visible(db, user, deployment_id)
         context = {"deployment": deployment, "kind": kind_name,
                    "listing": _list_data(db, kind_name, deployment_id, LIST_LIMIT),
                    "can_record": access.can_record(db, user, deployment)}
-        audit.read(db, user.id, "list", "deployment", deployment_id, **{kind_name: len(context["listing"]["rows"])})
+        await web.log_read(writer, user.id, "list", "deployment", deployment_id,
+                           **{kind_name: len(context["listing"]["rows"])})
         return web.render(request, "pages/records/list.html", "partials/records/_list.html", context)
 
     @get("/{slug:str}/new", name="record-new")
@@ -289,12 +290,12 @@ class RecordController(Controller):
     dependencies = web.DEPENDENCIES
 
     @get("/", name="record-detail")
-    async def record_detail(self, request: Request, db: web.DB, user: web.CurrentUser, kind_name: FromPath[str],
-                            record_id: FromPath[str]) -> Template:
+    async def record_detail(self, writer: web.AppWriter, request: Request, db: web.DB, user: web.CurrentUser,
+                            kind_name: FromPath[str], record_id: FromPath[str]) -> Template:
         """One record with its versions (who changed what, when) and its audit trail."""
         kind_name = _kind(kind_name)
         record = records.visible_record(db, user, kind_name, record_id)
-        audit.read(db, user.id, "view", kind_name, record["id"])
+        await web.log_read(writer, user.id, "view", kind_name, record["id"])
         return web.render(request, "pages/records/detail.html", "partials/records/_detail.html",
                           _detail_context(db, user, kind_name, record))
 
