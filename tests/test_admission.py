@@ -221,3 +221,23 @@ def test_a_read_logged_while_another_connection_holds_the_write_lock_leaves_the_
         assert rows == 1
     finally:
         writer.stop()
+
+
+def test_a_group_without_records_commits_without_waiting_for_the_disk_and_records_always_wait(db_path):
+    """Reads' audit rows and sessions' expiry (no records) are committed with synchronous=NORMAL, as audit.read does
+    alone; a group with records is committed with synchronous=FULL, and the connection is FULL between groups."""
+    writer = Writer(db_path, 1000)
+
+    def level(db):
+        return db.conn.execute("PRAGMA synchronous").fetchone()[0]
+
+    async def go():
+        light = await writer.run(level, records=0)
+        heavy = await writer.run(level, records=1)
+        return light, heavy
+
+    try:
+        assert run_isolated(go()) == (1, 2)
+        assert writer.db.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    finally:
+        writer.stop()
