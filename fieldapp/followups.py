@@ -3,12 +3,15 @@
 A contact with feedback promised (and not yet given) or a follow-up needed, and an intervention whose outcome is
 "ongoing", get one follow-up each: owned by the officer who recorded it, due a number of days later (per unit,
 unit_followup_settings, DEFAULT_DUE_DAYS without a row), open until it is done ("feedback given": when, how and a
-short note without personal data) or cannot be done (with a reason). A lead of the unit may reassign it and see
-the unit's queue; anyone else sees only their own. Created by the projections (records_written) from the records'
-current state, so a form, a sync batch and demo data all make them the same way, once (unique per record).
+short note without personal data) or cannot be done (with a reason). A done one may be reopened, with a reason:
+open again, due the unit's days from then, its earlier feedback kept in followup_reopenings. A lead of the unit may
+reassign it and see the unit's queue; anyone else sees only their own. Created by the projections (records_written)
+from the records' current state, so a form, a sync batch and demo data all make them the same way, once (unique per
+record).
 
 The contact's own flag stays true to the queue: feedback given here sets the contact's feedback_given (a new
-version of the contact, as an edit would), and a contact edited to "feedback given" closes its open follow-up.
+version of the contact, as an edit would), reopening takes it back, and a contact edited to "feedback given" closes
+its open follow-up.
 
 No web imports.
 """
@@ -135,7 +138,8 @@ def records_written(db, kind_name: str, records: list[dict]) -> None:
             db.execute("UPDATE followups SET state = 'done', given_at = ?, closed_at = ?, closed_by = ?, updated_at = ? "
                        "WHERE id = ?", [record.get("updated_at") or now, now, record.get("updated_by"), now,
                                         existing["id"]])
-        elif not wanted:
+        elif not wanted and (record.get("deleted_at") or not existing["reopened_at"]):
+            # A reopened one was reopened on purpose, for a reason: a box taken back on the record does not drop it.
             db.execute("DELETE FROM followups WHERE id = ?", [existing["id"]])
 
 
@@ -330,6 +334,62 @@ def mark_cannot(db, user: User, followup_id: str, reason, *, now: datetime | Non
     return visible(db, user, followup_id, now)
 
 
+def reopen(db, user: User, followup_id: str, reason, *, now: datetime | None = None) -> dict:
+    """Done -> open again, with a reason (required, short, no personal data). The owner or a lead of the unit.
+
+    Due again the unit's days from today (as a new follow-up would be), reminded again on that day. What the done
+    follow-up said (its feedback, its due day, who closed it) moves to followup_reopenings with who reopened it,
+    when and why; a contact that promised feedback no longer says "feedback given" (a new version), so the record
+    and the queue agree. Until it is done again it counts nowhere as given (reports, yearly report)."""
+    now = now or utcnow()
+    errors: dict[str, str] = {}
+    text = _short_text(reason, REASON_MAX, "reopen_reason", errors, required=True)
+    stamp = iso(now)
+    with write(db):
+        row = one(db, "SELECT * FROM followups WHERE id = ?", [followup_id])
+        if row is None or not may_see(user, row):
+            raise NotFound(followup_id)
+        if row["state"] != "done":
+            errors = {"state": _("Only a follow-up that is done can be reopened.")}
+        if errors:
+            raise FollowupInvalid(errors)
+        new_due = (today(now) + timedelta(days=due_days(db, row["unit_id"]))).isoformat()
+        db.execute("INSERT INTO followup_reopenings (id, followup_id, reopened_at, reopened_by, reason, due_on, "
+                   "new_due_on, given_at, given_how, note, closed_at, closed_by) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   [new_id(), followup_id, stamp, user.id, text, row["due_on"], new_due, row["given_at"],
+                    row["given_how"], row["note"], row["closed_at"], row["closed_by"]])
+        db.execute("UPDATE followups SET state = 'open', due_on = ?, given_at = NULL, given_how = NULL, note = '', "
+                   "closed_at = NULL, closed_by = NULL, reminded_at = NULL, reopened_at = ?, updated_at = ? "
+                   "WHERE id = ?", [new_due, stamp, stamp, followup_id])
+        audit.record(db, user.id, "followup_reopen", "followup", followup_id, f"due_on={new_due}")
+        if row["record_type"] == "contact" and row["feedback_promised"]:
+            _contact_feedback_taken_back(db, user, row["record_id"], stamp)
+    return visible(db, user, followup_id, now)
+
+
+def _contact_feedback_taken_back(db, user: User, contact_id: str, stamp: str) -> None:
+    """The reverse of _contact_feedback_given: the contact says feedback is not given (a new version), so that its
+    next edit or resend does not close the reopened follow-up again."""
+    current = records.get(db, "contact", contact_id)
+    if current is None or not current["feedback_given"]:
+        return
+    records._snapshot(db, "contact", current)
+    db.execute("UPDATE contacts SET feedback_given = 0, version = version + 1, updated_at = ?, updated_by = ?, "
+               "seq = ? WHERE id = ?", [stamp, user.id, offline_changes.claim(db), contact_id])
+    audit.record(db, user.id, "update", "contact", contact_id, f"version={current['version'] + 1} feedback_not_given")
+
+
+def reopenings(db, followup_id: str) -> list[dict]:
+    """A follow-up's reopenings, the oldest first, with who reopened and who had closed it (the caller has checked
+    that the user may see the follow-up)."""
+    return list(db.query(
+        "SELECT r.*, u.display_name AS reopened_by_name, u.username AS reopened_by_username, "
+        "c.display_name AS closed_by_name, c.username AS closed_by_username FROM followup_reopenings r "
+        "JOIN users u ON u.id = r.reopened_by LEFT JOIN users c ON c.id = r.closed_by "
+        "WHERE r.followup_id = ? ORDER BY r.reopened_at, r.id", [followup_id]))
+
+
 def reassign(db, user: User, followup_id: str, owner_id, *, now: datetime | None = None) -> dict:
     """A lead gives an open follow-up to another active field user of the unit (who gets its reminder)."""
     if user.role != "lead":
@@ -366,16 +426,17 @@ def cleanup(db, deployment_ids: list[str]) -> None:
 def remind_due(db, now: datetime | None = None) -> int:
     """A content-free Web Push reminder (an automatic alert to the owner alone, through the alerts' push queue)
     for each open follow-up due today that has not had one; returns how many. Each once: reminded_at is set in
-    the same transaction, and the alert's source key (follow-up and owner) is unique."""
+    the same transaction, and the alert's source key (follow-up, owner and due day: a reopened one is due again on
+    another day) is unique."""
     now = now or utcnow()
     on = today(now).isoformat()
     stamp = iso(now)
     sent = 0
-    rows = list(db.query("SELECT f.id, f.unit_id, f.owner_id FROM followups f JOIN users u ON u.id = f.owner_id "
+    rows = list(db.query("SELECT f.id, f.unit_id, f.owner_id, f.due_on FROM followups f JOIN users u ON u.id = f.owner_id "
                          "WHERE f.state = 'open' AND f.due_on = ? AND f.reminded_at IS NULL AND u.active = 1",
                          [on]))
     for row in rows:
-        source_key = f"followup:{row['id']}:{row['owner_id']}"
+        source_key = f"followup:{row['id']}:{row['owner_id']}:{row['due_on']}"
         with write(db):
             if one(db, "SELECT 1 AS x FROM alerts WHERE source_key = ?", [source_key]) is None:
                 create_alert(db, unit_id=row["unit_id"], deployment_id=None, level="info", message="", kind="auto",

@@ -979,3 +979,26 @@ def m017_pull_indexes(db):
         db.execute(f"CREATE INDEX {table}_author_seq ON {table}(created_by, seq)")
         db.execute(f"CREATE INDEX {table}_changed_seq ON {table}(deployment_id, seq) "
                    "WHERE version > 1 OR deleted_at IS NOT NULL")
+
+
+@migrations()
+def m018_followup_reopenings(db):
+    # A done follow-up can be reopened (feedback turned out not to be enough, or was marked by mistake): it is open
+    # again with a new due day, and each reopening keeps who, when, why and what the follow-up said before (its
+    # feedback, its due day), so the history is never overwritten. reopened_at on the follow-up: the latest one.
+    db.execute("ALTER TABLE followups ADD COLUMN reopened_at TEXT")
+    db.execute("""CREATE TABLE followup_reopenings (
+        id TEXT PRIMARY KEY,
+        followup_id TEXT NOT NULL REFERENCES followups(id) ON DELETE CASCADE,
+        reopened_at TEXT NOT NULL,
+        reopened_by TEXT NOT NULL REFERENCES users(id),
+        reason TEXT NOT NULL,
+        due_on TEXT NOT NULL,
+        new_due_on TEXT NOT NULL,
+        given_at TEXT,
+        given_how TEXT,
+        note TEXT NOT NULL DEFAULT '',
+        closed_at TEXT,
+        closed_by TEXT REFERENCES users(id)
+    )""")
+    db.execute("CREATE INDEX followup_reopenings_followup ON followup_reopenings(followup_id, reopened_at)")

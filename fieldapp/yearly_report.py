@@ -219,7 +219,9 @@ def _referrals(db, unit_id, start, end):
 
 
 def followups_on_time(db, unit_id: str, start: str, end: str) -> dict[str, float]:
-    """Follow-ups of the unit given (done) in the period by their due day (both days in Helsinki time)."""
+    """Follow-ups of the unit given (done) in the period by their due day (both days in Helsinki time). A reopened
+    follow-up is open, so it counts nowhere until given again; then once, in the period of its latest feedback,
+    against the due day it got when reopened (followups.reopen)."""
     on_time = 0
     for given_at, due_on in db.execute("SELECT given_at, due_on FROM followups WHERE unit_id = ? AND state = 'done' "
                                        "AND given_at >= ? AND given_at < ?", [unit_id, start, end]):

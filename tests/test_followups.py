@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from fieldapp import accounts, deployments, followups, needs_action, projections, records, reports
+from fieldapp import accounts, deployments, followups, i18n, needs_action, projections, records, reports, yearly_report
 from fieldapp.clock import HELSINKI, iso, utcnow
 from fieldapp.errors import NotFound
 from fieldapp.ids import new_id
@@ -199,6 +199,150 @@ def test_cannot_be_done_needs_a_reason(unit):
     closed = followups.mark_cannot(db, unit["officer"], fid, "The group has moved away.")
     assert closed["state"] == "cannot" and closed["cannot_reason"] == "The group has moved away."
     assert followups.unit_queue(db, unit["lead"], state="cannot")[0]["id"] == fid
+
+
+# ---------------------------------------------------------------- reopening a done one
+
+
+def done_followup(unit, days_ago=30, **flags) -> tuple[dict, str]:
+    """A contact whose follow-up the officer marked done by phone (given now), and the follow-up's id."""
+    record = contact(unit, days_ago=days_ago, **(flags or {"feedback_promised": True}))
+    fid = state_of(unit["db"], record["id"])["id"]
+    followups.mark_given(unit["db"], unit["officer"], fid, {"given_how": "phone", "note": "Told them."})
+    return record, fid
+
+
+def test_a_done_followup_reopened_with_a_reason_is_open_again_due_in_the_units_days_with_its_history_kept(unit):
+    db = unit["db"]
+    followups.set_due_days(db, unit["lead"], "7")
+    record, fid = done_followup(unit)
+    before = state_of(db, record["id"])
+    reopened = followups.reopen(db, unit["lead"], fid, "  They asked what the city decided.  ")
+    assert reopened["state"] == "open" and reopened["reopened_at"] and not reopened["overdue"]
+    assert reopened["due_on"] == (followups.today() + timedelta(days=7)).isoformat()
+    assert (reopened["given_at"], reopened["given_how"], reopened["note"], reopened["closed_at"],
+            reopened["reminded_at"]) == (None, None, "", None, None)
+    [history] = followups.reopenings(db, fid)
+    assert history["reason"] == "They asked what the city decided." and history["reopened_by"] == unit["lead"].id
+    assert (history["due_on"], history["given_at"], history["given_how"], history["note"], history["closed_by"]) == (
+        before["due_on"], before["given_at"], "phone", "Told them.", unit["officer"].id)
+    assert history["new_due_on"] == reopened["due_on"] and history["reopened_by_name"] == "Lead"
+    audited = db.execute("SELECT user_id, detail FROM audit_log WHERE action = 'followup_reopen' AND record_id = ?",
+                         [fid]).fetchall()
+    assert [tuple(row) for row in audited] == [(unit["lead"].id, f"due_on={reopened['due_on']}")]
+    # The contact says so too (a new version, the one before in its history), and the owner has it in the queue.
+    stored = db.execute("SELECT feedback_given, version FROM contacts WHERE id = ?", [record["id"]]).fetchone()
+    assert tuple(stored) == (0, 3)
+    assert [row["id"] for row in followups.own_queue(db, unit["officer"])] == [fid]
+    # Done again: the history keeps the first round.
+    again = followups.mark_given(db, unit["officer"], fid, {"given_how": "in_person", "note": "Met them."})
+    assert again["state"] == "done" and again["given_how"] == "in_person"
+    assert len(followups.reopenings(db, fid)) == 1
+    assert db.execute("SELECT feedback_given FROM contacts WHERE id = ?", [record["id"]]).fetchone()[0] == 1
+
+
+def test_the_owner_reopens_too_but_not_a_colleague_another_units_lead_nor_an_admin(unit):
+    db = unit["db"]
+    _record, fid = done_followup(unit)
+    for who in ("officer2", "staff", "other_lead", "admin"):
+        with pytest.raises(NotFound):
+            followups.reopen(db, unit[who], fid, "Reason enough.")
+    with pytest.raises(NotFound):
+        followups.reopen(db, unit["lead"], new_id(), "Reason enough.")
+    assert state_of(db, _record["id"])["state"] == "done"
+    assert followups.reopen(db, unit["officer"], fid, "I forgot a part.")["state"] == "open"
+
+
+def test_reopening_needs_a_short_reason_without_personal_data_and_a_followup_that_is_done(unit):
+    db = unit["db"]
+    record, fid = done_followup(unit)
+    token = i18n.set_locale("en")  # the messages read in English
+    try:
+        for reason, says in (("", "required"), (" \n ", "required"), ("x" * (followups.REASON_MAX + 1), "At most"),
+                             ("Called 131052-308T back", "identity code"), (None, "required"), (["list"], "required")):
+            with pytest.raises(followups.FollowupInvalid) as refused:
+                followups.reopen(db, unit["officer"], fid, reason)
+            assert list(refused.value.errors) == ["reopen_reason"] and says in refused.value.errors["reopen_reason"]
+    finally:
+        i18n._current.reset(token)
+    assert state_of(db, record["id"])["state"] == "done" and followups.reopenings(db, fid) == []
+    followups.reopen(db, unit["officer"], fid, "More to tell.")
+    with pytest.raises(followups.FollowupInvalid) as still_open:  # twice: the second finds it open
+        followups.reopen(db, unit["officer"], fid, "More to tell.")
+    assert list(still_open.value.errors) == ["state"]
+    cannot = state_of(db, contact(unit, follow_up=True)["id"])["id"]
+    followups.mark_cannot(db, unit["officer"], cannot, "Moved away.")
+    with pytest.raises(followups.FollowupInvalid) as not_done:
+        followups.reopen(db, unit["officer"], cannot, "More to tell.")
+    assert list(not_done.value.errors) == ["state"]
+    assert len(followups.reopenings(db, fid)) == 1 and followups.reopenings(db, cannot) == []
+
+
+def test_a_reopened_followup_is_not_dropped_when_its_box_is_taken_back_but_goes_with_a_deleted_record(unit):
+    db = unit["db"]
+    record, fid = done_followup(unit, follow_up=True)
+    followups.reopen(db, unit["officer"], fid, "Not finished after all.")
+    recording.update(db, unit["officer"], "contact", record["id"], {"topics": ["rumour"], "follow_up": False},
+                     base_version=1)
+    assert state_of(db, record["id"])["state"] == "open"  # reopened on purpose: an unticked box does not drop it
+    recording.delete(db, unit["officer"], "contact", record["id"])
+    assert followup_of(db, record["id"]) is None
+    assert db.execute("SELECT COUNT(*) FROM followup_reopenings WHERE followup_id = ?", [fid]).fetchone()[0] == 0
+
+
+def test_an_edit_of_the_contact_does_not_close_a_reopened_followup_again(unit):
+    db = unit["db"]
+    record, fid = done_followup(unit)
+    followups.reopen(db, unit["officer"], fid, "They asked again.")
+    version = db.execute("SELECT version FROM contacts WHERE id = ?", [record["id"]]).fetchone()[0]
+    recording.update(db, unit["officer"], "contact", record["id"], {"topics": ["rumour", "safety_worry"],
+                                                                   "feedback_promised": True}, base_version=version)
+    assert state_of(db, record["id"])["state"] == "open"
+
+
+def test_a_reopened_followup_counts_as_given_on_time_only_once_given_again_by_its_new_due_day(unit):
+    """The yearly report's and the period report's "on time": a reopened follow-up counts nowhere while open; given
+    again, it counts once, against the due day it got when reopened."""
+    db = unit["db"]
+    now = utcnow()
+    record, fid = done_followup(unit, days_ago=3)  # due in 11 days, given now: on time
+    year = followups.today(now).year
+
+    def on_time(at=None):
+        return yearly_report.unit_figures(db, unit["lead"].unit_id, (at or followups.today(now)).year)[
+            "followups_on_time"][""]
+
+    def period(at):
+        scope = reports._Scope(unit["lead"], reports.ReportQuery())
+        return reports.followup_numbers(db, scope, iso(now - timedelta(days=60)), iso(at + timedelta(days=1)), now=at)
+
+    assert on_time() == 1 and year == followups.today().year
+    followups.reopen(db, unit["officer"], fid, "More to tell.", now=now)
+    assert on_time() == 0
+    assert period(now)["given_on_time"] == 0 and period(now)["open"] == 1
+    # Given again well after the first due day but by the new one: on time, once.
+    later = now + timedelta(days=followups.DEFAULT_DUE_DAYS - 1)
+    followups.mark_given(db, unit["officer"], fid, {"given_how": "phone"}, now=later)
+    assert on_time(followups.today(later)) == 1
+    assert period(later)["given_on_time"] == 1 and period(later)["given_late"] == 0
+    # Reopened and given again after its new due day: late, not on time.
+    followups.reopen(db, unit["officer"], fid, "Still more.", now=later)
+    latest = later + timedelta(days=followups.DEFAULT_DUE_DAYS + 2)
+    followups.mark_given(db, unit["officer"], fid, {"given_how": "phone"}, now=latest)
+    assert on_time(followups.today(latest)) == 0
+    assert period(latest)["given_late"] == 1 and period(latest)["promised"] == 1
+
+
+def test_a_reopened_followup_is_reminded_again_on_its_new_due_day(unit):
+    db = unit["db"]
+    record = contact(unit, feedback_promised=True, days_ago=1)
+    fid = state_of(db, record["id"])["id"]
+    first_due = datetime.fromisoformat(state_of(db, record["id"])["due_on"]).replace(hour=9, tzinfo=HELSINKI)
+    assert followups.remind_due(db, first_due.astimezone(timezone.utc)) == 1
+    followups.mark_given(db, unit["officer"], fid, {"given_how": "phone"}, now=first_due.astimezone(timezone.utc))
+    reopened = followups.reopen(db, unit["officer"], fid, "More to tell.", now=first_due.astimezone(timezone.utc))
+    new_due = datetime.fromisoformat(reopened["due_on"]).replace(hour=9, tzinfo=HELSINKI).astimezone(timezone.utc)
+    assert followups.remind_due(db, new_due) == 1
 
 
 # ---------------------------------------------------------------- the reminder

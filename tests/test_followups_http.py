@@ -202,15 +202,17 @@ def test_the_bootstrap_names_no_followup_page_to_a_role_without_followups(login,
 
 ROUTES = [("GET", "/followups"), ("GET", "/followups/{id}"), ("POST", "/followups/{id}/given"),
           ("POST", "/followups/{id}/cannot"), ("POST", "/followups/{id}/owner"), ("GET", "/followups/settings"),
-          ("POST", "/followups/settings"), ("GET", "/needs-action"), ("POST", "/api/sync/followups")]
-# Who gets what for officer1's open follow-up (a refused form is 400: nothing valid was sent).
+          ("POST", "/followups/settings"), ("GET", "/needs-action"), ("POST", "/api/sync/followups"),
+          ("POST", "/followups/{id}/reopen")]
+# Who gets what for officer1's open follow-up (a refused form is 400: nothing valid was sent; reopening an open
+# one is 409: not a follow-up that is done).
 EXPECTED = {
-    "officer1": [200, 200, 400, 400, 403, 403, 403, 403, 200],
-    "officer2": [200, 404, 404, 404, 403, 403, 403, 403, 200],
-    "staff1": [200, 404, 404, 404, 403, 403, 403, 403, 200],
-    "lead1": [200, 200, 400, 400, 400, 200, 400, 200, 200],
-    "admin1": [403, 403, 403, 403, 403, 403, 403, 403, 403],
-    "lead9": [200, 404, 404, 404, 404, 200, 400, 200, 200],
+    "officer1": [200, 200, 400, 400, 403, 403, 403, 403, 200, 409],
+    "officer2": [200, 404, 404, 404, 403, 403, 403, 403, 200, 404],
+    "staff1": [200, 404, 404, 404, 403, 403, 403, 403, 200, 404],
+    "lead1": [200, 200, 400, 400, 400, 200, 400, 200, 200, 409],
+    "admin1": [403, 403, 403, 403, 403, 403, 403, 403, 403, 403],
+    "lead9": [200, 404, 404, 404, 404, 200, 400, 200, 200, 404],
 }
 
 
@@ -226,8 +228,8 @@ def test_every_route_answers_each_role_as_its_access_says(login, db, other_lead,
         elif url.startswith("/api/"):
             answers.append(session.post_json(url, {"actions": []}).status_code)
         else:
-            answers.append(session.post(url, {"given_how": "", "cannot_reason": "", "owner_id": "", "due_days": ""}
-                                        ).status_code)
+            answers.append(session.post(url, {"given_how": "", "cannot_reason": "", "owner_id": "", "due_days": "",
+                                              "reopen_reason": ""}).status_code)
     assert answers == EXPECTED[username]
     assert db.execute("SELECT state, owner_id FROM followups WHERE id = ?", [fid]).fetchone()[0] == "open"
 
@@ -260,3 +262,98 @@ def test_the_needs_action_page_is_logged_once_and_not_at_every_refresh(login, db
     lead.get("/needs-action", headers={"HX-Request": "true"})
     lead.get("/needs-action", headers={"HX-Request": "true"})
     assert logged() == before + 1
+
+
+# ---------------------------------------------------------------- reopening a done follow-up
+
+
+def done_followup_of(db, login, username: str = "officer1") -> tuple[object, str]:
+    """The user's session and one of their follow-ups, marked done through the form."""
+    session = login(username)
+    fid = open_followup_of(db, username)["id"]
+    assert session.post(f"/followups/{fid}/given", {"given_how": "phone", "given_at": "", "note": ""}).status_code == 303
+    return session, fid
+
+
+def test_a_done_followup_is_reopened_with_a_plain_form_and_shows_its_history(login, db):
+    officer, fid = done_followup_of(db, login)
+    page = officer.get(f"/followups/{fid}", headers={"Accept-Language": "en"})
+    assert f'action="/followups/{fid}/reopen"' in page.text and 'name="reopen_reason"' in page.text
+    response = officer.post(f"/followups/{fid}/reopen", {"reopen_reason": "They asked what came of it."})
+    assert response.status_code == 303 and response.headers["location"] == f"/followups/{fid}?reopened=1"
+    row = db.execute("SELECT state, due_on, reopened_at FROM followups WHERE id = ?", [fid]).fetchone()
+    assert row[0] == "open" and row[2]
+    shown = officer.get(response.headers["location"], headers={"Accept-Language": "en"})
+    assert shown.status_code == 200 and "data-reopened" in shown.text and "Reopened: back in the queue" in shown.text
+    assert "They asked what came of it." in shown.text and "data-reopening" in shown.text
+    assert f'data-feedback-form="{fid}"' in shown.text  # the feedback form is back
+    assert f"/followups/{fid}" in officer.get("/followups").text  # and so is the queue's line
+    assert db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'followup_reopen' AND record_id = ?",
+                      [fid]).fetchone()[0] == 1
+
+
+def test_htmx_gets_the_followups_part_back_reopened_or_with_the_error_and_what_was_typed(login, db):
+    lead = login("lead1")
+    _officer, fid = done_followup_of(db, login)
+    refused = lead.post(f"/followups/{fid}/reopen", {"reopen_reason": "   "}, htmx=True,
+                        headers={"Accept-Language": "en"})
+    assert refused.status_code == 400 and "<html" not in refused.text and f'id="followup-{fid}"' in refused.text
+    assert 'id="error-reopen_reason"' in refused.text and "This field is required." in refused.text
+    long_reason = "Needs another talk. " * 20  # over 300 characters: refused, and kept for shortening
+    refused = lead.post(f"/followups/{fid}/reopen", {"reopen_reason": long_reason}, htmx=True)
+    assert refused.status_code == 400 and long_reason.strip() in refused.text and "<details class=\"card\" data-reopen open>" in refused.text
+    done = lead.post(f"/followups/{fid}/reopen", {"reopen_reason": "The lead asked for more."}, htmx=True,
+                     headers={"Accept-Language": "en"})
+    assert done.status_code == 200 and "<html" not in done.text and "data-reopened" in done.text
+    assert 'data-state="open"' in done.text and "The lead asked for more." in done.text
+    assert db.execute("SELECT state FROM followups WHERE id = ?", [fid]).fetchone()[0] == "open"
+
+
+@pytest.mark.parametrize(("language", "says"), [("fi", "Tämä kenttä on pakollinen."),
+                                                 ("sv", "Fältet är obligatoriskt."),
+                                                 ("en", "This field is required.")])
+def test_a_blank_reason_is_refused_in_the_users_language(login, db, language, says):
+    officer, fid = done_followup_of(db, login)
+    response = officer.post(f"/followups/{fid}/reopen", {"reopen_reason": ""}, headers={"Accept-Language": language})
+    assert response.status_code == 400 and says in response.text
+    assert db.execute("SELECT state FROM followups WHERE id = ?", [fid]).fetchone()[0] == "done"
+
+
+def test_hostile_reopen_input_is_refused_with_a_4xx_and_never_a_500(login, db, other_lead):
+    officer, fid = done_followup_of(db, login)
+    hostile = ["", " ", "\x00", "a" * 100_000, "<script>alert(1)</script>" * 20, "131052-308T", "\u202e" * 400]
+    for reason in hostile:
+        response = officer.post(f"/followups/{fid}/reopen", {"reopen_reason": reason})
+        assert 400 <= response.status_code < 500, (reason[:20], response.status_code)
+    for body in ({}, {"reopen_reason": ["a", "b"]}):  # missing, and sent twice (the last one is taken)
+        response = officer.post(f"/followups/{fid}/reopen", body)
+        assert response.status_code in (303, 400), response.status_code
+    assert db.execute("SELECT COUNT(*) FROM followup_reopenings WHERE followup_id = ?", [fid]).fetchone()[0] <= 1
+    for url in (f"/followups/{new_id()}/reopen", "/followups/%2e%2e/reopen", "/followups/' OR 1=1 --/reopen"):
+        assert officer.post(url, {"reopen_reason": "x"}).status_code == 404, url
+    # Another unit's lead and a colleague get what an unknown id gets; the follow-up is not touched.
+    _other, theirs = done_followup_of(db, login, "officer2")
+    assert officer.post(f"/followups/{theirs}/reopen", {"reopen_reason": "x"}).status_code == 404
+    assert login(other_lead).post(f"/followups/{theirs}/reopen", {"reopen_reason": "x"}).status_code == 404
+    assert db.execute("SELECT state FROM followups WHERE id = ?", [theirs]).fetchone()[0] == "done"
+    # Without the form's token: refused before anything is read.
+    assert officer.client.post(f"/followups/{theirs}/reopen", data={"reopen_reason": "x"},
+                               follow_redirects=False).status_code == 403
+
+
+def test_a_reason_with_markup_is_shown_as_text(login, db):
+    officer, fid = done_followup_of(db, login)
+    assert officer.post(f"/followups/{fid}/reopen", {"reopen_reason": "<b>bold</b> & more"}).status_code == 303
+    page = officer.get(f"/followups/{fid}")
+    assert "&lt;b&gt;bold&lt;/b&gt; &amp; more" in page.text and "<b>bold</b>" not in page.text
+
+
+def test_reopening_one_that_is_not_done_is_a_409_with_the_message(login, db):
+    officer = login("officer1")
+    fid = open_followup_of(db, "officer1")["id"]
+    response = officer.post(f"/followups/{fid}/reopen", {"reopen_reason": "Typed this."},
+                            headers={"Accept-Language": "en"})
+    assert response.status_code == 409 and "Only a follow-up that is done can be reopened." in response.text
+    assert officer.post(f"/followups/{fid}/cannot", {"cannot_reason": "Moved away."}).status_code == 303
+    response = officer.post(f"/followups/{fid}/reopen", {"reopen_reason": "Typed this."}, htmx=True)
+    assert response.status_code == 409 and 'id="error-state"' in response.text

@@ -173,6 +173,7 @@ ACCESS: dict[tuple[str, str], object] = {
     ("POST", "/followups/{followup_id:str}/given"): FIELD,
     ("POST", "/followups/{followup_id:str}/cannot"): FIELD,
     ("POST", "/followups/{followup_id:str}/owner"): LEAD,
+    ("POST", "/followups/{followup_id:str}/reopen"): FIELD,
     ("POST", "/api/sync/followups"): FIELD,
     ("GET", "/needs-action"): LEAD,
     # Registered devices: everyone their own; administrators every device (the lost-device revoke).
@@ -386,6 +387,7 @@ FORMS = {
     "/followups/{followup_id:str}/given": {"given_how": "phone"},
     "/followups/{followup_id:str}/cannot": {"cannot_reason": "r"},
     "/followups/{followup_id:str}/owner": {"owner_id": "{owner}"},
+    "/followups/{followup_id:str}/reopen": {"reopen_reason": "r"},
     "/followups/settings": {"due_days": "14"},
     "/yearly/targets": {"unit": "{unit_id}", "year": TODAY[:4]},
     "/devices/{device_id:str}/name": {"name": "n"},

@@ -1,5 +1,5 @@
 """The follow-up queue: an officer's own, a lead's unit's; one follow-up with its forms (feedback given, cannot be
-done, reassign); the unit's due days; the lead's "needs action" page; and the sync address for feedback marked
+done, reassign, reopen); the unit's due days; the lead's "needs action" page; and the sync address for feedback marked
 offline. Glue only: the rules live in fieldapp/followups.py, fieldapp/needs_action.py and
 fieldapp/offline/followup_actions.py."""
 
@@ -31,13 +31,17 @@ def _safe_next(target: str, fallback: str) -> str:
 
 
 def _detail_context(db, user, row: dict, *, given: dict | None = None, cannot: dict | None = None,
-                    owner: dict | None = None, errors: dict | None = None) -> dict:
+                    owner: dict | None = None, reopen: dict | None = None, errors: dict | None = None,
+                    reopened: bool = False) -> dict:
     return {
         "f": row, "errors": errors or {}, "how_options": followups.HOW, "states": followups.STATES,
         "given": given or {"given_how": "", "given_at": local_input_value(now_iso()), "note": ""},
         "cannot": cannot or {"cannot_reason": ""}, "owner": owner or {"owner_id": row["owner_id"]},
+        "reopen": reopen or {"reopen_reason": ""}, "reopenings": followups.reopenings(db, row["id"]),
+        "reopened": reopened,
         "owners": followups.owners(db, user) if user.role == "lead" else [],
         "note_max": followups.NOTE_MAX, "reason_max": followups.REASON_MAX, "followups_page": True,
+        "due_days": followups.due_days(db, row["unit_id"]),
     }
 
 
@@ -82,16 +86,20 @@ class FollowupsController(Controller):
 
     @get("/{followup_id:str}", name="followup")
     async def detail(self, writer: web.AppWriter, request: Request, db: web.DB, user: web.CurrentUser,
-                     followup_id: FromPath[str]) -> Template:
+                     followup_id: FromPath[str],
+                     reopened: Annotated[str, QueryParameter(name="reopened")] = "") -> Template:
         row = followups.visible(db, user, followup_id)
         await web.log_read(writer, user.id, "view", "followup", followup_id)
         return web.render(request, "pages/followups/detail.html", "partials/followups/_detail.html",
-                          _detail_context(db, user, row))
+                          _detail_context(db, user, row, reopened=reopened == "1" and row["state"] == "open"))
 
     async def _retry(self, request, db, user, followup_id: str, exc: followups.FollowupInvalid, **typed) -> Template:
+        """The page (htmx: its part) again with the errors and what was typed: 400, or 409 when the follow-up is no
+        longer in a state that allows the change (someone else closed or reopened it meanwhile)."""
         row = followups.visible(db, user, followup_id)
+        status = 409 if set(exc.errors) == {"state"} else 400
         return web.render(request, "pages/followups/detail.html", "partials/followups/_detail.html",
-                          _detail_context(db, user, row, errors=exc.errors, **typed), status=400)
+                          _detail_context(db, user, row, errors=exc.errors, **typed), status=status)
 
     @post("/{followup_id:str}/given")
     async def given(self, request: Request, db: web.DB, user: web.CurrentUser,
@@ -116,6 +124,20 @@ class FollowupsController(Controller):
         except followups.FollowupInvalid as exc:
             return await self._retry(request, db, user, followup_id, exc, cannot=typed)
         return Redirect(f"/followups/{followup_id}", status_code=303)
+
+    @post("/{followup_id:str}/reopen")
+    async def reopen(self, request: Request, db: web.DB, user: web.CurrentUser,
+                     followup_id: FromPath[str]) -> Template | Redirect:
+        """A done follow-up open again, with a reason (the owner or a lead of the unit)."""
+        raw = web.form_dict(await request.form())
+        typed = {"reopen_reason": _first(raw, "reopen_reason")}
+        try:
+            row = followups.reopen(db, user, followup_id, typed["reopen_reason"])
+        except followups.FollowupInvalid as exc:
+            return await self._retry(request, db, user, followup_id, exc, reopen=typed)
+        if web.is_htmx(request):
+            return Template("partials/followups/_detail.html", context=_detail_context(db, user, row, reopened=True))
+        return Redirect(f"/followups/{followup_id}?reopened=1", status_code=303)
 
     @post("/{followup_id:str}/owner", guards=[web.roles("lead")])
     async def reassign(self, request: Request, db: web.DB, user: web.CurrentUser,

@@ -151,7 +151,7 @@ def _map_labels() -> dict:
         "tilesOffline": _("Offline: this device keeps the map only around its deployments' places; the rest of the "
                           "background map is missing."),
         "tilesFailed": _("Part of the background map could not be loaded from the tile server."),
-        "problemAreas": _("Dashed outline: the area of an open problem (POR)"),
+        "problemAreasToggle": _("Show the areas of open problems (POR)"),
     }
 
 

@@ -95,3 +95,59 @@ def test_followup_pages_fit_the_phone_and_pass_axe(browser, shared_server, tmp_p
                 if width == 390 and lang == "en":
                     assert axe_violations(page) == [], path
             context.close()
+
+
+def mark_done(page, base_url: str, followup_id: str) -> None:
+    """Feedback given through the server's form (the page's token, the page's cookies): the follow-up is done."""
+    page.goto(f"{base_url}/followups/{followup_id}")
+    token = page.locator("input[name=_csrf]").first.input_value()
+    response = page.request.post(f"{base_url}/followups/{followup_id}/given", max_redirects=0,
+                                 form={"_csrf": token, "given_how": "phone", "given_at": "", "note": ""})
+    assert response.status == 303
+
+
+def test_an_officer_reopens_a_done_followup_on_the_phone_in_finnish_and_a_blank_reason_keeps_the_form(
+        browser, live_server, tmp_path):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="fi-FI", service_workers="block")
+    page = context.new_page()
+    log_in(page, live_server.url, "officer1")
+    followup_id = open_followup(live_server, "officer1")
+    mark_done(page, live_server.url, followup_id)
+    page.goto(f"{live_server.url}/followups/{followup_id}")
+    page.click("details[data-reopen] summary")
+    page.fill("#reopen-reason", "   ")
+    page.click("details[data-reopen] button[type=submit]")
+    # htmx swapped the follow-up's part: the error in Finnish, the form still open, the page not reloaded.
+    page.wait_for_selector("#error-reopen_reason")
+    assert page.locator("#error-reopen_reason").inner_text() == "Tämä kenttä on pakollinen."
+    assert page.locator("details[data-reopen]").get_attribute("open") is not None
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.fill("#reopen-reason", "Ilmoittaja kysyi, mitä kaupunki päätti.")
+    page.click("details[data-reopen] button[type=submit]")
+    page.wait_for_selector("[data-reopened]")
+    assert page.locator(f"#followup-{followup_id}").get_attribute("data-state") == "open"
+    assert "Avattu uudelleen" in page.locator("[data-reopened]").inner_text()
+    assert "Ilmoittaja kysyi, mitä kaupunki päätti." in page.locator("[data-reopening]").inner_text()
+    assert page.locator(f"form[data-feedback-form='{followup_id}']").is_visible()  # feedback can be given again
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(tmp_path / "followup-reopened-fi-390.png"), full_page=True)
+    assert axe_violations(page) == []
+    assert followup_row(live_server, followup_id)["state"] == "open"
+    context.close()
+
+
+def test_without_javascript_the_reopen_form_posts_and_comes_back_to_the_page(browser, live_server):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-GB", service_workers="block",
+                                  java_script_enabled=False)
+    page = context.new_page()
+    log_in(page, live_server.url, "lead1")
+    followup_id = open_followup(live_server, "officer1")
+    mark_done(page, live_server.url, followup_id)
+    page.goto(f"{live_server.url}/followups/{followup_id}")
+    page.click("details[data-reopen] summary")
+    page.fill("#reopen-reason", "The person called again.")
+    page.click("details[data-reopen] button[type=submit]")
+    page.wait_for_url(f"**/followups/{followup_id}?reopened=1")
+    assert "Reopened: back in the queue" in page.locator("[data-reopened]").inner_text()
+    assert "The person called again." in page.locator("[data-reopening]").inner_text()
+    context.close()

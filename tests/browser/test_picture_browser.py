@@ -56,3 +56,59 @@ def test_map_and_hotspot_pages_have_no_accessibility_violations(page, shared_ser
     page.goto(f"{shared_server.url}/picture/hotspots?window=30d")
     page.wait_for_selector("table.hotspots")
     assert axe_violations(page) == []
+
+
+PROBLEM_AREA = "#picture-map path.problem-area"
+
+
+def test_the_problem_areas_switch_hides_and_shows_the_outlines_by_keyboard_and_is_kept_for_the_session(
+        browser, shared_server):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="fi-FI", service_workers="block")
+    page = context.new_page()
+    log_in(page, shared_server.url, "lead1")
+    page.goto(f"{shared_server.url}/picture?window=7d")
+    page.wait_for_selector("#picture-map[data-problem-areas-shown='1']", timeout=15000)
+    page.wait_for_selector(HEX)
+    outlines = page.locator(PROBLEM_AREA).count()
+    assert outlines >= 1 and page.locator(f"{PROBLEM_AREA}[data-problem]").count() == outlines
+    switch = page.locator("#toggle-problem-areas")
+    assert switch.is_checked()
+    # Its name in the screen's language, from the label around it.
+    assert page.locator("label.legend-problems").inner_text().strip() == "Näytä avointen ongelmien alueet (POR)"
+    box = page.locator("label.legend-problems").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["height"] >= 24
+
+    # Keyboard: focus it and press Space.
+    switch.focus()
+    page.keyboard.press("Space")
+    page.wait_for_selector("#picture-map[data-problem-areas-shown='0']")
+    assert page.locator(PROBLEM_AREA).count() == 0 and not switch.is_checked()
+    assert page.evaluate("document.activeElement.id") == "toggle-problem-areas"
+    # The cells refresh (zoom in: new cells, a new legend): the switch keeps its state and the outlines stay away.
+    page.locator(".leaflet-control-zoom-in").click()
+    page.wait_for_timeout(800)
+    page.wait_for_selector(HEX)
+    assert not page.locator("#toggle-problem-areas").is_checked() and page.locator(PROBLEM_AREA).count() == 0
+
+    # Kept for the session: a reload shows the map without them.
+    page.reload()
+    page.wait_for_selector("#picture-map[data-problem-areas-shown='0']", timeout=15000)
+    assert page.locator(PROBLEM_AREA).count() == 0 and not page.locator("#toggle-problem-areas").is_checked()
+    # Clicking the words shows them again, named as before.
+    page.locator("label.legend-problems").click()
+    page.wait_for_selector("#picture-map[data-problem-areas-shown='1']")
+    assert page.locator(PROBLEM_AREA).count() == outlines
+    assert page.locator(f"{PROBLEM_AREA}[data-problem]").count() == outlines
+    assert page.locator(f"{PROBLEM_AREA} title").count() == outlines
+    page.locator("#toggle-problem-areas").uncheck()
+    page.wait_for_selector("#picture-map[data-problem-areas-shown='0']")
+    context.close()
+
+    # Another session starts with them shown.
+    fresh = browser.new_context(viewport={"width": 1366, "height": 900}, locale="sv-SE", service_workers="block")
+    page = fresh.new_page()
+    log_in(page, shared_server.url, "lead1")
+    page.goto(f"{shared_server.url}/picture?window=7d")
+    page.wait_for_selector("#picture-map[data-problem-areas-shown='1']", timeout=15000)
+    assert page.locator("#toggle-problem-areas").is_checked() and page.locator(PROBLEM_AREA).count() == outlines
+    fresh.close()

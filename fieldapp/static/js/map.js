@@ -87,14 +87,47 @@
         }).addTo(map);
     });
 
+    // Open POR problems' areas: dashed outlines above the cells that let taps through to them; each outline's
+    // title names the problem (the hotspot list links the problems). A checkbox in the legend shows or hides them;
+    // the choice is kept for the browser session (sessionStorage), shown unless it says otherwise.
+    var problems = cfg.problems || [];
+    var problemLayer = null;
+    var PROBLEMS_KEY = "fieldapp.map.problemAreas";
+
+    function problemsShown() {
+      try { return window.sessionStorage.getItem(PROBLEMS_KEY) !== "hidden"; } catch (e) { return true; }
+    }
+
+    function showProblems(shown) {
+      if (!problemLayer) return;
+      if (shown) problemLayer.addTo(map); else map.removeLayer(problemLayer);
+      el.setAttribute("data-problem-areas-shown", shown ? "1" : "0");
+      try { window.sessionStorage.setItem(PROBLEMS_KEY, shown ? "shown" : "hidden"); } catch (e) { /* not kept */ }
+    }
+
     var Legend = L.Control.extend({
       options: { position: "bottomright" },
       onAdd: function () {
         this._div = L.DomUtil.create("div", "picture-legend");
+        this._scale = L.DomUtil.create("div", "legend-scale", this._div);
+        // Built once, not at each refresh, so that a refresh never takes the keyboard focus away from it.
+        if (problems.length) {
+          var label = L.DomUtil.create("label", "legend-problems", this._div);
+          var box = L.DomUtil.create("input", "", label);
+          box.type = "checkbox";
+          box.id = "toggle-problem-areas";
+          box.checked = problemsShown();
+          var sample = L.DomUtil.create("span", "legend-problems-sample", label);
+          sample.setAttribute("aria-hidden", "true");
+          label.appendChild(text("span", labels.problemAreasToggle));
+          L.DomEvent.on(box, "change", function () { showProblems(box.checked); });
+        }
+        L.DomEvent.disableClickPropagation(this._div);
+        L.DomEvent.disableScrollPropagation(this._div);
         return this._div;
       },
       update: function (data) {
-        var div = this._div;
+        var div = this._scale;
         div.textContent = "";
         div.appendChild(text("strong", labels.legend));
         if (!data.legend.length) {
@@ -114,32 +147,33 @@
         });
         div.appendChild(list);
         div.appendChild(text("p", labels.cells.replace("{n}", formatNumber(locale, data.features.length)), "muted"));
-        if ((cfg.problems || []).length) div.appendChild(text("p", labels.problemAreas, "legend-problems"));
       }
     });
     state.legend = new Legend().addTo(map);
 
-    // Open POR problems' areas: dashed outlines above the cells that let taps through to them; each outline's
-    // title names the problem, and the legend says what the dashes mean (the hotspot list links the problems).
-    var problems = cfg.problems || [];
     if (problems.length) {
       map.createPane("problem-areas");
       map.getPane("problem-areas").style.zIndex = 450;
       map.getPane("problem-areas").style.pointerEvents = "none";
+      problemLayer = L.layerGroup();
       problems.forEach(function (p) {
         p.rings.forEach(function (ring) {
           var outline = L.polygon(ring, { pane: "problem-areas", interactive: false, color: "#0b3d91", weight: 3,
-                                          dashArray: "8 6", fill: false, className: "problem-area" }).addTo(map);
-          var path = outline.getElement();
-          if (path) {
+                                          dashArray: "8 6", fill: false, className: "problem-area" });
+          // Leaflet makes a new path each time the layer is added: name it each time.
+          outline.on("add", function () {
+            var path = outline.getElement();
+            if (!path) return;
             path.setAttribute("data-problem", p.id);
             var title = document.createElementNS("http://www.w3.org/2000/svg", "title");
             title.textContent = p.title;
             path.appendChild(title);
-          }
+          });
+          problemLayer.addLayer(outline);
         });
       });
       el.setAttribute("data-problem-areas", problems.length);
+      showProblems(problemsShown());
     }
 
     function query() {
