@@ -41,7 +41,7 @@ from fieldapp.routes import basemap as basemap_routes
 from fieldapp.routes import activities as activity_routes, yearly as yearly_routes
 from fieldapp.services.login import LoginGuard
 from fieldapp.settings import Settings
-from fieldapp.templating import immutable_when_versioned, make_environment
+from fieldapp.templating import MinifiedStatic, immutable_when_versioned, make_environment
 
 # Each route module exports ROUTES; the order does not matter (literal paths win over parameters).
 ROUTE_MODULES = (auth, home, deployments, records, offline, picture, reports, alerts, admin, por_admin, audit_admin,
@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     env.globals.update(problems.TEMPLATE_GLOBALS)  # the deployment page's partners and "open a problem"
     static = create_static_files_router(
         path="/static", directories=[STATIC_DIR], opt={"public": True},
-        cache_control=CacheControlHeader(max_age=3600), include_in_schema=False,
+        cache_control=CacheControlHeader(max_age=3600), include_in_schema=False, file_system=MinifiedStatic(),
         middleware=[immutable_when_versioned])  # pages ask for /static/...?v=<content hash>
     app = Litestar(
         route_handlers=[static, *(handler for module in ROUTE_MODULES for handler in module.ROUTES)],
@@ -91,7 +91,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=web.EXCEPTION_HANDLERS,
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(env)),
         plugins=[HTMXPlugin()],
-        compression_config=CompressionConfig(backend="gzip", minimum_size=500,
+        # Level 6, not litestar's 9: pages and scripts compress about as small at a fraction of the CPU (a storm's
+        # 300 reconnecting devices fetch some 5,000 pages; bench/README.md, "Reconnect storm").
+        compression_config=CompressionConfig(backend="gzip", minimum_size=500, gzip_compress_level=6,
                                               exclude_opt_key="precompressed"),  # routes that gzip in a thread
         openapi_config=OpenAPIConfig(title="fieldapp", version="0.1.0", path="/schema",
                                      render_plugins=[ScalarRenderPlugin()]),

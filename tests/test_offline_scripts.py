@@ -1,5 +1,5 @@
-"""The offline page scripts: every page loads them as one bundle (/offline/pages.js) holding each of them in
-the order of shell.CLIENT_SCRIPTS, and the worker caches it; only the outbox touches IndexedDB; the shared
+"""The offline page scripts: every page loads them as one bundle (/offline/pages.js) holding each of them,
+minified, in the order of shell.CLIENT_SCRIPTS, and the worker caches it; only the outbox touches IndexedDB; the shared
 scripts have no DOM; one backoff rule (retry.js)."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def test_every_page_loads_the_offline_scripts_as_one_bundle(login, path):
 def test_the_bundle_holds_every_page_script_in_order_and_the_worker_caches_it(client):
     bundle = client.get(f"/offline/{shell.PAGE_BUNDLE}")
     assert bundle.status_code == 200 and bundle.headers["content-type"].startswith("text/javascript")
-    positions = [bundle.content.index((shell.OFFLINE_DIR / name).read_bytes()) for name in shell.CLIENT_SCRIPTS]
+    positions = [bundle.content.index(shell.minified(name).encode()) for name in shell.CLIENT_SCRIPTS]
     assert positions == sorted(positions) and len(set(positions)) == len(positions)
     worker = client.get("/sw.js").text
     assert f'"/offline/{shell.PAGE_BUNDLE}"' in worker

@@ -7,7 +7,7 @@ import html
 import json
 import re
 
-from fieldapp import accounts, deployments, records
+from fieldapp import accounts, deployments, i18n, records
 from fieldapp.ids import new_id
 from fieldapp.offline import refusals
 
@@ -45,16 +45,22 @@ def test_every_code_is_translated_and_found_back_from_its_text_in_each_language(
             assert refusals.code_of(text, locale) == code
 
 
-def test_the_pending_list_and_the_form_carry_the_catalog_in_the_screens_language(login, db):
+def test_the_pending_list_carries_the_catalog_in_the_screens_language_and_a_form_only_its_required_text(login, db):
+    """The pending list carries every code in the screen's language (page.js keeps a copy for the tab's forms);
+    a form does not carry the catalog (a tenth of its first load), only the required-field text on the strip."""
     officer = login("officer1")
     deployment_id = _current(db)["id"]
-    for url in ("/pending", f"/deployments/{deployment_id}/tensions/new"):
-        page = officer.get(url, headers={"Accept-Language": "sv"}).text
-        found = re.search(r'data-refusal-messages="([^"]*)"', page)
-        assert found, url
-        catalog = json.loads(html.unescape(found.group(1)))
-        lang = re.search(r'<html lang="(\w+)"', page).group(1)
-        assert catalog == refusals.catalog(lang)
+    page = officer.get("/pending", headers={"Accept-Language": "sv"}).text
+    found = re.search(r'data-refusal-messages="([^"]*)"', page)
+    assert found
+    lang = re.search(r'<html lang="(\w+)"', page).group(1)
+    assert json.loads(html.unescape(found.group(1))) == refusals.catalog(lang)
+    for url in (f"/deployments/{deployment_id}/tensions/new", "/activities/new"):
+        form = officer.get(url, headers={"Accept-Language": "sv"}).text
+        assert "data-refusal-messages" not in form, url
+        required = re.search(r'data-text-required="([^"]*)"', form).group(1)
+        form_lang = re.search(r'<html lang="(\w+)"', form).group(1)
+        assert required == i18n.translations(form_lang).gettext("This field is required.")
 
 
 def test_the_fields_the_form_marks_required_are_the_ones_the_server_requires(login, db):

@@ -96,7 +96,7 @@
       var name = input.name.replace(/\[\]$/, "");
       var value = values[name];
       if (value == null || value === "" || (Array.isArray(value) && !value.length)) {
-        errors[name] = page.refusal("This field is required.");
+        errors[name] = text("required");  // in the screen's language, from the status strip
       }
     });
     return errors;

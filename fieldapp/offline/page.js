@@ -17,13 +17,23 @@
     }
     return "";
   }
-  // The server's refusals by code (the English message id), in the language of this screen; the pages that
-  // show them (the record form, the pending list) carry the catalog. Unknown codes show the text as it came.
-  function refusal(code, fallback) {
+  // The server's refusals by code (the English message id), in the language of this screen. The pending list
+  // carries the catalog and leaves a copy for the tab's other pages (sessionStorage, per language), so a form
+  // opened from it to fix a record shows the reasons in the same language; forms do not carry it (it would be a
+  // tenth of what a form loads first). Unknown codes, or no catalog at all, show the text as it came.
+  function catalog() {
+    var key = "fieldapp.refusals." + locale();
     var box = document.querySelector("[data-refusal-messages]");
-    var catalog = {};
-    try { catalog = JSON.parse((box && box.getAttribute("data-refusal-messages")) || "{}"); } catch (e) { catalog = {}; }
-    if (code && catalog[code]) return catalog[code];
+    try {
+      if (!box) return JSON.parse(root.sessionStorage.getItem(key) || "{}");
+      var inline = box.getAttribute("data-refusal-messages") || "{}";
+      try { root.sessionStorage.setItem(key, inline); } catch (e) { /* storage off: this page still has it */ }
+      return JSON.parse(inline);
+    } catch (e) { return {}; }
+  }
+  function refusal(code, fallback) {
+    var known = catalog();
+    if (code && known[code]) return known[code];
     return fallback != null ? fallback : (code || "");
   }
   function locale() { return document.documentElement.lang || "fi"; }

@@ -2,7 +2,8 @@
 
 A device keeps a refused record for days and may show it in another language than the one the server answered
 in. So each sync result carries, beside its text, the code of its message and of each field error, and the
-pages that show refusals carry the catalog of those codes in the screen's language. The codes are the
+pending list carries the catalog of those codes in the screen's language (page.js keeps a copy for the tab's
+forms, which do not carry it: it would be a tenth of what a form loads first). The codes are the
 parameterless messages of the modules that refuse records, read from their source (so a new message is a code
 at once, with no list to keep).
 """

@@ -10,6 +10,8 @@ import hashlib
 import json
 from pathlib import Path
 
+import rjsmin
+
 OFFLINE_DIR = Path(__file__).parent
 STATIC_DIR = OFFLINE_DIR.parent / "static"
 # Scripts of the offline contract, one job each, loaded by every page in this order (each uses the ones before
@@ -90,14 +92,20 @@ def _worker_source() -> tuple[str, str]:
     return current, "".join(parts)
 
 
+def minified(name: str) -> str:
+    """A page script without its comments and spare whitespace (rjsmin: nothing renamed or reordered). The
+    sources explain themselves at length; phones need none of it: the bundle is 124 KB raw, 32 KB gzip as written
+    and 78 KB, 20 KB gzip minified (bench/README.md, "Contact form")."""
+    return rjsmin.jsmin((OFFLINE_DIR / name).read_text(encoding="utf-8"))
+
+
 def client_script(name: str) -> bytes | None:
-    """The page scripts joined (PAGE_BUNDLE), or None for any other name."""
+    """The page scripts minified and joined (PAGE_BUNDLE), or None for any other name."""
     if name != PAGE_BUNDLE:
         return None
     key = tuple((name, (OFFLINE_DIR / name).stat().st_mtime_ns) for name in CLIENT_SCRIPTS)
     if _bundle.get("key") != key:
-        _bundle["value"] = b"".join(f"/* --- {name} --- */\n".encode() + (OFFLINE_DIR / name).read_bytes() + b"\n"
-                                    for name in CLIENT_SCRIPTS)
+        _bundle["value"] = "".join(f"/* {name} */\n{minified(name)}\n" for name in CLIENT_SCRIPTS).encode()
         _bundle["key"] = key
     return _bundle["value"]
 
