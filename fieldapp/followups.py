@@ -46,6 +46,9 @@ HOW = {
     "community_meeting": lazy("At a community meeting"),
 }
 STATES = {"open": lazy("Open"), "done": lazy("Done"), "cannot": lazy("Cannot be done")}
+# Feedback marked on a page that showed fewer reopenings than the follow-up has now: made about an earlier round.
+REOPENED_SINCE = lazy("This follow-up was reopened after the page you marked it on was loaded. If you gave feedback "
+                      "after the reopening, open the follow-up and mark it again.")
 # An intervention with this outcome is not finished: someone has to come back to it.
 INTERVENTION_OPEN_OUTCOME = "ongoing"
 # A device's time for "given at" is believed up to this far back (as for presence taps), never in the future.
@@ -58,6 +61,13 @@ class FollowupInvalid(ValueError):
     def __init__(self, errors: dict[str, str]):
         super().__init__(errors)
         self.errors = errors
+
+
+class FollowupReopened(FollowupInvalid):
+    """Feedback marked on a page from before a reopening: it must not close the reopened follow-up."""
+
+    def __init__(self):
+        super().__init__({"state": _(REOPENED_SINCE)})
 
 
 # ---------------------------------------------------------------- the per-unit due days
@@ -289,14 +299,27 @@ def _open_for_change(db, user: User, followup_id: str) -> dict:
     return row
 
 
-def mark_given(db, user: User, followup_id: str, raw: dict, *, now: datetime | None = None) -> dict:
+def reopening_count(db, followup_id: str) -> int:
+    """How many times a follow-up has been reopened: what a page showing it knew (see mark_given)."""
+    return db.execute("SELECT COUNT(*) FROM followup_reopenings WHERE followup_id = ?", [followup_id]).fetchone()[0]
+
+
+def mark_given(db, user: User, followup_id: str, raw: dict, *, now: datetime | None = None,
+               reopenings_seen: int | None = None) -> dict:
     """Feedback given (or the follow-up done): open -> done, with when, how and a note. The owner or a lead.
-    A contact that promised feedback is marked "feedback given" too, as a new version."""
+    A contact that promised feedback is marked "feedback given" too, as a new version.
+
+    `reopenings_seen`: how many reopenings the page the mark was made on showed (a device's copy may be days old).
+    When the follow-up has been reopened since, the mark was about an earlier round and is refused
+    (FollowupReopened): a lead's reopening is never undone by an older mark, and no clock is trusted for it.
+    None: not checked."""
     now = now or utcnow()
     values = validate_given(raw, now)
     stamp = iso(now)
     with write(db):
         row = _open_for_change(db, user, followup_id)
+        if reopenings_seen is not None and reopening_count(db, followup_id) > reopenings_seen:
+            raise FollowupReopened()
         db.execute("UPDATE followups SET state = 'done', given_at = ?, given_how = ?, note = ?, closed_at = ?, "
                    "closed_by = ?, updated_at = ? WHERE id = ?",
                    [values["given_at"], values["given_how"], values["note"], stamp, user.id, stamp, followup_id])

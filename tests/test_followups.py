@@ -11,7 +11,7 @@ from fieldapp import accounts, deployments, followups, i18n, needs_action, proje
 from fieldapp.clock import HELSINKI, iso, utcnow
 from fieldapp.errors import NotFound
 from fieldapp.ids import new_id
-from fieldapp.offline import followup_actions
+from fieldapp.offline import followup_actions, refusals
 from fieldapp.services import recording
 
 PW = "long-enough-pw"
@@ -388,6 +388,88 @@ def test_feedback_sent_from_a_device_is_applied_once_and_a_resend_is_a_duplicate
     other = followup_actions.FeedbackAction(id=new_id(), followup_id=fid, given_how="phone")
     refused = followup_actions.apply(db, unit["officer2"], [other])[0]
     assert refused.status == "rejected" and refused.message_code == followup_actions.NOT_FOUND
+
+
+def feedback_action(fid: str, **values) -> followup_actions.FeedbackAction:
+    return followup_actions.FeedbackAction(id=new_id(), followup_id=fid, given_how="in_person", **values)
+
+
+def test_feedback_marked_on_a_device_before_a_reopening_does_not_close_the_reopened_followup(unit):
+    # Marked offline on the page that showed no reopening; meanwhile a colleague closed it and the lead reopened it.
+    db = unit["db"]
+    record = contact(unit, feedback_promised=True)
+    fid = state_of(db, record["id"])["id"]
+    marked = feedback_action(fid, reopenings=0, given_at=iso(utcnow() - timedelta(hours=2)), note="At the visit.")
+    followups.mark_given(db, unit["lead"], fid, {"given_how": "phone"})  # closed by the lead, online
+    followups.reopen(db, unit["lead"], fid, "They asked what the city decided.")
+    [refused] = followup_actions.apply(db, unit["officer"], [marked])
+    assert (refused.status, refused.message_code) == ("rejected", followup_actions.REOPENED)
+    assert refused.message_code in refusals.codes()  # the device shows it in its own language
+    after = state_of(db, record["id"])
+    assert (after["state"], after["given_at"], after["closed_at"]) == ("open", None, None)
+    assert db.execute("SELECT feedback_given FROM contacts WHERE id = ?", [record["id"]]).fetchone()[0] == 0
+    # A resend gets the same answer and changes nothing; the refusal is kept with the action.
+    [again] = followup_actions.apply(db, unit["officer"], [marked])
+    assert (again.status, again.message_code) == ("rejected", followup_actions.REOPENED)
+    assert db.execute("SELECT outcome FROM followup_actions WHERE id = ?", [marked.id]).fetchone()[0] == \
+        followup_actions.REOPENED
+    assert db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'followup_done' AND record_id = ?",
+                      [fid]).fetchone()[0] == 1
+
+
+def test_feedback_marked_after_the_reopening_closes_it_once_and_a_resend_is_a_duplicate(unit):
+    db = unit["db"]
+    record, fid = done_followup(unit)
+    followups.reopen(db, unit["lead"], fid, "They asked again.")
+    marked = feedback_action(fid, reopenings=1, note="Told them again.")
+    first = followup_actions.apply(db, unit["officer"], [marked])
+    assert [r.status for r in first] == ["accepted"]
+    assert state_of(db, record["id"])["state"] == "done" and state_of(db, record["id"])["note"] == "Told them again."
+    # Reopened once more: the resend of the accepted action is still a duplicate and does not close it again.
+    followups.reopen(db, unit["lead"], fid, "And once more.")
+    again = followup_actions.apply(db, unit["officer"], [marked])
+    assert [r.status for r in again] == ["duplicate"] and state_of(db, record["id"])["state"] == "open"
+    # Same id, another count: other content, refused as any changed resend.
+    changed = followup_actions.FeedbackAction(id=marked.id, followup_id=fid, given_how="in_person",
+                                              note="Told them again.", reopenings=2)
+    assert followup_actions.apply(db, unit["officer"], [changed])[0].message_code == followup_actions.OTHER_CONTENT
+
+
+def test_an_older_clients_action_without_the_count_closes_a_never_reopened_followup_but_not_a_reopened_one(unit):
+    db = unit["db"]
+    fresh = state_of(db, contact(unit, feedback_promised=True)["id"])["id"]
+    old_style = feedback_action(fresh)  # no reopenings: an outbox kept by the script before this change
+    assert [r.status for r in followup_actions.apply(db, unit["officer"], [old_style])] == ["accepted"]
+    assert [r.status for r in followup_actions.apply(db, unit["officer"], [old_style])] == ["duplicate"]
+    record, reopened = done_followup(unit)
+    followups.reopen(db, unit["lead"], reopened, "They asked again.")
+    [refused] = followup_actions.apply(db, unit["officer"], [feedback_action(reopened)])
+    assert (refused.status, refused.message_code) == ("rejected", followup_actions.REOPENED)
+    assert state_of(db, record["id"])["state"] == "open"
+
+
+def test_a_closed_followup_is_still_answered_closed_whatever_the_count(unit):
+    db = unit["db"]
+    _record, fid = done_followup(unit)
+    followups.reopen(db, unit["lead"], fid, "They asked again.")
+    followups.mark_given(db, unit["lead"], fid, {"given_how": "phone"})
+    [refused] = followup_actions.apply(db, unit["officer"], [feedback_action(fid, reopenings=0)])
+    assert refused.message_code == followup_actions.CLOSED
+
+
+def test_the_form_refuses_a_mark_made_on_a_page_from_before_a_reopening_in_the_users_language(unit):
+    db = unit["db"]
+    record, fid = done_followup(unit)
+    followups.reopen(db, unit["lead"], fid, "They asked again.")
+    token = i18n.set_locale("fi")
+    try:
+        with pytest.raises(followups.FollowupReopened) as refused:
+            followups.mark_given(db, unit["officer"], fid, {"given_how": "phone"}, reopenings_seen=0)
+    finally:
+        i18n._current.reset(token)
+    assert list(refused.value.errors) == ["state"] and "avattiin uudelleen" in refused.value.errors["state"]
+    assert state_of(db, record["id"])["state"] == "open"
+    assert followups.mark_given(db, unit["officer"], fid, {"given_how": "phone"}, reopenings_seen=1)["state"] == "done"
 
 
 # ---------------------------------------------------------------- the period report

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from fieldapp import accounts, demo
+from fieldapp import accounts, demo, followups
 from fieldapp.ids import new_id
 from fieldapp.offline import sealing
 
@@ -357,3 +357,66 @@ def test_reopening_one_that_is_not_done_is_a_409_with_the_message(login, db):
     assert officer.post(f"/followups/{fid}/cannot", {"cannot_reason": "Moved away."}).status_code == 303
     response = officer.post(f"/followups/{fid}/reopen", {"reopen_reason": "Typed this."}, htmx=True)
     assert response.status_code == 409 and 'id="error-state"' in response.text
+
+
+# ---------------------------------------------------------------- feedback marked before a reopening
+
+
+def test_the_feedback_form_carries_how_many_reopenings_the_page_showed(login, db):
+    officer = login("officer1")
+    fid = open_followup_of(db, "officer1")["id"]
+    assert 'name="reopenings" value="0"' in officer.get(f"/followups/{fid}").text
+    assert officer.post(f"/followups/{fid}/given", {"given_how": "phone", "reopenings": "0"}).status_code == 303
+    assert officer.post(f"/followups/{fid}/reopen", {"reopen_reason": "They asked again."}).status_code == 303
+    assert 'name="reopenings" value="1"' in officer.get(f"/followups/{fid}").text
+
+
+def test_feedback_synced_after_a_reopening_it_did_not_see_is_refused_with_its_code_and_one_that_saw_it_closes(
+        login, db):
+    officer, fid = done_followup_of(db, login)
+    public = officer.get("/api/offline/seal-key").json()
+    # Marked on the device's copy while the follow-up was open (no reopening yet): sealed as the outbox does.
+    before = {"id": new_id(), "followup_id": fid, "sealed": msgspec.to_builtins(sealing.seal(
+        public, {"followup_id": fid, "given_how": "phone", "given_at": "2026-01-01T10:00", "reopenings": 0},
+        "officer1"))}
+    lead = login("lead1")
+    assert lead.post(f"/followups/{fid}/reopen", {"reopen_reason": "The person called again."}).status_code == 303
+    answer = officer.post_json("/api/sync/followups", {"actions": [before]},
+                               headers={"Accept-Language": "fi"}).json()["results"]
+    assert [(r["status"], r["message_code"]) for r in answer] == [("rejected", followups.REOPENED_SINCE)]
+    assert "avattiin uudelleen" in answer[0]["message"]
+    assert db.execute("SELECT state FROM followups WHERE id = ?", [fid]).fetchone()[0] == "open"
+    # Marked on the page that showed the reopening (the count sealed with the values): closes it; a resend is a
+    # duplicate.
+    after = {"id": new_id(), "followup_id": fid, "sealed": msgspec.to_builtins(sealing.seal(
+        public, {"followup_id": fid, "given_how": "in_person", "note": "Met them.", "reopenings": 1}, "officer1"))}
+    assert [r["status"] for r in officer.post_json("/api/sync/followups", {"actions": [after]}).json()["results"]] == [
+        "accepted"]
+    assert [r["status"] for r in officer.post_json("/api/sync/followups", {"actions": [after]}).json()["results"]] == [
+        "duplicate"]
+    assert db.execute("SELECT state, note FROM followups WHERE id = ?", [fid]).fetchone() == ("done", "Met them.")
+    # An older client's action (no count) on a reopened follow-up: refused the same way; a negative count: 400.
+    assert lead.post(f"/followups/{fid}/reopen", {"reopen_reason": "Once more."}).status_code == 303
+    old = {"id": new_id(), "followup_id": fid, "given_how": "phone"}
+    answer = officer.post_json("/api/sync/followups", {"actions": [old]}).json()["results"]
+    assert [(r["status"], r["message_code"]) for r in answer] == [("rejected", followups.REOPENED_SINCE)]
+    negative = {"id": new_id(), "followup_id": fid, "given_how": "phone", "reopenings": -1}
+    assert officer.post_json("/api/sync/followups", {"actions": [negative]}).status_code == 400
+
+
+def test_the_plain_form_from_a_page_loaded_before_a_close_and_reopen_is_a_409_and_the_page_comes_back(login, db):
+    officer = login("officer1")
+    fid = open_followup_of(db, "officer1")["id"]
+    lead = login("lead1")
+    assert lead.post(f"/followups/{fid}/given", {"given_how": "phone"}).status_code == 303
+    assert lead.post(f"/followups/{fid}/reopen", {"reopen_reason": "Not enough."}).status_code == 303
+    typed = {"given_how": "partner", "note": "Through the school.", "reopenings": "0"}
+    response = officer.post(f"/followups/{fid}/given", typed, headers={"Accept-Language": "en"})
+    assert response.status_code == 409 and "reopened after the page you marked it on was loaded" in response.text
+    assert 'name="reopenings" value="1"' in response.text and "Through the school." in response.text
+    assert db.execute("SELECT state FROM followups WHERE id = ?", [fid]).fetchone()[0] == "open"
+    assert officer.post(f"/followups/{fid}/given", {**typed, "reopenings": "1"}).status_code == 303
+    hostile = open_followup_of(db, "officer1")["id"]
+    for value in ("-1", "x", "9" * 40, "²"):  # not a count: not checked, as a page without the field
+        assert officer.post(f"/followups/{hostile}/given", {"given_how": "phone", "reopenings": value}).status_code \
+            in (303, 409)

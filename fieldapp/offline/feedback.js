@@ -27,13 +27,17 @@
   function valuesOf(form) {
     var data = new FormData(form);
     var typed = String(data.get("given_at") || "");
-    return {
+    var values = {
       followup_id: form.getAttribute("data-feedback-form"),
       given_how: String(data.get("given_how") || ""),
       // The form's time is Helsinki time as typed (the server reads it so); blank: the moment marked, not the sync.
       given_at: typed || new Date().toISOString(),
       note: String(data.get("note") || "")
     };
+    // The reopenings this page showed: the server refuses the mark if the follow-up was reopened since (no clock).
+    var seen = String(data.get("reopenings") || "");
+    if (/^[0-9]{1,6}$/.test(seen)) values.reopenings = Number(seen);
+    return values;
   }
 
   function mark(form) {

@@ -5,13 +5,18 @@ keeps it (kind "feedback", an id made on the device) and sends it to POST /api/s
 The answer is kept in followup_actions (the action's id, a hash of what it said, the outcome), written in the same
 transaction as the change, so a resend (lost acknowledgement, two senders) gets the first answer and changes
 nothing; the same id with other content is refused (as the record sync answers a conflict).
+
+An action carries how many reopenings the follow-up's page showed when the officer marked it (`reopenings`): one
+made before a reopening (sent later, the device offline) is refused with REOPENED and stays in the device's list, so
+the lead's reopening stands. An action without it (an older client's outbox) counts as having seen none: it closes
+a follow-up never reopened, as before, and is refused on one that was reopened (the officer marks it again).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -31,6 +36,7 @@ NOT_FOUND = lazy("The follow-up was not found.")
 CLOSED = lazy("This follow-up is already closed.")
 OTHER_CONTENT = lazy("This id was already used for something else.")
 INVALID = lazy("The values were refused.")
+REOPENED = followups.REOPENED_SINCE
 
 
 class FeedbackAction(msgspec.Struct, kw_only=True):
@@ -39,6 +45,8 @@ class FeedbackAction(msgspec.Struct, kw_only=True):
     given_how: str = ""
     given_at: str | None = None  # the device's clock when the officer marked it
     note: str = ""
+    # How many reopenings the page it was marked on showed; None: an older client's action (taken as 0).
+    reopenings: Annotated[int, msgspec.Meta(ge=0)] | None = None
     sealed: sealing.SealedRecord | None = None  # the values as the device's outbox keeps them (fieldapp/offline/sealing.py)
 
 
@@ -57,6 +65,8 @@ class ActionResult(msgspec.Struct, kw_only=True, omit_defaults=True):
 def _digest(action: FeedbackAction) -> str:
     content = {"followup_id": action.followup_id, "given_how": action.given_how, "given_at": action.given_at,
                "note": action.note}
+    if action.reopenings is not None:  # left out when absent: an older client's resend keeps its first digest
+        content["reopenings"] = action.reopenings
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
@@ -89,6 +99,8 @@ def _unseal(action: FeedbackAction, values: dict) -> None:
     action.given_how = str(values.get("given_how") or "")
     action.given_at = values.get("given_at") or None
     action.note = str(values.get("note") or "")
+    seen = values.get("reopenings")
+    action.reopenings = seen if type(seen) is int and seen >= 0 else None
 
 
 def _apply_one(db, user, action: FeedbackAction) -> ActionResult:
@@ -107,9 +119,12 @@ def _apply_one(db, user, action: FeedbackAction) -> ActionResult:
         try:
             with write(db):  # a savepoint: a refused action writes nothing but its receipt
                 followups.mark_given(db, user, action.followup_id, {
-                    "given_how": action.given_how, "given_at": action.given_at, "note": action.note})
+                    "given_how": action.given_how, "given_at": action.given_at, "note": action.note},
+                    reopenings_seen=action.reopenings or 0)
         except NotFound:
             code = NOT_FOUND
+        except followups.FollowupReopened:
+            code = REOPENED
         except followups.FollowupInvalid as exc:
             code, errors = (CLOSED, {}) if "state" in exc.errors else (INVALID, exc.errors)
         db.execute("INSERT INTO followup_actions (id, followup_id, user_id, content_hash, outcome, created_at) "

@@ -208,8 +208,9 @@
   function feedbackAction(e) {
     // Sealed in the outbox (outbox.js): the server opens the values; the header keeps the follow-up's id.
     if (e.sealed) return { id: e.id, followup_id: e.ref || "", sealed: e.sealed };
+    // reopenings: left out (undefined) by an action an older version of this script kept.
     return { id: e.id, followup_id: e.values.followup_id, given_how: e.values.given_how,
-             given_at: e.values.given_at, note: e.values.note || "" };
+             given_at: e.values.given_at, note: e.values.note || "", reopenings: e.values.reopenings };
   }
 
   function pushPresence(me, csrf, counts) {

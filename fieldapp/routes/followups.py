@@ -107,8 +107,10 @@ class FollowupsController(Controller):
         """Feedback given: when, how, a short note (no personal data)."""
         raw = web.form_dict(await request.form())
         typed = {name: _first(raw, name) for name in ("given_how", "given_at", "note")}
+        seen = _first(raw, "reopenings")  # the page's count: a page from before a close and a reopen is refused
+        seen_count = int(seen) if seen.isascii() and seen.isdigit() and len(seen) < 7 else None
         try:
-            followups.mark_given(db, user, followup_id, typed)
+            followups.mark_given(db, user, followup_id, typed, reopenings_seen=seen_count)
         except followups.FollowupInvalid as exc:
             return await self._retry(request, db, user, followup_id, exc, given=typed)
         return Redirect(_safe_next(_first(raw, "next"), f"/followups/{followup_id}"), status_code=303)

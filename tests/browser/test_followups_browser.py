@@ -78,6 +78,60 @@ def test_feedback_marked_offline_at_a_community_visit_syncs_once_and_the_lead_se
     lead_context.close()
 
 
+def test_feedback_marked_offline_before_a_leads_reopening_is_refused_and_kept_in_the_pending_list_in_finnish(
+        browser, live_server):
+    officer_context = browser.new_context(viewport={"width": 390, "height": 844}, locale="fi-FI",
+                                          service_workers="allow")
+    page = officer_context.new_page()
+    log_in(page, live_server.url, "officer1")
+    page.wait_for_selector("html[data-offline-ready='1']", timeout=30000)
+    followup_id = open_followup(live_server, "officer1")
+    page.goto(f"{live_server.url}/followups/{followup_id}")  # open, never reopened: the device keeps this copy
+    page.wait_for_selector(f"form[data-feedback-form='{followup_id}']")
+
+    officer_context.set_offline(True)  # at the community visit, no network: marked on the device's copy
+    page.reload()
+    page.check("input[name=given_how][value=in_person]")
+    page.fill("#given-note", "Kerroin vierailulla, mitä asialle tehtiin.")
+    page.click(f"form[data-feedback-form='{followup_id}'] button[type=submit]")
+    page.wait_for_selector(f"form[data-feedback-form='{followup_id}'][data-feedback='device']")
+    entry_id = page.locator(f"form[data-feedback-form='{followup_id}']").get_attribute("data-feedback-id")
+
+    # Meanwhile a colleague closes it and the lead reopens it, in another session.
+    lead_context = browser.new_context(viewport={"width": 390, "height": 844}, locale="fi-FI", service_workers="block")
+    lead = lead_context.new_page()
+    log_in(lead, live_server.url, "lead1")
+    mark_done(lead, live_server.url, followup_id)
+    lead.goto(f"{live_server.url}/followups/{followup_id}")
+    lead.click("details[data-reopen] summary")
+    lead.fill("#reopen-reason", "Ilmoittaja soitti uudelleen.")
+    lead.click("details[data-reopen] button[type=submit]")
+    lead.wait_for_selector("[data-reopened]")
+    lead_context.close()
+
+    officer_context.set_offline(False)  # back online: the outbox sends the mark, the server refuses it
+    page.wait_for_selector("[data-sync-status][data-waiting='0'][data-attention='1']", timeout=30000)
+    row = followup_row(live_server, followup_id)
+    assert row["state"] == "open" and row["actions"] == 1 and row["done_rows"] == 1  # the lead's reopening stands
+
+    page.goto(live_server.url + "/pending")
+    item = page.locator(f"[data-list='attention'] li[data-id='{entry_id}']")
+    item.wait_for()
+    said = item.locator("p.error").inner_text()
+    assert "avattiin uudelleen" in said and "merkitse se uudelleen" in said  # in the device's language
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert axe_violations(page) == []
+
+    # Marked again on the fresh page (it shows the reopening): closes it.
+    page.goto(f"{live_server.url}/followups/{followup_id}")
+    assert page.locator("input[name=reopenings]").input_value() == "1"
+    page.check("input[name=given_how][value=in_person]")
+    page.click(f"form[data-feedback-form='{followup_id}'] button[type=submit]")
+    assert wait_until(lambda: followup_row(live_server, followup_id)["state"] == "done")
+    assert followup_row(live_server, followup_id)["actions"] == 2
+    officer_context.close()
+
+
 def test_followup_pages_fit_the_phone_and_pass_axe(browser, shared_server, tmp_path):
     for locale, lang in (("en-GB", "en"), ("fi-FI", "fi")):
         for width in (390, 1366):
