@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import json
 import operator
+import shutil
+import sqlite3
+import tempfile
+import threading
+from pathlib import Path
 
 from fieldapp.db import one, write
 from fieldapp.picture.cells import (EASING, PARENT_RES, RESOLUTIONS, RISING, SEVERITIES, WEIGHTS, cell_int,
@@ -227,6 +232,13 @@ def _add_many(db, observations: list[dict]) -> None:
 
 _REBUILD_CACHE_KIB = 512 * 1024  # the page cache (and so the sorters' memory) while rebuild() runs
 _REBUILD_SORT_THREADS = 2
+_HELPER_CACHE_KIB = 256 * 1024  # the helper thread's connection
+_PARALLEL_MIN_OBSERVATIONS = 100_000  # fewer: one connection does it all (a second one costs more than it saves)
+_HELPER_SHARE = 0.6  # of the observations' group entries ('' included) whose rows the helper computes
+# The helper's two files, attached to the main connection: its observations and hourly rows, its daily rows. Two,
+# so that the main connection reads the hourly rows (keeping its read lock to the end of its transaction) while
+# the helper still writes the daily ones.
+_HOURLY, _DAILY = "picture_rebuild_hourly", "picture_rebuild_daily"
 
 
 def rebuild(db) -> None:
@@ -238,52 +250,206 @@ def rebuild(db) -> None:
     arithmetic on the cell integer: cells.parent_masks), and the daily rows likewise from the hourly rows of
     the finest resolution and then from the next finer daily rows. picture_obs's indexes are dropped for the
     bulk insert and made again after it.
+
+    A database file in WAL mode with at least _PARALLEL_MIN_OBSERVATIONS tensions, when the caller is not in a
+    transaction, is done on two cores. The roll-up key starts (span, res, unit_id, grp) and each group
+    category's rows come from that category's rows alone, so the categories split the work: a helper thread,
+    with a connection of its own, reads the committed tensions (the snapshot this transaction starts from: this
+    connection holds the write lock before the helper begins) into a temporary SQLite file beside the database
+    and computes the rows of the first categories in key order ('' = all first; about _HELPER_SHARE of the
+    observations' group entries) into two such files, hourly and daily, while this connection fills
+    picture_obs and computes the other categories' rows into picture_rollup; the helper's rows are then
+    inserted in key order, the hourly ones while it still computes the daily ones. The files are removed in
+    every case. Otherwise (in memory, few tensions, inside a transaction, another journal mode) this connection
+    computes everything alone.
     """
+    parts = _parts_directory(db)
     cache, threads = (db.conn.execute(f"PRAGMA {name}").fetchone()[0] for name in ("cache_size", "threads"))
     db.conn.execute(f"PRAGMA cache_size = {-max(_REBUILD_CACHE_KIB, abs(cache) if cache < 0 else 0)}")
     db.conn.execute(f"PRAGMA threads = {max(threads, _REBUILD_SORT_THREADS)}")  # helper threads for large sorts
+    attached = []
     try:
-        with write(db):
-            _rebuild(db)
+        if parts is not None:
+            # ATTACH before the transaction (not allowed inside one), and a plain BEGIN: BEGIN IMMEDIATE would
+            # lock the helper's files too. _rebuild's first statement takes the main database's write lock.
+            rollup_sql = db.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'picture_rollup'").fetchone()[0]
+            for schema in (_HOURLY, _DAILY):
+                db.conn.execute(f"ATTACH ? AS {schema}", [str(parts / f"{schema}.db")])
+                attached.append(schema)
+                db.conn.execute(f"PRAGMA {schema}.journal_mode = OFF")
+                db.conn.execute(rollup_sql.replace("picture_rollup", f"{schema}.picture_rollup", 1))
+            db.conn.execute(f"CREATE TABLE {_HOURLY}.obs (unit_id TEXT, kind TEXT, severity INTEGER, trend TEXT, "
+                            "groups TEXT, cell INTEGER, occurred_at TEXT, linked INTEGER)")
+        with write(db, immediate=parts is None):
+            _rebuild(db, parts)
     finally:
         db.conn.execute(f"PRAGMA cache_size = {cache}")
         db.conn.execute(f"PRAGMA threads = {threads}")
+        for schema in attached:
+            db.conn.execute(f"DETACH {schema}")
+        if parts is not None:
+            shutil.rmtree(parts, ignore_errors=True)
 
 
-def _rebuild(db) -> None:
-    for table in ("picture_rollup", "picture_parents", "picture_obs", "picture_links"):
-        db.execute(f"DELETE FROM {table}")
-    db.execute("INSERT INTO picture_links (intervention_id, tension_id) SELECT id, tension_id FROM interventions "
-               "WHERE deleted_at IS NULL AND tension_id IS NOT NULL")
-    indexes = [row[0] for row in db.conn.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'picture_obs' AND sql IS NOT NULL")]
-    for name, in db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'picture_obs' "
-                                 "AND sql IS NOT NULL").fetchall():
-        db.conn.execute(f"DROP INDEX {name}")
-    groups_of: dict[str, str] = {}  # the few distinct group lists, normalised once each
+def _parts_directory(db) -> Path | None:
+    """A new temporary directory beside the database for the helper's files, or None: no helper."""
+    if db.conn.in_transaction:
+        return None
+    files = [row[2] for row in db.conn.execute("PRAGMA database_list") if row[1] == "main"]
+    if not files or not files[0] or db.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        return None
+    if db.conn.execute("SELECT count(*) FROM tensions").fetchone()[0] < _PARALLEL_MIN_OBSERVATIONS:
+        return None
+    return Path(tempfile.mkdtemp(prefix=".picture-rebuild-", dir=Path(files[0]).parent))
 
-    def normal_groups(value):
-        groups = groups_of.get(value)
+
+class _Normaliser:
+    """The SQL functions that turn a tension into an observation: its h3 cell and normalised group list."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.groups_of: dict[str, str] = {}  # the few distinct group lists, normalised once each
+
+    def normal_groups(self, value):
+        groups = self.groups_of.get(value)
         if groups is None:
-            groups = groups_of[value] = json.dumps(_groups_of(value))
+            groups = self.groups_of[value] = json.dumps(_groups_of(value))
         return groups
 
-    db.conn.create_function("fieldapp_cell", 2, cell_int, deterministic=True)
-    db.conn.create_function("fieldapp_groups", 1, normal_groups, deterministic=True)
-    try:
-        db.conn.execute(
-            "INSERT INTO picture_obs (tension_id, unit_id, deployment_id, occurred_at, kind, severity, trend, groups, "
-            "cell, lat, lon, linked) SELECT t.id, d.unit_id, t.deployment_id, t.occurred_at, t.kind, t.severity, "
-            "t.trend, fieldapp_groups(t.groups), fieldapp_cell(t.lat, t.lon), t.lat, t.lon, coalesce(l.n, 0) "
-            "FROM tensions t JOIN deployments d ON d.id = t.deployment_id LEFT JOIN "
-            "(SELECT tension_id, count(*) AS n FROM picture_links GROUP BY tension_id) l ON l.tension_id = t.id "
-            "WHERE t.deleted_at IS NULL AND t.lat IS NOT NULL AND t.lon IS NOT NULL")
-    finally:
-        db.conn.create_function("fieldapp_cell", 2, None)
-        db.conn.create_function("fieldapp_groups", 1, None)
-    for sql in indexes:
-        db.conn.execute(sql)
+    def __enter__(self):
+        self.conn.create_function("fieldapp_cell", 2, cell_int, deterministic=True)
+        self.conn.create_function("fieldapp_groups", 1, self.normal_groups, deterministic=True)
+        return self
 
+    def __exit__(self, *exc):
+        self.conn.create_function("fieldapp_cell", 2, None)
+        self.conn.create_function("fieldapp_groups", 1, None)
+
+
+# The located, live tensions with their unit and the number of interventions linked to each.
+_OBSERVATIONS = ("FROM main.tensions t JOIN main.deployments d ON d.id = t.deployment_id LEFT JOIN "
+                 "(SELECT tension_id, count(*) AS n FROM {links} GROUP BY tension_id) l ON l.tension_id = t.id "
+                 "WHERE t.deleted_at IS NULL AND t.lat IS NOT NULL AND t.lon IS NOT NULL")
+_EACH_GROUP = "json_each(json_insert(o.groups, '$[#]', '')) g"  # each group category of an observation, and ''
+
+
+class _Helper(threading.Thread):
+    """The second core: copies the observations, chooses the group categories it computes (the first ones in
+    key order), tells the main connection the others, computes its hourly rows, then its daily rows."""
+
+    def __init__(self, source: str, parts: Path):
+        super().__init__(name="picture-rebuild-helper", daemon=True)
+        self.source, self.parts = source, parts
+        self.conn = None
+        self.split, self.hourly_done = threading.Event(), threading.Event()
+        self.main_groups: list[str] | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.conn = conn = sqlite3.connect(self.source, isolation_level=None, check_same_thread=False)
+            for pragma in (f"cache_size = {-_HELPER_CACHE_KIB}", f"threads = {_REBUILD_SORT_THREADS}",
+                           "temp_store = MEMORY", "busy_timeout = 10000"):
+                conn.execute(f"PRAGMA {pragma}")
+            for schema in (_HOURLY, _DAILY):
+                conn.execute(f"ATTACH ? AS {schema}", [str(self.parts / f"{schema}.db")])
+                conn.execute(f"PRAGMA {schema}.journal_mode = OFF")
+                conn.execute(f"PRAGMA {schema}.synchronous = OFF")
+            links = "main.interventions WHERE deleted_at IS NULL AND tension_id IS NOT NULL"  # = picture_links
+            with _Normaliser(conn):
+                conn.execute(f"INSERT INTO {_HOURLY}.obs (unit_id, kind, severity, trend, groups, cell, occurred_at, "
+                             "linked) SELECT d.unit_id, t.kind, t.severity, t.trend, fieldapp_groups(t.groups), "
+                             "fieldapp_cell(t.lat, t.lon), t.occurred_at, coalesce(l.n, 0) "
+                             + _OBSERVATIONS.format(links=links))
+            entries = conn.execute(f"SELECT g.value, count(*) FROM {_HOURLY}.obs o, {_EACH_GROUP} GROUP BY 1 "
+                                   "ORDER BY 1").fetchall()
+            total, mine, taken = sum(n for _, n in entries), [], 0
+            for value, n in entries:
+                if taken >= _HELPER_SHARE * total:
+                    break
+                mine.append(value)
+                taken += n
+            self.main_groups = [value for value, _ in entries[len(mine):]]
+            self.split.set()
+            _rollup_rows(conn, f"{_HOURLY}.picture_rollup", f"{_DAILY}.picture_rollup", f"{_HOURLY}.obs", mine,
+                         hourly_done=self.hourly_done.set)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            self.error = exc
+        finally:
+            self.split.set()
+            self.hourly_done.set()
+            if self.conn is not None:
+                self.conn.close()
+
+    def wait(self, event: threading.Event | None = None) -> None:
+        """Until the event (None: the end), then raise the helper's error if it had one."""
+        if event is None:
+            self.join()
+        else:
+            event.wait()
+        if self.error is not None:
+            raise RuntimeError("picture.rebuild() helper failed") from self.error
+
+    def cancel(self) -> None:
+        conn = self.conn
+        if conn is not None:
+            try:
+                conn.interrupt()
+            except sqlite3.ProgrammingError:  # already closed
+                pass
+        self.join()
+
+
+def _rebuild(db, parts: Path | None) -> None:
+    # The first statement writes the main database: it takes the write lock (a plain BEGIN when parallel).
+    for table in ("picture_rollup", "picture_parents", "picture_obs", "picture_links"):
+        db.execute(f"DELETE FROM main.{table}")
+    helper = None
+    if parts is not None:
+        files = [row[2] for row in db.conn.execute("PRAGMA database_list") if row[1] == "main"]
+        helper = _Helper(files[0], parts)
+        helper.start()  # after the write lock: its snapshot is the one this transaction started from
+    try:
+        db.execute("INSERT INTO picture_links (intervention_id, tension_id) SELECT id, tension_id FROM interventions "
+                   "WHERE deleted_at IS NULL AND tension_id IS NOT NULL")
+        indexes = [row[0] for row in db.conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'picture_obs' AND sql IS NOT NULL")]
+        for name, in db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'picture_obs' "
+                                     "AND sql IS NOT NULL").fetchall():
+            db.conn.execute(f"DROP INDEX {name}")
+        with _Normaliser(db.conn):
+            db.conn.execute(
+                "INSERT INTO picture_obs (tension_id, unit_id, deployment_id, occurred_at, kind, severity, trend, "
+                "groups, cell, lat, lon, linked) SELECT t.id, d.unit_id, t.deployment_id, t.occurred_at, t.kind, "
+                "t.severity, t.trend, fieldapp_groups(t.groups), fieldapp_cell(t.lat, t.lon), t.lat, t.lon, "
+                "coalesce(l.n, 0) " + _OBSERVATIONS.format(links="main.picture_links"))
+        for sql in indexes:
+            db.conn.execute(sql)
+        groups = None
+        if helper is not None:
+            helper.wait(helper.split)
+            groups = helper.main_groups
+        _rollup_rows(db.conn, "main.picture_rollup", "main.picture_rollup", "main.picture_obs", groups)
+        if helper is not None:
+            for event, schema in ((helper.hourly_done, _HOURLY), (None, _DAILY)):
+                helper.wait(event)
+                db.execute(f"INSERT INTO main.picture_rollup SELECT * FROM {schema}.picture_rollup ORDER BY {_KEY_SQL}")
+    except BaseException:
+        if helper is not None:
+            helper.cancel()
+        raise
+    db.execute("INSERT INTO picture_parents (res, unit_id, parent) "
+               "SELECT DISTINCT res, unit_id, parent FROM picture_rollup WHERE span = 'd' AND grp = '' AND kind = ''")
+
+
+def _rollup_rows(conn, hourly: str, daily: str, observations: str, groups: list[str] | None,
+                 hourly_done=None) -> None:
+    """Every roll-up row of these group categories (None: all), the hourly ones into the table `hourly` and
+    then the daily ones into `daily` (picture_rollup's columns), from `observations` (picture_obs's columns)."""
+    if groups is not None and not groups:
+        if hourly_done:
+            hourly_done()
+        return
     # The counts per severity are summed; the totals (n, up, down, ln, score) are sums of those per
     # severity, computed from the same aggregates (SQLite evaluates each distinct aggregate once).
     per_severity = [f"{p}{s}" for s in SEVERITIES for p in ("n", "up", "down", "ln")]
@@ -304,40 +470,42 @@ def _rebuild(db) -> None:
         from_obs[f"down{s}"] = f"sum(o.severity = {s} AND o.trend = '{EASING}')"
         from_obs[f"ln{s}"] = f"sum(CASE WHEN o.severity = {s} THEN o.linked ELSE 0 END)"
     summed = select({c: f"sum({c})" for c in per_severity})
-    insert = f"INSERT INTO picture_rollup ({_KEY_SQL}, {', '.join(columns)}, last_at) "
+    names = f"({_KEY_SQL}, {', '.join(columns)}, last_at)"
     finest = RESOLUTIONS[-1]
     cell_and, cell_or = parent_masks(finest)
     parent_and, parent_or = parent_masks(PARENT_RES[finest])
+    only, params = "", [parent_and, parent_or, cell_and, cell_or]
+    if groups is not None:
+        only, params = "WHERE g.value IN (SELECT value FROM json_each(?)) ", [*params, json.dumps(groups)]
     # The finest hourly rows of each kind: each observation once per group category and once for "all"
     # ('' appended to its list). GROUP BY in the order of the primary key: the rows go in in order.
-    db.execute(
-        insert + f"SELECT 'h', {finest}, o.unit_id, g.value, o.kind, (o.cell & ?) | ?, substr(o.occurred_at, 1, 13), "
-        f"(o.cell & ?) | ?, {select(from_obs)}, max(o.occurred_at) "
-        "FROM picture_obs o, json_each(json_insert(o.groups, '$[#]', '')) g GROUP BY 3, 4, 5, 6, 7, 8",
-        [parent_and, parent_or, cell_and, cell_or])
+    conn.execute(
+        f"INSERT INTO {hourly} {names} SELECT 'h', {finest}, o.unit_id, g.value, o.kind, (o.cell & ?) | ?, "
+        f"substr(o.occurred_at, 1, 13), (o.cell & ?) | ?, {select(from_obs)}, max(o.occurred_at) "
+        f"FROM {observations} o, {_EACH_GROUP} {only}GROUP BY 3, 4, 5, 6, 7, 8", params)
     # ... and of all kinds (kind ''): the sums of those.
-    db.execute(insert + f"SELECT 'h', res, unit_id, grp, '', parent, bucket, cell, {summed}, max(last_at) "
-               f"FROM picture_rollup WHERE span = 'h' AND res = {finest} GROUP BY 3, 4, 6, 7, 8")
+    conn.execute(f"INSERT INTO {hourly} {names} SELECT 'h', res, unit_id, grp, '', parent, bucket, cell, {summed}, "
+                 f"max(last_at) FROM {hourly} WHERE span = 'h' AND res = {finest} GROUP BY 3, 4, 6, 7, 8")
 
-    def coarser(span: str, bucket: str, res: int, source_span: str, source_res: int) -> None:
+    def coarser(target: str, span: str, bucket: str, res: int, source: str, source_span: str, source_res: int):
         cell_and, cell_or = parent_masks(res)
         parent_and, parent_or = parent_masks(PARENT_RES[res])
-        db.execute(
-            insert + f"SELECT '{span}', {res}, unit_id, grp, kind, (cell & ?) | ?, {bucket}, (cell & ?) | ?, "
-            f"{summed}, max(last_at) FROM picture_rollup WHERE span = ? AND res = ? GROUP BY 3, 4, 5, 6, 7, 8",
+        conn.execute(
+            f"INSERT INTO {target} {names} SELECT '{span}', {res}, unit_id, grp, kind, (cell & ?) | ?, {bucket}, "
+            f"(cell & ?) | ?, {summed}, max(last_at) FROM {source} WHERE span = ? AND res = ? GROUP BY 3, 4, 5, 6, 7, 8",
             [parent_and, parent_or, cell_and, cell_or, source_span, source_res])
 
     finer = finest
     for res in reversed(RESOLUTIONS[:-1]):
-        coarser("h", "bucket", res, "h", finer)
+        coarser(hourly, "h", "bucket", res, hourly, "h", finer)
         finer = res
-    coarser("d", "substr(bucket, 1, 10)", finest, "h", finest)
+    if hourly_done:
+        hourly_done()
+    coarser(daily, "d", "substr(bucket, 1, 10)", finest, hourly, "h", finest)
     finer = finest
     for res in reversed(RESOLUTIONS[:-1]):
-        coarser("d", "bucket", res, "d", finer)
+        coarser(daily, "d", "bucket", res, daily, "d", finer)
         finer = res
-    db.execute("INSERT INTO picture_parents (res, unit_id, parent) "
-               "SELECT DISTINCT res, unit_id, parent FROM picture_rollup WHERE span = 'd' AND grp = '' AND kind = ''")
 
 
 def cleanup(db, deployment_ids: list[str]) -> None:
