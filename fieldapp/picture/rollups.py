@@ -234,11 +234,15 @@ _REBUILD_CACHE_KIB = 512 * 1024  # the page cache (and so the sorters' memory) w
 _REBUILD_SORT_THREADS = 2
 _HELPER_CACHE_KIB = 256 * 1024  # the helper thread's connection
 _PARALLEL_MIN_OBSERVATIONS = 100_000  # fewer: one connection does it all (a second one costs more than it saves)
-_HELPER_SHARE = 0.6  # of the observations' group entries ('' included) whose rows the helper computes
-# The helper's two files, attached to the main connection: its observations and hourly rows, its daily rows. Two,
-# so that the main connection reads the hourly rows (keeping its read lock to the end of its transaction) while
-# the helper still writes the daily ones.
-_HOURLY, _DAILY = "picture_rebuild_hourly", "picture_rebuild_daily"
+_PARALLEL_SORT_THREADS = 0  # each connection's sorter threads when two connections share the cores
+_HELPER_SHARE = 0.55  # of the observations' group entries ('' included) whose rows the helper computes
+# The helper's files, attached to the main connection: the observations, the helper's hourly rows, its daily rows.
+# One each, because the main connection keeps its read lock on a file it has read until its transaction ends,
+# and the helper goes on writing the next file meanwhile.
+_OBS, _HOURLY, _DAILY = "picture_rebuild_obs", "picture_rebuild_hourly", "picture_rebuild_daily"
+_PARTS = (_OBS, _HOURLY, _DAILY)
+_OBS_COLUMNS = ("tension_id, unit_id, deployment_id, occurred_at, kind, severity, trend, groups, cell, lat, lon, "
+                "linked")
 
 
 def rebuild(db) -> None:
@@ -254,32 +258,33 @@ def rebuild(db) -> None:
     A database file in WAL mode with at least _PARALLEL_MIN_OBSERVATIONS tensions, when the caller is not in a
     transaction, is done on two cores. The roll-up key starts (span, res, unit_id, grp) and each group
     category's rows come from that category's rows alone, so the categories split the work: a helper thread,
-    with a connection of its own, reads the committed tensions (the snapshot this transaction starts from: this
-    connection holds the write lock before the helper begins) into a temporary SQLite file beside the database
-    and computes the rows of the first categories in key order ('' = all first; about _HELPER_SHARE of the
-    observations' group entries) into two such files, hourly and daily, while this connection fills
-    picture_obs and computes the other categories' rows into picture_rollup; the helper's rows are then
-    inserted in key order, the hourly ones while it still computes the daily ones. The files are removed in
-    every case. Otherwise (in memory, few tensions, inside a transaction, another journal mode) this connection
-    computes everything alone.
+    with a connection of its own, turns the committed tensions (the snapshot this transaction starts from: this
+    connection holds the write lock before the helper begins) into observations in a temporary SQLite file
+    beside the database (this connection copies them into picture_obs), then computes the rows of the first
+    categories in key order ('' = all first; about _HELPER_SHARE of the observations' group entries) into two
+    more such files, hourly and daily, while this connection computes the other categories' rows into
+    picture_rollup; the helper's rows are then inserted in key order, the hourly ones while it still computes
+    the daily ones. The files are removed in every case. Otherwise (in memory, few tensions, inside a
+    transaction, another journal mode) this connection computes everything alone.
     """
     parts = _parts_directory(db)
     cache, threads = (db.conn.execute(f"PRAGMA {name}").fetchone()[0] for name in ("cache_size", "threads"))
     db.conn.execute(f"PRAGMA cache_size = {-max(_REBUILD_CACHE_KIB, abs(cache) if cache < 0 else 0)}")
-    db.conn.execute(f"PRAGMA threads = {max(threads, _REBUILD_SORT_THREADS)}")  # helper threads for large sorts
+    sort_threads = _REBUILD_SORT_THREADS if parts is None else _PARALLEL_SORT_THREADS
+    db.conn.execute(f"PRAGMA threads = {max(threads, sort_threads)}")  # helper threads for large sorts
     attached = []
     try:
         if parts is not None:
             # ATTACH before the transaction (not allowed inside one), and a plain BEGIN: BEGIN IMMEDIATE would
             # lock the helper's files too. _rebuild's first statement takes the main database's write lock.
             rollup_sql = db.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'picture_rollup'").fetchone()[0]
-            for schema in (_HOURLY, _DAILY):
+            for schema in _PARTS:
                 db.conn.execute(f"ATTACH ? AS {schema}", [str(parts / f"{schema}.db")])
                 attached.append(schema)
                 db.conn.execute(f"PRAGMA {schema}.journal_mode = OFF")
+            for schema in (_HOURLY, _DAILY):
                 db.conn.execute(rollup_sql.replace("picture_rollup", f"{schema}.picture_rollup", 1))
-            db.conn.execute(f"CREATE TABLE {_HOURLY}.obs (unit_id TEXT, kind TEXT, severity INTEGER, trend TEXT, "
-                            "groups TEXT, cell INTEGER, occurred_at TEXT, linked INTEGER)")
+            db.conn.execute(f"CREATE TABLE {_OBS}.obs ({_OBS_COLUMNS})")
         with write(db, immediate=parts is None):
             _rebuild(db, parts)
     finally:
@@ -326,8 +331,11 @@ class _Normaliser:
         self.conn.create_function("fieldapp_groups", 1, None)
 
 
-# The located, live tensions with their unit and the number of interventions linked to each.
-_OBSERVATIONS = ("FROM main.tensions t JOIN main.deployments d ON d.id = t.deployment_id LEFT JOIN "
+# The located, live tensions as observations: their unit, h3 cell, normalised group list and the number of
+# interventions linked to each (picture_obs's columns).
+_OBSERVATIONS = ("SELECT t.id, d.unit_id, t.deployment_id, t.occurred_at, t.kind, t.severity, t.trend, "
+                 "fieldapp_groups(t.groups), fieldapp_cell(t.lat, t.lon), t.lat, t.lon, coalesce(l.n, 0) "
+                 "FROM main.tensions t JOIN main.deployments d ON d.id = t.deployment_id LEFT JOIN "
                  "(SELECT tension_id, count(*) AS n FROM {links} GROUP BY tension_id) l ON l.tension_id = t.id "
                  "WHERE t.deleted_at IS NULL AND t.lat IS NOT NULL AND t.lon IS NOT NULL")
 _EACH_GROUP = "json_each(json_insert(o.groups, '$[#]', '')) g"  # each group category of an observation, and ''
@@ -341,27 +349,25 @@ class _Helper(threading.Thread):
         super().__init__(name="picture-rebuild-helper", daemon=True)
         self.source, self.parts = source, parts
         self.conn = None
-        self.split, self.hourly_done = threading.Event(), threading.Event()
+        self.observed, self.split, self.hourly_done = threading.Event(), threading.Event(), threading.Event()
         self.main_groups: list[str] | None = None
         self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
             self.conn = conn = sqlite3.connect(self.source, isolation_level=None, check_same_thread=False)
-            for pragma in (f"cache_size = {-_HELPER_CACHE_KIB}", f"threads = {_REBUILD_SORT_THREADS}",
+            for pragma in (f"cache_size = {-_HELPER_CACHE_KIB}", f"threads = {_PARALLEL_SORT_THREADS}",
                            "temp_store = MEMORY", "busy_timeout = 10000"):
                 conn.execute(f"PRAGMA {pragma}")
-            for schema in (_HOURLY, _DAILY):
+            for schema in _PARTS:
                 conn.execute(f"ATTACH ? AS {schema}", [str(self.parts / f"{schema}.db")])
                 conn.execute(f"PRAGMA {schema}.journal_mode = OFF")
                 conn.execute(f"PRAGMA {schema}.synchronous = OFF")
             links = "main.interventions WHERE deleted_at IS NULL AND tension_id IS NOT NULL"  # = picture_links
             with _Normaliser(conn):
-                conn.execute(f"INSERT INTO {_HOURLY}.obs (unit_id, kind, severity, trend, groups, cell, occurred_at, "
-                             "linked) SELECT d.unit_id, t.kind, t.severity, t.trend, fieldapp_groups(t.groups), "
-                             "fieldapp_cell(t.lat, t.lon), t.occurred_at, coalesce(l.n, 0) "
-                             + _OBSERVATIONS.format(links=links))
-            entries = conn.execute(f"SELECT g.value, count(*) FROM {_HOURLY}.obs o, {_EACH_GROUP} GROUP BY 1 "
+                conn.execute(f"INSERT INTO {_OBS}.obs ({_OBS_COLUMNS}) " + _OBSERVATIONS.format(links=links))
+            self.observed.set()
+            entries = conn.execute(f"SELECT g.value, count(*) FROM {_OBS}.obs o, {_EACH_GROUP} GROUP BY 1 "
                                    "ORDER BY 1").fetchall()
             total, mine, taken = sum(n for _, n in entries), [], 0
             for value, n in entries:
@@ -371,11 +377,12 @@ class _Helper(threading.Thread):
                 taken += n
             self.main_groups = [value for value, _ in entries[len(mine):]]
             self.split.set()
-            _rollup_rows(conn, f"{_HOURLY}.picture_rollup", f"{_DAILY}.picture_rollup", f"{_HOURLY}.obs", mine,
+            _rollup_rows(conn, f"{_HOURLY}.picture_rollup", f"{_DAILY}.picture_rollup", f"{_OBS}.obs", mine,
                          hourly_done=self.hourly_done.set)
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             self.error = exc
         finally:
+            self.observed.set()
             self.split.set()
             self.hourly_done.set()
             if self.conn is not None:
@@ -417,12 +424,14 @@ def _rebuild(db, parts: Path | None) -> None:
         for name, in db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'picture_obs' "
                                      "AND sql IS NOT NULL").fetchall():
             db.conn.execute(f"DROP INDEX {name}")
-        with _Normaliser(db.conn):
-            db.conn.execute(
-                "INSERT INTO picture_obs (tension_id, unit_id, deployment_id, occurred_at, kind, severity, trend, "
-                "groups, cell, lat, lon, linked) SELECT t.id, d.unit_id, t.deployment_id, t.occurred_at, t.kind, "
-                "t.severity, t.trend, fieldapp_groups(t.groups), fieldapp_cell(t.lat, t.lon), t.lat, t.lon, "
-                "coalesce(l.n, 0) " + _OBSERVATIONS.format(links="main.picture_links"))
+        if helper is None:
+            with _Normaliser(db.conn):
+                db.conn.execute(f"INSERT INTO main.picture_obs ({_OBS_COLUMNS}) "
+                                + _OBSERVATIONS.format(links="main.picture_links"))
+        else:  # the helper's, made from the same snapshot (the h3 cells once: no second thread calling Python)
+            helper.wait(helper.observed)
+            db.conn.execute(f"INSERT INTO main.picture_obs ({_OBS_COLUMNS}) SELECT {_OBS_COLUMNS} FROM {_OBS}.obs "
+                            "ORDER BY rowid")
         for sql in indexes:
             db.conn.execute(sql)
         groups = None
