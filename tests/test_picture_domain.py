@@ -403,28 +403,30 @@ def test_rebuild_on_two_cores_gives_the_rows_of_one_connection(spread, spread_fi
     assert len(helpers) == 3 and _picture_tables(spread_file) == expected
 
 
-def test_rebuild_on_two_cores_undoes_everything_when_the_helper_fails(spread_file, monkeypatch, tmp_path):
+def test_rebuild_on_two_cores_survives_a_failing_helper_and_undoes_everything_when_the_main_side_fails(
+        spread_file, monkeypatch, tmp_path, caplog):
     before = _picture_tables(spread_file)
-    original = rollup_module._rollup_rows
-
-    def failing(conn, hourly, *args, **kwargs):
-        if not hourly.startswith("main."):
-            raise sqlite3.OperationalError("disk I/O error (test)")
-        return original(conn, hourly, *args, **kwargs)
-
-    monkeypatch.setattr(rollup_module, "_rollup_rows", failing)
     monkeypatch.setattr(rollup_module, "_PARALLEL_MIN_OBSERVATIONS", 1)
     spread_file.execute("DELETE FROM picture_rollup WHERE res = 7")
     broken = _picture_tables(spread_file)
-    with pytest.raises(RuntimeError, match="helper failed"):
-        picture.rebuild(spread_file)
+
+    def failing_main(conn, hourly, *args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error (test)")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(rollup_module, "_rollup_rows", failing_main)  # the main connection fails; the helper ends
+        with pytest.raises(sqlite3.OperationalError, match="test"):
+            picture.rebuild(spread_file)
     assert _picture_tables(spread_file) == broken != before
     assert not spread_file.conn.in_transaction
     assert sorted(p.name for p in tmp_path.iterdir()) == ["picture.db", "picture.db-shm", "picture.db-wal"]
     assert [row[1] for row in spread_file.conn.execute("PRAGMA database_list")] == ["main"]
-    monkeypatch.setattr(rollup_module, "_rollup_rows", original)
-    picture.rebuild(spread_file)
+    monkeypatch.setattr(rollup_module, "_HELPER_SHARE", "not a number")  # the helper process fails
+    picture.rebuild(spread_file)  # rolled back and done again on one connection
+    assert "helper process failed" in caplog.text and "not a number" in caplog.text
     assert _picture_tables(spread_file) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["picture.db", "picture.db-shm", "picture.db-wal"]
+
 
 def test_window_pieces_cover_the_window_exactly_once():
     start = datetime(2026, 3, 1, 10, 17, 5, tzinfo=timezone.utc)

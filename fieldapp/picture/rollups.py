@@ -11,15 +11,21 @@ from __future__ import annotations
 
 import json
 import operator
+import logging
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import tempfile
-import threading
+import traceback
 from pathlib import Path
 
 from fieldapp.db import one, write
 from fieldapp.picture.cells import (EASING, PARENT_RES, RESOLUTIONS, RISING, SEVERITIES, WEIGHTS, cell_int,
                                     descendant_range, parent_masks, parent_of)
+
+log = logging.getLogger("fieldapp.picture")
 
 _KEY = ("span", "res", "unit_id", "grp", "kind", "parent", "bucket", "cell")
 _KEY_SQL = ", ".join(_KEY)
@@ -232,7 +238,7 @@ def _add_many(db, observations: list[dict]) -> None:
 
 _REBUILD_CACHE_KIB = 512 * 1024  # the page cache (and so the sorters' memory) while rebuild() runs
 _REBUILD_SORT_THREADS = 2
-_HELPER_CACHE_KIB = 256 * 1024  # the helper thread's connection
+_HELPER_CACHE_KIB = 256 * 1024  # the helper process's connection
 _PARALLEL_MIN_OBSERVATIONS = 100_000  # fewer: one connection does it all (a second one costs more than it saves)
 _PARALLEL_SORT_THREADS = 0  # each connection's sorter threads when two connections share the cores
 _HELPER_SHARE = 0.55  # of the observations' group entries ('' included) whose rows the helper computes
@@ -257,7 +263,7 @@ def rebuild(db) -> None:
 
     A database file in WAL mode with at least _PARALLEL_MIN_OBSERVATIONS tensions, when the caller is not in a
     transaction, is done on two cores. The roll-up key starts (span, res, unit_id, grp) and each group
-    category's rows come from that category's rows alone, so the categories split the work: a helper thread,
+    category's rows come from that category's rows alone, so the categories split the work: a helper process,
     with a connection of its own, turns the committed tensions (the snapshot this transaction starts from: this
     connection holds the write lock before the helper begins) into observations in a temporary SQLite file
     beside the database (this connection copies them into picture_obs), then computes the rows of the first
@@ -267,33 +273,45 @@ def rebuild(db) -> None:
     the daily ones. The files are removed in every case. Otherwise (in memory, few tensions, inside a
     transaction, another journal mode) this connection computes everything alone.
     """
-    parts = _parts_directory(db)
     cache, threads = (db.conn.execute(f"PRAGMA {name}").fetchone()[0] for name in ("cache_size", "threads"))
     db.conn.execute(f"PRAGMA cache_size = {-max(_REBUILD_CACHE_KIB, abs(cache) if cache < 0 else 0)}")
-    sort_threads = _REBUILD_SORT_THREADS if parts is None else _PARALLEL_SORT_THREADS
-    db.conn.execute(f"PRAGMA threads = {max(threads, sort_threads)}")  # helper threads for large sorts
-    attached = []
     try:
+        parts = _parts_directory(db)
         if parts is not None:
-            # ATTACH before the transaction (not allowed inside one), and a plain BEGIN: BEGIN IMMEDIATE would
-            # lock the helper's files too. _rebuild's first statement takes the main database's write lock.
-            rollup_sql = db.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'picture_rollup'").fetchone()[0]
-            for schema in _PARTS:
-                db.conn.execute(f"ATTACH ? AS {schema}", [str(parts / f"{schema}.db")])
-                attached.append(schema)
-                db.conn.execute(f"PRAGMA {schema}.journal_mode = OFF")
-            for schema in (_HOURLY, _DAILY):
-                db.conn.execute(rollup_sql.replace("picture_rollup", f"{schema}.picture_rollup", 1))
-            db.conn.execute(f"CREATE TABLE {_OBS}.obs ({_OBS_COLUMNS})")
-        with write(db, immediate=parts is None):
-            _rebuild(db, parts)
+            db.conn.execute(f"PRAGMA threads = {max(threads, _PARALLEL_SORT_THREADS)}")
+            try:
+                _rebuild_with_helper(db, parts)
+                return
+            except _HelperFailed:  # (rolled back) e.g. no Python to start: one connection does it all
+                log.warning("picture.rebuild(): the helper process failed; rebuilding on one connection",
+                            exc_info=True)
+        db.conn.execute(f"PRAGMA threads = {max(threads, _REBUILD_SORT_THREADS)}")  # helper threads for large sorts
+        with write(db):
+            _rebuild(db, None)
     finally:
         db.conn.execute(f"PRAGMA cache_size = {cache}")
         db.conn.execute(f"PRAGMA threads = {threads}")
+
+
+def _rebuild_with_helper(db, parts: Path) -> None:
+    attached = []
+    try:
+        # ATTACH before the transaction (not allowed inside one), and a plain BEGIN: BEGIN IMMEDIATE would lock
+        # the helper's files too. _rebuild's first statement takes the main database's write lock.
+        rollup_sql = db.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'picture_rollup'").fetchone()[0]
+        for schema in _PARTS:
+            db.conn.execute(f"ATTACH ? AS {schema}", [str(parts / f"{schema}.db")])
+            attached.append(schema)
+            db.conn.execute(f"PRAGMA {schema}.journal_mode = OFF")
+        for schema in (_HOURLY, _DAILY):
+            db.conn.execute(rollup_sql.replace("picture_rollup", f"{schema}.picture_rollup", 1))
+        db.conn.execute(f"CREATE TABLE {_OBS}.obs ({_OBS_COLUMNS})")
+        with write(db, immediate=False):
+            _rebuild(db, parts)
+    finally:
         for schema in attached:
             db.conn.execute(f"DETACH {schema}")
-        if parts is not None:
-            shutil.rmtree(parts, ignore_errors=True)
+        shutil.rmtree(parts, ignore_errors=True)
 
 
 def _parts_directory(db) -> Path | None:
@@ -341,70 +359,103 @@ _OBSERVATIONS = ("SELECT t.id, d.unit_id, t.deployment_id, t.occurred_at, t.kind
 _EACH_GROUP = "json_each(json_insert(o.groups, '$[#]', '')) g"  # each group category of an observation, and ''
 
 
-class _Helper(threading.Thread):
-    """The second core: copies the observations, chooses the group categories it computes (the first ones in
-    key order), tells the main connection the others, computes its hourly rows, then its daily rows."""
+def _helper_main(argv: list[str]) -> None:
+    """The helper process (python -c, see _Helper): makes the observations, chooses the group categories it
+    computes (the first ones in key order), tells the main connection the others, computes its hourly rows,
+    then its daily rows. One line to the main process on stdout per step: 'observed', 'split' and the main
+    connection's categories, 'hourly', 'done', or 'error' and the traceback."""
+    source, parts, share, cache_kib, sort_threads = argv
+
+    def send(*message) -> None:
+        sys.stdout.write(json.dumps(message) + "\n")
+        sys.stdout.flush()
+
+    conn = None
+    try:
+        conn = sqlite3.connect(source, isolation_level=None)
+        for pragma in (f"cache_size = {-int(cache_kib)}", f"threads = {int(sort_threads)}", "temp_store = MEMORY",
+                       "busy_timeout = 10000"):
+            conn.execute(f"PRAGMA {pragma}")
+        for schema in _PARTS:
+            conn.execute(f"ATTACH ? AS {schema}", [str(Path(parts) / f"{schema}.db")])
+            conn.execute(f"PRAGMA {schema}.journal_mode = OFF")
+            conn.execute(f"PRAGMA {schema}.synchronous = OFF")
+        links = "main.interventions WHERE deleted_at IS NULL AND tension_id IS NOT NULL"  # = picture_links
+        with _Normaliser(conn):
+            conn.execute(f"INSERT INTO {_OBS}.obs ({_OBS_COLUMNS}) " + _OBSERVATIONS.format(links=links))
+        send("observed")
+        entries = conn.execute(f"SELECT g.value, count(*) FROM {_OBS}.obs o, {_EACH_GROUP} GROUP BY 1 "
+                               "ORDER BY 1").fetchall()
+        total, mine, taken = sum(n for _, n in entries), [], 0
+        for value, n in entries:
+            if taken >= float(share) * total:
+                break
+            mine.append(value)
+            taken += n
+        send("split", [value for value, _ in entries[len(mine):]])
+        _rollup_rows(conn, f"{_HOURLY}.picture_rollup", f"{_DAILY}.picture_rollup", f"{_OBS}.obs", mine,
+                     hourly_done=lambda: send("hourly"))
+        conn.close()
+        conn = None
+        send("done")
+    except BaseException:  # noqa: BLE001 - handed to the main process
+        try:
+            send("error", traceback.format_exc())
+        except OSError:  # the main process is gone or gave up on the helper
+            pass
+    finally:
+        if conn is not None:
+            conn.close()
+
+
+class _HelperFailed(RuntimeError):
+    pass
+
+
+class _Helper:
+    """The helper process as the main connection sees it. A process of its own, not a thread: two SQLite
+    connections in one process contend for SQLite's global memory mutex (twice the CPU time, measured); and
+    started with python -c, not multiprocessing, which would import the caller's __main__ again."""
 
     def __init__(self, source: str, parts: Path):
-        super().__init__(name="picture-rebuild-helper", daemon=True)
-        self.source, self.parts = source, parts
-        self.conn = None
-        self.observed, self.split, self.hourly_done = threading.Event(), threading.Event(), threading.Event()
+        self.args = [source, str(parts), str(_HELPER_SHARE), str(_HELPER_CACHE_KIB), str(_PARALLEL_SORT_THREADS)]
+        self.process: subprocess.Popen | None = None
+        self.received: set[str] = set()
         self.main_groups: list[str] | None = None
-        self.error: BaseException | None = None
 
-    def run(self) -> None:
+    def start(self) -> None:
+        root = str(Path(__file__).resolve().parents[2])  # where the fieldapp package is
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         try:
-            self.conn = conn = sqlite3.connect(self.source, isolation_level=None, check_same_thread=False)
-            for pragma in (f"cache_size = {-_HELPER_CACHE_KIB}", f"threads = {_PARALLEL_SORT_THREADS}",
-                           "temp_store = MEMORY", "busy_timeout = 10000"):
-                conn.execute(f"PRAGMA {pragma}")
-            for schema in _PARTS:
-                conn.execute(f"ATTACH ? AS {schema}", [str(self.parts / f"{schema}.db")])
-                conn.execute(f"PRAGMA {schema}.journal_mode = OFF")
-                conn.execute(f"PRAGMA {schema}.synchronous = OFF")
-            links = "main.interventions WHERE deleted_at IS NULL AND tension_id IS NOT NULL"  # = picture_links
-            with _Normaliser(conn):
-                conn.execute(f"INSERT INTO {_OBS}.obs ({_OBS_COLUMNS}) " + _OBSERVATIONS.format(links=links))
-            self.observed.set()
-            entries = conn.execute(f"SELECT g.value, count(*) FROM {_OBS}.obs o, {_EACH_GROUP} GROUP BY 1 "
-                                   "ORDER BY 1").fetchall()
-            total, mine, taken = sum(n for _, n in entries), [], 0
-            for value, n in entries:
-                if taken >= _HELPER_SHARE * total:
-                    break
-                mine.append(value)
-                taken += n
-            self.main_groups = [value for value, _ in entries[len(mine):]]
-            self.split.set()
-            _rollup_rows(conn, f"{_HOURLY}.picture_rollup", f"{_DAILY}.picture_rollup", f"{_OBS}.obs", mine,
-                         hourly_done=self.hourly_done.set)
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-            self.error = exc
-        finally:
-            self.observed.set()
-            self.split.set()
-            self.hourly_done.set()
-            if self.conn is not None:
-                self.conn.close()
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", "import sys; from fieldapp.picture.rollups import _helper_main; "
+                 "_helper_main(sys.argv[1:])", *self.args],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env, text=True)
+        except OSError as exc:
+            raise _HelperFailed(f"picture.rebuild() could not start its helper: {exc}") from exc
 
-    def wait(self, event: threading.Event | None = None) -> None:
-        """Until the event (None: the end), then raise the helper's error if it had one."""
-        if event is None:
-            self.join()
-        else:
-            event.wait()
-        if self.error is not None:
-            raise RuntimeError("picture.rebuild() helper failed") from self.error
+    def wait(self, message: str) -> None:
+        """Until the helper has sent the message; its error, or its end without it, raised as _HelperFailed."""
+        while message not in self.received:
+            line = self.process.stdout.readline()
+            if not line:
+                raise _HelperFailed(f"picture.rebuild() helper ended (exit code {self.process.wait()})")
+            got = json.loads(line)
+            if got[0] == "error":
+                raise _HelperFailed(f"picture.rebuild() helper failed:\n{got[1]}")
+            if got[0] == "split":
+                self.main_groups = got[1]
+            self.received.add(got[0])
+        if message == "done":
+            self.process.wait()
+            self.process.stdout.close()
 
     def cancel(self) -> None:
-        conn = self.conn
-        if conn is not None:
-            try:
-                conn.interrupt()
-            except sqlite3.ProgrammingError:  # already closed
-                pass
-        self.join()
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.terminate()
+            self.process.wait()
+            self.process.stdout.close()
 
 
 def _rebuild(db, parts: Path | None) -> None:
@@ -428,20 +479,20 @@ def _rebuild(db, parts: Path | None) -> None:
             with _Normaliser(db.conn):
                 db.conn.execute(f"INSERT INTO main.picture_obs ({_OBS_COLUMNS}) "
                                 + _OBSERVATIONS.format(links="main.picture_links"))
-        else:  # the helper's, made from the same snapshot (the h3 cells once: no second thread calling Python)
-            helper.wait(helper.observed)
+        else:  # the helper's, made from the same snapshot (the h3 cells computed once)
+            helper.wait("observed")
             db.conn.execute(f"INSERT INTO main.picture_obs ({_OBS_COLUMNS}) SELECT {_OBS_COLUMNS} FROM {_OBS}.obs "
                             "ORDER BY rowid")
         for sql in indexes:
             db.conn.execute(sql)
         groups = None
         if helper is not None:
-            helper.wait(helper.split)
+            helper.wait("split")
             groups = helper.main_groups
         _rollup_rows(db.conn, "main.picture_rollup", "main.picture_rollup", "main.picture_obs", groups)
         if helper is not None:
-            for event, schema in ((helper.hourly_done, _HOURLY), (None, _DAILY)):
-                helper.wait(event)
+            for message, schema in (("hourly", _HOURLY), ("done", _DAILY)):
+                helper.wait(message)
                 db.execute(f"INSERT INTO main.picture_rollup SELECT * FROM {schema}.picture_rollup ORDER BY {_KEY_SQL}")
     except BaseException:
         if helper is not None:
