@@ -97,10 +97,14 @@ def timed_rebuild(path: Path, rows: int) -> None:
     for pragma in ("journal_mode=WAL", "synchronous=OFF", "temp_store=MEMORY", "cache_size=-1000000"):
         conn.execute(f"PRAGMA {pragma}")
     db = sqlite_utils.Database(conn)
-    started, cpu, load = time.perf_counter(), time.process_time(), os.getloadavg()[0]
+    started, times, load = time.perf_counter(), os.times(), os.getloadavg()[0]
     picture.rebuild(db)
+    after = os.times()
+    own = after.user + after.system - times.user - times.system
+    helpers = after.children_user + after.children_system - times.children_user - times.children_system
     print(f"built {rows:,} observations; picture.rebuild {time.perf_counter() - started:.1f} s "
-          f"(CPU {time.process_time() - cpu:.1f} s, load average {load:.1f} -> {os.getloadavg()[0]:.1f}); "
+          f"(CPU {own + helpers:.1f} s, of which helper processes {helpers:.1f} s; "
+          f"load average {load:.1f} -> {os.getloadavg()[0]:.1f}); "
           f"roll-up rows {db.execute('SELECT count(*) FROM picture_rollup').fetchone()[0]:,}")
     db.conn.execute("ANALYZE")
     db.conn.close()

@@ -242,11 +242,12 @@ _HELPER_CACHE_KIB = 256 * 1024  # the helper process's connection
 _PARALLEL_MIN_OBSERVATIONS = 100_000  # fewer: one connection does it all (a second one costs more than it saves)
 _PARALLEL_SORT_THREADS = 0  # each connection's sorter threads when two connections share the cores
 _HELPER_SHARE = 0.55  # of the observations' group entries ('' included) whose rows the helper computes
-# The helper's files, attached to the main connection: the observations, the helper's hourly rows, its daily rows.
-# One each, because the main connection keeps its read lock on a file it has read until its transaction ends,
-# and the helper goes on writing the next file meanwhile.
-_OBS, _HOURLY, _DAILY = "picture_rebuild_obs", "picture_rebuild_hourly", "picture_rebuild_daily"
-_PARTS = (_OBS, _HOURLY, _DAILY)
+# The helpers' files, attached to the main connection: the observations (two halves, one per helper), the
+# helper's hourly rows, its daily rows. One each, because the main connection keeps its read lock on a file it
+# has read until its transaction ends, and the helper goes on writing the next file meanwhile.
+_OBS, _OBS2 = "picture_rebuild_obs", "picture_rebuild_obs2"
+_HOURLY, _DAILY = "picture_rebuild_hourly", "picture_rebuild_daily"
+_PARTS = (_OBS, _OBS2, _HOURLY, _DAILY)
 _OBS_COLUMNS = ("tension_id, unit_id, deployment_id, occurred_at, kind, severity, trend, groups, cell, lat, lon, "
                 "linked")
 
@@ -305,7 +306,8 @@ def _rebuild_with_helper(db, parts: Path) -> None:
             db.conn.execute(f"PRAGMA {schema}.journal_mode = OFF")
         for schema in (_HOURLY, _DAILY):
             db.conn.execute(rollup_sql.replace("picture_rollup", f"{schema}.picture_rollup", 1))
-        db.conn.execute(f"CREATE TABLE {_OBS}.obs ({_OBS_COLUMNS})")
+        for schema in (_OBS, _OBS2):
+            db.conn.execute(f"CREATE TABLE {schema}.obs ({_OBS_COLUMNS})")
         with write(db, immediate=False):
             _rebuild(db, parts)
     finally:
@@ -360,11 +362,12 @@ _EACH_GROUP = "json_each(json_insert(o.groups, '$[#]', '')) g"  # each group cat
 
 
 def _helper_main(argv: list[str]) -> None:
-    """The helper process (python -c, see _Helper): makes the observations, chooses the group categories it
-    computes (the first ones in key order), tells the main connection the others, computes its hourly rows,
-    then its daily rows. One line to the main process on stdout per step: 'observed', 'split' and the main
-    connection's categories, 'hourly', 'done', or 'error' and the traceback."""
-    source, parts, share, cache_kib, sort_threads = argv
+    """A helper process (python -c, see _Helper). Both make the observations of their half of the tensions
+    (rowids low..high); the 'rows' helper then waits for 'go' on stdin (the other half is there), chooses the
+    group categories it computes (the first ones in key order), tells the main connection the others,
+    computes its hourly rows, then its daily rows. One line to the main process on stdout per step:
+    'observed', 'split' and the main connection's categories, 'hourly', 'done', or 'error' and the traceback."""
+    source, parts, share, cache_kib, sort_threads, role, low, high = argv
 
     def send(*message) -> None:
         sys.stdout.write(json.dumps(message) + "\n")
@@ -382,19 +385,24 @@ def _helper_main(argv: list[str]) -> None:
             conn.execute(f"PRAGMA {schema}.synchronous = OFF")
         links = "main.interventions WHERE deleted_at IS NULL AND tension_id IS NOT NULL"  # = picture_links
         with _Normaliser(conn):
-            conn.execute(f"INSERT INTO {_OBS}.obs ({_OBS_COLUMNS}) " + _OBSERVATIONS.format(links=links))
+            conn.execute(f"INSERT INTO {_OBS if role == 'rows' else _OBS2}.obs ({_OBS_COLUMNS}) "
+                         + _OBSERVATIONS.format(links=links) + " AND t.rowid BETWEEN ? AND ?", [int(low), int(high)])
         send("observed")
-        entries = conn.execute(f"SELECT g.value, count(*) FROM {_OBS}.obs o, {_EACH_GROUP} GROUP BY 1 "
-                               "ORDER BY 1").fetchall()
-        total, mine, taken = sum(n for _, n in entries), [], 0
-        for value, n in entries:
-            if taken >= float(share) * total:
-                break
-            mine.append(value)
-            taken += n
-        send("split", [value for value, _ in entries[len(mine):]])
-        _rollup_rows(conn, f"{_HOURLY}.picture_rollup", f"{_DAILY}.picture_rollup", f"{_OBS}.obs", mine,
-                     hourly_done=lambda: send("hourly"))
+        if role == "rows":
+            if sys.stdin.readline().strip() != "go":
+                return
+            observations = f"(SELECT * FROM {_OBS}.obs UNION ALL SELECT * FROM {_OBS2}.obs)"
+            entries = conn.execute(f"SELECT g.value, count(*) FROM {observations} o, {_EACH_GROUP} GROUP BY 1 "
+                                   "ORDER BY 1").fetchall()
+            total, mine, taken = sum(n for _, n in entries), [], 0
+            for value, n in entries:
+                if taken >= float(share) * total:
+                    break
+                mine.append(value)
+                taken += n
+            send("split", [value for value, _ in entries[len(mine):]])
+            _rollup_rows(conn, f"{_HOURLY}.picture_rollup", f"{_DAILY}.picture_rollup", observations, mine,
+                         hourly_done=lambda: send("hourly"))
         conn.close()
         conn = None
         send("done")
@@ -417,8 +425,10 @@ class _Helper:
     connections in one process contend for SQLite's global memory mutex (twice the CPU time, measured); and
     started with python -c, not multiprocessing, which would import the caller's __main__ again."""
 
-    def __init__(self, source: str, parts: Path):
-        self.args = [source, str(parts), str(_HELPER_SHARE), str(_HELPER_CACHE_KIB), str(_PARALLEL_SORT_THREADS)]
+    def __init__(self, source: str, parts: Path, role: str, low: int, high: int):
+        self.role = role
+        self.args = [source, str(parts), str(_HELPER_SHARE), str(_HELPER_CACHE_KIB), str(_PARALLEL_SORT_THREADS),
+                     role, str(low), str(high)]
         self.process: subprocess.Popen | None = None
         self.received: set[str] = set()
         self.main_groups: list[str] | None = None
@@ -430,7 +440,8 @@ class _Helper:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", "import sys; from fieldapp.picture.rollups import _helper_main; "
                  "_helper_main(sys.argv[1:])", *self.args],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env, text=True)
+                stdin=subprocess.PIPE if self.role == "rows" else subprocess.DEVNULL, stdout=subprocess.PIPE,
+                env=env, text=True)
         except OSError as exc:
             raise _HelperFailed(f"picture.rebuild() could not start its helper: {exc}") from exc
 
@@ -448,25 +459,45 @@ class _Helper:
             self.received.add(got[0])
         if message == "done":
             self.process.wait()
-            self.process.stdout.close()
+            self._close()
+
+    def go(self) -> None:
+        """Tell the 'rows' helper that the other half of the observations is there."""
+        try:
+            self.process.stdin.write("go\n")
+            self.process.stdin.flush()
+        except OSError as exc:  # it ended: wait() tells why
+            raise _HelperFailed(f"picture.rebuild() helper ended: {exc}") from exc
 
     def cancel(self) -> None:
         if self.process is not None:
             if self.process.poll() is None:
                 self.process.terminate()
             self.process.wait()
-            self.process.stdout.close()
+            self._close()
+
+    def _close(self) -> None:
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None and not pipe.closed:
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
 
 
 def _rebuild(db, parts: Path | None) -> None:
     # The first statement writes the main database: it takes the write lock (a plain BEGIN when parallel).
     for table in ("picture_rollup", "picture_parents", "picture_obs", "picture_links"):
         db.execute(f"DELETE FROM main.{table}")
-    helper = None
+    helper = helpers = None
     if parts is not None:
         files = [row[2] for row in db.conn.execute("PRAGMA database_list") if row[1] == "main"]
-        helper = _Helper(files[0], parts)
-        helper.start()  # after the write lock: its snapshot is the one this transaction started from
+        low, high = db.conn.execute("SELECT coalesce(min(rowid), 0), coalesce(max(rowid), 0) FROM tensions").fetchone()
+        middle = (low + high) // 2
+        helper = _Helper(files[0], parts, "rows", low, middle)
+        helpers = [helper, _Helper(files[0], parts, "obs", middle + 1, high)]
+        for one_helper in helpers:  # after the write lock: their snapshot is the one this transaction started from
+            one_helper.start()
     try:
         db.execute("INSERT INTO picture_links (intervention_id, tension_id) SELECT id, tension_id FROM interventions "
                    "WHERE deleted_at IS NULL AND tension_id IS NOT NULL")
@@ -479,10 +510,13 @@ def _rebuild(db, parts: Path | None) -> None:
             with _Normaliser(db.conn):
                 db.conn.execute(f"INSERT INTO main.picture_obs ({_OBS_COLUMNS}) "
                                 + _OBSERVATIONS.format(links="main.picture_links"))
-        else:  # the helper's, made from the same snapshot (the h3 cells computed once)
-            helper.wait("observed")
-            db.conn.execute(f"INSERT INTO main.picture_obs ({_OBS_COLUMNS}) SELECT {_OBS_COLUMNS} FROM {_OBS}.obs "
-                            "ORDER BY rowid")
+        else:  # the helpers', made from the same snapshot (the h3 cells computed once), in tension order
+            helpers[1].wait("done")
+            helper.go()
+            for schema in (_OBS, _OBS2):
+                helper.wait("observed")
+                db.conn.execute(f"INSERT INTO main.picture_obs ({_OBS_COLUMNS}) SELECT {_OBS_COLUMNS} "
+                                f"FROM {schema}.obs ORDER BY rowid")
         for sql in indexes:
             db.conn.execute(sql)
         groups = None
@@ -495,8 +529,8 @@ def _rebuild(db, parts: Path | None) -> None:
                 helper.wait(message)
                 db.execute(f"INSERT INTO main.picture_rollup SELECT * FROM {schema}.picture_rollup ORDER BY {_KEY_SQL}")
     except BaseException:
-        if helper is not None:
-            helper.cancel()
+        for one_helper in helpers or ():
+            one_helper.cancel()
         raise
     db.execute("INSERT INTO picture_parents (res, unit_id, parent) "
                "SELECT DISTINCT res, unit_id, parent FROM picture_rollup WHERE span = 'd' AND grp = '' AND kind = ''")
