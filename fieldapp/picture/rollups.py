@@ -264,15 +264,16 @@ def rebuild(db) -> None:
 
     A database file in WAL mode with at least _PARALLEL_MIN_OBSERVATIONS tensions, when the caller is not in a
     transaction, is done on two cores. The roll-up key starts (span, res, unit_id, grp) and each group
-    category's rows come from that category's rows alone, so the categories split the work: a helper process,
-    with a connection of its own, turns the committed tensions (the snapshot this transaction starts from: this
-    connection holds the write lock before the helper begins) into observations in a temporary SQLite file
-    beside the database (this connection copies them into picture_obs), then computes the rows of the first
-    categories in key order ('' = all first; about _HELPER_SHARE of the observations' group entries) into two
-    more such files, hourly and daily, while this connection computes the other categories' rows into
-    picture_rollup; the helper's rows are then inserted in key order, the hourly ones while it still computes
-    the daily ones. The files are removed in every case. Otherwise (in memory, few tensions, inside a
-    transaction, another journal mode) this connection computes everything alone.
+    category's rows come from that category's rows alone, so the categories split the work. Two helper
+    processes (python -c; their connections read the committed tensions, the snapshot this transaction starts
+    from: this connection holds the write lock before they begin) each turn half of the tensions into
+    observations in a temporary SQLite file beside the database; this connection copies them into picture_obs
+    while one helper goes on to compute the rows of the first categories in key order ('' = all first; about
+    _HELPER_SHARE of the observations' group entries) into two more such files, hourly and daily, and this
+    connection computes the other categories' rows into picture_rollup; the helper's rows are then inserted in
+    key order. The files are removed in every case; if a helper fails, the transaction is rolled back and done
+    again on one connection. Otherwise (in memory, few tensions, inside a transaction, another journal mode)
+    this connection computes everything alone.
     """
     cache, threads = (db.conn.execute(f"PRAGMA {name}").fetchone()[0] for name in ("cache_size", "threads"))
     db.conn.execute(f"PRAGMA cache_size = {-max(_REBUILD_CACHE_KIB, abs(cache) if cache < 0 else 0)}")
