@@ -199,11 +199,13 @@ def write_problem(db: sqlite_utils.Database, path: Path | str | None = None) -> 
 
 
 @contextlib.contextmanager
-def write(db: sqlite_utils.Database, *, savepoint: bool = True):
+def write(db: sqlite_utils.Database, *, savepoint: bool = True, immediate: bool = True):
     """One write transaction (BEGIN IMMEDIATE); nested calls become savepoints.
 
     savepoint=False: a nested call joins the caller's transaction as it is (no savepoint: SQLite keeps no
     undo pages for it, which makes bulk inserts faster); a failure then undoes the caller's whole transaction.
+    immediate=False: a plain BEGIN, each database taking its lock at its first use (BEGIN IMMEDIATE locks every
+    attached database at once); the caller's first statement should then write the main database.
     """
     if db.conn.in_transaction:
         if not savepoint:
@@ -217,7 +219,7 @@ def write(db: sqlite_utils.Database, *, savepoint: bool = True):
         _writes += 1
     try:
         try:
-            db.conn.execute("BEGIN IMMEDIATE")
+            db.conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
         except sqlite3.OperationalError as exc:
             _note(db, exc)
             raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import sqlite3
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -15,7 +16,9 @@ from hypothesis import strategies as st
 
 from fieldapp import accounts, demo, deployments, i18n, picture, records, trend_svg
 from fieldapp.clock import iso, utcnow
+from fieldapp.db import open_db, write
 from fieldapp.errors import Forbidden
+from fieldapp.picture import rollups as rollup_module
 from fieldapp.picture.aggregation import _pieces
 from fieldapp.services import recording
 from tests.stored import store_new
@@ -353,6 +356,77 @@ def test_rebuild_gives_exactly_the_rows_the_records_were_counted_in_one_by_one(s
                       for w in windows for res in picture.RESOLUTIONS for unit_id in (u["unit_id"], other_unit)}
     assert {row[0] for row in db.execute("SELECT DISTINCT span || res FROM picture_rollup")} == {
         f"{span}{res}" for span in "hd" for res in picture.RESOLUTIONS}
+
+
+
+def _picture_tables(db) -> tuple:
+    return tuple(sorted(db.execute(f"SELECT * FROM {table}").fetchall())
+                 for table in ("picture_rollup", "picture_obs", "picture_parents", "picture_links"))
+
+
+@pytest.fixture
+def spread_file(spread, tmp_path):
+    """The spread data in a database file (WAL), where rebuild() may use a helper thread."""
+    path = tmp_path / "picture.db"
+    target = sqlite3.connect(path)
+    spread["db"].conn.backup(target)
+    target.close()
+    db = open_db(path)
+    yield db
+    db.conn.close()
+
+
+def test_rebuild_on_two_cores_gives_the_rows_of_one_connection(spread, spread_file, monkeypatch, tmp_path):
+    """A large database file in WAL mode is rebuilt by the main connection and a helper thread (each computing
+    some group categories); the rows are those of the one-connection route (the in-memory database), and the
+    helper's temporary files are gone."""
+    expected = _picture_tables(spread["db"])
+    picture.rebuild(spread["db"])  # in memory: always one connection
+    assert _picture_tables(spread["db"]) == expected
+    helpers = []
+    original = rollup_module._Helper.start
+    monkeypatch.setattr(rollup_module._Helper, "start",
+                        lambda self: (helpers.append(self) if self.role == "rows" else None, original(self)))
+    monkeypatch.setattr(rollup_module, "_PARALLEL_MIN_OBSERVATIONS", 1)
+    for share in (0.5, 0.0, 1.0):  # some categories each; none for the helper; all for the helper
+        monkeypatch.setattr(rollup_module, "_HELPER_SHARE", share)
+        spread_file.execute("DELETE FROM picture_rollup WHERE res = 7")  # something to put right
+        picture.rebuild(spread_file)
+        assert _picture_tables(spread_file) == expected
+    assert len(helpers) == 3 and helpers[0].main_groups and helpers[2].main_groups == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["picture.db", "picture.db-shm", "picture.db-wal"]
+    monkeypatch.setattr(rollup_module, "_PARALLEL_MIN_OBSERVATIONS", 10_000)  # small: one connection
+    picture.rebuild(spread_file)
+    assert len(helpers) == 3 and _picture_tables(spread_file) == expected
+    monkeypatch.setattr(rollup_module, "_PARALLEL_MIN_OBSERVATIONS", 1)
+    with write(spread_file):  # inside a transaction (the migration): one connection
+        picture.rebuild(spread_file)
+    assert len(helpers) == 3 and _picture_tables(spread_file) == expected
+
+
+def test_rebuild_on_two_cores_survives_a_failing_helper_and_undoes_everything_when_the_main_side_fails(
+        spread_file, monkeypatch, tmp_path, caplog):
+    before = _picture_tables(spread_file)
+    monkeypatch.setattr(rollup_module, "_PARALLEL_MIN_OBSERVATIONS", 1)
+    spread_file.execute("DELETE FROM picture_rollup WHERE res = 7")
+    broken = _picture_tables(spread_file)
+
+    def failing_main(conn, hourly, *args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error (test)")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(rollup_module, "_rollup_rows", failing_main)  # the main connection fails; the helper ends
+        with pytest.raises(sqlite3.OperationalError, match="test"):
+            picture.rebuild(spread_file)
+    assert _picture_tables(spread_file) == broken != before
+    assert not spread_file.conn.in_transaction
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["picture.db", "picture.db-shm", "picture.db-wal"]
+    assert [row[1] for row in spread_file.conn.execute("PRAGMA database_list")] == ["main"]
+    monkeypatch.setattr(rollup_module, "_HELPER_SHARE", "not a number")  # the helper process fails
+    picture.rebuild(spread_file)  # rolled back and done again on one connection
+    assert "helper process failed" in caplog.text and "not a number" in caplog.text
+    assert _picture_tables(spread_file) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["picture.db", "picture.db-shm", "picture.db-wal"]
 
 
 def test_window_pieces_cover_the_window_exactly_once():

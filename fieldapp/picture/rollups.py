@@ -11,10 +11,21 @@ from __future__ import annotations
 
 import json
 import operator
+import logging
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import traceback
+from pathlib import Path
 
 from fieldapp.db import one, write
 from fieldapp.picture.cells import (EASING, PARENT_RES, RESOLUTIONS, RISING, SEVERITIES, WEIGHTS, cell_int,
                                     descendant_range, parent_masks, parent_of)
+
+log = logging.getLogger("fieldapp.picture")
 
 _KEY = ("span", "res", "unit_id", "grp", "kind", "parent", "bucket", "cell")
 _KEY_SQL = ", ".join(_KEY)
@@ -227,6 +238,18 @@ def _add_many(db, observations: list[dict]) -> None:
 
 _REBUILD_CACHE_KIB = 512 * 1024  # the page cache (and so the sorters' memory) while rebuild() runs
 _REBUILD_SORT_THREADS = 2
+_HELPER_CACHE_KIB = 256 * 1024  # the helper process's connection
+_PARALLEL_MIN_OBSERVATIONS = 100_000  # fewer: one connection does it all (a second one costs more than it saves)
+_PARALLEL_SORT_THREADS = 0  # each connection's sorter threads when two connections share the cores
+_HELPER_SHARE = 0.55  # of the observations' group entries ('' included) whose rows the helper computes
+# The helpers' files, attached to the main connection: the observations (two halves, one per helper), the
+# helper's hourly rows, its daily rows. One each, because the main connection keeps its read lock on a file it
+# has read until its transaction ends, and the helper goes on writing the next file meanwhile.
+_OBS, _OBS2 = "picture_rebuild_obs", "picture_rebuild_obs2"
+_HOURLY, _DAILY = "picture_rebuild_hourly", "picture_rebuild_daily"
+_PARTS = (_OBS, _OBS2, _HOURLY, _DAILY)
+_OBS_COLUMNS = ("tension_id, unit_id, deployment_id, occurred_at, kind, severity, trend, groups, cell, lat, lon, "
+                "linked")
 
 
 def rebuild(db) -> None:
@@ -238,52 +261,290 @@ def rebuild(db) -> None:
     arithmetic on the cell integer: cells.parent_masks), and the daily rows likewise from the hourly rows of
     the finest resolution and then from the next finer daily rows. picture_obs's indexes are dropped for the
     bulk insert and made again after it.
+
+    A database file in WAL mode with at least _PARALLEL_MIN_OBSERVATIONS tensions, when the caller is not in a
+    transaction, is done on two cores. The roll-up key starts (span, res, unit_id, grp) and each group
+    category's rows come from that category's rows alone, so the categories split the work. Two helper
+    processes (python -c; their connections read the committed tensions, the snapshot this transaction starts
+    from: this connection holds the write lock before they begin) each turn half of the tensions into
+    observations in a temporary SQLite file beside the database; this connection copies them into picture_obs
+    while one helper goes on to compute the rows of the first categories in key order ('' = all first; about
+    _HELPER_SHARE of the observations' group entries) into two more such files, hourly and daily, and this
+    connection computes the other categories' rows into picture_rollup; the helper's rows are then inserted in
+    key order. The files are removed in every case; if a helper fails, the transaction is rolled back and done
+    again on one connection. Otherwise (in memory, few tensions, inside a transaction, another journal mode)
+    this connection computes everything alone.
     """
     cache, threads = (db.conn.execute(f"PRAGMA {name}").fetchone()[0] for name in ("cache_size", "threads"))
     db.conn.execute(f"PRAGMA cache_size = {-max(_REBUILD_CACHE_KIB, abs(cache) if cache < 0 else 0)}")
-    db.conn.execute(f"PRAGMA threads = {max(threads, _REBUILD_SORT_THREADS)}")  # helper threads for large sorts
     try:
+        parts = _parts_directory(db)
+        if parts is not None:
+            db.conn.execute(f"PRAGMA threads = {max(threads, _PARALLEL_SORT_THREADS)}")
+            try:
+                _rebuild_with_helper(db, parts)
+                return
+            except _HelperFailed:  # (rolled back) e.g. no Python to start: one connection does it all
+                log.warning("picture.rebuild(): the helper process failed; rebuilding on one connection",
+                            exc_info=True)
+        db.conn.execute(f"PRAGMA threads = {max(threads, _REBUILD_SORT_THREADS)}")  # helper threads for large sorts
         with write(db):
-            _rebuild(db)
+            _rebuild(db, None)
     finally:
         db.conn.execute(f"PRAGMA cache_size = {cache}")
         db.conn.execute(f"PRAGMA threads = {threads}")
 
 
-def _rebuild(db) -> None:
-    for table in ("picture_rollup", "picture_parents", "picture_obs", "picture_links"):
-        db.execute(f"DELETE FROM {table}")
-    db.execute("INSERT INTO picture_links (intervention_id, tension_id) SELECT id, tension_id FROM interventions "
-               "WHERE deleted_at IS NULL AND tension_id IS NOT NULL")
-    indexes = [row[0] for row in db.conn.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'picture_obs' AND sql IS NOT NULL")]
-    for name, in db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'picture_obs' "
-                                 "AND sql IS NOT NULL").fetchall():
-        db.conn.execute(f"DROP INDEX {name}")
-    groups_of: dict[str, str] = {}  # the few distinct group lists, normalised once each
+def _rebuild_with_helper(db, parts: Path) -> None:
+    attached = []
+    try:
+        # ATTACH before the transaction (not allowed inside one), and a plain BEGIN: BEGIN IMMEDIATE would lock
+        # the helper's files too. _rebuild's first statement takes the main database's write lock.
+        rollup_sql = db.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'picture_rollup'").fetchone()[0]
+        for schema in _PARTS:
+            db.conn.execute(f"ATTACH ? AS {schema}", [str(parts / f"{schema}.db")])
+            attached.append(schema)
+            db.conn.execute(f"PRAGMA {schema}.journal_mode = OFF")
+        for schema in (_HOURLY, _DAILY):
+            db.conn.execute(rollup_sql.replace("picture_rollup", f"{schema}.picture_rollup", 1))
+        for schema in (_OBS, _OBS2):
+            db.conn.execute(f"CREATE TABLE {schema}.obs ({_OBS_COLUMNS})")
+        with write(db, immediate=False):
+            _rebuild(db, parts)
+    finally:
+        for schema in attached:
+            db.conn.execute(f"DETACH {schema}")
+        shutil.rmtree(parts, ignore_errors=True)
 
-    def normal_groups(value):
-        groups = groups_of.get(value)
+
+def _parts_directory(db) -> Path | None:
+    """A new temporary directory beside the database for the helper's files, or None: no helper."""
+    if db.conn.in_transaction:
+        return None
+    files = [row[2] for row in db.conn.execute("PRAGMA database_list") if row[1] == "main"]
+    if not files or not files[0] or db.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        return None
+    if db.conn.execute("SELECT count(*) FROM tensions").fetchone()[0] < _PARALLEL_MIN_OBSERVATIONS:
+        return None
+    return Path(tempfile.mkdtemp(prefix=".picture-rebuild-", dir=Path(files[0]).parent))
+
+
+class _Normaliser:
+    """The SQL functions that turn a tension into an observation: its h3 cell and normalised group list."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.groups_of: dict[str, str] = {}  # the few distinct group lists, normalised once each
+
+    def normal_groups(self, value):
+        groups = self.groups_of.get(value)
         if groups is None:
-            groups = groups_of[value] = json.dumps(_groups_of(value))
+            groups = self.groups_of[value] = json.dumps(_groups_of(value))
         return groups
 
-    db.conn.create_function("fieldapp_cell", 2, cell_int, deterministic=True)
-    db.conn.create_function("fieldapp_groups", 1, normal_groups, deterministic=True)
-    try:
-        db.conn.execute(
-            "INSERT INTO picture_obs (tension_id, unit_id, deployment_id, occurred_at, kind, severity, trend, groups, "
-            "cell, lat, lon, linked) SELECT t.id, d.unit_id, t.deployment_id, t.occurred_at, t.kind, t.severity, "
-            "t.trend, fieldapp_groups(t.groups), fieldapp_cell(t.lat, t.lon), t.lat, t.lon, coalesce(l.n, 0) "
-            "FROM tensions t JOIN deployments d ON d.id = t.deployment_id LEFT JOIN "
-            "(SELECT tension_id, count(*) AS n FROM picture_links GROUP BY tension_id) l ON l.tension_id = t.id "
-            "WHERE t.deleted_at IS NULL AND t.lat IS NOT NULL AND t.lon IS NOT NULL")
-    finally:
-        db.conn.create_function("fieldapp_cell", 2, None)
-        db.conn.create_function("fieldapp_groups", 1, None)
-    for sql in indexes:
-        db.conn.execute(sql)
+    def __enter__(self):
+        self.conn.create_function("fieldapp_cell", 2, cell_int, deterministic=True)
+        self.conn.create_function("fieldapp_groups", 1, self.normal_groups, deterministic=True)
+        return self
 
+    def __exit__(self, *exc):
+        self.conn.create_function("fieldapp_cell", 2, None)
+        self.conn.create_function("fieldapp_groups", 1, None)
+
+
+# The located, live tensions as observations: their unit, h3 cell, normalised group list and the number of
+# interventions linked to each (picture_obs's columns).
+_OBSERVATIONS = ("SELECT t.id, d.unit_id, t.deployment_id, t.occurred_at, t.kind, t.severity, t.trend, "
+                 "fieldapp_groups(t.groups), fieldapp_cell(t.lat, t.lon), t.lat, t.lon, coalesce(l.n, 0) "
+                 "FROM main.tensions t JOIN main.deployments d ON d.id = t.deployment_id LEFT JOIN "
+                 "(SELECT tension_id, count(*) AS n FROM {links} GROUP BY tension_id) l ON l.tension_id = t.id "
+                 "WHERE t.deleted_at IS NULL AND t.lat IS NOT NULL AND t.lon IS NOT NULL")
+_EACH_GROUP = "json_each(json_insert(o.groups, '$[#]', '')) g"  # each group category of an observation, and ''
+
+
+def _helper_main(argv: list[str]) -> None:
+    """A helper process (python -c, see _Helper). Both make the observations of their half of the tensions
+    (rowids low..high); the 'rows' helper then waits for 'go' on stdin (the other half is there), chooses the
+    group categories it computes (the first ones in key order), tells the main connection the others,
+    computes its hourly rows, then its daily rows. One line to the main process on stdout per step:
+    'observed', 'split' and the main connection's categories, 'hourly', 'done', or 'error' and the traceback."""
+    source, parts, share, cache_kib, sort_threads, role, low, high = argv
+
+    def send(*message) -> None:
+        sys.stdout.write(json.dumps(message) + "\n")
+        sys.stdout.flush()
+
+    conn = None
+    try:
+        conn = sqlite3.connect(source, isolation_level=None)
+        for pragma in (f"cache_size = {-int(cache_kib)}", f"threads = {int(sort_threads)}", "temp_store = MEMORY",
+                       "busy_timeout = 10000"):
+            conn.execute(f"PRAGMA {pragma}")
+        for schema in _PARTS:
+            conn.execute(f"ATTACH ? AS {schema}", [str(Path(parts) / f"{schema}.db")])
+            conn.execute(f"PRAGMA {schema}.journal_mode = OFF")
+            conn.execute(f"PRAGMA {schema}.synchronous = OFF")
+        links = "main.interventions WHERE deleted_at IS NULL AND tension_id IS NOT NULL"  # = picture_links
+        with _Normaliser(conn):
+            conn.execute(f"INSERT INTO {_OBS if role == 'rows' else _OBS2}.obs ({_OBS_COLUMNS}) "
+                         + _OBSERVATIONS.format(links=links) + " AND t.rowid BETWEEN ? AND ?", [int(low), int(high)])
+        send("observed")
+        if role == "rows":
+            if sys.stdin.readline().strip() != "go":
+                return
+            observations = f"(SELECT * FROM {_OBS}.obs UNION ALL SELECT * FROM {_OBS2}.obs)"
+            entries = conn.execute(f"SELECT g.value, count(*) FROM {observations} o, {_EACH_GROUP} GROUP BY 1 "
+                                   "ORDER BY 1").fetchall()
+            total, mine, taken = sum(n for _, n in entries), [], 0
+            for value, n in entries:
+                if taken >= float(share) * total:
+                    break
+                mine.append(value)
+                taken += n
+            send("split", [value for value, _ in entries[len(mine):]])
+            _rollup_rows(conn, f"{_HOURLY}.picture_rollup", f"{_DAILY}.picture_rollup", observations, mine,
+                         hourly_done=lambda: send("hourly"))
+        conn.close()
+        conn = None
+        send("done")
+    except BaseException:  # noqa: BLE001 - handed to the main process
+        try:
+            send("error", traceback.format_exc())
+        except OSError:  # the main process is gone or gave up on the helper
+            pass
+    finally:
+        if conn is not None:
+            conn.close()
+
+
+class _HelperFailed(RuntimeError):
+    pass
+
+
+class _Helper:
+    """The helper process as the main connection sees it. A process of its own, not a thread: two SQLite
+    connections in one process contend for SQLite's global memory mutex (twice the CPU time, measured); and
+    started with python -c, not multiprocessing, which would import the caller's __main__ again."""
+
+    def __init__(self, source: str, parts: Path, role: str, low: int, high: int):
+        self.role = role
+        self.args = [source, str(parts), str(_HELPER_SHARE), str(_HELPER_CACHE_KIB), str(_PARALLEL_SORT_THREADS),
+                     role, str(low), str(high)]
+        self.process: subprocess.Popen | None = None
+        self.received: set[str] = set()
+        self.main_groups: list[str] | None = None
+
+    def start(self) -> None:
+        root = str(Path(__file__).resolve().parents[2])  # where the fieldapp package is
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", "import sys; from fieldapp.picture.rollups import _helper_main; "
+                 "_helper_main(sys.argv[1:])", *self.args],
+                stdin=subprocess.PIPE if self.role == "rows" else subprocess.DEVNULL, stdout=subprocess.PIPE,
+                env=env, text=True)
+        except OSError as exc:
+            raise _HelperFailed(f"picture.rebuild() could not start its helper: {exc}") from exc
+
+    def wait(self, message: str) -> None:
+        """Until the helper has sent the message; its error, or its end without it, raised as _HelperFailed."""
+        while message not in self.received:
+            line = self.process.stdout.readline()
+            if not line:
+                raise _HelperFailed(f"picture.rebuild() helper ended (exit code {self.process.wait()})")
+            got = json.loads(line)
+            if got[0] == "error":
+                raise _HelperFailed(f"picture.rebuild() helper failed:\n{got[1]}")
+            if got[0] == "split":
+                self.main_groups = got[1]
+            self.received.add(got[0])
+        if message == "done":
+            self.process.wait()
+            self._close()
+
+    def go(self) -> None:
+        """Tell the 'rows' helper that the other half of the observations is there."""
+        try:
+            self.process.stdin.write("go\n")
+            self.process.stdin.flush()
+        except OSError as exc:  # it ended: wait() tells why
+            raise _HelperFailed(f"picture.rebuild() helper ended: {exc}") from exc
+
+    def cancel(self) -> None:
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.terminate()
+            self.process.wait()
+            self._close()
+
+    def _close(self) -> None:
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None and not pipe.closed:
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+
+
+def _rebuild(db, parts: Path | None) -> None:
+    # The first statement writes the main database: it takes the write lock (a plain BEGIN when parallel).
+    for table in ("picture_rollup", "picture_parents", "picture_obs", "picture_links"):
+        db.execute(f"DELETE FROM main.{table}")
+    helper = helpers = None
+    if parts is not None:
+        files = [row[2] for row in db.conn.execute("PRAGMA database_list") if row[1] == "main"]
+        low, high = db.conn.execute("SELECT coalesce(min(rowid), 0), coalesce(max(rowid), 0) FROM tensions").fetchone()
+        middle = (low + high) // 2
+        helper = _Helper(files[0], parts, "rows", low, middle)
+        helpers = [helper, _Helper(files[0], parts, "obs", middle + 1, high)]
+        for one_helper in helpers:  # after the write lock: their snapshot is the one this transaction started from
+            one_helper.start()
+    try:
+        db.execute("INSERT INTO picture_links (intervention_id, tension_id) SELECT id, tension_id FROM interventions "
+                   "WHERE deleted_at IS NULL AND tension_id IS NOT NULL")
+        indexes = [row[0] for row in db.conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'picture_obs' AND sql IS NOT NULL")]
+        for name, in db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'picture_obs' "
+                                     "AND sql IS NOT NULL").fetchall():
+            db.conn.execute(f"DROP INDEX {name}")
+        if helper is None:
+            with _Normaliser(db.conn):
+                db.conn.execute(f"INSERT INTO main.picture_obs ({_OBS_COLUMNS}) "
+                                + _OBSERVATIONS.format(links="main.picture_links"))
+        else:  # the helpers', made from the same snapshot (the h3 cells computed once), in tension order
+            helpers[1].wait("done")
+            helper.go()
+            for schema in (_OBS, _OBS2):
+                helper.wait("observed")
+                db.conn.execute(f"INSERT INTO main.picture_obs ({_OBS_COLUMNS}) SELECT {_OBS_COLUMNS} "
+                                f"FROM {schema}.obs ORDER BY rowid")
+        for sql in indexes:
+            db.conn.execute(sql)
+        groups = None
+        if helper is not None:
+            helper.wait("split")
+            groups = helper.main_groups
+        _rollup_rows(db.conn, "main.picture_rollup", "main.picture_rollup", "main.picture_obs", groups)
+        if helper is not None:
+            for message, schema in (("hourly", _HOURLY), ("done", _DAILY)):
+                helper.wait(message)
+                db.execute(f"INSERT INTO main.picture_rollup SELECT * FROM {schema}.picture_rollup ORDER BY {_KEY_SQL}")
+    except BaseException:
+        for one_helper in helpers or ():
+            one_helper.cancel()
+        raise
+    db.execute("INSERT INTO picture_parents (res, unit_id, parent) "
+               "SELECT DISTINCT res, unit_id, parent FROM picture_rollup WHERE span = 'd' AND grp = '' AND kind = ''")
+
+
+def _rollup_rows(conn, hourly: str, daily: str, observations: str, groups: list[str] | None,
+                 hourly_done=None) -> None:
+    """Every roll-up row of these group categories (None: all), the hourly ones into the table `hourly` and
+    then the daily ones into `daily` (picture_rollup's columns), from `observations` (picture_obs's columns)."""
+    if groups is not None and not groups:
+        if hourly_done:
+            hourly_done()
+        return
     # The counts per severity are summed; the totals (n, up, down, ln, score) are sums of those per
     # severity, computed from the same aggregates (SQLite evaluates each distinct aggregate once).
     per_severity = [f"{p}{s}" for s in SEVERITIES for p in ("n", "up", "down", "ln")]
@@ -304,40 +565,42 @@ def _rebuild(db) -> None:
         from_obs[f"down{s}"] = f"sum(o.severity = {s} AND o.trend = '{EASING}')"
         from_obs[f"ln{s}"] = f"sum(CASE WHEN o.severity = {s} THEN o.linked ELSE 0 END)"
     summed = select({c: f"sum({c})" for c in per_severity})
-    insert = f"INSERT INTO picture_rollup ({_KEY_SQL}, {', '.join(columns)}, last_at) "
+    names = f"({_KEY_SQL}, {', '.join(columns)}, last_at)"
     finest = RESOLUTIONS[-1]
     cell_and, cell_or = parent_masks(finest)
     parent_and, parent_or = parent_masks(PARENT_RES[finest])
+    only, params = "", [parent_and, parent_or, cell_and, cell_or]
+    if groups is not None:
+        only, params = "WHERE g.value IN (SELECT value FROM json_each(?)) ", [*params, json.dumps(groups)]
     # The finest hourly rows of each kind: each observation once per group category and once for "all"
     # ('' appended to its list). GROUP BY in the order of the primary key: the rows go in in order.
-    db.execute(
-        insert + f"SELECT 'h', {finest}, o.unit_id, g.value, o.kind, (o.cell & ?) | ?, substr(o.occurred_at, 1, 13), "
-        f"(o.cell & ?) | ?, {select(from_obs)}, max(o.occurred_at) "
-        "FROM picture_obs o, json_each(json_insert(o.groups, '$[#]', '')) g GROUP BY 3, 4, 5, 6, 7, 8",
-        [parent_and, parent_or, cell_and, cell_or])
+    conn.execute(
+        f"INSERT INTO {hourly} {names} SELECT 'h', {finest}, o.unit_id, g.value, o.kind, (o.cell & ?) | ?, "
+        f"substr(o.occurred_at, 1, 13), (o.cell & ?) | ?, {select(from_obs)}, max(o.occurred_at) "
+        f"FROM {observations} o, {_EACH_GROUP} {only}GROUP BY 3, 4, 5, 6, 7, 8", params)
     # ... and of all kinds (kind ''): the sums of those.
-    db.execute(insert + f"SELECT 'h', res, unit_id, grp, '', parent, bucket, cell, {summed}, max(last_at) "
-               f"FROM picture_rollup WHERE span = 'h' AND res = {finest} GROUP BY 3, 4, 6, 7, 8")
+    conn.execute(f"INSERT INTO {hourly} {names} SELECT 'h', res, unit_id, grp, '', parent, bucket, cell, {summed}, "
+                 f"max(last_at) FROM {hourly} WHERE span = 'h' AND res = {finest} GROUP BY 3, 4, 6, 7, 8")
 
-    def coarser(span: str, bucket: str, res: int, source_span: str, source_res: int) -> None:
+    def coarser(target: str, span: str, bucket: str, res: int, source: str, source_span: str, source_res: int):
         cell_and, cell_or = parent_masks(res)
         parent_and, parent_or = parent_masks(PARENT_RES[res])
-        db.execute(
-            insert + f"SELECT '{span}', {res}, unit_id, grp, kind, (cell & ?) | ?, {bucket}, (cell & ?) | ?, "
-            f"{summed}, max(last_at) FROM picture_rollup WHERE span = ? AND res = ? GROUP BY 3, 4, 5, 6, 7, 8",
+        conn.execute(
+            f"INSERT INTO {target} {names} SELECT '{span}', {res}, unit_id, grp, kind, (cell & ?) | ?, {bucket}, "
+            f"(cell & ?) | ?, {summed}, max(last_at) FROM {source} WHERE span = ? AND res = ? GROUP BY 3, 4, 5, 6, 7, 8",
             [parent_and, parent_or, cell_and, cell_or, source_span, source_res])
 
     finer = finest
     for res in reversed(RESOLUTIONS[:-1]):
-        coarser("h", "bucket", res, "h", finer)
+        coarser(hourly, "h", "bucket", res, hourly, "h", finer)
         finer = res
-    coarser("d", "substr(bucket, 1, 10)", finest, "h", finest)
+    if hourly_done:
+        hourly_done()
+    coarser(daily, "d", "substr(bucket, 1, 10)", finest, hourly, "h", finest)
     finer = finest
     for res in reversed(RESOLUTIONS[:-1]):
-        coarser("d", "bucket", res, "d", finer)
+        coarser(daily, "d", "bucket", res, daily, "d", finer)
         finer = res
-    db.execute("INSERT INTO picture_parents (res, unit_id, parent) "
-               "SELECT DISTINCT res, unit_id, parent FROM picture_rollup WHERE span = 'd' AND grp = '' AND kind = ''")
 
 
 def cleanup(db, deployment_ids: list[str]) -> None:
