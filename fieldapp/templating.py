@@ -38,7 +38,8 @@ class MinifiedStatic(BaseLocalFileSystem):
     small while the sources keep their explanations (bench/README.md, "Contact form": the contact form's first
     load). Kept in memory per file until it changes."""
 
-    _made: dict[str, tuple[int, bytes]] = {}
+    def __init__(self) -> None:
+        self._made: dict[str, tuple[int, bytes]] = {}  # path -> (mtime, minified bytes)
 
     @staticmethod
     def _minifier(path: Path):

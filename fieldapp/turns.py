@@ -41,15 +41,17 @@ class Rate:
 
     def done(self) -> None:
         with self._lock:
-            now = time.monotonic()
-            self._done.append(now)
-            while self._done and self._done[0] < now - self.seconds:
-                self._done.popleft()
+            self._done.append(self._trim())
 
     @property
     def per_second(self) -> float:
         with self._lock:
-            now = time.monotonic()
-            while self._done and self._done[0] < now - self.seconds:
-                self._done.popleft()
+            self._trim()
             return max(self.floor, len(self._done) / self.seconds)
+
+    def _trim(self) -> float:
+        """Forget what was done before the window; returns now."""
+        now = time.monotonic()
+        while self._done and self._done[0] < now - self.seconds:
+            self._done.popleft()
+        return now

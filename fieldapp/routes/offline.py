@@ -114,6 +114,11 @@ class OfflineShellController(Controller):
         return Response(source, media_type="text/javascript", headers=NO_CACHE)
 
 
+# What a pull or a bootstrap may answer besides 200 (both read beside the event loop, read_beside_loop below).
+READ_RESPONSES = {304: ResponseSpec(None, description="Unchanged since the answer with this ETag."),
+                  503: ResponseSpec(None, description="Too many waiting: try again after Retry-After seconds.")}
+
+
 class SyncController(Controller):
     """The sync API the outbox talks to: send records, pull changes, the offline bootstrap, conflicts."""
 
@@ -170,8 +175,7 @@ class SyncController(Controller):
                      "time and `more` means call again at once. The answer carries an `ETag`: sent back in "
                      "`If-None-Match`, an unchanged answer is 304 without a body. 503 with `Retry-After` when too "
                      "many wait (come back after that many seconds).",
-         responses={304: ResponseSpec(None, description="Unchanged since the answer with this ETag."),
-                    503: ResponseSpec(None, description="Too many waiting: try again after Retry-After seconds.")})
+         responses=READ_RESPONSES)
     async def sync_pull(self, request: Request, writer: web.AppWriter, user: web.CurrentUser,
                         settings: web.AppSettings,
                         cursor: int = Parameter(default=0, ge=0)) -> Response[sync.PullResponse]:
@@ -192,8 +196,7 @@ class SyncController(Controller):
                      "(unless records=false), the pages to keep, the batch size and the outbox key. With an `ETag` "
                      "(weak with records=false: it leaves out `cursor`, which a device that pulls does not use); "
                      "sent back in `If-None-Match`, an unchanged answer is 304 without a body.",
-         responses={304: ResponseSpec(None, description="Unchanged since the answer with this ETag."),
-                    503: ResponseSpec(None, description="Too many waiting: try again after Retry-After seconds.")})
+         responses=READ_RESPONSES)
     async def offline_bootstrap(self, request: Request, writer: web.AppWriter, user: web.CurrentUser,
                                 settings: web.AppSettings,
                                 records: bool = Parameter(default=True, description=(
