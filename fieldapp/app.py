@@ -15,7 +15,8 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from fieldapp import catch_up_worker, followup_worker, i18n, por_worker, projections, push_worker, retention_worker, web
+from fieldapp import (catch_up_worker, followup_worker, i18n, page_loops, por_worker, projections, push_worker,
+                      retention_worker, web)
 from fieldapp.writer import Writer
 from fieldapp.alerts import rules as alert_rules
 from fieldapp.db import open_db
@@ -77,7 +78,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     login_guard = LoginGuard(settings)  # the login throttle and the bounded pool for password checks
     env = make_environment()
     env.globals["alert_notice"] = alerts.alert_notice
-    env.globals["picture_behind"] = lambda: projections.behind(db)
+    env.globals["picture_behind"] = lambda: projections.behind(web.ctx().db)
     env.globals.update(problems.TEMPLATE_GLOBALS)  # the deployment page's partners and "open a problem"
     static = create_static_files_router(
         path="/static", directories=[STATIC_DIR], opt={"public": True},
@@ -86,7 +87,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[static, *(handler for module in ROUTE_MODULES for handler in module.ROUTES)],
         guards=[web.access_guard],
-        middleware=[DefineMiddleware(web.session_middleware)],
+        middleware=[page_loops.middleware, DefineMiddleware(web.session_middleware)],  # routes beside the loop
         before_send=[web.security_headers],  # on every response, 404 and 405 of unmatched paths too
         exception_handlers=web.EXCEPTION_HANDLERS,
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(env)),

@@ -27,7 +27,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Redirect, Template
 from sqlite_utils import Database
 
-from fieldapp import accounts, audit, basemap, categories, devices, errors, i18n
+from fieldapp import accounts, audit, basemap, categories, devices, errors, i18n, page_loops
 from fieldapp.db import unavailable_reason
 from fieldapp.i18n import gettext as _
 from fieldapp.offline import shell
@@ -143,7 +143,7 @@ def session_middleware(app):
             await app(scope, receive, send)
             return
         state = scope["app"].state
-        db, settings = state.db, state.settings
+        db, settings = app_db(state), state.settings
         cookies = _cookies(scope)
         device = devices.by_token(db, cookies.get(DEVICE_COOKIE))
         if device is not None and device["revoked_at"]:  # a lost device: wipe it, whatever it asked for
@@ -209,7 +209,7 @@ def _revoked_answer(scope, device: dict, cookies: dict) -> tuple[bytes, str]:
     """(body, content type) of the 401 a revoked device gets: JSON for scripts, else the page (or for htmx its
     partial) whose data-device-revoked makes the app delete its own storage too. Logs the wipe once."""
     state = scope["app"].state
-    db, settings = state.db, state.settings
+    db, settings = app_db(state), state.settings
     devices.wipe_delivered(db, device)
     locale = i18n.negotiate(None, cookies.get(LANG_COOKIE), _header(scope, b"accept-language"),
                             settings.default_locale)
@@ -254,7 +254,7 @@ def revoked_device_error(request: Request) -> Response | None:
     if "user" in request.scope:  # the middleware ran: it would have answered already
         return None
     cookies = _cookies(request.scope)
-    device = devices.by_token(request.app.state.db, cookies.get(DEVICE_COOKIE))
+    device = devices.by_token(app_db(request.app.state), cookies.get(DEVICE_COOKIE))
     if device is None or not device["revoked_at"]:
         return None
     body, content_type = _revoked_answer(request.scope, device, cookies)
@@ -332,8 +332,14 @@ FIELD_ROLES = ("officer", "staff", "lead")
 # ---------------------------------------------------------------- what controllers are given
 
 
+def app_db(state: State) -> Database:
+    """The connection of the thread this runs on: a page loop's own (fieldapp/page_loops.py), or on the server's
+    event loop (/livez, paths no route matched) the app's."""
+    return page_loops.connection(state.settings.db_path) if page_loops.on_page_loop() else state.db
+
+
 def provide_db(state: State) -> Database:
-    return state.db
+    return app_db(state)
 
 
 def provide_settings(state: State) -> Settings:
@@ -413,7 +419,7 @@ def _ensure_context(request: Request) -> None:
     locale = i18n.negotiate(None, cookies.get(LANG_COOKIE), _header(request.scope, b"accept-language"),
                             state.settings.default_locale)
     i18n.set_locale(locale)
-    _context.set(RequestContext(None, cookies.get(ANON_CSRF_COOKIE, ""), locale, state.db, state.settings))
+    _context.set(RequestContext(None, cookies.get(ANON_CSRF_COOKIE, ""), locale, app_db(state), state.settings))
 
 
 class ErrorBody(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
@@ -481,7 +487,7 @@ def not_authorized_handler(request: Request, exc: Exception) -> Response:
 
 def _log_refusal(request: Request, outcome: str) -> None:
     user = request.scope.get("user")
-    audit.refused(request.app.state.db, user.id if user else None, request.method, request.url.path, outcome)
+    audit.refused(app_db(request.app.state), user.id if user else None, request.method, request.url.path, outcome)
 
 
 def forbidden_handler(request: Request, exc: Exception) -> Response:

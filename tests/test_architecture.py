@@ -20,7 +20,7 @@ PLACED = {
     STORAGE: ("db", "migrations", "backup"),
     SERVICES: ("services", "projections", "por_worker", "push_worker", "replica", "catch_up_worker",
                "retention_worker", "followup_worker", "writer"),
-    WEB: ("web", "templating", "routes", "app"),
+    WEB: ("web", "templating", "page_loops", "routes", "app"),
     ENTRY: ("cli", "__main__", "demo", "demo_problems", "demo_categories", "demo_yearly"),
 }
 # Third-party packages that belong to the web layer only.

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from litestar.testing import TestClient
 
-from fieldapp import accounts, deployments, records
+from fieldapp import accounts, deployments, page_loops, records
 from fieldapp.clock import iso, utcnow
 from fieldapp.db import open_db, unavailable_reason, write_problem
 from fieldapp.ids import new_id
@@ -25,15 +25,22 @@ def _count(db, ids) -> int:
     return db.execute(f"SELECT COUNT(*) FROM {records.KINDS['tension'].table} WHERE id IN ({marks})", ids).fetchone()[0]
 
 
+def _connections(db, app=None) -> list:
+    """Every connection of the app to the file: its own, its page loops' (fieldapp/page_loops.py: the routes run
+    there) and its writer thread's (the sync batches)."""
+    path = [row[2] for row in db.conn.execute("PRAGMA database_list") if row[1] == "main"][0]
+    return [db.conn] + [page.conn for page in page_loops.connections(path)] + (
+        [_writer(app).conn] if app is not None else [])
+
+
 def _fill_up(db, app=None) -> None:
-    """The database may not grow by one more page (max_page_count is per connection: the app's own, and the
-    connection of its writer thread, which writes the sync batches)."""
+    """The database may not grow by one more page (max_page_count is per connection: set on each of the app's)."""
     db.conn.execute("VACUUM")  # no free pages left to reuse
     db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     pages = db.conn.execute("PRAGMA page_count").fetchone()[0]
     free = db.conn.execute("PRAGMA freelist_count").fetchone()[0]
     assert free == 0
-    for conn in [db.conn] + ([_writer(app).conn] if app is not None else []):
+    for conn in _connections(db, app):
         conn.execute(f"PRAGMA max_page_count = {pages}")
 
 
@@ -64,7 +71,7 @@ def test_a_sync_on_a_full_database_is_503_with_retry_after_and_healthz_follows(l
     assert "retry-after" in health.headers
     assert officer.get("/livez").status_code == 200
 
-    for conn in (db.conn, _writer(app).conn):
+    for conn in _connections(db, app):
         conn.execute("PRAGMA max_page_count = 1073741823")  # space freed
     accepted = officer.post_json("/api/sync", {"records": batch})  # the device sends its outbox again
     assert accepted.status_code == 200
@@ -90,7 +97,7 @@ def test_a_write_that_stays_locked_is_503_and_healthz_reports_the_lock(login, ap
     probe = TestClient(app=app, base_url="http://127.0.0.1")  # a load balancer's checks: no session cookie
     user = accounts.by_username(db, "officer1")
     deployment_id = deployments.current_for_user(db, user)["id"]
-    for conn in (db.conn, _writer(app).conn):
+    for conn in _connections(db, app):
         conn.execute("PRAGMA busy_timeout = 50")
     lead = login("lead1")
     lead_id = accounts.by_username(db, "lead1").id

@@ -29,7 +29,7 @@ class HomeController(Controller):
             context["my_followups"] = followups.own_queue(db, user)
         return web.render(request, "pages/home.html", "partials/deployments/_list.html", context)
 
-    @get("/livez", opt={"public": True}, include_in_schema=False)
+    @get("/livez", opt={"public": True, "on_loop": True}, include_in_schema=False)
     async def livez(self) -> dict:
         """The process answers (a supervisor restarts it when this fails); says nothing about the database."""
         return {"status": "ok"}

@@ -7,6 +7,7 @@ import functools
 import asyncio
 import gzip
 import hashlib
+import threading
 import weakref
 
 import anyio
@@ -273,7 +274,8 @@ def _ingest(db, *, user, batch: sync.SyncBatch, settings, opened) -> list[sync.S
 READ_THREADS = 4  # pulls and bootstraps read at once, each on its thread's own read connection
 READ_WAITING_MAX = 64  # more waiting than this: 503 with a Retry-After, the refused read's turn (fieldapp/turns.py)
 _read_limiters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop -> its limiter
-_waiting = 0
+_waiting = 0  # reads waiting or running, over the page loops (fieldapp/page_loops.py), counted under _waiting_lock
+_waiting_lock = threading.Lock()
 READS_DONE = Rate(seconds=2.0, floor=READ_THREADS)  # reads finished a second, for the turns of refused ones
 _read_turns = Turns()
 
@@ -286,15 +288,17 @@ async def read_beside_loop(settings, work):
     limiter = _read_limiters.get(loop)
     if limiter is None:
         limiter = _read_limiters[loop] = anyio.CapacityLimiter(READ_THREADS)
-    if _waiting >= READ_WAITING_MAX:
-        return None
-    _waiting += 1
+    with _waiting_lock:
+        if _waiting >= READ_WAITING_MAX:
+            return None
+        _waiting += 1
     try:
         done = await anyio.to_thread.run_sync(lambda: work(reader(settings.db_path)), limiter=limiter)
         READS_DONE.done()
         return done
     finally:
-        _waiting -= 1
+        with _waiting_lock:
+            _waiting -= 1
 
 
 def busy() -> Response:

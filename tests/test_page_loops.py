@@ -1,0 +1,93 @@
+"""Routes run beside the server's event loop (fieldapp/page_loops.py): a form posted without JavaScript that waits
+for SQLite's write lock holds up neither /livez nor other pages. Before, the handler wrote on the event loop's
+connection and every request of the server waited with it (up to busy_timeout, 10 s)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+
+import httpx
+
+from fieldapp import page_loops, records
+from fieldapp.app import create_app
+from tests.test_admission import _devices
+from tests.test_login_throttle import run_isolated
+
+
+def test_a_form_waiting_for_the_write_lock_holds_up_neither_livez_nor_other_pages(settings):
+    app = create_app(settings)
+    db, writer = app.state.db, app.state.writer
+    deployment_id, [officer, other_officer] = _devices(db, 2)
+    held, release = threading.Event(), threading.Event()
+    note = "Synteettinen havainto lomakkeelta ilman skriptejä."
+
+    def hold_write_lock():
+        conn = sqlite3.connect(settings.db_path, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        held.set()
+        release.wait(15)
+        conn.execute("ROLLBACK")
+        conn.close()
+
+    async def go():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
+                                     timeout=30) as client:
+            assert (await client.get("/", headers=other_officer)).status_code == 200
+            holder = threading.Thread(target=hold_write_lock)
+            holder.start()
+            held.wait(5)
+            started = time.perf_counter()
+            form = {"kind": "provocation", "severity": "3", "notes": note, "_csrf": officer["x-csrf-token"]}
+            posted = asyncio.create_task(client.post(
+                f"/deployments/{deployment_id}/tensions", data=form,
+                headers={"cookie": officer["cookie"], "sec-fetch-site": "same-origin"}))
+            await asyncio.sleep(0.3)
+            live = await client.get("/livez")
+            live_after = time.perf_counter() - started
+            page = await client.get("/", headers=other_officer)
+            page_after = time.perf_counter() - started
+            post_waited = not posted.done()
+            release.set()
+            answer = await posted
+            holder.join()
+            return live, live_after, page, page_after, post_waited, answer
+
+    try:
+        live, live_after, page, page_after, post_waited, answer = run_isolated(go())
+        assert live.status_code == 200 and live_after < 1.5, live_after
+        assert page.status_code == 200 and page_after < 1.5, page_after  # the other page loop answered it
+        assert post_waited  # the form's transaction waited for the lock ...
+        assert answer.status_code == 303, answer.text[:300]  # ... and was stored once it was free
+        table = records.KINDS["tension"].table
+        stored = db.execute(f"SELECT count(*) FROM {table} WHERE notes = ?", [note]).fetchone()[0]
+        assert stored == 1
+    finally:
+        writer.stop()
+
+
+def test_each_page_loop_has_its_own_connection_with_the_apps_pragmas(settings):
+    """A route's connection is its page loop's (never the server loop's), with synchronous=FULL and foreign keys."""
+    app = create_app(settings)
+    seen = []
+
+    async def on_loop():
+        db = app.state.db
+        return [page_loops.connection(settings.db_path) is not db, page_loops.on_page_loop()]
+
+    async def go():
+        loops = page_loops._started()
+        for loop in loops:
+            seen.append(await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(on_loop(), loop)))
+        return page_loops.on_page_loop()
+
+    assert run_isolated(go()) is False  # the caller's loop is not a page loop
+    assert seen == [[True, True]] * page_loops.LOOPS
+    opened = page_loops.connections(settings.db_path)
+    assert len(opened) == page_loops.LOOPS
+    for page_db in opened:
+        assert page_db.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+        assert page_db.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    app.state.writer.stop()
