@@ -1,15 +1,19 @@
 """Requests served beside the server's event loop (issue 13: blocking work never runs on the event loop).
 
 The server's event loop (uvicorn's) only moves bytes. Everything a route does (the session lookup, the guard,
-the handler's SQLite reads and writes, Jinja, gzip) runs on one of LOOPS event loops, each in a thread of its own
-with its own connection to the database (`connection()`): a page waiting for SQLite's write lock, a long report
-or a burst of pages keeps one page loop busy while the server's loop goes on accepting and answering, and
-SQLite's work (which lets go of the GIL) on one page loop overlaps with Python on the other.
+the handler's SQLite reads and writes, Jinja, gzip) runs on a page loop: an event loop (uvloop) in a thread of its
+own with its own connection to the database (`connection()`). A page waiting for SQLite's write lock or a long
+report holds up that page loop, never the server's loop, which goes on accepting connections and answering
+/livez and the sync batches (whose work is the writer thread's, `opt={"on_loop": True}`).
 
-Routes with `opt={"on_loop": True}` stay on the server's loop: `/livez` must answer while every page loop is busy.
-The loops are the process's, started on first use and shared by every app of the process (tests build many).
-Each request goes to the loop with the fewest requests in hand; its receive() and send() are awaited on the
-server's loop, so the server sees an ordinary ASGI app.
+Requests go to the first page loop; the second is a spare, used while the first has not turned over for STALLED
+seconds (it waits for a lock, or is very busy). Measured (bench/README.md, "Reconnect storm"): a full round of 300
+devices took less time with every page on one page loop than all on the server's loop (the server's loop reads
+and writes the sockets while the page loop's SQLite has let go of the GIL), and more time when the two page loops
+shared the pages evenly (two threads of Python contending for the GIL on two cores).
+
+The loops are the process's, started on first use and shared by every app of the process (tests build many). A
+request's receive() and send() are awaited on the server's loop, so the server sees an ordinary ASGI app.
 """
 
 from __future__ import annotations
@@ -17,17 +21,20 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import sqlite_utils
 
-LOOPS = 2  # two cores: Python on one loop while SQLite (no GIL) works for the other
+LOOPS = 2  # the first and a spare
+STALLED = 1.0  # seconds without a turn of the first loop before requests go to the spare
+TICK = 0.1  # how often each loop notes that it turns
 CONNECTIONS_PER_THREAD = 4  # tests open many databases from the same threads; the oldest is closed
 
 _local = threading.local()
 _lock = threading.Lock()
 _loops: list[asyncio.AbstractEventLoop] = []
-_in_hand: list[int] = []  # requests each loop holds; changed on the server's loop only
+_turned: list[float] = []  # when each loop last turned (monotonic), noted by the loop itself every TICK
 _opened: dict[str, list[sqlite_utils.Database]] = {}  # file -> the page loops' connections to it (connections())
 
 
@@ -35,11 +42,26 @@ def on_page_loop() -> bool:
     return getattr(_local, "page_loop", False)
 
 
-def _run(loop: asyncio.AbstractEventLoop, started: threading.Event) -> None:
+def _run(loop: asyncio.AbstractEventLoop, index: int, started: threading.Event) -> None:
     _local.page_loop = True
     asyncio.set_event_loop(loop)
+
+    def tick():
+        _turned[index] = time.monotonic()
+        loop.call_later(TICK, tick)
+
+    loop.call_soon(tick)
     loop.call_soon(started.set)
     loop.run_forever()
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's, as the server's (cli.SERVER_OPTIONS): asyncio's own loop made a storm's pages cost more CPU."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - installed with uvicorn[standard]
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 def _started() -> list[asyncio.AbstractEventLoop]:
@@ -47,11 +69,11 @@ def _started() -> list[asyncio.AbstractEventLoop]:
         return _loops
     with _lock:
         while len(_loops) < LOOPS:
-            loop, started = asyncio.new_event_loop(), threading.Event()
-            threading.Thread(target=_run, args=(loop, started), name=f"fieldapp-pages-{len(_loops)}",
+            loop, started, index = _new_loop(), threading.Event(), len(_loops)
+            _turned.append(time.monotonic())
+            threading.Thread(target=_run, args=(loop, index, started), name=f"fieldapp-pages-{index}",
                              daemon=True).start()
             started.wait(10)
-            _in_hand.append(0)
             _loops.append(loop)
     return _loops
 
@@ -95,6 +117,38 @@ def _on(loop: asyncio.AbstractEventLoop, call):
     return bridged
 
 
+def _sender(loop: asyncio.AbstractEventLoop, send):
+    """send() awaited on `loop`, the response's start kept until its first body part so both go in one hop."""
+    start = None
+
+    async def both(first, message):
+        await send(first)
+        await send(message)
+
+    async def bridged(message):
+        nonlocal start
+        if message["type"] == "http.response.start":
+            start = message
+            return None
+        if start is not None:
+            first, start = start, None
+            call = both(first, message)
+        else:
+            call = send(message)
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call, loop))
+
+    return bridged
+
+
+def _choose(loops: list[asyncio.AbstractEventLoop]) -> asyncio.AbstractEventLoop:
+    """The first loop that turned within STALLED seconds; when none did, the one that turned last."""
+    now = time.monotonic()
+    for index, loop in enumerate(loops):
+        if now - _turned[index] < STALLED:
+            return loop
+    return loops[max(range(len(loops)), key=_turned.__getitem__)]
+
+
 def middleware(app):
     """The app's outermost route middleware: the rest of the route's stack runs on a page loop."""
 
@@ -102,15 +156,10 @@ def middleware(app):
         if scope["type"] != "http" or on_page_loop() or scope["route_handler"].opt.get("on_loop"):
             await app(scope, receive, send)
             return
-        loops = _started()
-        index = min(range(len(loops)), key=_in_hand.__getitem__)
+        loop = _choose(_started())
         server_loop = asyncio.get_running_loop()
-        _in_hand[index] += 1
-        try:
-            # Cancelling this (the client went away, the server stops) cancels the request's task on its loop.
-            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(
-                app(scope, _on(server_loop, receive), _on(server_loop, send)), loops[index]))
-        finally:
-            _in_hand[index] -= 1
+        # Cancelling this (the client went away, the server stops) cancels the request's task on its loop.
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(
+            app(scope, _on(server_loop, receive), _sender(server_loop, send)), loop))
 
     return beside

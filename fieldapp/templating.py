@@ -135,6 +135,9 @@ def make_environment() -> Environment:
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
         lstrip_blocks=True,
+        # The templates are the installed app's files: not looked at again on every use (a page includes 10-20
+        # partials; each os.stat was about a tenth of a page loop's time in a reconnect storm, py-spy).
+        auto_reload=False,
     )
     env.install_gettext_translations(i18n.CurrentTranslations(), newstyle=True)
     env.filters.update({
