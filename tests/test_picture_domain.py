@@ -429,6 +429,18 @@ def test_rebuild_on_two_cores_survives_a_failing_helper_and_undoes_everything_wh
     assert sorted(p.name for p in tmp_path.iterdir()) == ["picture.db", "picture.db-shm", "picture.db-wal"]
 
 
+def test_a_helper_silent_for_too_long_is_stopped_and_the_rebuild_done_on_one_connection(
+        spread_file, monkeypatch, tmp_path, caplog):
+    before = _picture_tables(spread_file)
+    monkeypatch.setattr(rollup_module, "_PARALLEL_MIN_OBSERVATIONS", 1)
+    monkeypatch.setattr(rollup_module, "_HELPER_SILENCE_SECONDS", 0.05)  # no helper gets a word out in time
+    spread_file.execute("DELETE FROM picture_rollup WHERE res = 7")
+    picture.rebuild(spread_file)
+    assert "without a word" in caplog.text
+    assert _picture_tables(spread_file) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["picture.db", "picture.db-shm", "picture.db-wal"]
+
+
 def test_window_pieces_cover_the_window_exactly_once():
     start = datetime(2026, 3, 1, 10, 17, 5, tzinfo=timezone.utc)
     for hours in (0.5, 1, 2.5, 23, 24, 49.3, 24 * 30 + 0.25):

@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import traceback
 from pathlib import Path
 
@@ -242,6 +243,7 @@ _HELPER_CACHE_KIB = 256 * 1024  # the helper process's connection
 _PARALLEL_MIN_OBSERVATIONS = 100_000  # fewer: one connection does it all (a second one costs more than it saves)
 _PARALLEL_SORT_THREADS = 0  # each connection's sorter threads when two connections share the cores
 _HELPER_SHARE = 0.55  # of the observations' group entries ('' included) whose rows the helper computes
+_HELPER_SILENCE_SECONDS = 600.0  # a helper that sends nothing for this long is stopped (each step takes < 30 s at 1M)
 # The helpers' files, attached to the main connection: the observations (two halves, one per helper), the
 # helper's hourly rows, its daily rows. One each, because the main connection keeps its read lock on a file it
 # has read until its transaction ends, and the helper goes on writing the next file meanwhile.
@@ -449,9 +451,21 @@ class _Helper:
     def wait(self, message: str) -> None:
         """Until the helper has sent the message; its error, or its end without it, raised as _HelperFailed."""
         while message not in self.received:
-            line = self.process.stdout.readline()
+            silent = threading.Event()
+
+            def stop_silent_helper():
+                silent.set()
+                self.process.kill()
+
+            watchdog = threading.Timer(_HELPER_SILENCE_SECONDS, stop_silent_helper)  # a hung helper: end it
+            watchdog.start()
+            try:
+                line = self.process.stdout.readline()
+            finally:
+                watchdog.cancel()
             if not line:
-                raise _HelperFailed(f"picture.rebuild() helper ended (exit code {self.process.wait()})")
+                why = f", stopped after {_HELPER_SILENCE_SECONDS:g} s without a word" if silent.is_set() else ""
+                raise _HelperFailed(f"picture.rebuild() helper ended (exit code {self.process.wait()}{why})")
             got = json.loads(line)
             if got[0] == "error":
                 raise _HelperFailed(f"picture.rebuild() helper failed:\n{got[1]}")

@@ -54,7 +54,9 @@
         if (tilesNote && navigator.onLine !== false && !el.querySelector(".tile-missing")) tilesNote.hidden = true;
       }).addTo(map);
     }
-    L.control.scale({ imperial: false }).addTo(map);
+    // On a phone the legend takes the bottom's whole width: the scale goes under the zoom buttons instead.
+    var narrow = window.matchMedia && window.matchMedia("(max-width: 40rem)").matches;
+    L.control.scale({ imperial: false, position: narrow ? "topleft" : "bottomleft" }).addTo(map);
     var state = { map: map, timer: null, cells: null, points: null, legend: null, selected: null, seq: 0 };
     current = state;
 
