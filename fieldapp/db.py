@@ -275,25 +275,40 @@ _readers = threading.local()
 READERS_PER_THREAD = 4
 
 
+def per_thread(store: threading.local, path: Path | str, connect, limit: int = READERS_PER_THREAD,
+               closing=None) -> sqlite_utils.Database:
+    """This thread's connection to the database file kept in `store` (connect(path) on first use). At most `limit`
+    files per thread (tests open many databases from the same threads): the oldest is closed, closing(key, db) told."""
+    key = str(path)
+    kept = getattr(store, "connections", None)
+    if kept is None:
+        kept = store.connections = {}
+    db = kept.get(key)
+    if db is None:
+        while len(kept) >= limit:
+            old_key = next(iter(kept))
+            old = kept.pop(old_key)
+            if closing is not None:
+                closing(old_key, old)
+            old.conn.close()
+        db = kept[key] = connect(key)
+    return db
+
+
+def _read_only(key: str) -> sqlite_utils.Database:
+    conn = sqlite3.connect(key, isolation_level=None, check_same_thread=False, timeout=10)
+    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute("PRAGMA query_only=1")
+    return sqlite_utils.Database(conn)
+
+
 def reader(path: Path | str) -> sqlite_utils.Database:
     """This thread's read-only connection to the database file (opened on first use, kept for the thread).
 
     For reads that run in a worker thread beside the event loop (the app's own connection is the event loop's):
     in WAL mode readers never wait for the writer nor it for them. query_only: nothing can be written through it.
     """
-    key = str(path)
-    kept = getattr(_readers, "connections", None)
-    if kept is None:
-        kept = _readers.connections = {}
-    db = kept.get(key)
-    if db is None:
-        while len(kept) >= READERS_PER_THREAD:  # tests open many databases from the same threads
-            kept.pop(next(iter(kept))).conn.close()
-        conn = sqlite3.connect(key, isolation_level=None, check_same_thread=False, timeout=10)
-        conn.execute("PRAGMA busy_timeout=10000")
-        conn.execute("PRAGMA query_only=1")
-        db = kept[key] = sqlite_utils.Database(conn)
-    return db
+    return per_thread(_readers, path, _read_only)
 
 
 @contextlib.contextmanager

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from fieldapp.db import per_thread
+
 LOOPS = 2  # the first and a spare
 STALLED = 1.0  # seconds without a turn of the first loop before requests go to the spare
 TICK = 0.1  # how often each loop notes that it turns
@@ -78,28 +80,25 @@ def _started() -> list[asyncio.AbstractEventLoop]:
     return _loops
 
 
+def _connect(key: str) -> sqlite_utils.Database:
+    conn = sqlite3.connect(key, isolation_level=None, check_same_thread=False, timeout=10)
+    for pragma in ("synchronous=FULL", "foreign_keys=ON", "busy_timeout=10000"):
+        conn.execute(f"PRAGMA {pragma}")
+    db = sqlite_utils.Database(conn)
+    with _lock:
+        _opened.setdefault(key, []).append(db)
+    return db
+
+
+def _closing(key: str, db: sqlite_utils.Database) -> None:
+    with _lock:
+        _opened[key].remove(db)
+
+
 def connection(path: Path | str) -> sqlite_utils.Database:
     """This page loop's connection to the database file, with the app's pragmas (opened on first use, kept).
     WAL: its reads never wait for the writer; its writes take SQLite's lock as the app's connection's did."""
-    key = str(path)
-    kept = getattr(_local, "connections", None)
-    if kept is None:
-        kept = _local.connections = {}
-    db = kept.get(key)
-    if db is None:
-        while len(kept) >= CONNECTIONS_PER_THREAD:
-            old_key = next(iter(kept))
-            old = kept.pop(old_key)
-            with _lock:
-                _opened[old_key].remove(old)
-            old.conn.close()
-        conn = sqlite3.connect(key, isolation_level=None, check_same_thread=False, timeout=10)
-        for pragma in ("synchronous=FULL", "foreign_keys=ON", "busy_timeout=10000"):
-            conn.execute(f"PRAGMA {pragma}")
-        db = kept[key] = sqlite_utils.Database(conn)
-        with _lock:
-            _opened.setdefault(key, []).append(db)
-    return db
+    return per_thread(_local, path, _connect, CONNECTIONS_PER_THREAD, _closing)
 
 
 def connections(path: Path | str) -> list[sqlite_utils.Database]:

@@ -51,6 +51,16 @@ def _devices(db, n: int) -> tuple[str, list[dict]]:
     return deployment_id, headers
 
 
+def hold_write_lock(path, held: threading.Event, release: threading.Event) -> None:
+    """Another connection holds SQLite's write lock (a backup tool, a long job) until `release` (at most 15 s)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    held.set()
+    release.wait(15)
+    conn.execute("ROLLBACK")
+    conn.close()
+
+
 async def _flood(app, headers: list[dict], batches: list[dict]) -> tuple[list[httpx.Response], list[httpx.Response]]:
     """Every device sends at once while the writer is held: (answers that came while it was held, the rest)."""
     writer = app.state.writer
@@ -185,19 +195,11 @@ def test_a_read_logged_while_another_connection_holds_the_write_lock_leaves_the_
     deployment_id, [headers] = _devices(db, 1)
     held, release = threading.Event(), threading.Event()
 
-    def hold_write_lock():
-        conn = sqlite3.connect(settings.db_path, isolation_level=None)
-        conn.execute("BEGIN IMMEDIATE")
-        held.set()
-        release.wait(15)
-        conn.execute("ROLLBACK")
-        conn.close()
-
     async def go():
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
                                      timeout=30) as client:
             assert (await client.get("/livez")).status_code == 200
-            holder = threading.Thread(target=hold_write_lock)
+            holder = threading.Thread(target=hold_write_lock, args=(settings.db_path, held, release))
             holder.start()
             held.wait(5)
             started = time.perf_counter()

@@ -6,7 +6,6 @@ request of the server waited with it (up to busy_timeout, 10 s)."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 import time
 
@@ -14,7 +13,7 @@ import httpx
 
 from fieldapp import page_loops, records
 from fieldapp.app import create_app
-from tests.test_admission import _devices
+from tests.test_admission import _devices, hold_write_lock
 from tests.test_login_throttle import run_isolated
 
 
@@ -25,19 +24,11 @@ def test_a_form_waiting_for_the_write_lock_holds_up_neither_livez_nor_other_page
     held, release = threading.Event(), threading.Event()
     note = "Synteettinen havainto lomakkeelta ilman skriptejä."
 
-    def hold_write_lock():
-        conn = sqlite3.connect(settings.db_path, isolation_level=None)
-        conn.execute("BEGIN IMMEDIATE")
-        held.set()
-        release.wait(15)
-        conn.execute("ROLLBACK")
-        conn.close()
-
     async def go():
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
                                      timeout=30) as client:
             assert (await client.get("/", headers=other_officer)).status_code == 200
-            holder = threading.Thread(target=hold_write_lock)
+            holder = threading.Thread(target=hold_write_lock, args=(settings.db_path, held, release))
             holder.start()
             held.wait(5)
             started = time.perf_counter()
