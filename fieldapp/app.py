@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[static, *(handler for module in ROUTE_MODULES for handler in module.ROUTES)],
         guards=[web.access_guard],
-        middleware=[page_loops.middleware, DefineMiddleware(web.session_middleware)],  # routes beside the loop
+        middleware=[DefineMiddleware(web.session_middleware)],
         before_send=[web.security_headers],  # on every response, 404 and 405 of unmatched paths too
         exception_handlers=web.EXCEPTION_HANDLERS,
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(env)),
@@ -107,4 +107,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
     )
     web.document_api_errors(app)
+    page_loops.serve_beside(app)  # every request but /livez and the sync batches beside the server's loop
     return app

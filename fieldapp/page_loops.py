@@ -14,6 +14,8 @@ shared the pages evenly (two threads of Python contending for the GIL on two cor
 
 The loops are the process's, started on first use and shared by every app of the process (tests build many). A
 request's receive() and send() are awaited on the server's loop, so the server sees an ordinary ASGI app.
+`serve_beside(app)` puts Litestar's handler (routing, the route's stack, the exception handlers) on the page
+loops, so a path no route matches gets its error page there too.
 """
 
 from __future__ import annotations
@@ -148,17 +150,23 @@ def _choose(loops: list[asyncio.AbstractEventLoop]) -> asyncio.AbstractEventLoop
     return loops[max(range(len(loops)), key=_turned.__getitem__)]
 
 
-def middleware(app):
-    """The app's outermost route middleware: the rest of the route's stack runs on a page loop."""
+def serve_beside(app) -> None:
+    """Every request of the Litestar `app` runs on a page loop, from routing on: a route's whole stack, and the
+    error page of a path no route matches (404, 405; the revoked-device check there reads and may write). The
+    routes marked `opt={"on_loop": True}` stay on the server's loop, found by method and path (they have no path
+    parameters)."""
+    on_loop = {(method, route.path) for route in app.routes for handler in getattr(route, "route_handlers", ())
+               if handler.opt.get("on_loop") for method in handler.http_methods}
+    inner = app.asgi_handler
 
     async def beside(scope, receive, send):
-        if scope["type"] != "http" or on_page_loop() or scope["route_handler"].opt.get("on_loop"):
-            await app(scope, receive, send)
+        if scope["type"] != "http" or on_page_loop() or (scope["method"], scope["path"]) in on_loop:
+            await inner(scope, receive, send)
             return
         loop = _choose(_started())
         server_loop = asyncio.get_running_loop()
         # Cancelling this (the client went away, the server stops) cancels the request's task on its loop.
         await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(
-            app(scope, _on(server_loop, receive), _sender(server_loop, send)), loop))
+            inner(scope, _on(server_loop, receive), _sender(server_loop, send)), loop))
 
-    return beside
+    app.asgi_handler = beside

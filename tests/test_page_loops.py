@@ -11,8 +11,9 @@ import time
 
 import httpx
 
-from fieldapp import page_loops, records
+from fieldapp import accounts, devices, page_loops, records
 from fieldapp.app import create_app
+from fieldapp.web import DEVICE_COOKIE
 from tests.test_admission import _devices, hold_write_lock
 from tests.test_login_throttle import run_isolated
 
@@ -84,3 +85,42 @@ def test_each_page_loop_has_its_own_connection_with_the_apps_pragmas(settings):
         assert page_db.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
         assert page_db.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     app.state.writer.stop()
+
+
+def test_the_error_page_of_a_path_no_route_matches_is_made_beside_the_servers_loop(settings):
+    """A revoked phone asking for a path no route matches gets its 401 from the exception handler, which logs the
+    wipe (a write). While another connection holds the write lock that answer waits; /livez does not. Before, the
+    handler ran on the server's loop and /livez waited with it."""
+    app = create_app(settings)
+    db, writer = app.state.db, app.state.writer
+    officer = accounts.by_username(db, "officer1")
+    admin = accounts.by_username(db, "admin1")
+    device_id, token = devices.register(db, officer, None, "Synthetic phone")
+    assert devices.revoke(db, devices.get(db, device_id), admin.id)
+    held, release = threading.Event(), threading.Event()
+
+    async def go():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
+                                     timeout=30) as client:
+            holder = threading.Thread(target=hold_write_lock, args=(settings.db_path, held, release))
+            holder.start()
+            held.wait(5)
+            started = time.perf_counter()
+            lost = asyncio.create_task(client.get("/no-such-page", headers={"cookie": f"{DEVICE_COOKIE}={token}"}))
+            await asyncio.sleep(0.3)
+            live = await client.get("/livez")
+            live_after = time.perf_counter() - started
+            lost_waited = not lost.done()
+            release.set()
+            answer = await lost
+            holder.join()
+            return live, live_after, lost_waited, answer
+
+    try:
+        live, live_after, lost_waited, answer = run_isolated(go())
+        assert live.status_code == 200 and live_after < 1.5, live_after
+        assert lost_waited  # the wipe's audit row waited for the lock ...
+        assert answer.status_code == 401 and answer.headers["x-fieldapp-device"] == "revoked"  # ... then answered
+        assert devices.get(db, device_id)["wiped_at"]
+    finally:
+        writer.stop()

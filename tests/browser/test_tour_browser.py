@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -82,11 +83,30 @@ def _links(page, base: str) -> list[str]:
     return found
 
 
-def _settle(page) -> None:
-    page.wait_for_load_state("networkidle")
-    if page.locator("#picture-map").count():
-        page.wait_for_selector(".leaflet-overlay-pane path, .leaflet-container", state="attached")
-    page.wait_for_timeout(150)
+class Requests:
+    """The page's requests still in flight (its htmx parts, the map's data, fonts, images)."""
+
+    def __init__(self, page):
+        self.open: set = set()
+        page.on("request", lambda request: self.open.add(request))
+        page.on("requestfinished", lambda request: self.open.discard(request))
+        page.on("requestfailed", lambda request: self.open.discard(request))
+
+    def settle(self, page, quiet: float = 0.1, limit: float = 10.0) -> None:
+        """Until no request has been in flight for `quiet` seconds (Playwright's "networkidle" waits 0.5 s, which
+        was half the tour's time), then two frames so that what came last is laid out."""
+        deadline, quiet_since = time.monotonic() + limit, None
+        while time.monotonic() < deadline:
+            if self.open:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= quiet:
+                break
+            page.wait_for_timeout(25)  # lets Playwright deliver the request events meanwhile
+        if page.locator("#picture-map").count():
+            page.wait_for_selector(".leaflet-overlay-pane path, .leaflet-container", state="attached")
+        page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
 
 
 def _tour_dir() -> Path:
@@ -100,6 +120,7 @@ def test_every_page_fits_the_phone_reads_and_taps_well_and_passes_axe(browser, s
     base = shared_server.url
     context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-GB", service_workers="block")
     page = context.new_page()
+    requests = Requests(page)
     if role:
         log_in(page, base, role)
         queue = ["/"]
@@ -124,8 +145,9 @@ def test_every_page_fits_the_phone_reads_and_taps_well_and_passes_axe(browser, s
     for name, (width, height) in WIDTHS.items():
         page.set_viewport_size({"width": width, "height": height})
         for path in pages:
+            requests.open.clear()  # what the previous page left in flight does not count
             page.goto(base + path)
-            _settle(page)
+            requests.settle(page)
             slug = re.sub(r"[^a-z0-9]+", "-", _pattern(path).lower()).strip("-") or "home"
             page.screenshot(path=str(shots / f"{role or 'anonymous'}-{name}-{slug}.png"), full_page=True)
             for problem in page.evaluate(MEASURE):
