@@ -184,14 +184,15 @@ def start_session(db, user: User, hours: int, max_hours: int = 12, device_id: st
 
 
 def session_user(db, token: str | None, hours: int, max_hours: int = 12,
-                 later: Callable[[Callable], None] | None = None) -> tuple[User, str] | None:
-    """(user, csrf token) of a live session; extends its expiry (sliding, at most once a minute), but never past
+                 later: Callable[[Callable], None] | None = None) -> tuple[User, str, str | None] | None:
+    """(user, csrf token, the device it was started on or None) of a live session; extends its expiry (sliding, at most once a minute), but never past
     max_hours after the login: a stolen cookie kept busy still dies. `later`: run the extension as later(fn),
     fn(db) (the web app gives it to its writer thread: the request does not wait for a write)."""
     if not token:
         return None
     key = _token_key(token)
-    row = one(db, "SELECT s.csrf, s.expires_at, s.created_at AS session_started, u.* FROM sessions s "
+    row = one(db, "SELECT s.csrf, s.expires_at, s.created_at AS session_started, s.device_id AS session_device, "
+                  "u.* FROM sessions s "
                   "JOIN users u ON u.id = s.user_id WHERE s.id = ? AND u.active = 1", [key])
     now = utcnow()
     if row is None or row["expires_at"] < iso(now):
@@ -205,7 +206,7 @@ def session_user(db, token: str | None, hours: int, max_hours: int = 12,
             later(functools.partial(extend_session, key=key, expires_at=new_expiry))
         else:
             extend_session(db, key, new_expiry)
-    return _user(row), row["csrf"]
+    return _user(row), row["csrf"], row["session_device"]
 
 
 def extend_session(db, key: str, expires_at: str) -> None:

@@ -31,12 +31,18 @@ def options(db, list_name: str, locale: str) -> list[tuple[str, str]]:
 
 
 def all_options(db, locale: str) -> dict[str, list[tuple[str, str]]]:
-    """Every list's options in one query: what a form (or the offline cache) needs."""
+    """Every list's options in one query: what a form (or the offline cache) needs. Kept per connection and
+    language until the lists change (_lists); shared between callers, so not to be changed."""
     column = f"label_{locale}" if locale in ("fi", "sv", "en") else "label_en"
-    result: dict[str, list[tuple[str, str]]] = {}
-    for row in db.query(f"SELECT list, code, {column} AS label FROM categories WHERE active = 1 ORDER BY list, sort, code"):
-        result.setdefault(row["list"], []).append((row["code"], row["label"]))
-    return result
+
+    def read() -> dict[str, list[tuple[str, str]]]:
+        result: dict[str, list[tuple[str, str]]] = {}
+        for row in db.query(f"SELECT list, code, {column} AS label FROM categories WHERE active = 1 "
+                            "ORDER BY list, sort, code"):
+            result.setdefault(row["list"], []).append((row["code"], row["label"]))
+        return result
+
+    return _lists(db, ("options", column), read)
 
 
 def known_codes(db, list_name: str) -> set[str]:
@@ -79,12 +85,38 @@ def label(db, list_name: str, code: str | None, locale: str) -> str:
 
 
 def all_labels(db, locale: str) -> dict[str, dict[str, str]]:
-    """Every list's labels, retired entries included: what a stored record or a report shows."""
+    """Every list's labels, retired entries included: what a stored record or a report shows. Kept as
+    all_options is (not to be changed)."""
     column = f"label_{locale}" if locale in ("fi", "sv", "en") else "label_en"
-    result: dict[str, dict[str, str]] = {}
-    for row in db.query(f"SELECT list, code, {column} AS label FROM categories ORDER BY list, active DESC, sort, code"):
-        result.setdefault(row["list"], {})[row["code"]] = row["label"]
-    return result
+
+    def read() -> dict[str, dict[str, str]]:
+        result: dict[str, dict[str, str]] = {}
+        for row in db.query(f"SELECT list, code, {column} AS label FROM categories "
+                            "ORDER BY list, active DESC, sort, code"):
+            result.setdefault(row["list"], {})[row["code"]] = row["label"]
+        return result
+
+    return _lists(db, ("labels", column), read)
+
+
+# Database -> {(what, label column): (the lists' change count, value)}: the labels and options every page and
+# form shows (a storm's pages read them some 5,000 times: bench/README.md), read again after a change only.
+_LISTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _lists(db, key: tuple[str, str], read):
+    row = db.conn.execute("SELECT value FROM sequences WHERE name = 'categories'").fetchone()
+    if row is None:
+        return read()
+    kept = _LISTS.get(db)
+    if kept is None:
+        kept = _LISTS[db] = {}
+    known = kept.get(key)
+    if known is not None and known[0] == row[0]:
+        return known[1]
+    value = read()
+    kept[key] = (row[0], value)
+    return value
 
 
 def version(db) -> int:

@@ -91,14 +91,6 @@ def register(db, user, token: str | None, user_agent: str) -> tuple[str, str | N
     return device_id, token
 
 
-def session_device(db, session_token: str | None) -> tuple[bool, str | None]:
-    """(whether a session with this cookie exists, the device it was started on or None)."""
-    if not session_token:
-        return False, None
-    row = one(db, "SELECT device_id FROM sessions WHERE id = ?", [token_key(session_token)])
-    return (row is not None), (row["device_id"] if row else None)
-
-
 def seen(db, device: dict, app_version: str | None = None, later: Callable[[Callable], None] | None = None) -> None:
     """Note that the device reached the server (at most once a minute), and the app version it fetched.
     `later`: run the write as later(fn), fn(db) (the web app's writer thread; the request does not wait)."""

@@ -112,6 +112,17 @@ BABEL_LOCALES = {"fi": "fi", "sv": "sv_FI", "en": "en_FI"}
 
 
 @lru_cache(maxsize=None)
+def _parsed(identifier: str) -> Locale:
+    """Babel's Locale of an identifier, parsed once (given as a string, every format call parses it again)."""
+    return Locale.parse(identifier)
+
+
+def _babel() -> Locale:
+    """The current language's Locale for dates and units."""
+    return _parsed(BABEL_LOCALES[get_locale()])
+
+
+@lru_cache(maxsize=None)
 def date_patterns(locale: str) -> dict:
     """CLDR patterns of the one date and time format of a language (the strip's script gets the same)."""
     loc = Locale.parse(BABEL_LOCALES.get(locale, "fi"))
@@ -131,7 +142,7 @@ def _local(value: str | datetime) -> datetime:
 def _date_text(local: datetime, this_year: int) -> str:
     patterns = date_patterns(get_locale())
     pattern = patterns["date"] if local.year == this_year else patterns["date_year"]
-    return dates.format_datetime(local, pattern, locale=BABEL_LOCALES[get_locale()])
+    return dates.format_datetime(local, pattern, locale=_babel())
 
 
 def _this_year() -> int:
@@ -143,7 +154,7 @@ def format_datetime(value: str | datetime | None, this_year: int | None = None) 
     if not value:
         return ""
     local = _local(value)
-    time_text = dates.format_datetime(local, date_patterns(get_locale())["time"], locale=BABEL_LOCALES[get_locale()])
+    time_text = dates.format_datetime(local, date_patterns(get_locale())["time"], locale=_babel())
     day = _date_text(local, this_year or _this_year())
     return date_patterns(get_locale())["datetime"].replace("{1}", day).replace("{0}", time_text)
 
@@ -151,7 +162,7 @@ def format_datetime(value: str | datetime | None, this_year: int | None = None) 
 def format_time(value: str | datetime | None) -> str:
     if not value:
         return ""
-    return dates.format_datetime(_local(value), date_patterns(get_locale())["time"], locale=BABEL_LOCALES[get_locale()])
+    return dates.format_datetime(_local(value), date_patterns(get_locale())["time"], locale=_babel())
 
 
 def format_date(value: str | datetime | None, this_year: int | None = None) -> str:
@@ -164,13 +175,14 @@ def format_number(value, decimals: int | None = None) -> str:
     if value is None:
         return ""
     if decimals is not None:
-        return numbers.format_decimal(value, format=f"#,##0.{'0' * decimals}" if decimals else "#,##0", locale=get_locale())
-    return numbers.format_decimal(value, locale=get_locale())
+        return numbers.format_decimal(value, format=f"#,##0.{'0' * decimals}" if decimals else "#,##0",
+                                      locale=_parsed(get_locale()))
+    return numbers.format_decimal(value, locale=_parsed(get_locale()))
 
 
 def format_duration(span: timedelta) -> str:
     """A window's length in words: whole hours up to two days, days after that ("7 päivää", "24 timmar")."""
     hours = span.total_seconds() / 3600
     if hours < 48:
-        return units.format_unit(max(1, round(hours)), "duration-hour", length="long", locale=BABEL_LOCALES[get_locale()])
-    return units.format_unit(round(hours / 24), "duration-day", length="long", locale=BABEL_LOCALES[get_locale()])
+        return units.format_unit(max(1, round(hours)), "duration-hour", length="long", locale=_babel())
+    return units.format_unit(round(hours / 24), "duration-day", length="long", locale=_babel())

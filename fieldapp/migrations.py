@@ -1002,3 +1002,13 @@ def m018_followup_reopenings(db):
         closed_by TEXT REFERENCES users(id)
     )""")
     db.execute("CREATE INDEX followup_reopenings_followup ON followup_reopenings(followup_id, reopened_at)")
+
+
+@migrations()
+def m019_followup_queue_order(db):
+    # The queues are ordered by due day, then creation: with created_at in the index too, the first 50 of an
+    # officer's or unit's open follow-ups are read in order and the rest not at all (before, every open one of
+    # the first due day was joined and sorted: 7.6 ms for an officer with 3,900, bench/README.md).
+    for name, column in (("followups_owner", "owner_id"), ("followups_unit", "unit_id")):
+        db.execute(f"DROP INDEX {name}")
+        db.execute(f"CREATE INDEX {name} ON followups({column}, state, due_on, created_at)")

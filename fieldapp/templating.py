@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 from pathlib import Path
 
 import anyio
@@ -19,17 +20,21 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 # A static file addressed with its content hash (?v=) never changes, so browsers may keep it for a year.
 IMMUTABLE = b"public, max-age=31536000, immutable"
-_hashes: dict[str, tuple[int, str]] = {}
+_hashes: dict[str, tuple[float, int, str]] = {}  # path -> (when its file was last looked at, its mtime, hash)
+STAT_EVERY = 1.0  # seconds: a page names some ten static files; their mtimes are looked at once a second
 
 
 def static_url(path: str) -> str:
     """/static/<path>?v=<hash of its content> (the hash is recomputed when the file changes)."""
+    known, now = _hashes.get(path), time.monotonic()
+    if known is not None and now - known[0] < STAT_EVERY:
+        return f"/static/{path}?v={known[2]}"
     file = STATIC_DIR / path
     mtime = file.stat().st_mtime_ns
-    known = _hashes.get(path)
-    if known is None or known[0] != mtime:
-        known = _hashes[path] = (mtime, hashlib.sha256(file.read_bytes()).hexdigest()[:12])
-    return f"/static/{path}?v={known[1]}"
+    if known is None or known[1] != mtime:
+        known = (now, mtime, hashlib.sha256(file.read_bytes()).hexdigest()[:12])
+    _hashes[path] = (now, known[1], known[2])
+    return f"/static/{path}?v={known[2]}"
 
 
 class MinifiedStatic(BaseLocalFileSystem):

@@ -155,14 +155,14 @@ def session_middleware(app):
         found = accounts.session_user(db, cookies.get(SESSION_COOKIE), settings.session_hours,
                                      settings.session_max_hours, later=later)
         if found:
-            exists, tied_to = devices.session_device(db, cookies.get(SESSION_COOKIE))
+            tied_to = found[2]
             if tied_to is not None and (device is None or device["id"] != tied_to):
                 found = None  # a session cookie carried to another browser is not a login there
             elif device is not None and device["user_id"] == found[0].id:
                 devices.seen(db, device, _served_version(scope), later=later)
         new_anon_csrf = None
         if found:
-            user, csrf = found
+            user, csrf, _device = found
         else:
             user = None
             csrf = cookies.get(ANON_CSRF_COOKIE) or ""

@@ -254,3 +254,20 @@ def test_a_retired_entry_is_still_counted_in_the_report_under_its_label(db):
     [topics] = [s for s in report.sections if s.key == "contacts_topic"]
     rumour = [row for row in topics.rows if row.code == "rumour"]
     assert rumour and rumour[0].label == "Rumour" and rumour[0].value >= 1
+
+
+def test_labels_and_options_are_kept_until_any_change_to_the_lists(memory_db):
+    """Every page reads the lists' labels; they are kept per connection and language and read again after any
+    change (a trigger counts changes, migration m008), also one made by SQL outside the app."""
+    db = memory_db
+    options, labels = categories.all_options(db, "en"), categories.all_labels(db, "fi")
+    assert categories.all_options(db, "en") is options and categories.all_labels(db, "fi") is labels  # kept
+    assert categories.all_options(db, "sv") is not options  # each language its own
+    code = options["group_category"][0][0]
+    db.execute("UPDATE categories SET label_en = 'Renamed (test)', label_fi = 'Uusi nimi (testi)' "
+               "WHERE list = 'group_category' AND code = ?", [code])
+    assert dict(categories.all_options(db, "en")["group_category"])[code] == "Renamed (test)"
+    assert categories.all_labels(db, "fi")["group_category"][code] == "Uusi nimi (testi)"
+    db.execute("UPDATE categories SET active = 0 WHERE list = 'group_category' AND code = ?", [code])
+    assert code not in dict(categories.all_options(db, "en")["group_category"])  # retired: no longer offered
+    assert categories.all_labels(db, "en")["group_category"][code] == "Renamed (test)"  # old records still show it

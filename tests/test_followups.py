@@ -536,3 +536,28 @@ def test_report_numbers_match_what_was_done_on_generated_data(unit):
     now = utcnow()
     assert expected["promised"] > 15
     assert reports.followup_numbers(db, scope, iso(now - timedelta(days=60)), iso(now), now=now) == expected
+
+
+def _plans(db, call) -> list[str]:
+    """The query plan of every statement `call` runs on the connection (its SQL with the values bound)."""
+    statements: list[str] = []
+    db.conn.set_trace_callback(statements.append)
+    try:
+        call()
+    finally:
+        db.conn.set_trace_callback(None)
+    return [" / ".join(row[3] for row in db.conn.execute("EXPLAIN QUERY PLAN " + sql))
+            for sql in statements if sql.lstrip().upper().startswith("SELECT")]
+
+
+def test_the_queues_take_their_first_rows_in_order_from_the_index_without_sorting_them_all(unit):
+    """An officer with thousands of open follow-ups of one due day: the first 50 are read in order from the index
+    (before m019 every open one of that day was joined and sorted: 7.6 ms for 3,900)."""
+    db = unit["db"]
+    for days_ago in (3, 2):
+        contact(unit, follow_up=True, days_ago=days_ago)
+    plans = _plans(db, lambda: followups.own_queue(db, unit["officer"]))
+    plans += _plans(db, lambda: followups.unit_queue(db, unit["lead"]))
+    queue_plans = [plan for plan in plans if "followups_owner" in plan or "followups_unit" in plan]
+    assert len(queue_plans) == 2, plans
+    assert all("TEMP B-TREE" not in plan for plan in queue_plans), queue_plans
