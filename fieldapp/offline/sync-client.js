@@ -230,8 +230,8 @@
 
   // Changes since the last cursor: the server sends what this device needs (its deployments' newest records,
   // edits and deletions, its own records with their versions) and names in `changed` every deployment with any
-  // change. Those are noted (before the cursor moves on) and their offline pages refreshed; a refresh cut short
-  // (page closed) is done on the next round. The last answer's ETag goes back with the same cursor: 304 means
+  // change. Those are noted (before the cursor moves on); their offline pages are refreshed after the bootstrap
+  // (refreshStale), and a refresh cut short (page closed) is done on the next round. The last answer's ETag goes back with the same cursor: 304 means
   // nothing changed since (no body to read).
   function pull(me, counts) {
     var received = 0;
@@ -278,25 +278,33 @@
     return Outbox.getMeta("cursor").then(function (stored) {
       var cursor = stored && stored.user === me ? stored.value : 0;
       return page(cursor);
-    }).then(function () {
-      return Outbox.getMeta("stale_deployments");
-    }).then(function (stale) {
-      if (!stale || !stale.length) return received;
+    }).then(function () { return received; });
+  }
+
+  // The kept pages of the deployments a pull named as changed, fetched again, except those the bootstrap of the
+  // same round has just fetched (`fresh`: their URLs): a phone back after an outage fetched them twice before.
+  function refreshStale(fresh) {
+    return Outbox.getMeta("stale_deployments").then(function (stale) {
+      if (!stale || !stale.length) return null;
+      var done = {};
+      (fresh || []).forEach(function (url) { done[url] = true; });
       var urls = [];
       stale.forEach(function (id) {
-        urls.push("/deployments/" + id, "/deployments/" + id + "/interventions/new");
+        ["/deployments/" + id, "/deployments/" + id + "/interventions/new"].forEach(function (url) {
+          if (!done[url]) urls.push(url);
+        });
       });
       return refreshPages(urls, true).then(function (outcome) {
         var left = stale.filter(function (id) { return outcome.failed.indexOf("/deployments/" + id) >= 0; });
         return Outbox.setMeta("stale_deployments", left);
-      }).then(function () { return received; });
+      });
     });
   }
 
   // Keep fresh copies of the pages an officer needs offline (only real pages of a logged-in user).
-  // Resolves with {saved, failed: [urls the network did not give]}.
+  // Resolves with {saved, done: [urls kept anew], failed: [urls the network did not give]}.
   function refreshPages(urls, onlyCached) {
-    var outcome = { saved: 0, failed: [] };
+    var outcome = { saved: 0, done: [], failed: [] };
     if (!root.caches) return Promise.resolve(outcome);
     return root.caches.open(PAGES_CACHE).then(function (cache) {
       return Promise.all(urls.map(function (url) {
@@ -306,7 +314,7 @@
           return root.fetch(url, { credentials: "same-origin", cache: "no-store", headers: { Accept: "text/html" } })
             .then(function (response) {
               if (!Sync.cacheablePage(response)) return null;
-              return cache.put(url, response).then(function () { outcome.saved += 1; });
+              return cache.put(url, response).then(function () { outcome.saved += 1; outcome.done.push(url); });
             }, function () { outcome.failed.push(url); });
         });
       }));
@@ -331,7 +339,11 @@
 
   // Deployments, category lists, recent records and the offline pages: refreshed when stale, and at once
   // when the category lists changed on the server (categoriesVersion: the count the last pull named).
-  function bootstrap(me, locale, force, categoriesVersion) {
+  // `counts.pages`: the URLs of the pages it kept anew (refreshStale leaves them alone).
+  function bootstrap(me, locale, force, categoriesVersion, counts) {
+    function refreshed(outcome) {
+      if (counts) counts.pages = outcome.done;
+    }
     return Outbox.getMeta("bootstrap").then(function (previous) {
       var fresh = previous && previous.user === me && previous.locale === locale &&
         Date.now() - previous.fetched_at < BOOTSTRAP_EVERY_MS &&
@@ -362,7 +374,7 @@
                      categories: data.categories, categories_version: data.categories_version, pages: data.pages,
                      etag: data.etag || null };
         if (data.unchanged) {  // the seal key, batch size and cursor are those kept from the first answer
-          return refreshPages(data.pages, false)
+          return refreshPages(data.pages, false).then(refreshed)
             .then(function () { return prunePages(data.pages); })
             .then(function () { return Outbox.setMeta("bootstrap", keep); })
             .then(function () { return keep; });
@@ -375,7 +387,7 @@
             if (cursor && cursor.user === me) return null;
             return Outbox.setMeta("cursor", { user: me, value: data.cursor });
           })
-          .then(function () { return refreshPages(data.pages, false); })
+          .then(function () { return refreshPages(data.pages, false).then(refreshed); })
           .then(function () { return prunePages(data.pages); })
           .then(function () { return Outbox.setMeta("bootstrap", keep); })
           .then(function () { return keep; });
@@ -421,7 +433,10 @@
             })
             .then(function () { return pull(me, counts); })
             .then(function (pulled) { counts.pulled = pulled; })
-            .then(function () { return bootstrap(me, info.locale, options.bootstrap, counts.categoriesVersion); })
+            .then(function () {
+              return bootstrap(me, info.locale, options.bootstrap, counts.categoriesVersion, counts);
+            })
+            .then(function () { return refreshStale(counts.pages); })
             .then(function () { return Outbox.setMeta("last_sync", Date.now()); })
             .then(function () { return Outbox.setMeta("login_needed", false); });
         });

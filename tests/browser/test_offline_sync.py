@@ -326,6 +326,34 @@ def test_an_unchanged_pull_and_bootstrap_come_back_as_304_and_the_round_still_su
     assert kept["deployments"] and kept["pages"] and kept["etag"] == boots[-1][1]
 
 
+def test_a_round_that_refreshes_every_kept_page_fetches_a_changed_deployments_pages_once(context, offline_server):
+    """Issue 13: a colleague's record marks the deployment's kept pages stale; in a round whose bootstrap refreshes
+    every kept page anyway (a phone back after an outage), each of them is fetched once, not twice (the pull's
+    refresh and the bootstrap's). In a round without the bootstrap the stale pages are still fetched."""
+    page = context.new_page()
+    deployment_id = start(page, offline_server)
+    pages = (f"/deployments/{deployment_id}", f"/deployments/{deployment_id}/interventions/new")
+    fetched = []
+    page.on("request", lambda r: fetched.append(r.url.split("?")[0].replace(offline_server.url, ""))
+            if r.method == "GET" and r.resource_type in ("fetch", "xhr") else None)
+    first = _colleague_syncs_a_tension(offline_server, deployment_id, f"{marker()} from officer2")
+    result = page.evaluate("async () => await self.FieldappSync.run({bootstrap: true})")
+    assert result["ok"] and result["pulled"] >= 1, result
+    assert [fetched.count(url) for url in pages] == [1, 1], fetched
+    assert page.evaluate("async () => await self.FieldappOutbox.getMeta('stale_deployments')") == []
+    fetched.clear()
+    second = _colleague_syncs_a_tension(offline_server, deployment_id, f"{marker()} from officer2")
+    result = page.evaluate("async () => await self.FieldappSync.run({})")  # the bootstrap is fresh: not asked
+    assert result["ok"] and result["pulled"] >= 1, result
+    assert "/api/offline/bootstrap" not in fetched and [fetched.count(url) for url in pages] == [1, 1], fetched
+    context.set_offline(True)
+    page.goto(f"{offline_server.url}/deployments/{deployment_id}")
+    assert page.locator("html").get_attribute("data-device-copy") == "1"
+    for record_id in (first, second):  # the device's copy of the page shows both
+        assert page.locator(f"a[href='/records/tension/{record_id}']").count() == 1
+    context.set_offline(False)
+
+
 # ---------------------------------------------------------------- 3
 
 
