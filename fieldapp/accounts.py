@@ -185,9 +185,10 @@ def start_session(db, user: User, hours: int, max_hours: int = 12, device_id: st
 
 def session_user(db, token: str | None, hours: int, max_hours: int = 12,
                  later: Callable[[Callable], None] | None = None) -> tuple[User, str, str | None] | None:
-    """(user, csrf token, the device it was started on or None) of a live session; extends its expiry (sliding, at most once a minute), but never past
-    max_hours after the login: a stolen cookie kept busy still dies. `later`: run the extension as later(fn),
-    fn(db) (the web app gives it to its writer thread: the request does not wait for a write)."""
+    """(user, csrf token, the device it was started on or None) of a live session; extends its expiry (sliding,
+    at most once a minute), but never past max_hours after the login: a stolen cookie kept busy still dies.
+    `later`: run the extension as later(fn), fn(db) (the web app gives it to its writer thread: the request does
+    not wait for a write)."""
     if not token:
         return None
     key = _token_key(token)
