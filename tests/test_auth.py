@@ -91,6 +91,9 @@ def test_security_headers_are_set(client):
 
 def test_healthz(client):
     assert client.get("/healthz").json() == {"status": "ok"}
+    for path in ("/healthz", "/livez"):  # monitors that ask with HEAD get the status without a body (was 405)
+        response = client.head(path)
+        assert response.status_code == 200 and response.content == b"", path
 
 
 def test_unknown_address_gets_a_404_page_in_the_users_language(client):

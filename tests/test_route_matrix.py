@@ -54,6 +54,8 @@ ACCESS: dict[tuple[str, str], object] = {
     ("GET", "/api/session"): LOGGED_IN,
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/livez"): PUBLIC,
+    ("HEAD", "/healthz"): PUBLIC,
+    ("HEAD", "/livez"): PUBLIC,
     ("GET", "/"): LOGGED_IN,
     ("POST", "/deployments"): LEAD,
     ("GET", "/deployments/new"): LEAD,

@@ -70,6 +70,9 @@ def test_a_sync_on_a_full_database_is_503_with_retry_after_and_healthz_follows(l
     assert health.status_code == 503 and health.json()["problem"] == "full"
     assert "retry-after" in health.headers
     assert officer.get("/livez").status_code == 200
+    asked_with_head = officer.client.head("/healthz")  # as some monitors ask: the same status, no body
+    assert asked_with_head.status_code == 503 and "retry-after" in asked_with_head.headers
+    assert asked_with_head.content == b"" and officer.client.head("/livez").status_code == 200
 
     for conn in _connections(db, app):
         conn.execute("PRAGMA max_page_count = 1073741823")  # space freed
@@ -78,6 +81,7 @@ def test_a_sync_on_a_full_database_is_503_with_retry_after_and_healthz_follows(l
     assert {result["status"] for result in accepted.json()["results"]} == {"accepted"}
     assert _count(db, ids) == 20
     assert officer.get("/healthz").status_code == 200
+    assert officer.client.head("/healthz").status_code == 200
 
 
 def test_a_form_on_a_full_database_gets_a_503_page_not_a_500(login, db):

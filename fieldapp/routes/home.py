@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Request, Response, get, head
 from litestar.response import Redirect, Template
 
 from fieldapp import deployments, followups, needs_action, web
@@ -44,6 +44,20 @@ class HomeController(Controller):
             return Response({"status": "unavailable", "problem": problem}, status_code=503,
                             headers={"Retry-After": str(web.RETRY_AFTER_SECONDS[problem])})
         return Response({"status": "ok"}, status_code=200)
+
+    # The same checks asked with HEAD (some monitors do): the status without a body (Litestar answers HEAD only
+    # where a route says so; before, both were 405).
+    @head("/livez", opt={"public": True, "on_loop": True}, include_in_schema=False)
+    async def livez_head(self) -> None:
+        return None
+
+    @head("/healthz", opt={"public": True}, include_in_schema=False)
+    async def healthz_head(self, db: web.DB, settings: web.AppSettings) -> Response[None]:
+        db.execute("SELECT 1").fetchone()
+        problem = write_problem(db, settings.db_path)
+        if problem is not None:
+            return Response(None, status_code=503, headers={"Retry-After": str(web.RETRY_AFTER_SECONDS[problem])})
+        return Response(None, status_code=200)
 
 
 ROUTES = [HomeController]
