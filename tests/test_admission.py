@@ -61,6 +61,34 @@ def hold_write_lock(path, held: threading.Event, release: threading.Event) -> No
     conn.close()
 
 
+async def _get(app, path: str, headers: dict | None = None) -> httpx.Response:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
+                                 timeout=30) as client:
+        return await client.get(path, headers=headers)
+
+
+async def livez_while_locked(app, db_path, path: str, headers: dict, *, pause: float):
+    """GET `path` while another connection holds the write lock, and `pause` seconds later /livez; then the lock
+    is let go. (/livez answer, seconds from the request to /livez's answer, whether `path` was still waiting,
+    its answer)."""
+    held, release = threading.Event(), threading.Event()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
+                                 timeout=30) as client:
+        holder = threading.Thread(target=hold_write_lock, args=(db_path, held, release))
+        holder.start()
+        held.wait(5)
+        started = time.perf_counter()
+        waiting = asyncio.create_task(client.get(path, headers=headers))
+        await asyncio.sleep(pause)
+        live = await client.get("/livez")
+        live_after = time.perf_counter() - started
+        waited = not waiting.done()
+        release.set()
+        answer = await waiting
+        holder.join()
+        return live, live_after, waited, answer
+
+
 async def _flood(app, headers: list[dict], batches: list[dict]) -> tuple[list[httpx.Response], list[httpx.Response]]:
     """Every device sends at once while the writer is held: (answers that came while it was held, the rest)."""
     writer = app.state.writer
@@ -193,28 +221,11 @@ def test_a_read_logged_while_another_connection_holds_the_write_lock_leaves_the_
     app = create_app(settings)
     db, writer = app.state.db, app.state.writer
     deployment_id, [headers] = _devices(db, 1)
-    held, release = threading.Event(), threading.Event()
-
-    async def go():
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
-                                     timeout=30) as client:
-            assert (await client.get("/livez")).status_code == 200
-            holder = threading.Thread(target=hold_write_lock, args=(settings.db_path, held, release))
-            holder.start()
-            held.wait(5)
-            started = time.perf_counter()
-            page = asyncio.create_task(client.get(f"/deployments/{deployment_id}", headers=headers))
-            await asyncio.sleep(0.2)
-            live = await client.get("/livez")
-            live_after = time.perf_counter() - started
-            page_waited = not page.done()
-            release.set()
-            answer = await page
-            holder.join()
-            return live, live_after, page_waited, answer
+    assert run_isolated(_get(app, "/livez")).status_code == 200
 
     try:
-        live, live_after, page_waited, answer = run_isolated(go())
+        live, live_after, page_waited, answer = run_isolated(
+            livez_while_locked(app, settings.db_path, f"/deployments/{deployment_id}", headers, pause=0.2))
         assert live.status_code == 200 and live_after < 1.5, live_after
         assert page_waited  # its audit row waited for the lock ...
         assert answer.status_code == 200  # ... and was written once it was free

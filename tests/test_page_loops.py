@@ -14,7 +14,7 @@ import httpx
 from fieldapp import accounts, devices, page_loops, records
 from fieldapp.app import create_app
 from fieldapp.web import DEVICE_COOKIE
-from tests.test_admission import _devices, hold_write_lock
+from tests.test_admission import _devices, hold_write_lock, livez_while_locked
 from tests.test_login_throttle import run_isolated
 
 
@@ -97,27 +97,9 @@ def test_the_error_page_of_a_path_no_route_matches_is_made_beside_the_servers_lo
     admin = accounts.by_username(db, "admin1")
     device_id, token = devices.register(db, officer, None, "Synthetic phone")
     assert devices.revoke(db, devices.get(db, device_id), admin.id)
-    held, release = threading.Event(), threading.Event()
-
-    async def go():
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
-                                     timeout=30) as client:
-            holder = threading.Thread(target=hold_write_lock, args=(settings.db_path, held, release))
-            holder.start()
-            held.wait(5)
-            started = time.perf_counter()
-            lost = asyncio.create_task(client.get("/no-such-page", headers={"cookie": f"{DEVICE_COOKIE}={token}"}))
-            await asyncio.sleep(0.3)
-            live = await client.get("/livez")
-            live_after = time.perf_counter() - started
-            lost_waited = not lost.done()
-            release.set()
-            answer = await lost
-            holder.join()
-            return live, live_after, lost_waited, answer
-
     try:
-        live, live_after, lost_waited, answer = run_isolated(go())
+        live, live_after, lost_waited, answer = run_isolated(livez_while_locked(
+            app, settings.db_path, "/no-such-page", {"cookie": f"{DEVICE_COOKIE}={token}"}, pause=0.3))
         assert live.status_code == 200 and live_after < 1.5, live_after
         assert lost_waited  # the wipe's audit row waited for the lock ...
         assert answer.status_code == 401 and answer.headers["x-fieldapp-device"] == "revoked"  # ... then answered
