@@ -54,6 +54,33 @@ def service_worker(context, base_url: str):
     raise AssertionError("no service worker from /sw.js")
 
 
+def wait_until_activated(page) -> None:
+    """Until the controlling worker has finished activating: it claims the page at the end of its `activate`
+    handler, a moment before its state is 'activated'; a push delivered in that moment may not reach it."""
+    deadline = time.monotonic() + 30
+    while page.evaluate("() => navigator.serviceWorker.getRegistration('/')"
+                        ".then(r => r && r.active ? r.active.state : null)") != "activated":
+        assert time.monotonic() < deadline, "the service worker never finished activating"
+        time.sleep(0.1)
+
+
+def deliver_until_shown(cdp, worker, base_url: str, registration_id: str, payload: str) -> list[dict]:
+    """Deliver the push and wait for its notification; sent again after 5 s if none shows (once in CI, a loaded
+    machine, nothing showed within 10 s of the one delivery). A push handler that never shows one still fails
+    the test; a second delivery that arrives has the same tag and replaces the first, so the count stays 1."""
+    shown: list[dict] = []
+    for _ in range(3):
+        cdp.send("ServiceWorker.deliverPushMessage", {"origin": base_url, "registrationId": registration_id,
+                                                      "data": payload})
+        deadline = time.monotonic() + 5
+        while not shown and time.monotonic() < deadline:
+            shown = worker.evaluate(NOTIFICATIONS)
+            time.sleep(0.1)
+        if shown:
+            break
+    return shown
+
+
 NOTIFICATIONS = ("self.registration.getNotifications().then(list => list.map(n => ({title: n.title, body: n.body, "
                  "tag: n.tag, data: n.data, requireInteraction: n.requireInteraction})))")
 
@@ -68,6 +95,7 @@ def test_push_message_shows_a_notification_and_its_click_opens_the_alert(context
 
     log_in(page, live_server.url, "officer1")
     wait_for_control(page)
+    wait_until_activated(page)
     worker = service_worker(context, live_server.url)
     registration_id = next(r["registrationId"] for r in reversed(registrations)
                            if r["scopeURL"] == live_server.url + "/" and not r.get("isDeleted"))
@@ -76,11 +104,7 @@ def test_push_message_shows_a_notification_and_its_click_opens_the_alert(context
     payload = push.payload(alert_id, "urgent", "fi").decode()
     cdp.send("ServiceWorker.deliverPushMessage", {"origin": live_server.url, "registrationId": registration_id,
                                                   "data": payload})
-    deadline = time.monotonic() + 10
-    shown = []
-    while not shown and time.monotonic() < deadline:
-        shown = worker.evaluate(NOTIFICATIONS)
-        time.sleep(0.1)
+    shown = deliver_until_shown(cdp, worker, live_server.url, registration_id, payload)
     assert len(shown) == 1
     notification = shown[0]
     assert notification["title"] == json.loads(payload)["title"]
