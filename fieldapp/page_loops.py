@@ -150,6 +150,15 @@ def _choose(loops: list[asyncio.AbstractEventLoop]) -> asyncio.AbstractEventLoop
     return loops[max(range(len(loops)), key=_turned.__getitem__)]
 
 
+async def run_beside(fn, *args):
+    """fn(*args) on a page loop, awaited from the server's loop: blocking work met by a route that stays there."""
+
+    async def call():
+        return fn(*args)
+
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call(), _choose(_started())))
+
+
 def serve_beside(app) -> None:
     """Every request of the Litestar `app` runs on a page loop, from routing on: a route's whole stack, and the
     error page of a path no route matches (404, 405; the revoked-device check there reads and may write). The

@@ -240,7 +240,10 @@ async def revoked_device_response(scope, send, device: dict, cookies: dict) -> N
     """401 for every request of a revoked device, with Clear-Site-Data (the browser deletes caches, storage and
     the service worker) and the page or JSON that makes the app delete them itself too. Its cookies are
     dropped, so the browser starts afresh: a new login registers a new device."""
-    body, content_type = _revoked_answer(scope, device, cookies)
+    if page_loops.on_page_loop():
+        body, content_type = _revoked_answer(scope, device, cookies)
+    else:  # a route on the server's loop (POST /api/sync): the wipe's log entry may wait for the write lock
+        body, content_type = await page_loops.run_beside(_revoked_answer, scope, device, cookies)
     headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode()),
                *REVOKED_HEADERS, *((b"set-cookie", cookie) for cookie in _dropped_cookies(scope["app"].state.settings,
                                                                                           scope))]
@@ -487,7 +490,12 @@ def not_authorized_handler(request: Request, exc: Exception) -> Response:
 
 def _log_refusal(request: Request, outcome: str) -> None:
     user = request.scope.get("user")
-    audit.refused(app_db(request.app.state), user.id if user else None, request.method, request.url.path, outcome)
+    log = functools.partial(audit.refused, user_id=user.id if user else None, method=request.method,
+                            path=request.url.path, outcome=outcome)
+    if page_loops.on_page_loop():
+        log(app_db(request.app.state))
+    else:  # a route on the server's loop (POST /api/sync): the write goes to the writer's thread, not waited for
+        request.app.state.writer.later(log)
 
 
 def forbidden_handler(request: Request, exc: Exception) -> Response:

@@ -13,7 +13,7 @@ import httpx
 
 from fieldapp import accounts, devices, page_loops, records
 from fieldapp.app import create_app
-from fieldapp.web import DEVICE_COOKIE
+from fieldapp.web import DEVICE_COOKIE, SESSION_COOKIE
 from tests.test_admission import _devices, hold_write_lock, livez_while_locked
 from tests.test_login_throttle import run_isolated
 
@@ -104,5 +104,52 @@ def test_the_error_page_of_a_path_no_route_matches_is_made_beside_the_servers_lo
         assert lost_waited  # the wipe's audit row waited for the lock ...
         assert answer.status_code == 401 and answer.headers["x-fieldapp-device"] == "revoked"  # ... then answered
         assert devices.get(db, device_id)["wiped_at"]
+    finally:
+        writer.stop()
+
+
+def test_a_revoked_phones_sync_batch_logs_its_wipe_beside_the_servers_loop(settings):
+    """POST /api/sync stays on the server's loop (opt on_loop), but the 401 a revoked phone gets there logs the wipe
+    (a write): that answer is made on a page loop, so while another connection holds the write lock it waits and
+    /livez does not. Before, the write waited on the server's loop (up to the busy timeout) and /livez with it."""
+    app = create_app(settings)
+    db, writer = app.state.db, app.state.writer
+    officer = accounts.by_username(db, "officer1")
+    admin = accounts.by_username(db, "admin1")
+    device_id, token = devices.register(db, officer, None, "Synthetic phone")
+    assert devices.revoke(db, devices.get(db, device_id), admin.id)
+    try:
+        live, live_after, lost_waited, answer = run_isolated(livez_while_locked(
+            app, settings.db_path, "/api/sync", {"cookie": f"{DEVICE_COOKIE}={token}", "x-csrf-token": "x"},
+            pause=0.3, method="POST", json_body={"records": [], "sent_at": "2026-12-03T12:00:00Z"}))
+        assert live.status_code == 200 and live_after < 1.5, live_after
+        assert lost_waited  # the wipe's audit row waited for the lock ...
+        assert answer.status_code == 401 and answer.json()["device"] == "revoked"  # ... then answered
+        assert devices.get(db, device_id)["wiped_at"]
+    finally:
+        writer.stop()
+
+
+def test_a_refused_sync_batch_is_logged_without_holding_up_the_servers_loop(settings):
+    """A logged-in phone's batch with a wrong CSRF token is refused (403) on the server's loop, and the refusal is
+    logged (a write). While another connection holds the write lock, the 403 and /livez answer at once; the log
+    entry is written once the lock is free. Before, the write waited on the server's loop, /livez with it."""
+    app = create_app(settings)
+    db, writer = app.state.db, app.state.writer
+    officer = accounts.by_username(db, "officer1")
+    token, _csrf = accounts.start_session(db, officer, 12)
+    before = db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'refused'").fetchone()[0]
+    try:
+        live, live_after, refused_waited, answer = run_isolated(livez_while_locked(
+            app, settings.db_path, "/api/sync", {"cookie": f"{SESSION_COOKIE}={token}", "x-csrf-token": "wrong"},
+            pause=0.3, method="POST", json_body={"records": [], "sent_at": "2026-12-03T12:00:00Z"}))
+        assert live.status_code == 200 and live_after < 1.5, live_after
+        assert not refused_waited and answer.status_code == 403
+        deadline = time.monotonic() + 10
+        while db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'refused'").fetchone()[0] == before:
+            assert time.monotonic() < deadline, "the refusal was never logged"
+            time.sleep(0.05)
+        row = db.execute("SELECT user_id, detail FROM audit_log WHERE action = 'refused' ORDER BY id DESC").fetchone()
+        assert row[0] == officer.id and "POST /api/sync" in row[1]
     finally:
         writer.stop()
