@@ -68,9 +68,9 @@ async def _get(app, path: str, headers: dict | None = None) -> httpx.Response:
 
 
 async def livez_while_locked(app, db_path, path: str, headers: dict, *, pause: float, method: str = "GET",
-                             json_body=None):
-    """`method` `path` while another connection holds the write lock, and `pause` seconds later /livez; then the
-    lock is let go. (/livez answer, seconds from the request to /livez's answer, whether `path` was still waiting,
+                             **body):
+    """`method` `path` (with `body`: httpx's json= or content=) while another connection holds the write lock, and
+    `pause` seconds later /livez; then the lock is let go. (/livez answer, seconds from the request to /livez's answer, whether `path` was still waiting,
     its answer)."""
     held, release = threading.Event(), threading.Event()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
@@ -79,7 +79,7 @@ async def livez_while_locked(app, db_path, path: str, headers: dict, *, pause: f
         holder.start()
         held.wait(5)
         started = time.perf_counter()
-        waiting = asyncio.create_task(client.request(method, path, headers=headers, json=json_body))
+        waiting = asyncio.create_task(client.request(method, path, headers=headers, **body))
         await asyncio.sleep(pause)
         live = await client.get("/livez")
         live_after = time.perf_counter() - started

@@ -10,6 +10,7 @@ import threading
 import time
 
 import httpx
+import pytest
 
 from fieldapp import accounts, devices, page_loops, records
 from fieldapp.app import create_app
@@ -121,7 +122,7 @@ def test_a_revoked_phones_sync_batch_logs_its_wipe_beside_the_servers_loop(setti
     try:
         live, live_after, lost_waited, answer = run_isolated(livez_while_locked(
             app, settings.db_path, "/api/sync", {"cookie": f"{DEVICE_COOKIE}={token}", "x-csrf-token": "x"},
-            pause=0.3, method="POST", json_body={"records": [], "sent_at": "2026-12-03T12:00:00Z"}))
+            pause=0.3, method="POST", json={"records": [], "sent_at": "2026-12-03T12:00:00Z"}))
         assert live.status_code == 200 and live_after < 1.5, live_after
         assert lost_waited  # the wipe's audit row waited for the lock ...
         assert answer.status_code == 401 and answer.json()["device"] == "revoked"  # ... then answered
@@ -142,7 +143,7 @@ def test_a_refused_sync_batch_is_logged_without_holding_up_the_servers_loop(sett
     try:
         live, live_after, refused_waited, answer = run_isolated(livez_while_locked(
             app, settings.db_path, "/api/sync", {"cookie": f"{SESSION_COOKIE}={token}", "x-csrf-token": "wrong"},
-            pause=0.3, method="POST", json_body={"records": [], "sent_at": "2026-12-03T12:00:00Z"}))
+            pause=0.3, method="POST", json={"records": [], "sent_at": "2026-12-03T12:00:00Z"}))
         assert live.status_code == 200 and live_after < 1.5, live_after
         assert not refused_waited and answer.status_code == 403
         deadline = time.monotonic() + 10
@@ -151,5 +152,39 @@ def test_a_refused_sync_batch_is_logged_without_holding_up_the_servers_loop(sett
             time.sleep(0.05)
         row = db.execute("SELECT user_id, detail FROM audit_log WHERE action = 'refused' ORDER BY id DESC").fetchone()
         assert row[0] == officer.id and "POST /api/sync" in row[1]
+    finally:
+        writer.stop()
+
+
+BATCH = b'{"records": [], "sent_at": "2026-12-03T12:00:00Z"}'
+
+
+@pytest.mark.parametrize("case", ["no session", "unknown session", "malformed JSON", "not JSON", "too large",
+                                  "unknown field"])
+def test_bad_sync_batches_are_answered_without_holding_up_the_servers_loop(settings, case):
+    """Whatever is wrong with a batch sent to the server's loop, its 4xx comes while another connection holds the
+    write lock, and /livez answers beside it."""
+    app = create_app(settings)
+    db, writer = app.state.db, app.state.writer
+    token, csrf = accounts.start_session(db, accounts.by_username(db, "officer1"), 12)
+    headers = {"cookie": f"{SESSION_COOKIE}={token}", "x-csrf-token": csrf, "content-type": "application/json"}
+    content = BATCH
+    if case == "no session":
+        headers.pop("cookie")
+    elif case == "unknown session":
+        headers["cookie"] = f"{SESSION_COOKIE}=no-such-session-token-at-all"
+    elif case == "malformed JSON":
+        content = b'{"records": [,'
+    elif case == "not JSON":
+        headers["content-type"] = "text/plain"
+    elif case == "too large":
+        content = b'{"records": [], "sent_at": "' + b"x" * (settings.max_body_bytes + 10) + b'"}'
+    elif case == "unknown field":
+        content = b'{"records": [{"id": 1}], "sent_at": 5}'
+    try:
+        live, live_after, waited, answer = run_isolated(livez_while_locked(
+            app, settings.db_path, "/api/sync", headers, pause=0.3, method="POST", content=content))
+        assert live.status_code == 200 and live_after < 1.5, live_after
+        assert not waited and 400 <= answer.status_code < 500, (answer.status_code, answer.text)
     finally:
         writer.stop()
