@@ -95,7 +95,7 @@ def test_saved_offline_survives_closing_the_page_and_syncs_exactly_once(context,
     context.set_offline(True)
     page.reload()
     assert page.locator("html").get_attribute("data-device-copy") == "1"  # opened from the service worker
-    page.locator("[data-net='offline']").wait_for(state="visible", timeout=5000)  # drawn once the outbox answers
+    page.locator("[data-net='offline']").wait_for(state="visible", timeout=15000)  # drawn once the outbox answers
     mark = marker()
     save_form(page, offline_server, deployment_id, "contact", f"{mark} contact")
     notice = page.locator("[data-outbox-notice]")

@@ -16,7 +16,7 @@ def test_lead_opens_the_report_from_the_menu_and_changes_the_period(page, shared
     page.wait_for_selector("#section-totals")
     assert page.get_attribute(".report a[download]", "href").startswith("/reports/export.csv?period=year")
     # The print button appears only with JavaScript; printing hides the form and the menus.
-    page.locator("[data-print]").wait_for(state="visible", timeout=5000)  # revealed by reports.js after the swap
+    page.locator("[data-print]").wait_for(state="visible", timeout=15000)  # revealed by reports.js after the swap
     page.emulate_media(media="print")
     assert not page.locator("#report-form").is_visible()
     assert not page.locator(".topbar").is_visible()
