@@ -145,21 +145,13 @@ def session_middleware(app):
         state = scope["app"].state
         db, settings = app_db(state), state.settings
         cookies = _cookies(scope)
-        device = devices.by_token(db, cookies.get(DEVICE_COOKIE))
+        if page_loops.on_page_loop() or scope["route_handler"].opt.get("public"):
+            device, found = _session_of(scope, cookies)
+        else:  # POST /api/sync, on the server's loop: its session is read on a page loop (SQLite off the loop)
+            device, found = await page_loops.run_beside(_session_of, scope, cookies)
         if device is not None and device["revoked_at"]:  # a lost device: wipe it, whatever it asked for
             await revoked_device_response(scope, send, device, cookies)
             return
-        # Reads on the app's connection (WAL: they never wait for the writer); the sliding expiry and "last seen"
-        # are written by the writer thread, so no request waits for the write lock here.
-        later = state.writer.later
-        found = accounts.session_user(db, cookies.get(SESSION_COOKIE), settings.session_hours,
-                                     settings.session_max_hours, later=later)
-        if found:
-            tied_to = found[2]
-            if tied_to is not None and (device is None or device["id"] != tied_to):
-                found = None  # a session cookie carried to another browser is not a login there
-            elif device is not None and device["user_id"] == found[0].id:
-                devices.seen(db, device, _served_version(scope), later=later)
         new_anon_csrf = None
         if found:
             user, csrf, _device = found
@@ -193,6 +185,27 @@ def session_middleware(app):
             _context.reset(token)
 
     return middleware
+
+
+def _session_of(scope, cookies: dict) -> tuple[dict | None, tuple | None]:
+    """(the request's device, (user, csrf, device id) of its session or None). Reads on the connection of the thread
+    this runs on (WAL: they never wait for the writer); the sliding expiry and "last seen" are written by the
+    writer thread, so no request waits for the write lock here. A revoked device's session is not looked up."""
+    state = scope["app"].state
+    db, settings = app_db(state), state.settings
+    device = devices.by_token(db, cookies.get(DEVICE_COOKIE))
+    if device is not None and device["revoked_at"]:
+        return device, None
+    later = state.writer.later
+    found = accounts.session_user(db, cookies.get(SESSION_COOKIE), settings.session_hours,
+                                 settings.session_max_hours, later=later)
+    if found:
+        tied_to = found[2]
+        if tied_to is not None and (device is None or device["id"] != tied_to):
+            found = None  # a session cookie carried to another browser is not a login there
+        elif device is not None and device["user_id"] == found[0].id:
+            devices.seen(db, device, _served_version(scope), later=later)
+    return device, found
 
 
 def _served_version(scope) -> str | None:

@@ -188,3 +188,34 @@ def test_bad_sync_batches_are_answered_without_holding_up_the_servers_loop(setti
         assert not waited and 400 <= answer.status_code < 500, (answer.status_code, answer.text)
     finally:
         writer.stop()
+
+
+def test_a_sync_batch_runs_no_sqlite_on_the_servers_loop(settings):
+    """POST /api/sync stays on the server's loop, which must never wait for SQLite: the batch's session and device
+    are read on a page loop, its records written by the writer's thread. Every statement run on the server's loop
+    (the app's own connection, which is what routes there read) is noted: none while a phone sends a batch.
+    Before, the session lookup read `devices` and `sessions` there."""
+    app = create_app(settings)
+    db, writer = app.state.db, app.state.writer
+    deployment_id, headers = _devices(db, 1)
+    device_id, device_token = devices.register(db, accounts.by_username(db, "officer1"), None, "Synthetic phone")
+    headers[0]["cookie"] += f"; {DEVICE_COOKIE}={device_token}"
+    on_server_loop: list[str] = []
+    db.conn.set_trace_callback(on_server_loop.append)
+    batch = {"records": [{"id": "01a23d0b-0000-7000-8000-00000000abcd", "kind": "contact",
+                          "deployment_id": deployment_id, "device_time": "2026-12-03T12:00:00Z",
+                          "values": {"topics": ["rumour"], "occurred_at": "2026-12-03T14:00"}}],
+             "sent_at": "2026-12-03T12:00:00Z"}
+
+    async def send():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
+                                     timeout=30) as client:
+            return await client.post("/api/sync", json=batch, headers=headers[0])
+
+    try:
+        answer = run_isolated(send())
+    finally:
+        db.conn.set_trace_callback(None)
+        writer.stop()
+    assert answer.status_code == 200 and answer.json()["results"][0]["status"] == "accepted", answer.text
+    assert on_server_loop == []
