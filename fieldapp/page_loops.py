@@ -5,7 +5,7 @@ the handler's SQLite reads and writes, Jinja, gzip) runs on a page loop: an even
 own with its own connection to the database (`connection()`). A page waiting for SQLite's write lock or a long
 report holds up that page loop, never the server's loop, which goes on accepting connections and answering
 /livez and the sync batches (whose work is the writer thread's, `opt={"on_loop": True}`; their session is read
-on a page loop with `run_beside`, so no SQLite runs on the server's loop).
+by a thread of its own, web._SESSIONS, so no SQLite runs on the server's loop).
 
 Requests go to the first page loop; the second is a spare, used while the first has not turned over for STALLED
 seconds (it waits for a lock, or is very busy). Measured (bench/README.md, "Reconnect storm"): a full round of 300

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextvars
 import functools
 import hmac
@@ -28,7 +30,7 @@ from litestar.response import Redirect, Template
 from sqlite_utils import Database
 
 from fieldapp import accounts, audit, basemap, categories, devices, errors, i18n, page_loops
-from fieldapp.db import unavailable_reason
+from fieldapp.db import reader, unavailable_reason
 from fieldapp.i18n import gettext as _
 from fieldapp.offline import shell
 from fieldapp.settings import Settings
@@ -146,9 +148,11 @@ def session_middleware(app):
         db, settings = app_db(state), state.settings
         cookies = _cookies(scope)
         if page_loops.on_page_loop() or scope["route_handler"].opt.get("public"):
-            device, found = _session_of(scope, cookies)
-        else:  # POST /api/sync, on the server's loop: its session is read on a page loop (SQLite off the loop)
-            device, found = await page_loops.run_beside(_session_of, scope, cookies)
+            device, found = _session_of(scope, cookies, db)
+        else:  # POST /api/sync, on the server's loop: its session is read by the sessions thread on a read-only
+            # connection (no SQLite on the loop; the page loops may be busy with long pages)
+            device, found = await asyncio.get_running_loop().run_in_executor(
+                _SESSIONS, lambda: _session_of(scope, cookies, reader(settings.db_path)))
         if device is not None and device["revoked_at"]:  # a lost device: wipe it, whatever it asked for
             await revoked_device_response(scope, send, device, cookies)
             return
@@ -187,12 +191,18 @@ def session_middleware(app):
     return middleware
 
 
-def _session_of(scope, cookies: dict) -> tuple[dict | None, tuple | None]:
-    """(the request's device, (user, csrf, device id) of its session or None). Reads on the connection of the thread
-    this runs on (WAL: they never wait for the writer); the sliding expiry and "last seen" are written by the
-    writer thread, so no request waits for the write lock here. A revoked device's session is not looked up."""
+# One thread reads the sessions of the routes on the server's loop (sync batches): a lookup is two reads by key,
+# so one thread keeps up with a storm. anyio's worker threads cost a 500 x 50 storm some 20 % more CPU and a
+# second more to finish (many threads, each opening its connection, contending for the GIL; bench/README.md).
+_SESSIONS = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="fieldapp-sessions")
+
+
+def _session_of(scope, cookies: dict, db: Database) -> tuple[dict | None, tuple | None]:
+    """(the request's device, (user, csrf, device id) of its session or None). Reads only (WAL: they never wait for
+    the writer); the sliding expiry and "last seen" are written by the writer thread, so no request waits for the
+    write lock here. A revoked device's session is not looked up."""
     state = scope["app"].state
-    db, settings = app_db(state), state.settings
+    settings = state.settings
     device = devices.by_token(db, cookies.get(DEVICE_COOKIE))
     if device is not None and device["revoked_at"]:
         return device, None

@@ -219,3 +219,33 @@ def test_a_sync_batch_runs_no_sqlite_on_the_servers_loop(settings):
         writer.stop()
     assert answer.status_code == 200 and answer.json()["results"][0]["status"] == "accepted", answer.text
     assert on_server_loop == []
+
+
+def test_a_sync_batch_is_answered_while_both_page_loops_are_busy(settings):
+    """The page loops may both be held up by long pages; a sync batch does not depend on them: its session is read
+    in a worker thread, its records written by the writer's thread."""
+    app = create_app(settings)
+    db, writer = app.state.db, app.state.writer
+    deployment_id, headers = _devices(db, 1)
+    batch = {"records": [{"id": "01a23d0b-0000-7000-8000-00000000abce", "kind": "contact",
+                          "deployment_id": deployment_id, "device_time": "2026-12-03T12:00:00Z",
+                          "values": {"topics": ["rumour"], "occurred_at": "2026-12-03T14:00"}}],
+             "sent_at": "2026-12-03T12:00:00Z"}
+    busy = threading.Event()
+
+    async def send():
+        for loop in page_loops._started():
+            loop.call_soon_threadsafe(busy.wait, 10)  # a long page on each loop
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
+                                     timeout=30) as client:
+            started = time.perf_counter()
+            answer = await client.post("/api/sync", json=batch, headers=headers[0])
+            return answer, time.perf_counter() - started
+
+    try:
+        answer, seconds = run_isolated(send())
+    finally:
+        busy.set()
+        writer.stop()
+    assert answer.status_code == 200 and answer.json()["results"][0]["status"] == "accepted", answer.text
+    assert seconds < 5, seconds

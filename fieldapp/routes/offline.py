@@ -127,9 +127,9 @@ class SyncController(Controller):
     dependencies = web.DEPENDENCIES
 
     # On the server's loop (fieldapp/page_loops.py): its work is the writer thread's and a worker thread's already,
-    # its session is read on a page loop (web._session_of); what stays here is the JSON and the answer. Wholly on a
-    # page loop the storm of 500 x 50 took 15-20 % more CPU (thread hops for the body, the answer and the writer's
-    # reply; bench/README.md).
+    # its session is read by a thread of its own (web._SESSIONS); what stays here is the JSON and the answer.
+    # Wholly on a page loop the storm of 500 x 50 took 15-20 % more CPU (thread hops for the body, the answer and
+    # the writer's reply; bench/README.md).
     @post("/sync", guards=[admission, json_body], status_code=200, summary="Send outbox records", opt={"on_loop": True},
           description="Up to FIELDAPP_SYNC_BATCH_MAX records in one transaction; one result per record: accepted, "
                       "duplicate (the same receipt as the first time), conflict (both versions kept) or rejected "
