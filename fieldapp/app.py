@@ -19,7 +19,7 @@ from fieldapp import (catch_up_worker, followup_worker, i18n, page_loops, por_wo
                       retention_worker, web)
 from fieldapp.writer import Writer
 from fieldapp.alerts import rules as alert_rules
-from fieldapp.db import open_db
+from fieldapp.db import close_kept, open_db
 from fieldapp.routes import (
     admin,
     alerts,
@@ -100,7 +100,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                                      render_plugins=[ScalarRenderPlugin()]),
         request_max_body_size=settings.max_body_bytes,
         on_startup=on_startup,
-        on_shutdown=[*on_shutdown, login_guard.close, lambda: db.conn.close()],
+        # The threads' connections closed before the app's own: the last one closed folds the WAL into the file.
+        on_shutdown=[*on_shutdown, login_guard.close, lambda: close_kept(settings.db_path), lambda: db.conn.close()],
         state=State({"db": db, "settings": settings, "por_worker": por_feed, "push_worker": push_sender,
                      "catch_up": catch_up, "login_guard": login_guard,
                      "writer": writer}),

@@ -275,6 +275,11 @@ _readers = threading.local()
 READERS_PER_THREAD = 4
 
 
+# Every thread's kept connection, by file: (the thread's dict of them, the connection, closing), for close_kept().
+_kept: dict[str, list[tuple[dict, sqlite_utils.Database, object]]] = {}
+_kept_lock = threading.Lock()
+
+
 def per_thread(store: threading.local, path: Path | str, connect, limit: int = READERS_PER_THREAD,
                closing=None) -> sqlite_utils.Database:
     """This thread's connection to the database file kept in `store` (connect(path) on first use). At most `limit`
@@ -288,11 +293,36 @@ def per_thread(store: threading.local, path: Path | str, connect, limit: int = R
         while len(kept) >= limit:
             old_key = next(iter(kept))
             old = kept.pop(old_key)
+            _forget(old_key, old)
             if closing is not None:
                 closing(old_key, old)
             old.conn.close()
         db = kept[key] = connect(key)
+        with _kept_lock:
+            _kept.setdefault(key, []).append((kept, db, closing))
     return db
+
+
+def _forget(key: str, db: sqlite_utils.Database) -> None:
+    with _kept_lock:
+        _kept[key] = [entry for entry in _kept.get(key, ()) if entry[1] is not db]
+
+
+def close_kept(path: Path | str) -> int:
+    """Close every thread's kept connection to the file (page loops, readers, the sessions thread), when the app
+    stops and no request runs: with the app's own connection closed last, SQLite writes the WAL back into the
+    file and removes it, so a copy of the stopped database file alone is whole. A thread that needs the file
+    again opens a new connection. Returns how many were closed."""
+    key = str(path)
+    with _kept_lock:
+        entries = _kept.pop(key, [])
+    for kept, db, closing in entries:
+        if kept.get(key) is db:
+            kept.pop(key, None)
+        if closing is not None:
+            closing(key, db)
+        db.conn.close()
+    return len(entries)
 
 
 def _read_only(key: str) -> sqlite_utils.Database:

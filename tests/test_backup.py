@@ -139,3 +139,34 @@ def test_verify_names_the_integrity_problem(db_path, tmp_path):
     copy = tmp_path / "c.db"
     backup.backup(db_path, copy)
     assert backup.verify(copy).records > 0
+
+
+def test_a_stopped_apps_database_file_alone_holds_everything(settings, db_path, tmp_path):
+    """When the app stops it closes every connection it kept (the page loops', the readers', the sessions
+    thread's) before its own, so SQLite folds the WAL into the file and removes it: copying the stopped database
+    file alone (as an operator might, without `fieldapp backup`) loses nothing. Before, the threads' connections
+    stayed open until the process ended and the last records were only in the WAL beside the file."""
+    from litestar.testing import TestClient
+
+    from fieldapp.app import create_app
+    from tests.conftest import Session
+
+    app = create_app(settings)
+    with TestClient(app=app, base_url="http://127.0.0.1") as client:
+        officer = Session(client, "officer1")
+        app.state.db.conn.execute("PRAGMA wal_autocheckpoint = 0")  # what was written stays in the WAL until the end
+        deployment_id = deployments.current_for_user(app.state.db, accounts.by_username(app.state.db, "officer1"))["id"]
+        record_id = new_id()
+        answer = officer.post_json("/api/sync", {"records": [{
+            "id": record_id, "kind": "tension", "deployment_id": deployment_id, "device_time": "2026-12-03T12:00:00Z",
+            "values": {"kind": "provocation", "severity": "3", "trend": "stable", "basis": "observed",
+                       "groups": ["youth"], "occurred_at": "2026-12-03T14:00"}}], "sent_at": "2026-12-03T12:00:00Z"})
+        assert answer.status_code == 200 and answer.json()["results"][0]["status"] == "accepted", answer.text
+        for page in officer.get("/api/offline/bootstrap?records=false").json()["pages"][:4]:
+            assert officer.get(page).status_code == 200  # pages on the page loops' connections
+        assert os.path.exists(str(db_path) + "-wal")
+    assert not os.path.exists(str(db_path) + "-wal")
+    copy = tmp_path / "copied" / "fieldapp.db"
+    copy.parent.mkdir()
+    copy.write_bytes(db_path.read_bytes())
+    assert record_id in _tension_ids(copy)
