@@ -57,6 +57,8 @@ def test_template_gettext_gives_what_jinjas_newstyle_gettext_gives(locale):
     calls = "".join("{{ _(%r) }}|" % message for message in messages if "%(" not in message)
     calls += "{{ _('%(distance)s %(direction)s of %(place)s', distance='<b>1 km</b>', direction='N&E', place='x') }}"
     calls += "{{ _('Save') }}{{ _('Save') }}"
+    calls += ("{% autoescape false %}{{ _('Save') }}{{ _('%(distance)s %(direction)s of %(place)s', distance='<b>', "
+              "direction='&', place='x') }}{% endautoescape %}")  # text, not HTML: nothing escaped
     token = i18n._current.set(locale)
     try:
         ours = env.from_string(calls).render()
@@ -65,6 +67,7 @@ def test_template_gettext_gives_what_jinjas_newstyle_gettext_gives(locale):
     finally:
         i18n._current.reset(token)
     assert "&lt;b&gt;1 km&lt;/b&gt;" in ours and "N&amp;E" in ours  # a variable is escaped, as Jinja escapes it
+    assert "<b>" in ours  # ... but not where the template does not escape
 
 
 def test_template_gettext_looks_each_message_up_once_per_language(monkeypatch):
