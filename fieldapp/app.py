@@ -109,4 +109,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     web.document_api_errors(app)
     page_loops.serve_beside(app)  # every request but /livez and the sync batches beside the server's loop
+    web.answer_head_as_get(app)  # HEAD of a page: its GET without the body (was 405)
     return app

@@ -218,6 +218,29 @@ def _session_of(scope, cookies: dict, db: Database) -> tuple[dict | None, tuple 
     return device, found
 
 
+def answer_head_as_get(app) -> None:
+    """HEAD of a page answered as its GET without the body (RFC 9110: same status and headers; an uptime monitor
+    asks `HEAD /`). Litestar answers HEAD only where a route says so (/livez, /healthz, static files: those keep
+    their own); everywhere else it was 405. A route that takes no GET stays 405."""
+    own = {route.path for route in app.routes for handler in getattr(route, "route_handlers", ())
+           if "HEAD" in handler.http_methods}
+    inner = app.asgi_handler
+
+    async def handler(scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "HEAD" or scope["path"] in own:
+            await inner(scope, receive, send)
+            return
+
+        async def without_body(message):
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await inner({**scope, "method": "GET"}, receive, without_body)
+
+    app.asgi_handler = handler
+
+
 def _served_version(scope) -> str | None:
     """The app version a device is given when it fetches the service worker (else None: unchanged)."""
     if scope.get("path") != "/sw.js":

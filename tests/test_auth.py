@@ -96,6 +96,22 @@ def test_healthz(client):
         assert response.status_code == 200 and response.content == b"", path
 
 
+def test_a_page_asked_with_head_answers_as_get_without_a_body(client, login):
+    """HEAD of any page (an uptime monitor asks `HEAD /`) gets what GET would: the status and headers, no body.
+    Before, every page but /livez and /healthz answered 405."""
+    for path, status in (("/login", 200), ("/", 303), ("/static/css/app.css", 200), ("/no-such-page", 404)):
+        got, asked = client.get(path, follow_redirects=False), client.head(path, follow_redirects=False)
+        assert (asked.status_code, asked.content) == (status, b""), path
+        assert got.status_code == status and (got.content or status == 303), path
+        assert asked.headers.get("content-type") == got.headers.get("content-type"), path
+        assert asked.headers.get("location") == got.headers.get("location"), path
+        assert "default-src 'self'" in asked.headers["content-security-policy"], path
+    officer = login("officer1")
+    home = officer.client.head("/", follow_redirects=False)
+    assert home.status_code == 200 and home.content == b"" and home.headers["content-type"].startswith("text/html")
+    assert client.head("/logout", follow_redirects=False).status_code == 405  # a POST-only route stays 405
+
+
 def test_unknown_address_gets_a_404_page_in_the_users_language(client):
     response = client.get("/no-such-page", headers={"Accept-Language": "sv"})
     assert response.status_code == 404
