@@ -11,7 +11,20 @@
     if (workers && workers.controller) workers.controller.postMessage({ type: type });
   }
 
-  function refresh() { tell("basemap"); }
+  // The first round after a login may end before the worker controls the page (client.js waits for it at most
+  // 10 s): the ask is then made when it does, not left for the next round minutes later.
+  var asked = false;
+  function refresh() {
+    var workers = root.navigator && root.navigator.serviceWorker;
+    if (!workers || workers.controller) return tell("basemap");
+    if (asked) return;
+    asked = true;
+    workers.addEventListener("controllerchange", function () {
+      if (!asked) return;
+      asked = false;
+      tell("basemap");
+    });
+  }
 
   Sync.onMessage(function (message) {
     if (message && message.type === "sync-done" && message.result && message.result.ok) refresh();
