@@ -275,15 +275,17 @@ _readers = threading.local()
 READERS_PER_THREAD = 4
 
 
-# Every thread's kept connection, by file: (the thread's dict of them, the connection, closing), for close_kept().
-_kept: dict[str, list[tuple[dict, sqlite_utils.Database, object]]] = {}
+# Every thread's kept connection, by file: (the thread's dict of them, the connection, its owner), for close_kept()
+# and kept_by().
+_kept: dict[str, list[tuple[dict, sqlite_utils.Database, str]]] = {}
 _kept_lock = threading.Lock()
 
 
 def per_thread(store: threading.local, path: Path | str, connect, limit: int = READERS_PER_THREAD,
-               closing=None) -> sqlite_utils.Database:
-    """This thread's connection to the database file kept in `store` (connect(path) on first use). At most `limit`
-    files per thread (tests open many databases from the same threads): the oldest is closed, closing(key, db) told."""
+               owner: str = "readers") -> sqlite_utils.Database:
+    """This thread's connection to the database file kept in `store` (connect(path) on first use), registered under
+    `owner` (kept_by()). At most `limit` files per thread (tests open many databases from the same threads): the
+    oldest is closed."""
     key = str(path)
     kept = getattr(store, "connections", None)
     if kept is None:
@@ -293,19 +295,19 @@ def per_thread(store: threading.local, path: Path | str, connect, limit: int = R
         while len(kept) >= limit:
             old_key = next(iter(kept))
             old = kept.pop(old_key)
-            _forget(old_key, old)
-            if closing is not None:
-                closing(old_key, old)
+            with _kept_lock:
+                _kept[old_key] = [entry for entry in _kept.get(old_key, ()) if entry[1] is not old]
             old.conn.close()
         db = kept[key] = connect(key)
         with _kept_lock:
-            _kept.setdefault(key, []).append((kept, db, closing))
+            _kept.setdefault(key, []).append((kept, db, owner))
     return db
 
 
-def _forget(key: str, db: sqlite_utils.Database) -> None:
+def kept_by(path: Path | str, owner: str) -> list[sqlite_utils.Database]:
+    """The open connections to the file that threads of `owner` keep (tests set a per-connection PRAGMA on each)."""
     with _kept_lock:
-        _kept[key] = [entry for entry in _kept.get(key, ()) if entry[1] is not db]
+        return [db for _kept_dict, db, by in _kept.get(str(path), ()) if by == owner]
 
 
 def close_kept(path: Path | str) -> int:
@@ -316,11 +318,9 @@ def close_kept(path: Path | str) -> int:
     key = str(path)
     with _kept_lock:
         entries = _kept.pop(key, [])
-    for kept, db, closing in entries:
+    for kept, db, _owner in entries:
         if kept.get(key) is db:
             kept.pop(key, None)
-        if closing is not None:
-            closing(key, db)
         db.conn.close()
     return len(entries)
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from fieldapp.db import per_thread
+from fieldapp.db import kept_by, per_thread
 
 LOOPS = 2  # the first and a spare
 STALLED = 1.0  # seconds without a turn of the first loop before requests go to the spare
@@ -40,7 +40,6 @@ _local = threading.local()
 _lock = threading.Lock()
 _loops: list[asyncio.AbstractEventLoop] = []
 _turned: list[float] = []  # when each loop last turned (monotonic), noted by the loop itself every TICK
-_opened: dict[str, list[sqlite_utils.Database]] = {}  # file -> the page loops' connections to it (connections())
 
 
 def on_page_loop() -> bool:
@@ -87,27 +86,18 @@ def _connect(key: str) -> sqlite_utils.Database:
     conn = sqlite3.connect(key, isolation_level=None, check_same_thread=False, timeout=10)
     for pragma in ("synchronous=FULL", "foreign_keys=ON", "busy_timeout=10000"):
         conn.execute(f"PRAGMA {pragma}")
-    db = sqlite_utils.Database(conn)
-    with _lock:
-        _opened.setdefault(key, []).append(db)
-    return db
-
-
-def _closing(key: str, db: sqlite_utils.Database) -> None:
-    with _lock:
-        _opened[key].remove(db)
+    return sqlite_utils.Database(conn)
 
 
 def connection(path: Path | str) -> sqlite_utils.Database:
     """This page loop's connection to the database file, with the app's pragmas (opened on first use, kept).
     WAL: its reads never wait for the writer; its writes take SQLite's lock as the app's connection's did."""
-    return per_thread(_local, path, _connect, CONNECTIONS_PER_THREAD, _closing)
+    return per_thread(_local, path, _connect, CONNECTIONS_PER_THREAD, owner="page_loops")
 
 
 def connections(path: Path | str) -> list[sqlite_utils.Database]:
     """The page loops' open connections to the file (for tests that set a per-connection PRAGMA on each)."""
-    with _lock:
-        return list(_opened.get(str(path), ()))
+    return kept_by(path, "page_loops")
 
 
 def _on(loop: asyncio.AbstractEventLoop, call):

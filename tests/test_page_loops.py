@@ -88,10 +88,18 @@ def test_each_page_loop_has_its_own_connection_with_the_apps_pragmas(settings):
     app.state.writer.stop()
 
 
-def test_the_error_page_of_a_path_no_route_matches_is_made_beside_the_servers_loop(settings):
-    """A revoked phone asking for a path no route matches gets its 401 from the exception handler, which logs the
-    wipe (a write). While another connection holds the write lock that answer waits; /livez does not. Before, the
-    handler ran on the server's loop and /livez waited with it."""
+@pytest.mark.parametrize("method, path, extra, body, revoked_answer", [
+    # No route matches: the 401 comes from the exception handler, which ran on the server's loop before.
+    ("GET", "/no-such-page", {}, {}, lambda answer: answer.headers["x-fieldapp-device"]),
+    # POST /api/sync stays on the server's loop (opt on_loop); its 401 is made on a page loop.
+    ("POST", "/api/sync", {"x-csrf-token": "x"}, {"json": {"records": [], "sent_at": "2026-12-03T12:00:00Z"}},
+     lambda answer: answer.json()["device"]),
+], ids=["unmatched-path", "sync-batch"])
+def test_a_revoked_phones_401_logs_its_wipe_beside_the_servers_loop(settings, method, path, extra, body,
+                                                                    revoked_answer):
+    """A revoked phone gets a 401 that logs the wipe (a write). While another connection holds the write lock that
+    answer waits; /livez does not. Before, the write waited on the server's loop (up to the busy timeout, 10 s)
+    and /livez with it: for a path no route matches (the exception handler) and for a sync batch."""
     app = create_app(settings)
     db, writer = app.state.db, app.state.writer
     officer = accounts.by_username(db, "officer1")
@@ -100,32 +108,11 @@ def test_the_error_page_of_a_path_no_route_matches_is_made_beside_the_servers_lo
     assert devices.revoke(db, devices.get(db, device_id), admin.id)
     try:
         live, live_after, lost_waited, answer = run_isolated(livez_while_locked(
-            app, settings.db_path, "/no-such-page", {"cookie": f"{DEVICE_COOKIE}={token}"}, pause=0.3))
+            app, settings.db_path, path, {"cookie": f"{DEVICE_COOKIE}={token}", **extra}, pause=0.3, method=method,
+            **body))
         assert live.status_code == 200 and live_after < 1.5, live_after
         assert lost_waited  # the wipe's audit row waited for the lock ...
-        assert answer.status_code == 401 and answer.headers["x-fieldapp-device"] == "revoked"  # ... then answered
-        assert devices.get(db, device_id)["wiped_at"]
-    finally:
-        writer.stop()
-
-
-def test_a_revoked_phones_sync_batch_logs_its_wipe_beside_the_servers_loop(settings):
-    """POST /api/sync stays on the server's loop (opt on_loop), but the 401 a revoked phone gets there logs the wipe
-    (a write): that answer is made on a page loop, so while another connection holds the write lock it waits and
-    /livez does not. Before, the write waited on the server's loop (up to the busy timeout) and /livez with it."""
-    app = create_app(settings)
-    db, writer = app.state.db, app.state.writer
-    officer = accounts.by_username(db, "officer1")
-    admin = accounts.by_username(db, "admin1")
-    device_id, token = devices.register(db, officer, None, "Synthetic phone")
-    assert devices.revoke(db, devices.get(db, device_id), admin.id)
-    try:
-        live, live_after, lost_waited, answer = run_isolated(livez_while_locked(
-            app, settings.db_path, "/api/sync", {"cookie": f"{DEVICE_COOKIE}={token}", "x-csrf-token": "x"},
-            pause=0.3, method="POST", json={"records": [], "sent_at": "2026-12-03T12:00:00Z"}))
-        assert live.status_code == 200 and live_after < 1.5, live_after
-        assert lost_waited  # the wipe's audit row waited for the lock ...
-        assert answer.status_code == 401 and answer.json()["device"] == "revoked"  # ... then answered
+        assert answer.status_code == 401 and revoked_answer(answer) == "revoked"  # ... then answered
         assert devices.get(db, device_id)["wiped_at"]
     finally:
         writer.stop()

@@ -13,17 +13,16 @@
 
   // The first round after a login may end before the worker controls the page (client.js waits for it at most
   // 10 s): the ask is then made when it does, not left for the next round minutes later.
-  var asked = false;
+  var waiting = false;
   function refresh() {
     var workers = root.navigator && root.navigator.serviceWorker;
     if (!workers || workers.controller) return tell("basemap");
-    if (asked) return;
-    asked = true;
+    if (waiting) return;
+    waiting = true;
     workers.addEventListener("controllerchange", function () {
-      if (!asked) return;
-      asked = false;
+      waiting = false;
       tell("basemap");
-    });
+    }, {once: true});
   }
 
   Sync.onMessage(function (message) {
