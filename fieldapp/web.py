@@ -147,8 +147,10 @@ def session_middleware(app):
         state = scope["app"].state
         db, settings = app_db(state), state.settings
         cookies = _cookies(scope)
-        if page_loops.on_page_loop() or scope["route_handler"].opt.get("public"):
+        if page_loops.on_page_loop():
             device, found = _session_of(scope, cookies, db)
+        elif scope["route_handler"].opt.get("public"):  # /livez: says only that the process answers; reads nothing
+            device, found = None, None
         else:  # POST /api/sync, on the server's loop: its session is read by the sessions thread on a read-only
             # connection (no SQLite on the loop; the page loops may be busy with long pages)
             device, found = await asyncio.get_running_loop().run_in_executor(

@@ -208,6 +208,32 @@ def test_a_sync_batch_runs_no_sqlite_on_the_servers_loop(settings):
     assert on_server_loop == []
 
 
+def test_livez_reads_nothing_even_from_a_logged_in_phone(settings):
+    """/livez stays on the server's loop and says only that the process answers: a phone (or a browser) that sends
+    its session and device cookies with it gets its 200 without any statement run there. Before, the session and
+    device were read on the server's loop for it (and a revoked device's wipe written there)."""
+    app = create_app(settings)
+    db, writer = app.state.db, app.state.writer
+    _deployment_id, headers = _devices(db, 1)
+    _device_id, device_token = devices.register(db, accounts.by_username(db, "officer1"), None, "Synthetic phone")
+    headers[0]["cookie"] += f"; {DEVICE_COOKIE}={device_token}"
+    on_server_loop: list[str] = []
+    db.conn.set_trace_callback(on_server_loop.append)
+
+    async def ask():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
+                                     timeout=30) as client:
+            return [await client.request(method, "/livez", headers=headers[0]) for method in ("GET", "HEAD")]
+
+    try:
+        answers = run_isolated(ask())
+    finally:
+        db.conn.set_trace_callback(None)
+        writer.stop()
+    assert [answer.status_code for answer in answers] == [200, 200]
+    assert on_server_loop == []
+
+
 def test_a_sync_batch_is_answered_while_both_page_loops_are_busy(settings):
     """The page loops may both be held up by long pages; a sync batch does not depend on them: its session is read
     in a worker thread, its records written by the writer's thread."""
