@@ -7,40 +7,25 @@ from __future__ import annotations
 import logging
 
 from fieldapp import followups
-from fieldapp.db import open_db
-from fieldapp.workers import BackgroundWorker
-
-log = logging.getLogger("fieldapp.followups")
+from fieldapp.workers import PeriodicWorker
 
 
-class FollowupWorker(BackgroundWorker):
+class FollowupWorker(PeriodicWorker):
     thread_name = "fieldapp-followups"
+    setting = "followup"
+    first_default, every_default = 300.0, 3600.0
+    log = logging.getLogger("fieldapp.followups")
 
     def __init__(self, settings, wake_push=None):
-        extra = settings.extra or {}
-        self.settings = settings
         self.wake_push = wake_push
-        self.first_seconds = float(extra.get("followup_first_seconds", 300))
-        self.every_seconds = float(extra.get("followup_every_seconds", 3600))
-        self.runs = 0
-        super().__init__()
+        super().__init__(settings)
 
-    def _run(self) -> None:
-        wait = self.first_seconds
-        while not self._stop.wait(wait):
-            db = open_db(self.settings.db_path)
-            try:
-                sent = followups.remind_due(db)
-                self.runs += 1
-                if sent:
-                    log.info("%d follow-up reminders queued", sent)
-                    if self.wake_push is not None:
-                        self.wake_push()
-            except Exception:  # a busy or broken database must not end the reminders: try again next round
-                log.exception("follow-up reminders failed")
-            finally:
-                db.conn.close()
-            wait = self.every_seconds
+    def once_on(self, db) -> None:
+        sent = followups.remind_due(db)
+        if sent:
+            self.log.info("%d follow-up reminders queued", sent)
+            if self.wake_push is not None:
+                self.wake_push()
 
 
 def install(settings, on_startup: list, on_shutdown: list, wake_push=None) -> FollowupWorker:

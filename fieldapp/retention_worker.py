@@ -6,36 +6,21 @@ from __future__ import annotations
 import logging
 
 from fieldapp import retention
-from fieldapp.db import open_db
-from fieldapp.workers import BackgroundWorker
-
-log = logging.getLogger("fieldapp.retention")
+from fieldapp.workers import PeriodicWorker
 
 
-class RetentionWorker(BackgroundWorker):
+class RetentionWorker(PeriodicWorker):
     thread_name = "fieldapp-retention"
+    setting = "retention"
+    first_default, every_default = 300.0, 24 * 3600.0
+    log = logging.getLogger("fieldapp.retention")
 
     def __init__(self, settings):
-        extra = settings.extra or {}
-        self.settings = settings
         self.periods = retention.Periods.from_settings(settings)
-        self.first_seconds = float(extra.get("retention_first_seconds", 300))
-        self.every_seconds = float(extra.get("retention_every_seconds", 24 * 3600))
-        self.runs = 0
-        super().__init__()
+        super().__init__(settings)
 
-    def _run(self) -> None:
-        wait = self.first_seconds
-        while not self._stop.wait(wait):
-            db = open_db(self.settings.db_path)
-            try:
-                log.info(retention.summary(retention.purge(db, self.periods)))
-                self.runs += 1
-            except Exception:  # a busy or broken database must not end the daily purge: try again tomorrow
-                log.exception("retention purge failed")
-            finally:
-                db.conn.close()
-            wait = self.every_seconds
+    def once_on(self, db) -> None:
+        self.log.info(retention.summary(retention.purge(db, self.periods)))
 
 
 def install(settings, on_startup: list, on_shutdown: list) -> RetentionWorker:

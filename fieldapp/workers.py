@@ -1,8 +1,12 @@
-"""A background thread with prompt start, stop and wake-up: the base of the push sender and the POR feed."""
+"""A background thread with prompt start, stop and wake-up (the push sender, the POR feed), and one that does a task
+periodically on a connection of its own (the follow-up reminders, the daily purge)."""
 
 from __future__ import annotations
 
+import logging
 import threading
+
+from fieldapp.db import open_db
 
 
 class BackgroundWorker:
@@ -45,3 +49,38 @@ class BackgroundWorker:
 
     def _run(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+class PeriodicWorker(BackgroundWorker):
+    """Runs once_on(db) `first_seconds` after start and then every `every_seconds` (both from `settings.extra` under
+    the names given by `setting`, for tests), each time on a connection of its own. A failure is logged and the next
+    round tries again: a busy or broken database must not end the task."""
+
+    setting = "worker"  # settings.extra: <setting>_first_seconds, <setting>_every_seconds
+    first_default = 300.0
+    every_default = 3600.0
+    log = logging.getLogger("fieldapp.workers")
+
+    def __init__(self, settings) -> None:
+        extra = settings.extra or {}
+        self.settings = settings
+        self.first_seconds = float(extra.get(f"{self.setting}_first_seconds", self.first_default))
+        self.every_seconds = float(extra.get(f"{self.setting}_every_seconds", self.every_default))
+        self.runs = 0
+        super().__init__()
+
+    def once_on(self, db) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        wait = self.first_seconds
+        while not self._stop.wait(wait):
+            db = open_db(self.settings.db_path)
+            try:
+                self.once_on(db)
+                self.runs += 1
+            except Exception:
+                self.log.exception("%s failed; trying again in %s s", self.thread_name, self.every_seconds)
+            finally:
+                db.conn.close()
+            wait = self.every_seconds

@@ -16,8 +16,8 @@ FOUNDATION, STORAGE, DOMAIN, SERVICES, WEB, ENTRY = range(6)
 LAYER_NAMES = ["foundation", "storage", "domain", "services", "web", "entry"]
 PLACED = {
     FOUNDATION: ("clock", "ids", "settings", "errors", "geo", "personal_ids", "i18n", "i18n_catalogs", "trend_svg",
-                 "workers", "retry", "text", "year_bars_svg"),
-    STORAGE: ("db", "migrations", "backup"),
+                 "retry", "text", "year_bars_svg"),
+    STORAGE: ("db", "migrations", "backup", "workers"),
     SERVICES: ("services", "projections", "por_worker", "push_worker", "replica", "catch_up_worker",
                "retention_worker", "followup_worker", "writer"),
     WEB: ("web", "templating", "page_loops", "routes", "app"),
