@@ -1,6 +1,6 @@
 """The situation picture in Chromium: hex cells drawn, filters applied, a cell's observations, hotspots, axe."""
 
-from tests.browser.conftest import axe_violations, log_in
+from tests.browser.conftest import axe_violations, cut_selects, log_in
 
 HEX = ".leaflet-overlay-pane path.picture-hex"
 
@@ -112,3 +112,23 @@ def test_the_problem_areas_switch_hides_and_shows_the_outlines_by_keyboard_and_i
     page.wait_for_selector("#picture-map[data-problem-areas-shown='1']", timeout=15000)
     assert page.locator("#toggle-problem-areas").is_checked() and page.locator(PROBLEM_AREA).count() == outlines
     fresh.close()
+
+
+
+def test_selects_show_their_whole_choice_in_every_language_on_a_phone_and_a_desktop(browser, shared_server):
+    """The lead's filters (map, hotspots, period report) show the text of their chosen option whole, not cut off by
+    the select, in Finnish, Swedish and English, at 390 px and 1366 px. Before, four map filters shared a row at
+    1366 px ("Kaikki, motiivin kanssa tai ilman" cut after "kanssa") and the report's quarter was cut on a phone
+    ("4. vuosineljän")."""
+    cut = []
+    for language in ("fi", "sv", "en"):
+        for width in (390, 1366):
+            context = browser.new_context(viewport={"width": width, "height": 900}, service_workers="block",
+                                          extra_http_headers={"Accept-Language": language})
+            page = context.new_page()
+            log_in(page, shared_server.url, "lead1")
+            for path in ("/picture", "/picture/hotspots", "/reports"):
+                page.goto(f"{shared_server.url}{path}")
+                cut += [(language, width, path, *select) for select in cut_selects(page)]
+            context.close()
+    assert cut == []
