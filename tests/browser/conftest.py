@@ -124,7 +124,9 @@ def log_in(page, base_url: str, username: str, password: str = "fieldapp-demo") 
 
 # Each shown select whose chosen option is wider than the room the select gives it: the text measured with the
 # select's own font, the room without its padding and the arrow (Chromium's takes about 12 px of the content box).
+# A select as wide as its form (less a fieldset's padding) is left out: its text is longer than the screen allows.
 _CUT_SELECTS = """() => [...document.querySelectorAll("select")].filter(s => s.offsetParent && s.selectedIndex >= 0)
+  .filter(s => s.getBoundingClientRect().width < (s.closest("form") || document.body).getBoundingClientRect().width - 40)
   .map(s => {
     const style = getComputedStyle(s);
     const context = document.createElement("canvas").getContext("2d");

@@ -1,7 +1,7 @@
 """A screenshot tour: every page each role can reach, on a 390 px phone and a 1366 px screen.
 
 Fails on a page wider than the screen, text under 14 px (chart text included), a touch target under
-44 px, or an axe violation. The screenshots stay in $FIELDAPP_TOUR_DIR (default: <tmp>/fieldapp-tour)
+44 px, a select that cuts off its chosen option, or an axe violation. The screenshots stay in $FIELDAPP_TOUR_DIR (default: <tmp>/fieldapp-tour)
 so a person can look at them.
 """
 
@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.browser.conftest import axe_violations, log_in
+from tests.browser.conftest import axe_violations, cut_selects, log_in
 
 WIDTHS = {"phone": (390, 844), "desktop": (1366, 900)}
 SKIP = re.compile(r"^/(api|sw\.js|manifest|offline/|static/|schema)|\.(csv|geojson|ods)$|/deliveries$")
@@ -152,6 +152,8 @@ def test_every_page_fits_the_phone_reads_and_taps_well_and_passes_axe(browser, s
             page.screenshot(path=str(shots / f"{role or 'anonymous'}-{name}-{slug}.png"), full_page=True)
             for problem in page.evaluate(MEASURE):
                 problems.append(f"{name} {path}: {problem}")
+            for select, text, needs, room in cut_selects(page):
+                problems.append(f"{name} {path}: select {select} cuts '{text}' ({needs} px in {room} px)")
             for violation in (axe_violations(page) if name == "phone" else []):  # the rules do not depend on width
                 targets = [node["target"] for node in violation["nodes"]][:3]
                 problems.append(f"{name} {path}: axe {violation['id']} {targets}")
