@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 from fieldapp.ids import new_id
 from tests.browser.conftest import LiveServer, _copy_db, axe_violations, log_in
@@ -433,9 +434,17 @@ def test_new_version_waits_for_a_tap_drops_old_caches_and_keeps_the_outbox(conte
         old_caches = page.evaluate("async () => await caches.keys()")
         (code / "fieldapp" / "offline" / "sw_zz_new_version.js").write_text("/* a new version */\n")
         page.goto(server.url + "/pending")
+        # Nothing may take the page elsewhere before the tap (one CI run saw its context destroyed here, once in
+        # some 30 runs): if it happens again, the failure names where the page went.
+        navigations: list[str] = []
+        page.on("framenavigated", lambda frame: navigations.append(frame.url) if frame == page.main_frame else None)
         update = page.locator("[data-update]")
         update.wait_for(state="visible")
-        assert set(old_caches) <= set(page.evaluate("async () => await caches.keys()"))  # nothing dropped yet
+        try:
+            kept = page.evaluate("async () => await caches.keys()")
+        except PlaywrightError as exc:
+            raise AssertionError(f"the page went to {navigations} before the update was tapped") from exc
+        assert set(old_caches) <= set(kept)  # nothing dropped yet
         update.click()
         page.wait_for_selector("html[data-offline-ready='1']")
         new_caches = page.evaluate("async () => await caches.keys()")
