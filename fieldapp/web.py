@@ -53,6 +53,7 @@ class RequestContext:
     locale: str
     db: object
     settings: object
+    head: bool = False  # asked with HEAD, answered as the GET without its body (answer_head_as_get)
     _labels: dict | None = field(default=None, repr=False)
     _options: dict | None = field(default=None, repr=False)
 
@@ -170,7 +171,7 @@ def session_middleware(app):
                                 _header(scope, b"accept-language"), settings.default_locale)
         scope["user"] = user
         scope["csrf"] = csrf
-        request_ctx = RequestContext(user, csrf, locale, db, settings)
+        request_ctx = RequestContext(user, csrf, locale, db, settings, scope.get(HEAD_KEY, False))
         token = _context.set(request_ctx)
         locale_token = i18n.set_locale(locale)
         secure = secure_cookies(settings, scope)
@@ -220,10 +221,14 @@ def _session_of(scope, cookies: dict, db: Database) -> tuple[dict | None, tuple 
     return device, found
 
 
+HEAD_KEY = "fieldapp.head"  # in the scope of a HEAD answered as its GET: the audit log says HEAD
+
+
 def answer_head_as_get(app) -> None:
     """HEAD of a page answered as its GET without the body (RFC 9110: same status and headers; an uptime monitor
     asks `HEAD /`). Litestar answers HEAD only where a route says so (/livez, /healthz, static files: those keep
-    their own); everywhere else it was 405. A route that takes no GET stays 405."""
+    their own); everywhere else it was 405. A route that takes no GET stays 405. The audit rows such a request
+    writes say HEAD (log_read, _log_refusal)."""
     own = {route.path for route in app.routes for handler in getattr(route, "route_handlers", ())
            if "HEAD" in handler.http_methods}
     inner = app.asgi_handler
@@ -238,7 +243,7 @@ def answer_head_as_get(app) -> None:
                 message = {**message, "body": b""}
             await send(message)
 
-        await inner({**scope, "method": "GET"}, receive, without_body)
+        await inner({**scope, "method": "GET", HEAD_KEY: True}, receive, without_body)
 
     app.asgi_handler = handler
 
@@ -425,7 +430,11 @@ async def log_read(writer: Writer, user_id: str | None, action: str, record_type
                    record_id: str | None = None, **detail) -> None:
     """A read's audit row (audit.read), written by the writer's thread in its next group and waited for: the
     event loop never waits for SQLite's write lock (a reconnect storm's batches hold it) and the row is committed
-    before the answer leaves."""
+    before the answer leaves. A HEAD answered as its GET is logged with method HEAD: it disclosed that the target
+    exists, not its content."""
+    current = _context.get()
+    if current is not None and current.head:
+        detail["method"] = "HEAD"
     await writer.run(functools.partial(audit.read, user_id=user_id, action=action, record_type=record_type,
                                        record_id=record_id, **detail), records=0)
 
@@ -538,7 +547,8 @@ def not_authorized_handler(request: Request, exc: Exception) -> Response:
 
 def _log_refusal(request: Request, outcome: str) -> None:
     user = request.scope.get("user")
-    log = functools.partial(audit.refused, user_id=user.id if user else None, method=request.method,
+    method = "HEAD" if request.scope.get(HEAD_KEY) else request.method
+    log = functools.partial(audit.refused, user_id=user.id if user else None, method=method,
                             path=request.url.path, outcome=outcome)
     if page_loops.on_page_loop():
         log(app_db(request.app.state))

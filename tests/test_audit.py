@@ -256,3 +256,18 @@ def test_the_log_pages_back_to_older_rows(db, login):
 def test_a_failed_login_is_logged_as_failed(db):
     audit.record(db, None, "login_failed", "user", None, "address=127.0.0.1")
     assert _rows(db, action="login_failed")[-1]["outcome"] == "failed"
+
+
+def test_a_page_asked_with_head_is_logged_as_head(db, login):
+    """HEAD of a page is answered as its GET without the body (web.answer_head_as_get): what it disclosed (the record
+    exists, its size) is logged, and as what it was: a HEAD, not a view of the record's content. Before, the row
+    read like a GET's (a view; a probe of an unknown id as 'GET /records/...')."""
+    officer = login("officer1")
+    record = _a_record(db)
+    assert officer.client.head(f"/records/tension/{record['id']}").status_code == 200
+    assert officer.get(f"/records/tension/{record['id']}").status_code == 200
+    views = _rows(db, action="view", record_type="tension", record_id=record["id"])
+    assert [row["detail"] for row in views[-2:]] == ['{"method":"HEAD"}', ""]
+    missing = new_id()
+    assert officer.client.head(f"/records/tension/{missing}").status_code == 404
+    assert _rows(db, action="refused", user_id=officer.user["id"])[-1]["detail"] == f"HEAD /records/tension/{missing}"
