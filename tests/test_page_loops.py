@@ -177,33 +177,43 @@ def test_bad_sync_batches_are_answered_without_holding_up_the_servers_loop(setti
         writer.stop()
 
 
-def test_a_sync_batch_runs_no_sqlite_on_the_servers_loop(settings):
-    """POST /api/sync stays on the server's loop, which must never wait for SQLite: the batch's session and device
-    are read on a page loop, its records written by the writer's thread. Every statement run on the server's loop
-    (the app's own connection, which is what routes there read) is noted: none while a phone sends a batch.
-    Before, the session lookup read `devices` and `sessions` there."""
+def _statements_on_the_servers_loop(settings, requests) -> tuple[list, list[str]]:
+    """requests(client, deployment_id, headers) sent by a logged-in phone (session and device cookies); (its answers,
+    every statement run meanwhile on the app's own connection, which is what routes on the server's loop read)."""
     app = create_app(settings)
     db, writer = app.state.db, app.state.writer
     deployment_id, headers = _devices(db, 1)
-    device_id, device_token = devices.register(db, accounts.by_username(db, "officer1"), None, "Synthetic phone")
+    _device_id, device_token = devices.register(db, accounts.by_username(db, "officer1"), None, "Synthetic phone")
     headers[0]["cookie"] += f"; {DEVICE_COOKIE}={device_token}"
     on_server_loop: list[str] = []
     db.conn.set_trace_callback(on_server_loop.append)
-    batch = {"records": [{"id": "01a23d0b-0000-7000-8000-00000000abcd", "kind": "contact",
-                          "deployment_id": deployment_id, "device_time": "2026-12-03T12:00:00Z",
-                          "values": {"topics": ["rumour"], "occurred_at": "2026-12-03T14:00"}}],
-             "sent_at": "2026-12-03T12:00:00Z"}
 
     async def send():
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
                                      timeout=30) as client:
-            return await client.post("/api/sync", json=batch, headers=headers[0])
+            return await requests(client, deployment_id, headers[0])
 
     try:
-        answer = run_isolated(send())
+        answers = run_isolated(send())
     finally:
         db.conn.set_trace_callback(None)
         writer.stop()
+    return answers, on_server_loop
+
+
+def test_a_sync_batch_runs_no_sqlite_on_the_servers_loop(settings):
+    """POST /api/sync stays on the server's loop, which must never wait for SQLite: the batch's session and device
+    are read by the sessions thread, its records written by the writer's thread. Every statement run on the server's
+    loop is noted: none while a phone sends a batch. Before, the session lookup read `devices` and `sessions` there."""
+
+    async def batch(client, deployment_id, headers):
+        record = {"id": "01a23d0b-0000-7000-8000-00000000abcd", "kind": "contact", "deployment_id": deployment_id,
+                  "device_time": "2026-12-03T12:00:00Z",
+                  "values": {"topics": ["rumour"], "occurred_at": "2026-12-03T14:00"}}
+        return [await client.post("/api/sync", json={"records": [record], "sent_at": "2026-12-03T12:00:00Z"},
+                                  headers=headers)]
+
+    [answer], on_server_loop = _statements_on_the_servers_loop(settings, batch)
     assert answer.status_code == 200 and answer.json()["results"][0]["status"] == "accepted", answer.text
     assert on_server_loop == []
 
@@ -212,24 +222,11 @@ def test_livez_reads_nothing_even_from_a_logged_in_phone(settings):
     """/livez stays on the server's loop and says only that the process answers: a phone (or a browser) that sends
     its session and device cookies with it gets its 200 without any statement run there. Before, the session and
     device were read on the server's loop for it (and a revoked device's wipe written there)."""
-    app = create_app(settings)
-    db, writer = app.state.db, app.state.writer
-    _deployment_id, headers = _devices(db, 1)
-    _device_id, device_token = devices.register(db, accounts.by_username(db, "officer1"), None, "Synthetic phone")
-    headers[0]["cookie"] += f"; {DEVICE_COOKIE}={device_token}"
-    on_server_loop: list[str] = []
-    db.conn.set_trace_callback(on_server_loop.append)
 
-    async def ask():
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
-                                     timeout=30) as client:
-            return [await client.request(method, "/livez", headers=headers[0]) for method in ("GET", "HEAD")]
+    async def livez(client, _deployment_id, headers):
+        return [await client.request(method, "/livez", headers=headers) for method in ("GET", "HEAD")]
 
-    try:
-        answers = run_isolated(ask())
-    finally:
-        db.conn.set_trace_callback(None)
-        writer.stop()
+    answers, on_server_loop = _statements_on_the_servers_loop(settings, livez)
     assert [answer.status_code for answer in answers] == [200, 200]
     assert on_server_loop == []
 
