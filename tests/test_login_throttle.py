@@ -206,3 +206,17 @@ def test_a_refused_login_is_held_back_before_it_is_answered(db_path):
         assert run_isolated(attempt()) >= 0.3
     finally:
         guard.close()
+
+
+def test_a_fresh_lock_says_its_own_length_whatever_the_clock_reads():
+    """The lock's end is kept as clock + length; read back as end - clock, floating point may give a hair more
+    (2020.276103 + 60 - 2020.276103 = 60.00000000000023), which rounded up said "Retry-After: 61" and "try again in
+    2 min" for a one-minute lock (seen in CI). The wait is the lock's length: 60 and 1 min."""
+    clock = Clock()
+    clock.now = 2020.276103
+    throttle = LoginThrottle(per_account=3, per_address=100, clock=clock)
+    locked = [throttle.failed("officer1", "10.0.0.1") for _ in range(3)][-1]
+    refused = login_service.TooManyAttempts(locked)
+    assert refused.retry_after == FIRST_LOCK_SECONDS == 60
+    assert login_service.TooManyAttempts(throttle.retry_after("officer1", "10.0.0.1")).retry_after == 60
+    assert login_service.TooManyAttempts(59.2).retry_after == 60 and login_service.TooManyAttempts(0.2).retry_after == 1

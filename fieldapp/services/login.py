@@ -45,7 +45,9 @@ class TooManyAttempts(Exception):
 
     def __init__(self, retry_after: float, busy: bool = False):
         super().__init__(retry_after)
-        self.retry_after = max(1, math.ceil(retry_after))
+        # Whole seconds, rounded up, after rounding to the millisecond: a lock's end read back as end - clock may
+        # be a hair over its length in floating point (60.00000000000023 said 61 s and "2 min").
+        self.retry_after = max(1, math.ceil(round(retry_after, 3)))
         self.busy = busy
 
 
